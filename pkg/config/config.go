@@ -1,0 +1,118 @@
+// Package config reads amishare's configuration: one JSON document kept in an
+// SSM String parameter. It is parsed strictly, because a typo in it decides
+// who may use an organisation's machine images.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// KMSMode says how the engine lets target accounts use customer-managed keys.
+type KMSMode string
+
+// The KMS modes. ModePolicy is the default.
+const (
+	ModePolicy KMSMode = "policy" // edit the key policy (statements owned by amishare)
+	ModeGrant  KMSMode = "grant"  // create a KMS grant per target account
+	ModeOff    KMSMode = "off"    // touch no key; refuse images encrypted with a customer key
+)
+
+// Config is the configuration document.
+type Config struct {
+	// AllowedAccounts are the accounts an image may ever be shared with, besides group members.
+	AllowedAccounts []string `json:"allowedAccounts"`
+	// Groups name sets of accounts usable in the accounts tag; members are allowed targets.
+	Groups map[string][]string `json:"groups,omitempty"`
+	// KMS is the key mode; empty means ModePolicy.
+	KMS KMSMode `json:"kms,omitempty"`
+	// DryRun computes and logs the plan but changes nothing and writes no tag.
+	DryRun bool `json:"dryRun,omitempty"`
+	// AllowPublic leaves an existing public launch permission alone; amishare never adds one.
+	AllowPublic bool `json:"allowPublic,omitempty"`
+}
+
+var (
+	accountRe = regexp.MustCompile(`^[0-9]{12}$`)
+	groupRe   = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,63}$`)
+)
+
+// IsAccountID reports whether s is a 12-digit AWS account id.
+func IsAccountID(s string) bool { return accountRe.MatchString(s) }
+
+// Parse decodes and validates a configuration document. Unknown fields,
+// trailing data, ids that are not 12 digits and empty groups are errors.
+func Parse(data []byte) (*Config, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("configuration is not valid: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("configuration is not valid: data after the JSON object")
+	}
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("configuration is not valid: %w", err)
+	}
+	return &c, nil
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	for _, id := range c.AllowedAccounts {
+		if !IsAccountID(id) {
+			errs = append(errs, fmt.Errorf("allowedAccounts: %q is not a 12-digit account id", id))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Groups)) {
+		members := c.Groups[name]
+		switch {
+		case !groupRe.MatchString(name):
+			errs = append(errs, fmt.Errorf("groups: name %q must start with a letter and hold only letters, digits, '.', '_' or '-' (at most 64)", name))
+		case strings.EqualFold(name, "all"):
+			errs = append(errs, errors.New(`groups: "all" is reserved (it means public)`))
+		}
+		if len(members) == 0 {
+			errs = append(errs, fmt.Errorf("groups: %q is empty", name))
+		}
+		for _, id := range members {
+			if !IsAccountID(id) {
+				errs = append(errs, fmt.Errorf("groups: %q member %q is not a 12-digit account id", name, id))
+			}
+		}
+	}
+	switch c.KMS {
+	case "":
+		c.KMS = ModePolicy
+	case ModePolicy, ModeGrant, ModeOff:
+	default:
+		errs = append(errs, fmt.Errorf("kms: %q is not one of policy, grant, off", c.KMS))
+	}
+	return errors.Join(errs...)
+}
+
+// Allowed reports whether account may be a target: listed in allowedAccounts or in a group.
+func (c *Config) Allowed(account string) bool {
+	if slices.Contains(c.AllowedAccounts, account) {
+		return true
+	}
+	for _, members := range c.Groups {
+		if slices.Contains(members, account) {
+			return true
+		}
+	}
+	return false
+}
+
+// Group returns the members of the named group.
+func (c *Config) Group(name string) ([]string, bool) {
+	members, ok := c.Groups[name]
+	return members, ok
+}

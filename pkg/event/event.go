@@ -1,0 +1,166 @@
+// Package event turns an EventBridge event, as delivered to the Lambda, into
+// a Trigger: which images the engine should reconcile, or why there is
+// nothing to do.
+//
+// Decoding happens in two steps. The envelope is read into aws-lambda-go's
+// events.EventBridgeEvent, which keeps detail as raw JSON; a switch on source
+// and detail-type then picks the shape of detail, and each shape lives in its
+// own file with a real example payload in its comment.
+//
+// Decode never calls AWS: it only reads the event. Everything it reports as an
+// image is worth a reconcile; the engine reads the image's current tags itself,
+// because tags carried by an event can be stale by the time it is handled.
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// Kind names the shape of event that arrived.
+type Kind string
+
+// The kinds of event Decode tells apart.
+const (
+	KindAMIState  Kind = "ami-state-change" // source aws.ec2, detail-type "EC2 AMI State Change"
+	KindTagChange Kind = "tag-change"       // source aws.tag, detail-type "Tag Change on Resource"
+	KindAPICall   Kind = "api-call"         // source aws.ec2, detail-type "AWS API Call via CloudTrail"
+	KindOther     Kind = "other"
+)
+
+// Sources and detail-types of the events Decode understands.
+const (
+	sourceEC2 = "aws.ec2"
+	sourceTag = "aws.tag"
+
+	detailTypeAMIState  = "EC2 AMI State Change"
+	detailTypeTagChange = "Tag Change on Resource"
+	detailTypeAPICall   = "AWS API Call via CloudTrail"
+)
+
+// Trigger is what an event asks of the engine.
+type Trigger struct {
+	Kind       Kind
+	ID         string   // the envelope's id
+	Source     string
+	DetailType string
+	ImageIDs   []string // images to reconcile, deduplicated, in event order; empty when Ignored != ""
+	Ignored    string   // non-empty: a short reason why there is nothing to do (a success, not an error)
+	Detail     string   // short human description, e.g. "AMI ami-1 state available", "CreateTags by arn:..."
+}
+
+// Decode parses an EventBridge envelope as delivered to the Lambda.
+// It returns an error only when the input is not valid JSON or a known event's detail is malformed;
+// any other event is returned with Kind KindOther and Ignored set.
+//
+// A known event (by source and detail-type) whose envelope fields have the
+// wrong JSON types is treated like a malformed detail. Every error describes
+// bad input: decoding the same bytes again gives the same error, so a caller
+// should report it rather than retry. On error the returned Trigger still
+// carries whatever envelope fields could be read, for logging.
+func Decode(raw []byte) (Trigger, error) {
+	var env events.EventBridgeEvent
+	if err := json.Unmarshal(raw, &env); err != nil {
+		var syntax *json.SyntaxError
+		if errors.As(err, &syntax) {
+			return Trigger{}, fmt.Errorf("event: not valid JSON: %w", err)
+		}
+		return decodeBadEnvelope(raw, err)
+	}
+
+	t := Trigger{
+		Kind:       kindOf(env.Source, env.DetailType),
+		ID:         env.ID,
+		Source:     env.Source,
+		DetailType: env.DetailType,
+	}
+	if t.Kind == KindOther {
+		t.Detail, t.Ignored = describeOther(env.Source, env.DetailType)
+		return t, nil
+	}
+	if isNull(env.Detail) {
+		return t, fmt.Errorf("event: %s event %q has no detail", env.DetailType, env.ID)
+	}
+
+	var err error
+	switch t.Kind {
+	case KindAMIState:
+		err = decodeAMIState(&t, env.Detail)
+	case KindTagChange:
+		err = decodeTagChange(&t, env.Resources, env.Detail)
+	case KindAPICall:
+		err = decodeAPICall(&t, env.Detail)
+	}
+	if err != nil {
+		return t, fmt.Errorf("event: %s event %q: %w", env.DetailType, env.ID, err)
+	}
+	if t.Ignored != "" {
+		t.ImageIDs = nil
+	}
+	return t, nil
+}
+
+// kindOf picks the shape from source and detail-type. Both must match: a
+// custom event that borrows an AWS detail-type under another source is not ours.
+func kindOf(source, detailType string) Kind {
+	switch {
+	case source == sourceEC2 && detailType == detailTypeAMIState:
+		return KindAMIState
+	case source == sourceTag && detailType == detailTypeTagChange:
+		return KindTagChange
+	case source == sourceEC2 && detailType == detailTypeAPICall:
+		return KindAPICall
+	}
+	return KindOther
+}
+
+// describeOther returns the Detail and Ignored reason for an event we do not handle.
+func describeOther(source, detailType string) (detail, ignored string) {
+	if source == "" && detailType == "" {
+		return "no source or detail-type", "not an EventBridge event"
+	}
+	detail = fmt.Sprintf("%q from %q", detailType, source)
+	return detail, "unhandled event " + detail
+}
+
+// decodeBadEnvelope handles valid JSON that does not fit the envelope type
+// (a field of the wrong JSON type, a time that is not RFC 3339, a top-level
+// array). If source and detail-type can still be read and name an event we
+// handle, that event is malformed: an error. Anything else is not ours.
+func decodeBadEnvelope(raw []byte, envErr error) (Trigger, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return Trigger{Kind: KindOther, Ignored: "not an EventBridge event", Detail: "JSON is not an object"}, nil
+	}
+	t := Trigger{
+		ID:         stringField(fields, "id"),
+		Source:     stringField(fields, "source"),
+		DetailType: stringField(fields, "detail-type"),
+	}
+	t.Kind = kindOf(t.Source, t.DetailType)
+	if t.Kind != KindOther {
+		return t, fmt.Errorf("event: malformed %s envelope: %w", t.DetailType, envErr)
+	}
+	t.Detail, t.Ignored = describeOther(t.Source, t.DetailType)
+	return t, nil
+}
+
+// stringField reads fields[key] as a string, or "" when missing or not a string.
+// Keys are matched exactly, unlike encoding/json's struct decoding.
+func stringField(fields map[string]json.RawMessage, key string) string {
+	var s string
+	if err := json.Unmarshal(fields[key], &s); err != nil {
+		return ""
+	}
+	return s
+}
+
+// isNull reports whether a raw JSON value is absent or null.
+func isNull(raw json.RawMessage) bool {
+	v := bytes.TrimSpace(raw)
+	return len(v) == 0 || bytes.Equal(v, []byte("null"))
+}
