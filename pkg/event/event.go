@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 )
@@ -45,7 +46,7 @@ const (
 // Trigger is what an event asks of the engine.
 type Trigger struct {
 	Kind       Kind
-	ID         string   // the envelope's id
+	ID         string // the envelope's id
 	Source     string
 	DetailType string
 	ImageIDs   []string // images to reconcile, deduplicated, in event order; empty when Ignored != ""
@@ -63,6 +64,9 @@ type Trigger struct {
 // should report it rather than retry. On error the returned Trigger still
 // carries whatever envelope fields could be read, for logging.
 func Decode(raw []byte) (Trigger, error) {
+	if bytes.HasPrefix(raw, utf8BOM) {
+		return Trigger{}, errors.New("event: not valid JSON: starts with a UTF-8 byte order mark")
+	}
 	var env events.EventBridgeEvent
 	if err := json.Unmarshal(raw, &env); err != nil {
 		var syntax *json.SyntaxError
@@ -83,7 +87,7 @@ func Decode(raw []byte) (Trigger, error) {
 		return t, nil
 	}
 	if isNull(env.Detail) {
-		return t, fmt.Errorf("event: %s event %q has no detail", env.DetailType, env.ID)
+		return t, fmt.Errorf("%s: no detail", errorPrefix(t))
 	}
 
 	var err error
@@ -96,12 +100,23 @@ func Decode(raw []byte) (Trigger, error) {
 		err = decodeAPICall(&t, env.Detail)
 	}
 	if err != nil {
-		return t, fmt.Errorf("event: %s event %q: %w", env.DetailType, env.ID, err)
+		return t, fmt.Errorf("%s: %w", errorPrefix(t), err)
 	}
 	if t.Ignored != "" {
 		t.ImageIDs = nil
 	}
 	return t, nil
+}
+
+// utf8BOM is not JSON, but some editors put it in front of a saved sample event.
+var utf8BOM = []byte("\xef\xbb\xbf")
+
+// errorPrefix names the event an error is about, by detail-type and id.
+func errorPrefix(t Trigger) string {
+	if t.ID == "" {
+		return "event: " + t.DetailType
+	}
+	return fmt.Sprintf("event: %s %q", t.DetailType, short(t.ID))
 }
 
 // kindOf picks the shape from source and detail-type. Both must match: a
@@ -123,7 +138,7 @@ func describeOther(source, detailType string) (detail, ignored string) {
 	if source == "" && detailType == "" {
 		return "no source or detail-type", "not an EventBridge event"
 	}
-	detail = fmt.Sprintf("%q from %q", detailType, source)
+	detail = fmt.Sprintf("%q from %q", short(detailType), short(source))
 	return detail, "unhandled event " + detail
 }
 
@@ -143,7 +158,7 @@ func decodeBadEnvelope(raw []byte, envErr error) (Trigger, error) {
 	}
 	t.Kind = kindOf(t.Source, t.DetailType)
 	if t.Kind != KindOther {
-		return t, fmt.Errorf("event: malformed %s envelope: %w", t.DetailType, envErr)
+		return t, fmt.Errorf("%s: malformed envelope: %w", errorPrefix(t), envErr)
 	}
 	t.Detail, t.Ignored = describeOther(t.Source, t.DetailType)
 	return t, nil
@@ -163,4 +178,18 @@ func stringField(fields map[string]json.RawMessage, key string) string {
 func isNull(raw json.RawMessage) bool {
 	v := bytes.TrimSpace(raw)
 	return len(v) == 0 || bytes.Equal(v, []byte("null"))
+}
+
+// short caps a string taken from the event at a length fit for a log line,
+// cutting on a rune boundary.
+func short(s string) string {
+	const limit = 200
+	if len(s) <= limit {
+		return s
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }

@@ -1,0 +1,70 @@
+package event
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+/* Example EC2 AMI State Change event (EC2 User Guide, "Monitor AMI events
+using Amazon EventBridge"). EC2 sends it when an image becomes available,
+failed, deregistered or disabled; there is no event for pending. The ARN in
+resources has an empty account field.
+
+{
+  "version": "0",
+  "id": "example-9f07-51db-246b-d8b8441bcdf0",
+  "detail-type": "EC2 AMI State Change",
+  "source": "aws.ec2",
+  "account": "012345678901",
+  "time": "2024-05-14T09:12:44Z",
+  "region": "us-east-1",
+  "resources": ["arn:aws:ec2:us-east-1::image/ami-0abcdef1234567890"],
+  "detail": {
+    "RequestId": "example-9dcc-40a6-aa77-7ce457d5442b",
+    "ImageId": "ami-0abcdef1234567890",
+    "State": "failed",
+    "ErrorMessage": "Description of failure"
+  }
+}
+*/
+
+// amiStateDetail is the detail of an EC2 AMI State Change event.
+type amiStateDetail struct {
+	RequestID    string `json:"RequestId"`
+	ImageID      string `json:"ImageId"`
+	State        string `json:"State"`
+	ErrorMessage string `json:"ErrorMessage"`
+}
+
+// stateAvailable is the only state in which an image can be shared.
+const stateAvailable = "available"
+
+// decodeAMIState fills t from an AMI State Change detail. Only an available
+// image is worth a reconcile: pending and failed images cannot be shared yet or
+// ever, and a deregistered or disabled image's permissions go with it.
+func decodeAMIState(t *Trigger, raw json.RawMessage) error {
+	var d amiStateDetail
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return fmt.Errorf("malformed detail: %w", err)
+	}
+	if d.ImageID == "" {
+		return errors.New("detail has no ImageId")
+	}
+	if err := checkImageID(d.ImageID); err != nil {
+		return err
+	}
+	if d.State == "" {
+		return fmt.Errorf("detail for %s has no State", d.ImageID)
+	}
+	t.Detail = fmt.Sprintf("AMI %s state %s", d.ImageID, short(d.State))
+	if d.ErrorMessage != "" {
+		t.Detail += ": " + short(d.ErrorMessage)
+	}
+	if d.State != stateAvailable {
+		t.Ignored = fmt.Sprintf("AMI state %q is not %q", short(d.State), stateAvailable)
+		return nil
+	}
+	t.ImageIDs = []string{d.ImageID}
+	return nil
+}

@@ -1,0 +1,419 @@
+package event
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const (
+	img1 = "ami-0123456789abcdef0"
+	img2 = "ami-0fedcba9876543210"
+	img8 = "ami-1a2b3c4d" // the older, 8-digit form
+)
+
+// envelope builds an EventBridge event around a detail given as JSON.
+func envelope(source, detailType string, resources []string, detail string) []byte {
+	res := "[]"
+	if len(resources) > 0 {
+		res = `["` + strings.Join(resources, `","`) + `"]`
+	}
+	return fmt.Appendf(nil, `{"version":"0","id":"id-1","detail-type":%q,"source":%q,"account":"123456789012",`+
+		`"time":"2024-05-14T09:27:45Z","region":"us-east-1","resources":%s,"detail":%s}`, detailType, source, res, detail)
+}
+
+func amiState(detail string) []byte {
+	return envelope("aws.ec2", "EC2 AMI State Change", []string{"arn:aws:ec2:us-east-1::image/" + img1}, detail)
+}
+
+func tagChange(resources []string, detail string) []byte {
+	return envelope("aws.tag", "Tag Change on Resource", resources, detail)
+}
+
+func imageARN(id string) string { return "arn:aws:ec2:us-east-1:123456789012:image/" + id }
+
+func apiCall(detail string) []byte {
+	return envelope("aws.ec2", "AWS API Call via CloudTrail", nil, detail)
+}
+
+// ctDetail builds a CloudTrail detail; extra is spliced in as more fields.
+func ctDetail(eventName, extra string) string {
+	d := `{"eventSource":"ec2.amazonaws.com","eventName":"` + eventName + `",` +
+		`"userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::123456789012:user/alice"}`
+	if extra != "" {
+		d += "," + extra
+	}
+	return d + "}"
+}
+
+// createTags builds CreateTags/DeleteTags requestParameters.
+func tagsParams(resources []string, keys ...string) string {
+	items := make([]string, len(resources))
+	for i, r := range resources {
+		items[i] = `{"resourceId":"` + r + `"}`
+	}
+	p := `"requestParameters":{"resourcesSet":{"items":[` + strings.Join(items, ",") + `]}`
+	if len(keys) > 0 {
+		tags := make([]string, len(keys))
+		for i, k := range keys {
+			tags[i] = `{"key":"` + k + `","value":"v"}`
+		}
+		p += `,"tagSet":{"items":[` + strings.Join(tags, ",") + `]}`
+	}
+	return p + "}"
+}
+
+type want struct {
+	kind    Kind
+	ids     []string
+	ignored string // substring of Ignored; "" means not ignored
+	err     string // substring of the error; "" means no error
+}
+
+func check(t *testing.T, raw []byte, w want) Trigger {
+	t.Helper()
+	got, err := Decode(raw)
+	if w.err != "" {
+		if err == nil {
+			t.Fatalf("Decode: got no error (trigger %+v), want error containing %q", got, w.err)
+		}
+		if !strings.Contains(err.Error(), w.err) {
+			t.Fatalf("Decode error: got %q, want it to contain %q", err, w.err)
+		}
+		if w.kind != "" && got.Kind != w.kind {
+			t.Errorf("Kind on error: got %q, want %q", got.Kind, w.kind)
+		}
+		return got
+	}
+	if err != nil {
+		t.Fatalf("Decode: got error %v, want none", err)
+	}
+	if got.Kind != w.kind {
+		t.Errorf("Kind: got %q, want %q", got.Kind, w.kind)
+	}
+	if !slices.Equal(got.ImageIDs, w.ids) {
+		t.Errorf("ImageIDs: got %q, want %q", got.ImageIDs, w.ids)
+	}
+	switch {
+	case w.ignored == "" && got.Ignored != "":
+		t.Errorf("Ignored: got %q, want empty", got.Ignored)
+	case w.ignored != "" && !strings.Contains(got.Ignored, w.ignored):
+		t.Errorf("Ignored: got %q, want it to contain %q", got.Ignored, w.ignored)
+	}
+	if got.Detail == "" {
+		t.Errorf("Detail: got empty, want a description")
+	}
+	return got
+}
+
+func TestDecodeAMIState(t *testing.T) {
+	tests := []struct {
+		name string
+		raw  []byte
+		want want
+	}{
+		{"available", amiState(`{"RequestId":"r","ImageId":"` + img1 + `","State":"available","ErrorMessage":""}`),
+			want{kind: KindAMIState, ids: []string{img1}}},
+		{"available 8-digit id", amiState(`{"ImageId":"` + img8 + `","State":"available"}`),
+			want{kind: KindAMIState, ids: []string{img8}}},
+		{"pending", amiState(`{"ImageId":"` + img1 + `","State":"pending"}`),
+			want{kind: KindAMIState, ignored: `"pending"`}},
+		{"failed", amiState(`{"ImageId":"` + img1 + `","State":"failed","ErrorMessage":"boom"}`),
+			want{kind: KindAMIState, ignored: `"failed"`}},
+		{"deregistered", amiState(`{"ImageId":"` + img1 + `","State":"deregistered"}`),
+			want{kind: KindAMIState, ignored: `"deregistered"`}},
+		{"disabled", amiState(`{"ImageId":"` + img1 + `","State":"disabled"}`),
+			want{kind: KindAMIState, ignored: `"disabled"`}},
+		{"unknown state", amiState(`{"ImageId":"` + img1 + `","State":"transient"}`),
+			want{kind: KindAMIState, ignored: `"transient"`}},
+		{"state is case sensitive", amiState(`{"ImageId":"` + img1 + `","State":"Available"}`),
+			want{kind: KindAMIState, ignored: `"Available"`}},
+		{"missing ImageId", amiState(`{"State":"available"}`),
+			want{kind: KindAMIState, err: "no ImageId"}},
+		{"missing State", amiState(`{"ImageId":"` + img1 + `"}`),
+			want{kind: KindAMIState, err: "no State"}},
+		{"invalid ImageId", amiState(`{"ImageId":"ami-0123456789example","State":"available"}`),
+			want{kind: KindAMIState, err: `"ami-0123456789example"`}},
+		{"invalid ImageId in ignored state", amiState(`{"ImageId":"i-0123456789abcdef0","State":"failed"}`),
+			want{kind: KindAMIState, err: `"i-0123456789abcdef0"`}},
+		{"ImageId wrong type", amiState(`{"ImageId":42,"State":"available"}`),
+			want{kind: KindAMIState, err: "malformed detail"}},
+		{"detail not an object", amiState(`"available"`),
+			want{kind: KindAMIState, err: "malformed detail"}},
+		{"detail null", amiState(`null`),
+			want{kind: KindAMIState, err: "no detail"}},
+		{"detail missing", []byte(`{"source":"aws.ec2","detail-type":"EC2 AMI State Change","id":"x"}`),
+			want{kind: KindAMIState, err: "no detail"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { check(t, tt.raw, tt.want) })
+	}
+}
+
+func TestDecodeAMIStateFields(t *testing.T) {
+	got := check(t, amiState(`{"ImageId":"`+img1+`","State":"available"}`), want{kind: KindAMIState, ids: []string{img1}})
+	if got.ID != "id-1" {
+		t.Errorf("ID: got %q, want %q", got.ID, "id-1")
+	}
+	if got.Source != "aws.ec2" {
+		t.Errorf("Source: got %q, want %q", got.Source, "aws.ec2")
+	}
+	if got.DetailType != "EC2 AMI State Change" {
+		t.Errorf("DetailType: got %q, want %q", got.DetailType, "EC2 AMI State Change")
+	}
+	if wantDetail := "AMI " + img1 + " state available"; got.Detail != wantDetail {
+		t.Errorf("Detail: got %q, want %q", got.Detail, wantDetail)
+	}
+}
+
+func TestDecodeTagChange(t *testing.T) {
+	detail := func(service, resourceType string, keys ...string) string {
+		return `{"changed-tag-keys":["` + strings.Join(keys, `","`) + `"],"service":"` + service +
+			`","resource-type":"` + resourceType + `","version":3,"tags":{"amishare:accounts":"111122223333"}}`
+	}
+	one := []string{imageARN(img1)}
+	tests := []struct {
+		name string
+		raw  []byte
+		want want
+	}{
+		{"accounts changed", tagChange(one, detail("ec2", "image", "amishare:accounts")),
+			want{kind: KindTagChange, ids: []string{img1}}},
+		{"accounts and status changed", tagChange(one, detail("ec2", "image", "amishare:status", "amishare:accounts")),
+			want{kind: KindTagChange, ids: []string{img1}}},
+		{"another amishare key", tagChange(one, detail("ec2", "image", "amishare:regions")),
+			want{kind: KindTagChange, ids: []string{img1}}},
+		{"amishare key among foreign keys", tagChange(one, detail("ec2", "image", "Name", "amishare:accounts")),
+			want{kind: KindTagChange, ids: []string{img1}}},
+		{"several images, repeats dropped, order kept",
+			tagChange([]string{imageARN(img2), imageARN(img1), imageARN(img2)}, detail("ec2", "image", "amishare:accounts")),
+			want{kind: KindTagChange, ids: []string{img2, img1}}},
+		{"ARN without account", tagChange([]string{"arn:aws:ec2:us-east-1::image/" + img1}, detail("ec2", "image", "amishare:accounts")),
+			want{kind: KindTagChange, ids: []string{img1}}},
+		{"other partition", tagChange([]string{"arn:aws-cn:ec2:cn-north-1:123456789012:image/" + img1}, detail("ec2", "image", "amishare:accounts")),
+			want{kind: KindTagChange, ids: []string{img1}}},
+		{"non-image ARNs skipped",
+			tagChange([]string{"arn:aws:ec2:us-east-1:123456789012:snapshot/snap-0123456789abcdef0", imageARN(img1)}, detail("ec2", "image", "amishare:accounts")),
+			want{kind: KindTagChange, ids: []string{img1}}},
+		{"version as float", tagChange(one, `{"changed-tag-keys":["amishare:accounts"],"service":"ec2","resource-type":"image","version":4.0}`),
+			want{kind: KindTagChange, ids: []string{img1}}},
+		{"only status keys", tagChange(one, detail("ec2", "image", "amishare:status", "amishare:message")),
+			want{kind: KindTagChange, ignored: "only amishare status tags changed"}},
+		{"only status key", tagChange(one, detail("ec2", "image", "amishare:status")),
+			want{kind: KindTagChange, ignored: "only amishare status tags changed"}},
+		{"status and foreign keys", tagChange(one, detail("ec2", "image", "amishare:status", "Name")),
+			want{kind: KindTagChange, ignored: "non-amishare"}},
+		{"only foreign keys", tagChange(one, detail("ec2", "image", "Name", "Owner")),
+			want{kind: KindTagChange, ignored: "no amishare tag changed"}},
+		{"prefix is case sensitive", tagChange(one, detail("ec2", "image", "AMIShare:accounts")),
+			want{kind: KindTagChange, ignored: "no amishare tag changed"}},
+		{"no changed keys", tagChange(one, `{"changed-tag-keys":[],"service":"ec2","resource-type":"image"}`),
+			want{kind: KindTagChange, ignored: "no tag keys changed"}},
+		{"snapshot", tagChange([]string{"arn:aws:ec2:us-east-1:123456789012:snapshot/snap-0123456789abcdef0"}, detail("ec2", "snapshot", "amishare:accounts")),
+			want{kind: KindTagChange, ignored: "not on an ec2 image"}},
+		{"other service", tagChange([]string{"arn:aws:s3:::bucket"}, detail("s3", "bucket", "amishare:accounts")),
+			want{kind: KindTagChange, ignored: "not on an ec2 image"}},
+		{"no resources", tagChange(nil, detail("ec2", "image", "amishare:accounts")),
+			want{kind: KindTagChange, err: "no image ARN"}},
+		{"resources without image ARN", tagChange([]string{"ami-0123456789abcdef0", "arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0"}, detail("ec2", "image", "amishare:accounts")),
+			want{kind: KindTagChange, err: "no image ARN"}},
+		{"invalid image id in ARN", tagChange([]string{imageARN("ami-XYZ")}, detail("ec2", "image", "amishare:accounts")),
+			want{kind: KindTagChange, err: `"ami-XYZ"`}},
+		{"uppercase hex in ARN", tagChange([]string{imageARN("ami-0123456789ABCDEF0")}, detail("ec2", "image", "amishare:accounts")),
+			want{kind: KindTagChange, err: `"ami-0123456789ABCDEF0"`}},
+		{"changed keys wrong type", tagChange(one, `{"changed-tag-keys":"amishare:accounts","service":"ec2","resource-type":"image"}`),
+			want{kind: KindTagChange, err: "malformed detail"}},
+		{"resources wrong type", []byte(`{"source":"aws.tag","detail-type":"Tag Change on Resource","resources":"arn","detail":{}}`),
+			want{kind: KindTagChange, err: "event: Tag Change on Resource: malformed envelope"}},
+		{"detail null", tagChange(one, `null`),
+			want{kind: KindTagChange, err: "no detail"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { check(t, tt.raw, tt.want) })
+	}
+}
+
+func TestDecodeAPICall(t *testing.T) {
+	imageResp := func(id string) string {
+		return `"responseElements":{"requestId":"r-1","imageId":"` + id + `"}`
+	}
+	tests := []struct {
+		name string
+		raw  []byte
+		want want
+	}{
+		{"CreateImage", apiCall(ctDetail("CreateImage", `"requestParameters":{"instanceId":"i-0123456789abcdef0"},`+imageResp(img1))),
+			want{kind: KindAPICall, ids: []string{img1}}},
+		{"RegisterImage", apiCall(ctDetail("RegisterImage", imageResp(img1))),
+			want{kind: KindAPICall, ids: []string{img1}}},
+		{"CopyImage", apiCall(ctDetail("CopyImage", `"requestParameters":{"sourceImageId":"`+img2+`","sourceRegion":"eu-west-1"},`+imageResp(img1))),
+			want{kind: KindAPICall, ids: []string{img1}}},
+		{"CreateImage failed", apiCall(ctDetail("CreateImage", `"errorCode":"Client.UnauthorizedOperation","errorMessage":"no","responseElements":null`)),
+			want{kind: KindAPICall, ignored: "Client.UnauthorizedOperation"}},
+		{"CreateImage without responseElements", apiCall(ctDetail("CreateImage", `"responseElements":null`)),
+			want{kind: KindAPICall, err: "no responseElements"}},
+		{"CreateImage without imageId", apiCall(ctDetail("CreateImage", `"responseElements":{"requestId":"r"}`)),
+			want{kind: KindAPICall, err: "no imageId"}},
+		{"CreateImage invalid imageId", apiCall(ctDetail("CreateImage", imageResp("ami-123"))),
+			want{kind: KindAPICall, err: `"ami-123"`}},
+		{"CreateImage responseElements wrong type", apiCall(ctDetail("CreateImage", `"responseElements":{"imageId":["`+img1+`"]}`)),
+			want{kind: KindAPICall, err: "malformed responseElements"}},
+		{"CreateTags on image and instance", apiCall(ctDetail("CreateTags", tagsParams([]string{img1, "i-0123456789abcdef0"}, "amishare:accounts"))),
+			want{kind: KindAPICall, ids: []string{img1}}},
+		{"CreateTags on several images", apiCall(ctDetail("CreateTags", tagsParams([]string{img2, img1, img2}, "amishare:accounts"))),
+			want{kind: KindAPICall, ids: []string{img2, img1}}},
+		{"CreateTags status keys and accounts", apiCall(ctDetail("CreateTags", tagsParams([]string{img1}, "amishare:status", "amishare:accounts"))),
+			want{kind: KindAPICall, ids: []string{img1}}},
+		{"CreateTags only status keys", apiCall(ctDetail("CreateTags", tagsParams([]string{img1}, "amishare:status", "amishare:message"))),
+			want{kind: KindAPICall, ignored: "only amishare status tags changed"}},
+		{"CreateTags only foreign keys", apiCall(ctDetail("CreateTags", tagsParams([]string{img1}, "Name"))),
+			want{kind: KindAPICall, ignored: "no amishare tag changed"}},
+		{"CreateTags without tagSet", apiCall(ctDetail("CreateTags", tagsParams([]string{img1}))),
+			want{kind: KindAPICall, ids: []string{img1}}},
+		{"CreateTags on no image", apiCall(ctDetail("CreateTags", tagsParams([]string{"i-0123456789abcdef0", "snap-0123456789abcdef0"}, "amishare:accounts"))),
+			want{kind: KindAPICall, ignored: "no image"}},
+		{"CreateTags invalid image id", apiCall(ctDetail("CreateTags", tagsParams([]string{"ami-nothex00"}, "amishare:accounts"))),
+			want{kind: KindAPICall, err: `"ami-nothex00"`}},
+		{"CreateTags failed", apiCall(ctDetail("CreateTags", `"errorCode":"Client.InvalidAMIID.NotFound",`+tagsParams([]string{img1}, "amishare:accounts"))),
+			want{kind: KindAPICall, ignored: "Client.InvalidAMIID.NotFound"}},
+		{"CreateTags without requestParameters", apiCall(ctDetail("CreateTags", `"requestParameters":null`)),
+			want{kind: KindAPICall, err: "no requestParameters"}},
+		{"CreateTags resourcesSet wrong type", apiCall(ctDetail("CreateTags", `"requestParameters":{"resourcesSet":["`+img1+`"]}`)),
+			want{kind: KindAPICall, err: "malformed requestParameters"}},
+		{"DeleteTags of accounts", apiCall(ctDetail("DeleteTags", tagsParams([]string{img1}, "amishare:accounts"))),
+			want{kind: KindAPICall, ids: []string{img1}}},
+		{"DeleteTags of every tag", apiCall(ctDetail("DeleteTags", tagsParams([]string{img1}))),
+			want{kind: KindAPICall, ids: []string{img1}}},
+		{"DeleteTags of status keys", apiCall(ctDetail("DeleteTags", tagsParams([]string{img1}, "amishare:message"))),
+			want{kind: KindAPICall, ignored: "only amishare status tags changed"}},
+		{"other eventName", apiCall(ctDetail("DeregisterImage", `"requestParameters":{"imageId":"`+img1+`"}`)),
+			want{kind: KindAPICall, ignored: `"DeregisterImage"`}},
+		{"other eventName with odd parameters", apiCall(ctDetail("RunInstances", `"requestParameters":{"resourcesSet":42}`)),
+			want{kind: KindAPICall, ignored: `"RunInstances"`}},
+		{"other eventSource", apiCall(`{"eventSource":"s3.amazonaws.com","eventName":"CreateImage"}`),
+			want{kind: KindAPICall, ignored: "s3.amazonaws.com"}},
+		{"detail wrong type", apiCall(`[]`),
+			want{kind: KindAPICall, err: "malformed detail"}},
+		{"detail null", apiCall(`null`),
+			want{kind: KindAPICall, err: "no detail"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { check(t, tt.raw, tt.want) })
+	}
+}
+
+func TestDecodeAPICallDetail(t *testing.T) {
+	got := check(t, apiCall(ctDetail("CreateTags", tagsParams([]string{img1}, "amishare:accounts"))),
+		want{kind: KindAPICall, ids: []string{img1}})
+	if wantPrefix := "CreateTags by arn:aws:iam::123456789012:user/alice"; !strings.HasPrefix(got.Detail, wantPrefix) {
+		t.Errorf("Detail: got %q, want it to start with %q", got.Detail, wantPrefix)
+	}
+}
+
+func TestDecodeOther(t *testing.T) {
+	tests := []struct {
+		name string
+		raw  string
+		want want
+	}{
+		{"instance state change", `{"source":"aws.ec2","detail-type":"EC2 Instance State-change Notification","detail":{"state":"running"}}`,
+			want{kind: KindOther, ignored: "unhandled event"}},
+		{"AMI detail-type from another source", `{"source":"my.app","detail-type":"EC2 AMI State Change","detail":{"ImageId":"` + img1 + `","State":"available"}}`,
+			want{kind: KindOther, ignored: "unhandled event"}},
+		{"tag change from aws.ec2", `{"source":"aws.ec2","detail-type":"Tag Change on Resource","detail":{}}`,
+			want{kind: KindOther, ignored: "unhandled event"}},
+		{"missing detail-type", `{"source":"aws.ec2","detail":{"ImageId":"` + img1 + `","State":"available"}}`,
+			want{kind: KindOther, ignored: "unhandled event"}},
+		{"empty object", `{}`,
+			want{kind: KindOther, ignored: "not an EventBridge event"}},
+		{"null", `null`,
+			want{kind: KindOther, ignored: "not an EventBridge event"}},
+		{"array", `[1,2]`,
+			want{kind: KindOther, ignored: "not an EventBridge event"}},
+		{"string", `"hello"`,
+			want{kind: KindOther, ignored: "not an EventBridge event"}},
+		{"unknown event with bad time", `{"source":"my.app","detail-type":"Thing","time":"yyyy-mm-ddThh:mm:ssZ"}`,
+			want{kind: KindOther, ignored: "unhandled event"}},
+		{"unknown event with source of wrong type", `{"source":7,"detail-type":"Thing"}`,
+			want{kind: KindOther, ignored: "unhandled event"}},
+		{"malformed detail of an unknown event is fine", `{"source":"aws.ec2","detail-type":"EC2 Spot Instance Interruption Warning","detail":"x"}`,
+			want{kind: KindOther, ignored: "unhandled event"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { check(t, []byte(tt.raw), tt.want) })
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		raw  string
+		want string
+	}{
+		{"empty input", ``, "event: not valid JSON"},
+		{"truncated", `{"source":"aws.ec2"`, "event: not valid JSON"},
+		{"not JSON", `source=aws.ec2`, "event: not valid JSON"},
+		{"trailing garbage", `{} {}`, "event: not valid JSON"},
+		{"known event with bad time", `{"source":"aws.ec2","detail-type":"EC2 AMI State Change","time":"yyyy-mm-ddThh:mm:ssZ","detail":{"ImageId":"` + img1 + `","State":"available"}}`,
+			"event: EC2 AMI State Change: malformed envelope"},
+		{"byte order mark", "\xef\xbb\xbf{}", "event: not valid JSON: starts with a UTF-8 byte order mark"},
+		{"error names detail-type and id", `{"id":"abc-1","source":"aws.ec2","detail-type":"EC2 AMI State Change","detail":{"State":"available"}}`,
+			`event: EC2 AMI State Change "abc-1": detail has no ImageId`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Decode([]byte(tt.raw))
+			if err == nil {
+				t.Fatalf("Decode: got no error (trigger %+v), want error containing %q", got, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Decode error: got %q, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidImageID(t *testing.T) {
+	tests := []struct {
+		id   string
+		want bool
+	}{
+		{img1, true},
+		{img8, true},
+		{"ami-00000000", true},
+		{"ami-", false},
+		{"ami-0123456", false},            // 7
+		{"ami-012345678", false},          // 9
+		{"ami-0123456789abcdef", false},   // 16
+		{"ami-0123456789abcdef01", false}, // 18
+		{"ami-0123456789abcdeg0", false},
+		{"ami-0123456789ABCDEF0", false},
+		{"AMI-0123456789abcdef0", false},
+		{"snap-0123456789abcdef0", false},
+		{" ami-0123456789abcdef0", false},
+		{"ami-0123456789abcdef0 ", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			if got := validImageID(tt.id); got != tt.want {
+				t.Errorf("validImageID(%q): got %v, want %v", tt.id, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestShort(t *testing.T) {
+	long := strings.Repeat("é", 150) // 300 bytes, 2 per rune
+	got := short(long)
+	if !strings.HasSuffix(got, "...") || len(got) > 203 {
+		t.Errorf("short: got %d bytes ending %q, want at most 203 ending in ...", len(got), got[len(got)-3:])
+	}
+	if s := strings.TrimSuffix(got, "..."); !strings.HasPrefix(long, s) || len(s)%2 != 0 {
+		t.Errorf("short: got a cut inside a rune (%d bytes kept)", len(s))
+	}
+	if got := short("abc"); got != "abc" {
+		t.Errorf("short(abc): got %q, want %q", got, "abc")
+	}
+}
