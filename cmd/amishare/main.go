@@ -1,0 +1,130 @@
+// Command amishare is the operator CLI over the same engine as the Lambda.
+//
+//	amishare handle [--dry-run] EVENT_FILE   run the Lambda's handler on one event (- for stdin)
+//	amishare plan IMAGE_ID                   show what would change; change nothing
+//	amishare apply [--dry-run] IMAGE_ID      reconcile one image now
+//
+// It prints a JSON summary on stdout and logs JSON on stderr. The exit status
+// is 0 when the work was done or there was nothing to do, 1 when it failed
+// (the case the Lambda would retry, or an image left in status error), and 2
+// on a usage error or unreadable input.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"regexp"
+
+	"github.com/amishare/amishare/pkg/handler"
+	"github.com/amishare/amishare/pkg/share"
+)
+
+const usage = `usage:
+  amishare handle [--dry-run] EVENT_FILE   run the Lambda's handler on one event JSON (- reads stdin)
+  amishare plan IMAGE_ID                   show what would change; change nothing
+  amishare apply [--dry-run] IMAGE_ID      reconcile one image now
+
+The AWS endpoint, region and credentials come from the standard SDK chain
+(AWS_ENDPOINT_URL, AWS_REGION, AWS_PROFILE, ...); the configuration parameter
+from AMISHARE_CONFIG_PARAMETER (default /amishare/config).
+`
+
+// usageError marks errors that are the caller's: exit status 2.
+type usageError struct{ error }
+
+func main() {
+	code, err := run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "amishare:", err)
+	}
+	os.Exit(code)
+}
+
+var imageIDRe = regexp.MustCompile(`^ami-([0-9a-f]{8}|[0-9a-f]{17})$`)
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2, nil
+	}
+	cmd := args[0]
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dryRun := fs.Bool("dry-run", false, "compute and print the plan; change nothing")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2, nil
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprint(stderr, usage)
+		return 2, nil
+	}
+	arg := fs.Arg(0)
+
+	var raw []byte
+	switch cmd {
+	case "handle":
+		var err error
+		if raw, err = readInput(arg, stdin); err != nil {
+			return 2, err
+		}
+	case "plan":
+		*dryRun = true
+		fallthrough
+	case "apply":
+		if !imageIDRe.MatchString(arg) {
+			return 2, fmt.Errorf("%q is not an AMI id (ami- and 8 or 17 hex digits)", arg)
+		}
+	default:
+		fmt.Fprint(stderr, usage)
+		return 2, fmt.Errorf("unknown command %q", cmd)
+	}
+
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	h, err := handler.New(ctx, handler.Options{Log: log, DryRun: *dryRun})
+	if err != nil {
+		return 1, err
+	}
+	var out any
+	var runErr error
+	failed := false
+	if cmd == "handle" {
+		out, runErr = h.Handle(ctx, raw)
+	} else {
+		res, err := h.Engine.Reconcile(ctx, arg, share.Options{DryRun: *dryRun})
+		out, runErr = res, err
+		failed = res.Status == share.StatusError
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return 1, err
+	}
+	if runErr != nil {
+		return 1, runErr
+	}
+	if failed {
+		return 1, errors.New("the image is in status error; see its message")
+	}
+	return 0, nil
+}
+
+func readInput(path string, stdin io.Reader) ([]byte, error) {
+	if path == "-" {
+		b, err := io.ReadAll(stdin)
+		if err != nil {
+			return nil, fmt.Errorf("reading event from stdin: %w", err)
+		}
+		return b, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading event: %w", err)
+	}
+	return b, nil
+}

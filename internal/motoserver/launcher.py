@@ -1,0 +1,436 @@
+#!/usr/bin/env python3
+"""Run moto's server on loopback, patched to behave as AWS documents.
+
+Stock moto 5.2.1 differs from AWS in a few ways that matter to amishare
+(sharing AMIs, their EBS snapshots and the snapshots' KMS keys). This script
+monkeypatches those spots, wrapping moto's own functions where it can, and then
+serves moto's WSGI app in-process.
+
+Usage:
+    python3 launcher.py [--host 127.0.0.1] [--port 0] [--watch-stdin]
+
+--port 0 picks a free port. Once the server answers, a single line
+"READY http://HOST:PORT" is printed on stdout; the server then runs until
+SIGTERM or SIGINT (or, with --watch-stdin, until stdin reaches end of file,
+which is how the Go harness makes sure no server outlives its test binary).
+
+Patches were written against, and checked with, moto 5.2.1.
+"""
+
+import argparse
+import os
+import re
+import signal
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+MOTO_VERSION = "5.2.1"
+INSTALL_HINT = f"install it with: pip install 'moto[server]=={MOTO_VERSION}'"
+
+# Default AMIs: moto loads tens of thousands of public AMIs into every region
+# (each with an invented snapshot) the first time EC2 is used. AWS accounts
+# see their own images first and amishare never uses public ones, so keep the
+# backend small and DescribeSnapshots readable. Set
+# MOTO_EC2_LOAD_DEFAULT_AMIS=true to get them back.
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
+try:
+    import moto
+    from moto.core.responses import ActionResult, EmptyResult
+    from moto.ec2.exceptions import InvalidAMIIdError, MalformedAMIIdError
+    from moto.ec2.models.amis import Ami, AmiBackend
+    from moto.ec2.models.elastic_block_store import EBSBackend
+    from moto.ec2.responses.amis import AmisResponse
+    from moto.ec2.responses.elastic_block_store import ElasticBlockStore
+    from moto.kms.models import Key
+    from moto.kms.responses import KmsResponse
+    from moto.server import ThreadedMotoServer
+except ImportError as err:  # pragma: no cover - depends on the machine
+    print(f"launcher: cannot import moto ({err}); {INSTALL_HINT}", file=sys.stderr)
+    sys.exit(3)
+
+
+# --- Patch 1: RegisterImage honours BlockDeviceMappings ----------------------
+#
+# moto: AmisResponse.register_image reads only Name and Description, and every
+# Ami invents one unencrypted 15 GiB snapshot that Ami.block_device_mappings
+# reports as the only mapping. RootDeviceName is ignored too.
+# AWS: RegisterImage uses the mappings it is given. A mapping naming a
+# SnapshotId points the AMI at that snapshot (whose encryption and KMS key are
+# its own), DescribeImages returns exactly those mappings, and RootDeviceName
+# is the one requested.
+# For convenience (AWS would need a real volume), an Ebs mapping without a
+# SnapshotId creates a volume with its Encrypted/KmsKeyId/VolumeSize and
+# snapshots it, as CreateImage would.
+
+_stock_register_image_response = AmisResponse.register_image
+_stock_register_image = AmiBackend.register_image
+_stock_block_device_mappings = Ami.block_device_mappings
+
+
+def _register_image_response(self):
+    mappings = self._get_param("BlockDeviceMappings", [])
+    root_device_name = self._get_param("RootDeviceName")
+    if not mappings and not root_device_name:
+        return _stock_register_image_response(self)
+    self.error_on_dryrun()
+    image = self.ec2_backend.register_image(
+        self._get_param("Name"),
+        self._get_param("Description", ""),
+        block_device_mappings=mappings,
+        root_device_name=root_device_name,
+    )
+    return ActionResult({"ImageId": image.id})
+
+
+def _register_image(
+    self, name=None, description=None, block_device_mappings=None, root_device_name=None
+):
+    # Resolve named snapshots first, so an unknown SnapshotId fails with
+    # InvalidSnapshot.NotFound before any AMI exists.
+    for mapping in block_device_mappings or []:
+        snapshot_id = (mapping.get("Ebs") or {}).get("SnapshotId")
+        if snapshot_id:
+            self.get_snapshot(snapshot_id)
+
+    ami = _stock_register_image(self, name, description)
+    if root_device_name:
+        ami.root_device_name = root_device_name
+    if not block_device_mappings:
+        return ami
+
+    # Drop the snapshot stock Ami.__init__ invented: AWS creates none.
+    self.snapshots.pop(ami.ebs_snapshot.id, None)
+    ami.ebs_snapshot = None
+    ami.root_device_type = "ebs"
+    try:
+        ami.amishare_mappings = [
+            _resolve_mapping(self, ami.id, m) for m in block_device_mappings
+        ]
+    except Exception:
+        self.amis.pop(ami.id, None)
+        raise
+    # Nothing else in moto reads ebs_snapshot; keep it pointing somewhere
+    # sensible: the root volume's snapshot, else the first one.
+    with_snapshot = [m for m in ami.amishare_mappings if m.get("snapshot")]
+    root = [m for m in with_snapshot if m["DeviceName"] == ami.root_device_name]
+    if root or with_snapshot:
+        ami.ebs_snapshot = (root or with_snapshot)[0]["snapshot"]
+    return ami
+
+
+def _resolve_mapping(backend, ami_id, mapping):
+    """Turns one requested mapping into what the Ami keeps."""
+    kept = {"DeviceName": mapping.get("DeviceName")}
+    if "VirtualName" in mapping:
+        kept["VirtualName"] = mapping["VirtualName"]
+    if "NoDevice" in mapping:
+        kept["NoDevice"] = mapping["NoDevice"]
+    ebs = mapping.get("Ebs")
+    if ebs is None:
+        return kept
+    snapshot_id = ebs.get("SnapshotId")
+    if snapshot_id:
+        snapshot = backend.get_snapshot(snapshot_id)
+        if not snapshot.from_ami:
+            # Lets DeleteSnapshot answer InvalidSnapshot.InUse, as AWS does.
+            snapshot.from_ami = ami_id
+    else:
+        volume = backend.create_volume(
+            size=int(ebs.get("VolumeSize") or 8),
+            zone_name=f"{backend.region_name}a",
+            encrypted=bool(ebs.get("Encrypted", False)),
+            kms_key_id=ebs.get("KmsKeyId"),
+            volume_type=ebs.get("VolumeType"),
+            iops=ebs.get("Iops"),
+        )
+        snapshot = backend.create_snapshot(
+            volume.id, f"Created by RegisterImage for {ami_id}", from_ami=ami_id
+        )
+        backend.delete_volume(volume.id)
+    kept["snapshot"] = snapshot
+    kept["VolumeSize"] = int(ebs.get("VolumeSize") or snapshot.volume_size)
+    kept["VolumeType"] = ebs.get("VolumeType") or "gp2"
+    kept["DeleteOnTermination"] = bool(ebs.get("DeleteOnTermination", True))
+    for key in ("Iops", "Throughput"):
+        if ebs.get(key) is not None:
+            kept[key] = ebs[key]
+    return kept
+
+
+def _block_device_mappings(self):
+    mappings = getattr(self, "amishare_mappings", None)
+    if mappings is None:
+        return _stock_block_device_mappings.fget(self)
+    out = []
+    for m in mappings:
+        rendered = {k: v for k, v in m.items() if k in ("DeviceName", "VirtualName", "NoDevice")}
+        snapshot = m.get("snapshot")
+        if snapshot is not None:
+            ebs = {
+                "SnapshotId": snapshot.id,
+                "VolumeSize": m["VolumeSize"],
+                "VolumeType": m["VolumeType"],
+                "DeleteOnTermination": m["DeleteOnTermination"],
+                "Encrypted": bool(snapshot.encrypted),
+            }
+            if snapshot.kms_key_id:
+                ebs["KmsKeyId"] = snapshot.kms_key_id
+            for key in ("Iops", "Throughput"):
+                if key in m:
+                    ebs[key] = m[key]
+            rendered["Ebs"] = ebs
+        out.append(rendered)
+    return out
+
+
+AmisResponse.register_image = _register_image_response
+AmiBackend.register_image = _register_image
+Ami.block_device_mappings = property(_block_device_mappings)
+
+
+# --- Patch 2: snapshots and volumes keep their KMS key -----------------------
+#
+# moto: EBSBackend.create_snapshot copies the volume's `encrypted` flag but not
+# its `kms_key_id`, so DescribeSnapshots shows Encrypted without a KmsKeyId.
+# CreateVolume stores KmsKeyId exactly as sent (key id, alias or ARN).
+# AWS: a snapshot is encrypted with its volume's key, and DescribeSnapshots and
+# DescribeVolumes report KmsKeyId as the key's ARN.
+
+_stock_create_snapshot = EBSBackend.create_snapshot
+_stock_create_volume = EBSBackend.create_volume
+
+
+def _key_arn(backend, kms_key_id):
+    """Returns the ARN for any form of key reference moto's KMS knows."""
+    from moto.kms.models import kms_backends
+
+    kms = kms_backends[backend.account_id][backend.region_name]
+    try:
+        return kms.describe_key(kms_key_id).arn
+    except Exception:
+        # AWS accepts an unknown key here and fails later, asynchronously;
+        # keep what the caller sent.
+        return kms_key_id
+
+
+def _create_volume(self, *args, **kwargs):
+    volume = _stock_create_volume(self, *args, **kwargs)
+    if volume.kms_key_id:
+        volume.kms_key_id = _key_arn(self, volume.kms_key_id)
+    return volume
+
+
+def _create_snapshot(self, volume_id, *args, **kwargs):
+    snapshot = _stock_create_snapshot(self, volume_id, *args, **kwargs)
+    volume = self.get_volume(volume_id)
+    if volume.encrypted and volume.kms_key_id and not snapshot.kms_key_id:
+        snapshot.kms_key_id = volume.kms_key_id
+    return snapshot
+
+
+EBSBackend.create_volume = _create_volume
+EBSBackend.create_snapshot = _create_snapshot
+
+
+# --- Patch 3: AWS managed keys say so ----------------------------------------
+#
+# moto: Key.__init__ sets key_manager = "CUSTOMER" for every key, including the
+# alias/aws/ebs key EBSBackend._create_default_encryption_key creates.
+# AWS: keys behind an alias/aws/* alias are AWS managed keys, and DescribeKey
+# reports KeyManager "AWS" for them. The alias is checked when the key is
+# described, because moto creates the key before its alias.
+
+
+def _get_key_manager(self):
+    if any(name.startswith("alias/aws/") for name in getattr(self, "aliases", {})):
+        return "AWS"
+    return self.__dict__.get("_amishare_key_manager", "CUSTOMER")
+
+
+def _set_key_manager(self, value):
+    self.__dict__["_amishare_key_manager"] = value
+
+
+Key.key_manager = property(_get_key_manager, _set_key_manager)
+
+
+# --- Patch 4: unknown and deregistered image ids are client errors -----------
+#
+# moto: DescribeImageAttribute looks the id up with self.amis[ami_id] and
+# ModifyImageAttribute takes describe_images(...)[0], so an unknown or
+# deregistered id raises KeyError/IndexError: HTTP 500. DescribeImages only
+# fails when none of the requested ids is known, and only checks the "ami-"
+# prefix.
+# AWS: HTTP 400 InvalidAMIID.NotFound for an id that does not exist (or no
+# longer exists), InvalidAMIID.Malformed for an id that is not ami-<8 or 17
+# hex digits>. DescribeImages fails if any requested id is unknown; ids of
+# recently deregistered images are simply left out.
+
+AMI_ID = re.compile(r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")
+
+
+def _check_image_id(backend, ami_id):
+    if ami_id in backend.amis:
+        return
+    if not isinstance(ami_id, str) or not AMI_ID.match(ami_id):
+        raise MalformedAMIIdError([ami_id])
+    raise InvalidAMIIdError(ami_id)
+
+
+_stock_describe_image_attribute = AmiBackend.describe_image_attribute
+_stock_modify_image_attribute = AmiBackend.modify_image_attribute
+_stock_describe_images = AmiBackend.describe_images
+
+
+def _describe_image_attribute(self, ami_id, attribute_name):
+    _check_image_id(self, ami_id)
+    return _stock_describe_image_attribute(self, ami_id, attribute_name)
+
+
+def _modify_image_attribute(self, ami_id, *args, **kwargs):
+    _check_image_id(self, ami_id)
+    return _stock_modify_image_attribute(self, ami_id, *args, **kwargs)
+
+
+def _describe_images(self, ami_ids=None, *args, **kwargs):
+    if ami_ids:
+        unknown = [i for i in ami_ids if i not in self.amis and i not in self.deleted_amis]
+        malformed = [i for i in unknown if not AMI_ID.match(i)]
+        if malformed:
+            raise MalformedAMIIdError(malformed)
+        if unknown:
+            raise InvalidAMIIdError(unknown)
+    return _stock_describe_images(self, ami_ids, *args, **kwargs)
+
+
+AmiBackend.describe_image_attribute = _describe_image_attribute
+AmiBackend.modify_image_attribute = _modify_image_attribute
+AmiBackend.describe_images = _describe_images
+
+
+# --- Patch 5: ModifySnapshotAttribute's structured form ----------------------
+#
+# moto: ElasticBlockStore.modify_snapshot_attribute reads only OperationType +
+# UserIds/GroupNames and silently ignores CreateVolumePermission.Add/Remove.
+# AWS: both forms are documented; CreateVolumePermission={Add:[{UserId}|
+# {Group}], Remove:[...]} adds and removes those entries.
+
+_stock_modify_snapshot_attribute = ElasticBlockStore.modify_snapshot_attribute
+
+
+def _modify_snapshot_attribute(self):
+    permission = self._get_param("CreateVolumePermission") or {}
+    if not permission or self._get_param("OperationType"):
+        return _stock_modify_snapshot_attribute(self)
+    snapshot_id = self._get_param("SnapshotId")
+    self.error_on_dryrun()
+    for entries, change in (
+        (permission.get("Add") or [], self.ec2_backend.add_create_volume_permission),
+        (permission.get("Remove") or [], self.ec2_backend.remove_create_volume_permission),
+    ):
+        user_ids = [e["UserId"] for e in entries if e.get("UserId")]
+        groups = [e["Group"] for e in entries if e.get("Group")]
+        if user_ids or groups:
+            change(snapshot_id, user_ids=user_ids, groups=groups)
+    return EmptyResult()
+
+
+ElasticBlockStore.modify_snapshot_attribute = _modify_snapshot_attribute
+
+
+# --- Patch 6: KMS key policy name is optional --------------------------------
+#
+# moto: GetKeyPolicy and PutKeyPolicy answer NotFoundException "No such policy
+# exists" unless PolicyName is exactly "default".
+# AWS: PolicyName is optional and defaults to "default" (the only name).
+
+_stock_get_param_kms = KmsResponse._get_param
+
+
+def _kms_get_param(self, param_name, if_none=None):
+    value = _stock_get_param_kms(self, param_name, if_none)
+    if param_name == "PolicyName" and value is None:
+        return "default"
+    return value
+
+
+KmsResponse._get_param = _kms_get_param
+
+
+# --- Serving -----------------------------------------------------------------
+
+
+def _answers(url):
+    try:
+        with urllib.request.urlopen(url + "/moto-api/config", timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True  # any HTTP answer means the server is up
+    except OSError:
+        return False
+
+
+def _stop_on_signal(signum, frame):
+    raise SystemExit(0)
+
+
+def _watch_stdin():
+    # os.read on the raw descriptor: a daemon thread blocked inside
+    # sys.stdin's buffered reader makes interpreter shutdown abort.
+    try:
+        while os.read(0, 4096):
+            pass
+    finally:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one")
+    parser.add_argument(
+        "--watch-stdin", action="store_true",
+        help="exit when stdin is closed (the parent process went away)",
+    )
+    args = parser.parse_args(argv)
+    if args.host in ("0.0.0.0", "::", ""):
+        parser.error("refusing to bind every interface; give a loopback address")
+    if moto.__version__ != MOTO_VERSION:
+        print(
+            f"launcher: warning: moto {moto.__version__} found, patches are for "
+            f"{MOTO_VERSION}; {INSTALL_HINT}",
+            file=sys.stderr,
+        )
+
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    signal.signal(signal.SIGINT, _stop_on_signal)
+
+    server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    # moto builds some URLs (SQS queue URLs, Lambda env) from MOTO_PORT.
+    os.environ["MOTO_PORT"] = str(port)
+    url_host = f"[{host}]" if ":" in host else host
+    url = f"http://{url_host}:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while not _answers(url):
+            if time.monotonic() > deadline:
+                print(f"launcher: {url} does not answer", file=sys.stderr)
+                return 1
+            time.sleep(0.05)
+        print(f"READY {url}", flush=True)
+        if args.watch_stdin:
+            threading.Thread(target=_watch_stdin, daemon=True).start()
+        while True:
+            time.sleep(3600)
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

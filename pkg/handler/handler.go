@@ -1,0 +1,111 @@
+// Package handler is amishare's entry point for one event: decode it,
+// reconcile each image it names, log each decision once, and emit metrics.
+// The Lambda and the operator CLI run exactly this code.
+package handler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/amishare/amishare/pkg/event"
+	"github.com/amishare/amishare/pkg/share"
+)
+
+// Reconciler reconciles one image (*share.Engine in production).
+type Reconciler interface {
+	Reconcile(ctx context.Context, imageID string, opts share.Options) (share.Result, error)
+}
+
+var _ Reconciler = (*share.Engine)(nil)
+
+// Handler handles EventBridge events.
+type Handler struct {
+	Engine Reconciler
+	Log    *slog.Logger
+	// DryRun forces a dry run whatever the configuration says (the CLI's --dry-run).
+	DryRun bool
+}
+
+// Summary is what one event led to; the Lambda returns it and the CLI prints it.
+type Summary struct {
+	EventID    string         `json:"eventId,omitempty"`
+	Kind       event.Kind     `json:"kind"`
+	DetailType string         `json:"detailType,omitempty"`
+	Ignored    string         `json:"ignored,omitempty"`
+	Images     []share.Result `json:"images,omitempty"`
+	Error      string         `json:"error,omitempty"`
+}
+
+// Handle decodes one EventBridge envelope and reconciles the images it names.
+// It returns an error when the input is not a valid event or when an AWS
+// call failed for an image (so Lambda retries the event, then sends it to the
+// dead-letter queue); the summary then says what was done before.
+func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Summary, error) {
+	log := h.logger()
+	trig, err := event.Decode(raw)
+	if err != nil {
+		log.ErrorContext(ctx, "event rejected", "error", err.Error())
+		return Summary{Kind: event.KindOther, Error: err.Error()}, err
+	}
+	sum := Summary{EventID: trig.ID, Kind: trig.Kind, DetailType: trig.DetailType, Ignored: trig.Ignored}
+	if trig.Ignored != "" {
+		log.InfoContext(ctx, "event ignored", "eventId", trig.ID, "kind", string(trig.Kind), "reason", trig.Ignored)
+		return sum, nil
+	}
+	var errs []error
+	for _, id := range trig.ImageIDs {
+		res, err := h.Engine.Reconcile(ctx, id, share.Options{DryRun: h.DryRun})
+		sum.Images = append(sum.Images, res)
+		logDecision(ctx, log, trig, res, err)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("image %s: %w", id, err))
+		}
+	}
+	emitMetrics(ctx, log, sum.Images)
+	if err := errors.Join(errs...); err != nil {
+		sum.Error = err.Error()
+		return sum, err
+	}
+	return sum, nil
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Log != nil {
+		return h.Log
+	}
+	return slog.Default()
+}
+
+// logDecision writes the one line that says what happened to an image.
+func logDecision(ctx context.Context, log *slog.Logger, trig event.Trigger, res share.Result, err error) {
+	attrs := []any{
+		"eventId", trig.ID, "kind", string(trig.Kind), "imageId", res.ImageID,
+		"outcome", string(res.Outcome), "changes", len(res.Changes), "tagsWritten", res.TagsWritten,
+	}
+	if res.Status != "" {
+		attrs = append(attrs, "status", string(res.Status), "statusMessage", res.Message)
+	}
+	if res.Reason != "" {
+		attrs = append(attrs, "reason", res.Reason)
+	}
+	if len(res.Targets) > 0 {
+		attrs = append(attrs, "targets", res.Targets)
+	}
+	for _, r := range res.Refused {
+		log.WarnContext(ctx, "target refused", "imageId", res.ImageID, "token", r.Token, "reason", r.Reason)
+	}
+	if res.DryRun {
+		attrs = append(attrs, "dryRun", true)
+		if res.Plan != nil {
+			attrs = append(attrs, "plan", res.Plan)
+		}
+	}
+	if err != nil {
+		log.ErrorContext(ctx, "image reconcile failed", append(attrs, "error", err.Error())...)
+		return
+	}
+	log.InfoContext(ctx, "image reconciled", attrs...)
+}

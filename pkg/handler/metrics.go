@@ -1,0 +1,79 @@
+package handler
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/amishare/amishare/pkg/share"
+)
+
+// Namespace is the CloudWatch namespace of amishare's metrics.
+const Namespace = "amishare"
+
+// Metrics are one invocation's counts, published through CloudWatch's
+// embedded metric format: a JSON log line CloudWatch turns into metrics, so
+// no metrics SDK or API call is needed.
+type Metrics struct {
+	ImagesShared    int
+	AccountsAdded   int
+	AccountsRemoved int
+	TargetsRefused  int
+	Errors          int
+}
+
+// Count tallies the results of one event. Dry runs count nothing as changed.
+func Count(results []share.Result) Metrics {
+	var m Metrics
+	for _, r := range results {
+		if r.Outcome == share.OutcomeFailed || r.Status == share.StatusError {
+			m.Errors++
+		}
+		m.TargetsRefused += len(r.Refused)
+		if r.Outcome != share.OutcomeApplied {
+			continue
+		}
+		if r.Status == share.StatusShared || r.Status == share.StatusPartial {
+			m.ImagesShared++
+		}
+		for _, c := range r.Changes {
+			if c.SnapshotID != "" || c.KeyARN != "" {
+				continue // count accounts once, on the image
+			}
+			switch c.Action {
+			case "add":
+				m.AccountsAdded++
+			case "remove":
+				m.AccountsRemoved++
+			}
+		}
+	}
+	return m
+}
+
+func emitMetrics(ctx context.Context, log *slog.Logger, results []share.Result) {
+	if len(results) == 0 {
+		return
+	}
+	m := Count(results)
+	names := []string{"ImagesShared", "AccountsAdded", "AccountsRemoved", "TargetsRefused", "Errors"}
+	defs := make([]map[string]string, len(names))
+	for i, n := range names {
+		defs[i] = map[string]string{"Name": n, "Unit": "Count"}
+	}
+	log.InfoContext(ctx, "metrics",
+		slog.Any("_aws", map[string]any{
+			"Timestamp": time.Now().UnixMilli(),
+			"CloudWatchMetrics": []map[string]any{{
+				"Namespace":  Namespace,
+				"Dimensions": [][]string{{}},
+				"Metrics":    defs,
+			}},
+		}),
+		slog.Int("ImagesShared", m.ImagesShared),
+		slog.Int("AccountsAdded", m.AccountsAdded),
+		slog.Int("AccountsRemoved", m.AccountsRemoved),
+		slog.Int("TargetsRefused", m.TargetsRefused),
+		slog.Int("Errors", m.Errors),
+	)
+}

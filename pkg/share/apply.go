@@ -1,0 +1,123 @@
+package share
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/amishare/amishare/pkg/config"
+	"github.com/amishare/amishare/pkg/kmspolicy"
+)
+
+// apply carries out the plan in its safe order (see Plan), recording and
+// logging each change as soon as AWS has accepted it.
+func (e *Engine) apply(ctx context.Context, p Plan, mode config.KMSMode, res *Result) error {
+	if err := e.modifyImage(ctx, p.ImageID, nil, p.Image.Remove, p.Image.MakePrivate, res); err != nil {
+		return err
+	}
+	for _, s := range p.Snapshots {
+		if err := e.modifySnapshot(ctx, p.ImageID, s.SnapshotID, ec2types.OperationTypeRemove, s.Remove, s.MakePrivate, res); err != nil {
+			return err
+		}
+	}
+	for _, k := range p.Keys {
+		if err := e.modifyKey(ctx, p.ImageID, k, mode, res); err != nil {
+			return err
+		}
+	}
+	for _, s := range p.Snapshots {
+		if err := e.modifySnapshot(ctx, p.ImageID, s.SnapshotID, ec2types.OperationTypeAdd, s.Add, false, res); err != nil {
+			return err
+		}
+	}
+	return e.modifyImage(ctx, p.ImageID, p.Image.Add, nil, false, res)
+}
+
+func (e *Engine) record(ctx context.Context, res *Result, c Change) {
+	res.Changes = append(res.Changes, c)
+	e.audit(ctx, "permission changed", c)
+}
+
+// modifyImage makes one ModifyImageAttribute call for either additions or removals.
+func (e *Engine) modifyImage(ctx context.Context, imageID string, add, remove []string, makePrivate bool, res *Result) error {
+	var mods ec2types.LaunchPermissionModifications
+	for _, a := range add {
+		mods.Add = append(mods.Add, ec2types.LaunchPermission{UserId: aws.String(a)})
+	}
+	for _, a := range remove {
+		mods.Remove = append(mods.Remove, ec2types.LaunchPermission{UserId: aws.String(a)})
+	}
+	if makePrivate {
+		mods.Remove = append(mods.Remove, ec2types.LaunchPermission{Group: ec2types.PermissionGroupAll})
+	}
+	if len(mods.Add) == 0 && len(mods.Remove) == 0 {
+		return nil
+	}
+	if _, err := e.EC2.ModifyImageAttribute(ctx, &ec2.ModifyImageAttributeInput{ImageId: aws.String(imageID), LaunchPermission: &mods}); err != nil {
+		return fmt.Errorf("changing launch permissions of %s: %w", imageID, err)
+	}
+	for _, a := range add {
+		e.record(ctx, res, Change{ImageID: imageID, Account: a, Action: "add"})
+	}
+	for _, a := range remove {
+		e.record(ctx, res, Change{ImageID: imageID, Account: a, Action: "remove"})
+	}
+	if makePrivate {
+		e.record(ctx, res, Change{ImageID: imageID, Account: publicGroup, Action: "remove"})
+	}
+	return nil
+}
+
+// modifySnapshot makes one ModifySnapshotAttribute call in the OperationType +
+// UserIds form (valid on AWS, and the only form the local emulator applies).
+func (e *Engine) modifySnapshot(ctx context.Context, imageID, snapshotID string, op ec2types.OperationType, accounts []string, makePrivate bool, res *Result) error {
+	if len(accounts) == 0 && !makePrivate {
+		return nil
+	}
+	in := &ec2.ModifySnapshotAttributeInput{
+		SnapshotId:    aws.String(snapshotID),
+		Attribute:     ec2types.SnapshotAttributeNameCreateVolumePermission,
+		OperationType: op,
+		UserIds:       accounts,
+	}
+	if makePrivate {
+		in.GroupNames = []string{publicGroup}
+	}
+	if _, err := e.EC2.ModifySnapshotAttribute(ctx, in); err != nil {
+		return fmt.Errorf("changing create-volume permissions of %s: %w", snapshotID, err)
+	}
+	for _, a := range accounts {
+		e.record(ctx, res, Change{ImageID: imageID, SnapshotID: snapshotID, Account: a, Action: string(op)})
+	}
+	if makePrivate {
+		e.record(ctx, res, Change{ImageID: imageID, SnapshotID: snapshotID, Account: publicGroup, Action: "remove"})
+	}
+	return nil
+}
+
+func (e *Engine) modifyKey(ctx context.Context, imageID string, k KeyDiff, mode config.KMSMode, res *Result) error {
+	added, removed := k.Add, k.Remove
+	switch mode {
+	case config.ModePolicy:
+		if _, err := kmspolicy.EnsurePolicy(ctx, e.KMS, k.KeyARN, k.Add, k.Remove); err != nil {
+			return fmt.Errorf("updating policy of key %s: %w", k.KeyARN, err)
+		}
+	case config.ModeGrant:
+		var err error
+		if added, removed, err = kmspolicy.EnsureGrants(ctx, e.KMS, k.KeyARN, k.Add, k.Remove); err != nil {
+			return fmt.Errorf("updating grants of key %s: %w", k.KeyARN, err)
+		}
+	default:
+		return nil
+	}
+	for _, a := range added {
+		e.record(ctx, res, Change{ImageID: imageID, KeyARN: k.KeyARN, Account: a, Action: "add"})
+	}
+	for _, a := range removed {
+		e.record(ctx, res, Change{ImageID: imageID, KeyARN: k.KeyARN, Account: a, Action: "remove"})
+	}
+	return nil
+}

@@ -1,0 +1,303 @@
+package share
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/awserr"
+	"github.com/amishare/amishare/pkg/kmspolicy"
+)
+
+// Engine reconciles images. Build one per process (clients are reused
+// across Lambda invocations); it is safe for concurrent use.
+type Engine struct {
+	EC2    EC2API
+	KMS    kmspolicy.KMSAPI
+	Config ConfigSource
+	// Log receives the audit trail: one line per permission change, and the
+	// statements a foreign key's owner must add. Defaults to slog.Default().
+	Log *slog.Logger
+}
+
+// Options adjust one reconcile.
+type Options struct {
+	// DryRun computes and logs the plan but makes no modifying call and writes no tag.
+	// The configuration's dryRun has the same effect.
+	DryRun bool
+}
+
+// Outcome says what a reconcile did with an image.
+type Outcome string
+
+// Outcomes. Only OutcomeFailed comes with an error (the event should be retried).
+const (
+	OutcomeApplied   Outcome = "applied"   // the plan (possibly empty) was carried out
+	OutcomePlanned   Outcome = "planned"   // dry run: the plan was computed, nothing changed
+	OutcomeBlocked   Outcome = "blocked"   // nothing may change; status error says why
+	OutcomeUnmanaged Outcome = "unmanaged" // no amishare tag: never touched
+	OutcomeDeferred  Outcome = "deferred"  // still pending; the available event completes it
+	OutcomeSkipped   Outcome = "skipped"   // failed, deregistered or disabled: nothing to share
+	OutcomeGone      Outcome = "gone"      // no such image of this account
+	OutcomeFailed    Outcome = "failed"    // an AWS call failed; retrying may complete it
+)
+
+// Change is one permission change, as applied (or planned in a dry run).
+type Change struct {
+	ImageID    string `json:"imageId"`
+	SnapshotID string `json:"snapshotId,omitempty"`
+	KeyARN     string `json:"keyArn,omitempty"`
+	Account    string `json:"account"` // a 12-digit id, or "all" for public access
+	Action     string `json:"action"`  // add or remove
+}
+
+// Result reports one reconcile.
+type Result struct {
+	ImageID     string           `json:"imageId"`
+	Outcome     Outcome          `json:"outcome"`
+	Reason      string           `json:"reason,omitempty"`
+	Status      Status           `json:"status,omitempty"`
+	Message     string           `json:"message,omitempty"`
+	Targets     []string         `json:"targets,omitempty"`
+	Refused     []amitag.Refusal `json:"refused,omitempty"`
+	Plan        *Plan            `json:"plan,omitempty"`
+	Changes     []Change         `json:"changes,omitempty"`
+	TagsWritten bool             `json:"tagsWritten"`
+	DryRun      bool             `json:"dryRun,omitempty"`
+}
+
+const publicGroup = "all"
+
+// Reconcile makes the image's sharing match its accounts tag. It returns an
+// error only when an AWS call failed in a way a retry may fix; everything
+// else (unmanaged, refused targets, a blocked image) is a Result.
+func (e *Engine) Reconcile(ctx context.Context, imageID string, opts Options) (Result, error) {
+	res := Result{ImageID: imageID}
+	img, err := e.describeImage(ctx, imageID)
+	if err != nil {
+		res.Outcome = OutcomeFailed
+		return res, err
+	}
+	switch {
+	case img == nil:
+		res.Outcome, res.Reason = OutcomeGone, "no such image owned by this account"
+		return res, nil
+	case !isManaged(img):
+		res.Outcome, res.Reason = OutcomeUnmanaged, "no "+amitag.Accounts+" or "+amitag.Status+" tag"
+		return res, nil
+	case img.State == ec2types.ImageStatePending:
+		res.Outcome, res.Reason = OutcomeDeferred, "image is pending; its available event completes the share"
+		return res, nil
+	case img.State != ec2types.ImageStateAvailable:
+		res.Outcome, res.Reason = OutcomeSkipped, fmt.Sprintf("image is %s", img.State)
+		return res, nil
+	}
+	tags := tagMap(img.Tags)
+
+	cfg, err := e.Config.Load(ctx)
+	if err != nil {
+		if awserr.IsTransient(err) {
+			res.Outcome = OutcomeFailed
+			return res, err
+		}
+		// Missing or invalid configuration: share nothing, revoke nothing.
+		res.DryRun = opts.DryRun
+		return e.block(ctx, res, tags, []string{err.Error()})
+	}
+	res.DryRun = opts.DryRun || cfg.DryRun
+	targets := amitag.ResolveAccounts(tags[amitag.Accounts], cfg)
+	res.Targets, res.Refused = targets.Accounts, targets.Refused
+
+	st, err := e.readState(ctx, img, cfg.KMS)
+	if err != nil {
+		return e.fail(ctx, res, tags, err)
+	}
+	in := Input{Targets: targets, State: st, KMS: cfg.KMS, AllowPublic: cfg.AllowPublic}
+	if stale := staleKeyAccounts(st, targets.Accounts); len(stale) > 0 {
+		if in.Keep, err = e.keyNeeds(ctx, cfg, imageID, stale); err != nil {
+			return e.fail(ctx, res, tags, err)
+		}
+	}
+	d := Decide(in)
+	if len(d.Blocked) > 0 {
+		e.logForeignKeyStatements(ctx, st, targets.Accounts)
+		return e.block(ctx, res, tags, d.Blocked)
+	}
+	res.Plan, res.Status, res.Message = &d.Plan, d.Status, d.Message
+	if res.DryRun {
+		res.Outcome = OutcomePlanned
+		res.Changes = planChanges(d.Plan)
+		for _, c := range res.Changes {
+			e.audit(ctx, "planned permission change (dry run)", c)
+		}
+		return res, nil
+	}
+	if err := e.apply(ctx, d.Plan, cfg.KMS, &res); err != nil {
+		return e.fail(ctx, res, tags, err)
+	}
+	res.Outcome = OutcomeApplied
+	if res.TagsWritten, err = e.writeStatus(ctx, imageID, tags, d.Status, d.Message); err != nil {
+		res.Outcome = OutcomeFailed
+		return res, err
+	}
+	return res, nil
+}
+
+// block records that nothing may change on the image, and why.
+func (e *Engine) block(ctx context.Context, res Result, tags map[string]string, reasons []string) (Result, error) {
+	res.Outcome, res.Status = OutcomeBlocked, StatusError
+	res.Message = trimMessage(joinReasons(reasons))
+	e.logger().WarnContext(ctx, "image not shared", "imageId", res.ImageID, "reason", joinReasons(reasons))
+	if res.DryRun {
+		return res, nil
+	}
+	var err error
+	if res.TagsWritten, err = e.writeStatus(ctx, res.ImageID, tags, StatusError, res.Message); err != nil {
+		res.Outcome = OutcomeFailed
+		return res, err
+	}
+	return res, nil
+}
+
+// fail records a failed AWS call on the image, best effort, and returns the
+// error so that the event is retried. Work already done stays done: every
+// step is safe on its own, and the next run finishes the rest.
+func (e *Engine) fail(ctx context.Context, res Result, tags map[string]string, err error) (Result, error) {
+	res.Outcome, res.Status = OutcomeFailed, StatusError
+	res.Message = trimMessage("incomplete, will be retried: " + err.Error())
+	if res.DryRun {
+		return res, err
+	}
+	if written, tagErr := e.writeStatus(ctx, res.ImageID, tags, StatusError, res.Message); tagErr != nil {
+		e.logger().WarnContext(ctx, "could not record the failure on the image", "imageId", res.ImageID, "error", tagErr.Error())
+	} else {
+		res.TagsWritten = written
+	}
+	return res, err
+}
+
+func joinReasons(reasons []string) string {
+	out := ""
+	for i, r := range reasons {
+		if i > 0 {
+			out += "; "
+		}
+		out += r
+	}
+	return out
+}
+
+func (e *Engine) logger() *slog.Logger {
+	if e.Log != nil {
+		return e.Log
+	}
+	return slog.Default()
+}
+
+func isManaged(img *ec2types.Image) bool {
+	for _, t := range img.Tags {
+		if k := aws.ToString(t.Key); k == amitag.Accounts || k == amitag.Status {
+			return true
+		}
+	}
+	return false
+}
+
+func tagMap(tags []ec2types.Tag) map[string]string {
+	m := make(map[string]string, len(tags))
+	for _, t := range tags {
+		m[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return m
+}
+
+// staleKeyAccounts lists the keys that grant accounts the image no longer wants.
+func staleKeyAccounts(st State, desired []string) []string {
+	var keys []string
+	for _, k := range st.Keys {
+		if len(minus(k.Accounts, desired)) > 0 {
+			keys = append(keys, k.ARN)
+		}
+	}
+	return keys
+}
+
+// writeStatus sets the status tags when they differ from what the image has.
+func (e *Engine) writeStatus(ctx context.Context, imageID string, tags map[string]string, status Status, msg string) (bool, error) {
+	if tags[amitag.Status] == string(status) && tags[amitag.Message] == msg {
+		return false, nil
+	}
+	_, err := e.EC2.CreateTags(ctx, &ec2.CreateTagsInput{
+		Resources: []string{imageID},
+		Tags: []ec2types.Tag{
+			{Key: aws.String(amitag.Status), Value: aws.String(string(status))},
+			{Key: aws.String(amitag.Message), Value: aws.String(msg)},
+		},
+	})
+	if err != nil {
+		return false, fmt.Errorf("writing status tags on %s: %w", imageID, err)
+	}
+	tags[amitag.Status], tags[amitag.Message] = string(status), msg
+	return true, nil
+}
+
+func planChanges(p Plan) []Change {
+	var out []Change
+	add := func(c Change, action string, accounts []string) {
+		for _, a := range accounts {
+			c.Account, c.Action = a, action
+			out = append(out, c)
+		}
+	}
+	img := Change{ImageID: p.ImageID}
+	add(img, "remove", p.Image.Remove)
+	if p.Image.MakePrivate {
+		add(img, "remove", []string{publicGroup})
+	}
+	for _, s := range p.Snapshots {
+		c := Change{ImageID: p.ImageID, SnapshotID: s.SnapshotID}
+		add(c, "remove", s.Remove)
+		if s.MakePrivate {
+			add(c, "remove", []string{publicGroup})
+		}
+	}
+	for _, k := range p.Keys {
+		c := Change{ImageID: p.ImageID, KeyARN: k.KeyARN}
+		add(c, "add", k.Add)
+		add(c, "remove", k.Remove)
+	}
+	for _, s := range p.Snapshots {
+		add(Change{ImageID: p.ImageID, SnapshotID: s.SnapshotID}, "add", s.Add)
+	}
+	add(img, "add", p.Image.Add)
+	return out
+}
+
+func (e *Engine) audit(ctx context.Context, msg string, c Change) {
+	attrs := []any{"imageId", c.ImageID}
+	if c.SnapshotID != "" {
+		attrs = append(attrs, "snapshotId", c.SnapshotID)
+	}
+	if c.KeyARN != "" {
+		attrs = append(attrs, "keyArn", c.KeyARN)
+	}
+	attrs = append(attrs, "account", c.Account, "action", c.Action)
+	e.logger().InfoContext(ctx, msg, attrs...)
+}
+
+func (e *Engine) logForeignKeyStatements(ctx context.Context, st State, desired []string) {
+	if len(desired) == 0 {
+		return
+	}
+	for _, k := range st.Keys {
+		if k.Manager == managerCustomer && k.Owner != st.Owner {
+			e.logger().WarnContext(ctx, "key belongs to another account: its owner must add this statement to the key policy",
+				"imageId", st.ImageID, "keyArn", k.ARN, "keyOwner", k.Owner, "statement", kmspolicy.Statement(desired, partition(k.ARN)))
+		}
+	}
+}

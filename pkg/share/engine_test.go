@@ -1,0 +1,276 @@
+package share_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/internal/motoserver"
+	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/config"
+	"github.com/amishare/amishare/pkg/share"
+)
+
+const (
+	acctA = "111122223333"
+	acctB = "444455556666"
+	acctC = "777788889999"
+	acctD = "222233334444"
+	param = "/amishare/config"
+	// The test configuration: A and B allowed, group prod = C and D.
+	testConfig = `{"allowedAccounts":["111122223333","444455556666"],"groups":{"prod":["777788889999","222233334444"]}}`
+)
+
+// env is one test's world: moto, a fixture to seed it, and an engine whose
+// calls are recorded.
+type env struct {
+	ctx    context.Context
+	fx     *awsfixture.Fixture
+	calls  *awsfixture.CallLog
+	engine *share.Engine
+	logs   *bytes.Buffer
+}
+
+func newEnv(t *testing.T, configDoc string) *env {
+	t.Helper()
+	srv := motoserver.ForTest(t)
+	ctx := context.Background()
+	cfg, err := srv.AWSConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{ctx: ctx, fx: awsfixture.New(cfg), calls: &awsfixture.CallLog{}, logs: &bytes.Buffer{}}
+	if configDoc != "" {
+		if err := e.fx.PutConfig(ctx, param, configDoc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := func(o *ec2.Options) { o.APIOptions = append(o.APIOptions, e.calls.APIOption) }
+	e.engine = &share.Engine{
+		EC2:    ec2.NewFromConfig(cfg, rec),
+		KMS:    kms.NewFromConfig(cfg, func(o *kms.Options) { o.APIOptions = append(o.APIOptions, e.calls.APIOption) }),
+		Config: &config.Loader{API: ssm.NewFromConfig(cfg), Parameter: param},
+		Log:    slog.New(slog.NewJSONHandler(e.logs, nil)),
+	}
+	return e
+}
+
+func (e *env) image(t *testing.T, disks int, tags map[string]string) (string, []string) {
+	t.Helper()
+	id, snaps, err := e.fx.RegisterImage(e.ctx, t.Name(), make([]awsfixture.Disk, disks), tags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, snaps
+}
+
+func (e *env) reconcile(t *testing.T, id string) share.Result {
+	t.Helper()
+	e.calls.Reset()
+	res, err := e.engine.Reconcile(e.ctx, id, share.Options{})
+	if err != nil {
+		t.Fatalf("Reconcile(%s): %v", id, err)
+	}
+	return res
+}
+
+// wantShared checks the image and every snapshot are shared with exactly accounts.
+func (e *env) wantShared(t *testing.T, id string, snaps []string, accounts ...string) {
+	t.Helper()
+	p, err := e.fx.LaunchPermissions(e.ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.Accounts, accounts) || p.Public {
+		t.Errorf("image %s launch permissions = %v public=%v, want %v", id, p.Accounts, p.Public, accounts)
+	}
+	for _, s := range snaps {
+		p, err := e.fx.VolumePermissions(e.ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(p.Accounts, accounts) || p.Public {
+			t.Errorf("snapshot %s create-volume permissions = %v public=%v, want %v", s, p.Accounts, p.Public, accounts)
+		}
+	}
+}
+
+func (e *env) wantStatus(t *testing.T, id string, status share.Status, msgContains string) {
+	t.Helper()
+	tags, err := e.fx.Tags(e.ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tags[amitag.Status] != string(status) {
+		t.Errorf("status tag = %q, want %q (message %q)", tags[amitag.Status], status, tags[amitag.Message])
+	}
+	if !strings.Contains(tags[amitag.Message], msgContains) {
+		t.Errorf("message tag = %q, want it to contain %q", tags[amitag.Message], msgContains)
+	}
+}
+
+func TestShareRevokeAndIdempotence(t *testing.T) {
+	e := newEnv(t, testConfig)
+	id, snaps := e.image(t, 3, map[string]string{amitag.Accounts: acctA + " " + acctB})
+
+	res := e.reconcile(t, id)
+	if res.Outcome != share.OutcomeApplied || res.Status != share.StatusShared {
+		t.Fatalf("outcome %q status %q, want applied shared", res.Outcome, res.Status)
+	}
+	e.wantShared(t, id, snaps, acctA, acctB)
+	e.wantStatus(t, id, share.StatusShared, "shared with 2 account(s)")
+	// Snapshots first, then the image: one call per snapshot, one for the image, then the status tags.
+	want := []string{"ModifySnapshotAttribute", "ModifySnapshotAttribute", "ModifySnapshotAttribute", "ModifyImageAttribute", "CreateTags"}
+	if got := e.calls.Mutating(); !slices.Equal(got, want) {
+		t.Errorf("modifying calls = %v, want %v", got, want)
+	}
+	// Reads: the image, its launch permissions, the snapshots in one batch, each snapshot's permissions.
+	wantAll := []string{"DescribeImages", "DescribeImageAttribute", "DescribeSnapshots",
+		"DescribeSnapshotAttribute", "DescribeSnapshotAttribute", "DescribeSnapshotAttribute"}
+	wantAll = append(wantAll, want...)
+	if got := e.calls.Calls(); !slices.Equal(got, wantAll) {
+		t.Errorf("calls = %v, want %v", got, wantAll)
+	}
+
+	// A second run on the unchanged image changes nothing and writes no tag.
+	res = e.reconcile(t, id)
+	if got := e.calls.Mutating(); len(got) != 0 || res.TagsWritten || len(res.Changes) != 0 {
+		t.Errorf("second run: modifying calls %v, tags written %v, changes %v; want none", got, res.TagsWritten, res.Changes)
+	}
+
+	// Dropping B revokes it: the image first, then each snapshot.
+	if err := e.fx.Tag(e.ctx, id, map[string]string{amitag.Accounts: acctA}); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(t, id)
+	e.wantShared(t, id, snaps, acctA)
+	want = []string{"ModifyImageAttribute", "ModifySnapshotAttribute", "ModifySnapshotAttribute", "ModifySnapshotAttribute", "CreateTags"}
+	if got := e.calls.Mutating(); !slices.Equal(got, want) {
+		t.Errorf("revoke calls = %v, want %v", got, want)
+	}
+
+	// Removing the tag revokes everything; the status tag keeps the image managed.
+	if err := e.fx.Untag(e.ctx, id, amitag.Accounts); err != nil {
+		t.Fatal(err)
+	}
+	res = e.reconcile(t, id)
+	e.wantShared(t, id, snaps)
+	e.wantStatus(t, id, share.StatusUnshared, "not shared")
+	if res.Status != share.StatusUnshared {
+		t.Errorf("status = %q, want unshared", res.Status)
+	}
+}
+
+func TestAllowlistAndGroups(t *testing.T) {
+	e := newEnv(t, testConfig)
+	id, snaps := e.image(t, 2, map[string]string{amitag.Accounts: "prod, 999999999999 all 11112222333 " + acctA})
+	res := e.reconcile(t, id)
+	e.wantShared(t, id, snaps, acctA, acctD, acctC)
+	e.wantStatus(t, id, share.StatusPartial, `"999999999999" (account is not in the allowlist)`)
+	e.wantStatus(t, id, share.StatusPartial, `"all" (public sharing is never allowed)`)
+	e.wantStatus(t, id, share.StatusPartial, `"11112222333"`)
+	if len(res.Refused) != 3 {
+		t.Errorf("refused = %v, want 3 tokens", res.Refused)
+	}
+}
+
+func TestUntaggedImageIsLeftAlone(t *testing.T) {
+	e := newEnv(t, testConfig)
+	id, snaps := e.image(t, 1, nil)
+	if err := e.fx.ShareImage(e.ctx, id, ec2types.LaunchPermission{UserId: aws.String(acctC)}); err != nil {
+		t.Fatal(err)
+	}
+	res := e.reconcile(t, id)
+	if res.Outcome != share.OutcomeUnmanaged {
+		t.Errorf("outcome = %q, want unmanaged", res.Outcome)
+	}
+	if got := e.calls.Mutating(); len(got) != 0 {
+		t.Errorf("modifying calls on an unmanaged image: %v", got)
+	}
+	p, _ := e.fx.LaunchPermissions(e.ctx, id)
+	if !slices.Equal(p.Accounts, []string{acctC}) {
+		t.Errorf("manual share changed: %v, want [%s]", p.Accounts, acctC)
+	}
+	if tags, _ := e.fx.Tags(e.ctx, id); tags[amitag.Status] != "" {
+		t.Errorf("status tag written on an unmanaged image: %v", tags)
+	}
+	_ = snaps
+}
+
+func TestManagedImageLosesManualShares(t *testing.T) {
+	e := newEnv(t, testConfig)
+	id, snaps := e.image(t, 2, map[string]string{amitag.Accounts: acctA})
+	if err := e.fx.ShareImage(e.ctx, id, ec2types.LaunchPermission{UserId: aws.String(acctC)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.fx.ShareSnapshot(e.ctx, snaps[1], []string{acctC}, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(t, id)
+	e.wantShared(t, id, snaps, acctA)
+}
+
+func TestMissingConfigurationChangesNothing(t *testing.T) {
+	e := newEnv(t, "")
+	id, snaps := e.image(t, 2, map[string]string{amitag.Accounts: acctA})
+	if err := e.fx.ShareImage(e.ctx, id, ec2types.LaunchPermission{UserId: aws.String(acctB)}); err != nil {
+		t.Fatal(err)
+	}
+	res := e.reconcile(t, id)
+	if res.Outcome != share.OutcomeBlocked {
+		t.Errorf("outcome = %q, want blocked", res.Outcome)
+	}
+	e.wantStatus(t, id, share.StatusError, "configuration is missing")
+	if got := e.calls.Mutating(); !slices.Equal(got, []string{"CreateTags"}) {
+		t.Errorf("modifying calls = %v, want only the status tags", got)
+	}
+	p, _ := e.fx.LaunchPermissions(e.ctx, id)
+	if !reflect.DeepEqual(p.Accounts, []string{acctB}) {
+		t.Errorf("launch permissions = %v, want the manual share to stay [%s]", p.Accounts, acctB)
+	}
+	for _, s := range snaps {
+		if p, _ := e.fx.VolumePermissions(e.ctx, s); len(p.Accounts) != 0 {
+			t.Errorf("snapshot %s shared with %v without configuration", s, p.Accounts)
+		}
+	}
+}
+
+func TestUnknownImageIsGone(t *testing.T) {
+	e := newEnv(t, testConfig)
+	res := e.reconcile(t, "ami-0123456789abcdef0")
+	if res.Outcome != share.OutcomeGone {
+		t.Errorf("outcome = %q, want gone", res.Outcome)
+	}
+}
+
+func TestAuditLogHasOneLinePerChange(t *testing.T) {
+	e := newEnv(t, testConfig)
+	id, _ := e.image(t, 2, map[string]string{amitag.Accounts: acctA + " " + acctB})
+	e.reconcile(t, id)
+	lines := 0
+	for _, l := range strings.Split(e.logs.String(), "\n") {
+		if strings.Contains(l, `"msg":"permission changed"`) {
+			lines++
+			for _, k := range []string{`"imageId":"` + id + `"`, `"account":"`, `"action":"add"`} {
+				if !strings.Contains(l, k) {
+					t.Errorf("audit line %s lacks %s", l, k)
+				}
+			}
+		}
+	}
+	// 2 accounts × (image + 2 snapshots)
+	if lines != 6 {
+		t.Errorf("audit lines = %d, want 6:\n%s", lines, e.logs)
+	}
+}
