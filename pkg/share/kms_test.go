@@ -1,0 +1,335 @@
+package share_test
+
+import (
+	"context"
+	"encoding/json"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/kmspolicy"
+	"github.com/amishare/amishare/pkg/share"
+)
+
+// keyAccounts returns the accounts amishare's statements grant on the key.
+func (e *env) keyAccounts(t *testing.T, keyARN string) []string {
+	t.Helper()
+	p, err := e.fx.KeyPolicy(e.ctx, keyARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := kmspolicy.Accounts(p)
+	if err != nil {
+		t.Fatalf("policy of %s: %v", keyARN, err)
+	}
+	return a
+}
+
+// otherStatements returns the statements of the key policy that amishare does not own.
+func (e *env) otherStatements(t *testing.T, keyARN string) []any {
+	t.Helper()
+	p, err := e.fx.KeyPolicy(e.ctx, keyARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct{ Statement []map[string]any }
+	if err := json.Unmarshal([]byte(p), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var out []any
+	for _, s := range doc.Statement {
+		if sid, _ := s["Sid"].(string); !strings.HasPrefix(sid, "amishare-") {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (e *env) key(t *testing.T) string {
+	t.Helper()
+	k, err := e.fx.CreateKey(e.ctx, t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func (e *env) encryptedImage(t *testing.T, tag string, keys ...string) (string, []string) {
+	t.Helper()
+	var disks []awsfixture.Disk
+	for _, k := range keys {
+		disks = append(disks, awsfixture.Disk{KeyID: k})
+	}
+	id, snaps, err := e.fx.RegisterImage(e.ctx, t.Name(), disks, map[string]string{amitag.Accounts: tag})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, snaps
+}
+
+func TestEncryptedImageKeyPolicies(t *testing.T) {
+	e := newEnv(t, testConfig)
+	k1, k2 := e.key(t), e.key(t)
+	before1, before2 := e.otherStatements(t, k1), e.otherStatements(t, k2)
+	id, snaps := e.encryptedImage(t, acctA+" "+acctB, k1, k1, k2)
+
+	res := e.reconcile(t, id)
+	if res.Status != share.StatusShared {
+		t.Fatalf("status = %q (%s), want shared", res.Status, res.Message)
+	}
+	e.wantShared(t, id, snaps, acctA, acctB)
+	for _, k := range []string{k1, k2} {
+		if got := e.keyAccounts(t, k); !slices.Equal(got, []string{acctA, acctB}) {
+			t.Errorf("key %s grants %v, want [%s %s]", k, got, acctA, acctB)
+		}
+	}
+	if got := e.otherStatements(t, k1); !reflect.DeepEqual(got, before1) {
+		t.Errorf("key 1's other statements changed:\n got %v\nwant %v", got, before1)
+	}
+	if got := e.otherStatements(t, k2); !reflect.DeepEqual(got, before2) {
+		t.Errorf("key 2's other statements changed:\n got %v\nwant %v", got, before2)
+	}
+	// Keys first, then snapshots, then the image.
+	want := []string{"PutKeyPolicy", "PutKeyPolicy", "ModifySnapshotAttribute", "ModifySnapshotAttribute", "ModifySnapshotAttribute", "ModifyImageAttribute", "CreateTags"}
+	if got := e.calls.Mutating(); !slices.Equal(got, want) {
+		t.Errorf("modifying calls = %v, want %v", got, want)
+	}
+
+	// Idempotent: nothing to write the second time.
+	e.reconcile(t, id)
+	if got := e.calls.Mutating(); len(got) != 0 {
+		t.Errorf("second run made modifying calls %v", got)
+	}
+
+	// Revoking B: the image, then snapshots, then the keys.
+	if err := e.fx.Tag(e.ctx, id, map[string]string{amitag.Accounts: acctA}); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(t, id)
+	e.wantShared(t, id, snaps, acctA)
+	want = []string{"ModifyImageAttribute", "ModifySnapshotAttribute", "ModifySnapshotAttribute", "ModifySnapshotAttribute", "PutKeyPolicy", "PutKeyPolicy", "CreateTags"}
+	if got := e.calls.Mutating(); !slices.Equal(got, want) {
+		t.Errorf("revoke calls = %v, want %v", got, want)
+	}
+	for _, k := range []string{k1, k2} {
+		if got := e.keyAccounts(t, k); !slices.Equal(got, []string{acctA}) {
+			t.Errorf("key %s grants %v after revoke, want [%s]", k, got, acctA)
+		}
+	}
+}
+
+func TestRevokeKeepsKeyNeededByAnotherImage(t *testing.T) {
+	e := newEnv(t, testConfig)
+	k := e.key(t)
+	img1, _ := e.encryptedImage(t, acctA+" "+acctB, k)
+	img2, _ := e.encryptedImage(t, acctA, k)
+	e.reconcile(t, img1)
+	e.reconcile(t, img2)
+	if got := e.keyAccounts(t, k); !slices.Equal(got, []string{acctA, acctB}) {
+		t.Fatalf("key grants %v, want [%s %s]", got, acctA, acctB)
+	}
+
+	// img1 drops A and B: B leaves the key, A stays because img2 still needs it.
+	if err := e.fx.Tag(e.ctx, img1, map[string]string{amitag.Accounts: ""}); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(t, img1)
+	if got := e.keyAccounts(t, k); !slices.Equal(got, []string{acctA}) {
+		t.Errorf("key grants %v, want [%s] (still needed by %s)", got, acctA, img2)
+	}
+	if p, _ := e.fx.LaunchPermissions(e.ctx, img1); len(p.Accounts) != 0 {
+		t.Errorf("img1 still shared with %v", p.Accounts)
+	}
+
+	// img2 drops A: now nothing needs A on the key.
+	if err := e.fx.Tag(e.ctx, img2, map[string]string{amitag.Accounts: ""}); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(t, img2)
+	if got := e.keyAccounts(t, k); len(got) != 0 {
+		t.Errorf("key grants %v, want nobody", got)
+	}
+}
+
+func TestGrantMode(t *testing.T) {
+	e := newEnv(t, `{"allowedAccounts":["111122223333","444455556666"],"kms":"grant"}`)
+	k := e.key(t)
+	policyBefore, err := e.fx.KeyPolicy(e.ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, snaps := e.encryptedImage(t, acctA+" "+acctB, k, k)
+	e.reconcile(t, id)
+	e.wantShared(t, id, snaps, acctA, acctB)
+	if got := grantAccounts(t, e, k); !slices.Equal(got, []string{acctA, acctB}) {
+		t.Errorf("grants for %v, want [%s %s]", got, acctA, acctB)
+	}
+	if n := e.calls.Count("PutKeyPolicy"); n != 0 {
+		t.Errorf("grant mode wrote the key policy %d times", n)
+	}
+	if after, _ := e.fx.KeyPolicy(e.ctx, k); after != policyBefore {
+		t.Errorf("grant mode changed the key policy")
+	}
+	e.reconcile(t, id)
+	if got := e.calls.Mutating(); len(got) != 0 {
+		t.Errorf("second run made modifying calls %v", got)
+	}
+	if err := e.fx.Tag(e.ctx, id, map[string]string{amitag.Accounts: acctB}); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(t, id)
+	if got := grantAccounts(t, e, k); !slices.Equal(got, []string{acctB}) {
+		t.Errorf("grants for %v after revoke, want [%s]", got, acctB)
+	}
+	if n := e.calls.Count("RevokeGrant"); n != 1 {
+		t.Errorf("RevokeGrant calls = %d, want 1", n)
+	}
+}
+
+func grantAccounts(t *testing.T, e *env, keyARN string) []string {
+	t.Helper()
+	a, err := kmspolicy.GrantAccounts(e.ctx, e.fx.KMS, keyARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestAWSManagedKeyIsRefused(t *testing.T) {
+	e := newEnv(t, testConfig)
+	id, snaps, err := e.fx.RegisterImage(e.ctx, t.Name(), []awsfixture.Disk{{}, {Encrypted: true}}, map[string]string{amitag.Accounts: acctA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := e.reconcile(t, id)
+	if res.Outcome != share.OutcomeBlocked {
+		t.Errorf("outcome = %q, want blocked", res.Outcome)
+	}
+	e.wantStatus(t, id, share.StatusError, "copy the image with a customer-managed key")
+	e.wantShared(t, id, snaps) // nobody: neither image nor any snapshot
+	if got := e.calls.Mutating(); !slices.Equal(got, []string{"CreateTags"}) {
+		t.Errorf("modifying calls = %v, want only the status tags", got)
+	}
+}
+
+func TestKMSOffRefusesCustomerKey(t *testing.T) {
+	e := newEnv(t, `{"allowedAccounts":["111122223333"],"kms":"off"}`)
+	k := e.key(t)
+	id, snaps := e.encryptedImage(t, acctA, k)
+	e.reconcile(t, id)
+	e.wantStatus(t, id, share.StatusError, `"kms": "off"`)
+	e.wantShared(t, id, snaps)
+	if got := e.keyAccounts(t, k); len(got) != 0 {
+		t.Errorf("kms off touched the key: %v", got)
+	}
+}
+
+func TestKeyPolicyTooLargeIsRefused(t *testing.T) {
+	e := newEnv(t, testConfig)
+	k := e.key(t)
+	policy, err := e.fx.KeyPolicy(e.ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Pad the key policy to just under KMS's limit with a condition on a real statement.
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(policy), &doc); err != nil {
+		t.Fatal(err)
+	}
+	stmts := doc["Statement"].([]any)
+	stmts = append(stmts, map[string]any{"Sid": "padding", "Effect": "Deny", "Principal": map[string]any{"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*",
+		"Condition": map[string]any{"StringEquals": map[string]any{"aws:PrincipalTag/x": ""}}})
+	doc["Statement"] = stmts
+	b, _ := json.Marshal(doc)
+	pad := kmspolicy.MaxPolicyBytes - len(b) - 50
+	stmts[len(stmts)-1].(map[string]any)["Condition"] = map[string]any{"StringEquals": map[string]any{"aws:PrincipalTag/x": strings.Repeat("p", pad)}}
+	b, _ = json.Marshal(doc)
+	if _, err := e.fx.KMS.PutKeyPolicy(e.ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(k), PolicyName: aws.String("default"), Policy: aws.String(string(b))}); err != nil {
+		t.Fatal(err)
+	}
+	id, snaps := e.encryptedImage(t, acctA, k)
+	e.reconcile(t, id)
+	e.wantStatus(t, id, share.StatusError, "limit")
+	e.wantShared(t, id, snaps)
+	if n := e.calls.Count("PutKeyPolicy"); n != 0 {
+		t.Errorf("PutKeyPolicy calls = %d, want 0", n)
+	}
+}
+
+// racingKMS holds each engine's first PutKeyPolicy until both engines have
+// read the key policy and are about to write: the lost-update race KMS's
+// unconditional PutKeyPolicy allows.
+type racingKMS struct {
+	kmspolicy.KMSAPI
+	barrier *barrier
+	puts    *atomic.Int32
+	once    sync.Once
+}
+
+type barrier struct {
+	n    atomic.Int32
+	want int32
+	done chan struct{}
+}
+
+func (r *racingKMS) PutKeyPolicy(ctx context.Context, in *kms.PutKeyPolicyInput, opts ...func(*kms.Options)) (*kms.PutKeyPolicyOutput, error) {
+	r.once.Do(func() {
+		if r.barrier.n.Add(1) == r.barrier.want {
+			close(r.barrier.done)
+		}
+		select {
+		case <-r.barrier.done:
+		case <-time.After(10 * time.Second):
+		}
+	})
+	r.puts.Add(1)
+	return r.KMSAPI.PutKeyPolicy(ctx, in, opts...)
+}
+
+func TestConcurrentHandlersSharingOneKey(t *testing.T) {
+	e := newEnv(t, testConfig)
+	k := e.key(t)
+	img1, _ := e.encryptedImage(t, acctA, k)
+	img2, _ := e.encryptedImage(t, acctB, k)
+
+	b := &barrier{want: 2, done: make(chan struct{})}
+	var puts atomic.Int32
+	engines := make([]*share.Engine, 2)
+	for i := range engines {
+		eng := *e.engine
+		eng.KMS = &racingKMS{KMSAPI: e.engine.KMS, barrier: b, puts: &puts}
+		engines[i] = &eng
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, img := range []string{img1, img2} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = engines[i].Reconcile(e.ctx, img, share.Options{})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("engine %d: %v", i, err)
+		}
+	}
+	if got := e.keyAccounts(t, k); !slices.Equal(got, []string{acctA, acctB}) {
+		t.Errorf("after concurrent updates the key grants %v, want [%s %s]: an update was lost", got, acctA, acctB)
+	}
+	// Both first writes started from the same policy, so one was overwritten
+	// and had to be applied again.
+	if n := puts.Load(); n < 3 {
+		t.Errorf("PutKeyPolicy calls = %d, want at least 3 (the race was not exercised)", n)
+	}
+}
