@@ -22,7 +22,8 @@ type Metrics struct {
 	Errors          int
 }
 
-// Count tallies the results of one event. Dry runs count nothing as changed.
+// Count tallies the results of one event. Only applied changes count: a dry
+// run or an unchanged image adds nothing but its refusals and errors.
 func Count(results []share.Result) Metrics {
 	var m Metrics
 	for _, r := range results {
@@ -33,19 +34,21 @@ func Count(results []share.Result) Metrics {
 		if r.Outcome != share.OutcomeApplied {
 			continue
 		}
-		if r.Status == share.StatusShared || r.Status == share.StatusPartial {
-			m.ImagesShared++
-		}
+		added := 0
 		for _, c := range r.Changes {
 			if c.SnapshotID != "" || c.KeyARN != "" {
 				continue // count accounts once, on the image
 			}
 			switch c.Action {
 			case "add":
-				m.AccountsAdded++
+				added++
 			case "remove":
 				m.AccountsRemoved++
 			}
+		}
+		m.AccountsAdded += added
+		if added > 0 {
+			m.ImagesShared++ // newly shared with at least one account
 		}
 	}
 	return m
