@@ -6,7 +6,7 @@ FUZZTIME      ?= 5s
 FUZZ_TARGETS  := ./pkg/event:FuzzDecode ./pkg/amitag:FuzzResolveAccounts ./pkg/kmspolicy:FuzzEdit ./pkg/config:FuzzParse
 
 .DEFAULT_GOAL := help
-.PHONY: help build build-AmishareFunction test unit fuzz lint demo check-moto clean
+.PHONY: help build build-AmishareFunction test unit fuzz bench lint demo check-moto clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-24s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ fuzz: ## run each fuzz target for FUZZTIME (default 5s)
 		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
 		$(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=1s $$pkg; \
 	done
+
+bench: check-moto ## API calls and time per reconcile against moto (calls/op, mutating/op)
+	$(GO) test -run='^$$' -bench=. -benchtime=20x ./pkg/share/
 
 lint: ## gofmt, go vet and cfn-lint
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

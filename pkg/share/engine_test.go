@@ -42,7 +42,9 @@ type env struct {
 	logs   *bytes.Buffer
 }
 
-func newEnv(t *testing.T, configDoc string) *env {
+func newEnv(t *testing.T, configDoc string) *env { return newEnvTB(t, configDoc) }
+
+func newEnvTB(t testing.TB, configDoc string) *env {
 	t.Helper()
 	srv := motoserver.ForTest(t)
 	ctx := context.Background()

@@ -1,0 +1,51 @@
+package share_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/share"
+)
+
+// BenchmarkReconcile measures one reconcile against moto and reports the
+// AWS calls it costs (calls/op, mutating/op): API calls, not seconds, are
+// amishare's real cost, since EC2 throttles mutating calls per account.
+func BenchmarkReconcile(b *testing.B) {
+	for _, disks := range []int{1, 4, 16} {
+		for _, encrypted := range []bool{false, true} {
+			b.Run(fmt.Sprintf("snapshots=%d/encrypted=%v/unchanged", disks, encrypted), func(b *testing.B) {
+				e := newEnvTB(b, testConfig)
+				var ds []awsfixture.Disk
+				for range disks {
+					d := awsfixture.Disk{}
+					if encrypted {
+						k, err := e.fx.CreateKey(e.ctx, "bench")
+						if err != nil {
+							b.Fatal(err)
+						}
+						d.KeyID = k
+					}
+					ds = append(ds, d)
+				}
+				id, _, err := e.fx.RegisterImage(e.ctx, "bench", ds, map[string]string{amitag.Accounts: acctA + " " + acctB})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := e.engine.Reconcile(e.ctx, id, share.Options{}); err != nil {
+					b.Fatal(err)
+				}
+				e.calls.Reset()
+				b.ResetTimer()
+				for b.Loop() {
+					if _, err := e.engine.Reconcile(e.ctx, id, share.Options{}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(len(e.calls.Calls()))/float64(b.N), "calls/op")
+				b.ReportMetric(float64(len(e.calls.Mutating()))/float64(b.N), "mutating/op")
+			})
+		}
+	}
+}
