@@ -18,7 +18,7 @@ build-AmishareFunction: ## SAM's build target: the Lambda bootstrap for arm64 in
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' \
 		-o $(ARTIFACTS_DIR)/bootstrap ./functions/amishare
 
-test: check-moto unit fuzz ## the whole suite: unit, moto integration, end to end under the Lambda emulator, fuzzing
+test: check-moto lint unit fuzz ## the whole suite: lint, unit, moto integration, end to end under the Lambda emulator, fuzzing
 	@echo "make test: all passed"
 
 unit: ## go vet and every Go test with the race detector (starts and stops moto itself)
