@@ -46,6 +46,9 @@ func main() {
 	os.Exit(code)
 }
 
+// newHandler builds the handler; tests wrap it to count calls or inject faults.
+var newHandler = handler.New
+
 var imageIDRe = regexp.MustCompile(`^ami-([0-9a-f]{8}|[0-9a-f]{17})$`)
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
@@ -54,6 +57,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 2, nil
 	}
 	cmd := args[0]
+	switch cmd {
+	case "handle", "plan", "apply":
+	default:
+		fmt.Fprint(stderr, usage)
+		return 2, fmt.Errorf("unknown command %q", cmd)
+	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dryRun := fs.Bool("dry-run", false, "compute and print the plan; change nothing")
@@ -80,13 +89,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if !imageIDRe.MatchString(arg) {
 			return 2, fmt.Errorf("%q is not an AMI id (ami- and 8 or 17 hex digits)", arg)
 		}
-	default:
-		fmt.Fprint(stderr, usage)
-		return 2, fmt.Errorf("unknown command %q", cmd)
 	}
 
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	h, err := handler.New(ctx, handler.Options{Log: log, DryRun: *dryRun})
+	h, err := newHandler(ctx, handler.Options{Log: log, DryRun: *dryRun})
 	if err != nil {
 		return 1, err
 	}
@@ -94,7 +100,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	var runErr error
 	failed := false
 	if cmd == "handle" {
-		out, runErr = h.Handle(ctx, raw)
+		sum, err := h.Handle(ctx, raw)
+		out, runErr = sum, err
+		for _, res := range sum.Images {
+			failed = failed || res.Status == share.StatusError
+		}
 	} else {
 		res, err := h.Engine.Reconcile(ctx, arg, share.Options{DryRun: *dryRun})
 		out, runErr = res, err
@@ -109,7 +119,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 1, runErr
 	}
 	if failed {
-		return 1, errors.New("the image is in status error; see its message")
+		return 1, errors.New("an image is in status error; see its message")
 	}
 	return 0, nil
 }

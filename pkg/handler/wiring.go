@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -26,22 +27,36 @@ const MaxAttempts = 8
 
 // Options tune New; the zero value is production.
 type Options struct {
-	Log        *slog.Logger
-	HTTPClient aws.HTTPClient // for fault-injection tests; nil means the SDK default
+	Log *slog.Logger
+	// HTTPClient replaces the SDK's (fault-injection tests); nil means the
+	// SDK default. AWS_CA_BUNDLE is not applied to it.
+	HTTPClient aws.HTTPClient
 	// APIOptions are added to every client's middleware stack (tests count calls with them).
 	APIOptions []func(*middleware.Stack) error
 	DryRun     bool
+	// MaxAttempts overrides how often the SDK tries one call; 0 means MaxAttempts.
+	MaxAttempts int
+	// MaxBackoff caps the SDK's wait between attempts; 0 means the SDK's
+	// default (20 s). Tests set it low so that injected faults cost no time.
+	MaxBackoff time.Duration
 }
 
 // New builds a Handler from the standard AWS SDK chain (so AWS_ENDPOINT_URL,
 // AWS_REGION and credentials come from the environment), with the SDK's
 // retryer in adaptive mode. Call it once per process.
 func New(ctx context.Context, opts Options) (*Handler, error) {
+	attempts := MaxAttempts
+	if opts.MaxAttempts > 0 {
+		attempts = opts.MaxAttempts
+	}
 	loadOpts := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithRetryer(func() aws.Retryer {
 			return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
 				o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) {
-					so.MaxAttempts = MaxAttempts
+					so.MaxAttempts = attempts
+					if opts.MaxBackoff > 0 {
+						so.MaxBackoff = opts.MaxBackoff
+					}
 				})
 			})
 		}),
@@ -49,12 +64,14 @@ func New(ctx context.Context, opts Options) (*Handler, error) {
 	if len(opts.APIOptions) > 0 {
 		loadOpts = append(loadOpts, awsconfig.WithAPIOptions(opts.APIOptions))
 	}
-	if opts.HTTPClient != nil {
-		loadOpts = append(loadOpts, awsconfig.WithHTTPClient(opts.HTTPClient))
-	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	if opts.HTTPClient != nil {
+		// Set after loading: given to LoadDefaultConfig, any client but the
+		// SDK's own makes loading fail when AWS_CA_BUNDLE is set.
+		cfg.HTTPClient = opts.HTTPClient
 	}
 	param := os.Getenv(ConfigParameterEnv)
 	if param == "" {

@@ -1,0 +1,245 @@
+package handler_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/internal/faultinject"
+	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/handler"
+	"github.com/amishare/amishare/pkg/share"
+)
+
+// TestHandleRetriesThrottling throttles the first two calls of one
+// modifying action: the SDK's retries absorb them and the event succeeds.
+func TestHandleRetriesThrottling(t *testing.T) {
+	tests := []struct {
+		action string
+		calls  int // calls of action a successful share makes
+	}{
+		{"ModifySnapshotAttribute", 3},
+		{"ModifyImageAttribute", 1},
+		{"PutKeyPolicy", 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.action, func(t *testing.T) {
+			w := newWorld(t, testConfig)
+			key, err := w.fx.CreateKey(w.ctx, "throttled")
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, snaps := w.image(t, []awsfixture.Disk{{KeyID: key}, {KeyID: key}, {}}, map[string]string{amitag.Accounts: acctA + " " + acctB})
+			faults := faultinject.New(faultinject.Rule{Action: tc.action, Times: 2, Kind: faultinject.Throttle})
+			h := w.handler(t, handler.Options{HTTPClient: faults.Client()})
+
+			sum, err := w.handle(t, h, sampleEvent(t, "ami-available.json", id))
+			if err != nil {
+				t.Fatalf("Handle: got error %v, want the retries to absorb the throttling", err)
+			}
+			if got := faults.Injected(tc.action); got != 2 {
+				t.Errorf("faults injected on %s: got %d, want 2", tc.action, got)
+			}
+			if got := faults.Passed(tc.action); got != tc.calls {
+				t.Errorf("%s calls that reached AWS: got %d, want %d", tc.action, got, tc.calls)
+			}
+			// A retried call is one call for the call log.
+			if got := w.calls.Count(tc.action); got != tc.calls {
+				t.Errorf("%s calls made: got %d, want %d", tc.action, got, tc.calls)
+			}
+			if res := sum.Images[0]; res.Outcome != share.OutcomeApplied || res.Status != share.StatusShared {
+				t.Errorf("result: got %s %s, want applied shared", res.Outcome, res.Status)
+			}
+			w.wantShared(t, id, snaps, acctA, acctB)
+			if got := w.keyAccounts(t, key); !slices.Equal(got, []string{acctA, acctB}) {
+				t.Errorf("key policy accounts: got %v, want [%s %s]", got, acctA, acctB)
+			}
+			w.wantStatus(t, id, "shared", "shared with 2 account(s)")
+		})
+	}
+}
+
+// TestHandleMaxAttempts checks the retry budget: handler.MaxAttempts by
+// default, Options.MaxAttempts when set.
+func TestHandleMaxAttempts(t *testing.T) {
+	tests := []struct {
+		name string
+		opt  int
+		want int
+	}{
+		{"default", 0, handler.MaxAttempts},
+		{"option", 2, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, testConfig)
+			id, _ := w.plainImage(t, 1, map[string]string{amitag.Accounts: acctA})
+			faults := faultinject.New(faultinject.Rule{Action: "DescribeImages", Kind: faultinject.ServerError})
+			h := w.handler(t, handler.Options{HTTPClient: faults.Client(), MaxAttempts: tc.opt})
+			if _, err := w.handle(t, h, sampleEvent(t, "ami-available.json", id)); err == nil {
+				t.Fatal("Handle: got nil error, want the failure of DescribeImages")
+			}
+			if got := faults.Injected("DescribeImages"); got != tc.want {
+				t.Errorf("attempts: got %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestHandleFailureIsSafeAndConverges makes every call of one modifying
+// action fail. The event fails (so Lambda retries it); what was done before
+// is safe: nothing is shared outside the allowlist and nothing is public.
+// A later delivery without faults converges.
+func TestHandleFailureIsSafeAndConverges(t *testing.T) {
+	tests := []struct {
+		action string
+		// snapshotsShared: the targets already have the snapshots when the call fails.
+		snapshotsShared bool
+		imageShared     bool
+	}{
+		{action: "ModifyImageAttribute", snapshotsShared: true},
+		{action: "CreateTags", snapshotsShared: true, imageShared: true},
+		{action: "ModifySnapshotAttribute"},
+		{action: "PutKeyPolicy"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.action, func(t *testing.T) {
+			w := newWorld(t, testConfig)
+			key, err := w.fx.CreateKey(w.ctx, "failing")
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, snaps := w.image(t, []awsfixture.Disk{{}, {KeyID: key}, {}}, map[string]string{amitag.Accounts: acctA + " " + acctB})
+			// Someone shared the last snapshot with an account outside the allowlist.
+			if err := w.fx.ShareSnapshot(w.ctx, snaps[2], []string{outsider}, nil); err != nil {
+				t.Fatal(err)
+			}
+			faults := faultinject.New(faultinject.Rule{Action: tc.action, Kind: faultinject.ServerError})
+			h := w.handler(t, handler.Options{HTTPClient: faults.Client(), MaxAttempts: 3})
+			raw := sampleEvent(t, "ami-available.json", id)
+
+			start := time.Now()
+			sum, err := w.handle(t, h, raw)
+			if err == nil {
+				t.Fatalf("Handle: got nil error, want the failure of %s", tc.action)
+			}
+			if !strings.Contains(err.Error(), id) {
+				t.Errorf("error: got %q, want it to name %s", err, id)
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("failing took %s; retries should be quick in tests", d)
+			}
+			if faults.Injected(tc.action) == 0 {
+				t.Fatalf("no fault injected on %s", tc.action)
+			}
+			if sum.Error != err.Error() || len(sum.Images) != 1 || sum.Images[0].Outcome != share.OutcomeFailed {
+				t.Errorf("summary: got error %q images %+v, want the error and one failed image", sum.Error, sum.Images)
+			}
+			wantCounts(t, metricsLine(t, w), map[string]int{"Errors": 1})
+
+			w.wantOnlyAllowed(t, id, snaps[:2])
+			if p := w.snapshotPerms(t, snaps[2]); p.Public || (slices.Contains(p.Accounts, outsider) && tc.action != "ModifySnapshotAttribute") {
+				t.Errorf("snapshot %s: got %v public=%v, want the outsider removed", snaps[2], p.Accounts, p.Public)
+			}
+			image := w.imagePerms(t, id)
+			if tc.imageShared != slices.Equal(image.Accounts, []string{acctA, acctB}) || (!tc.imageShared && len(image.Accounts) != 0) {
+				t.Errorf("image after the failure: got %v, want shared=%v", image.Accounts, tc.imageShared)
+			}
+			if len(image.Accounts) > 0 {
+				// The image is only ever shared after everything behind it.
+				for _, s := range snaps {
+					if p := w.snapshotPerms(t, s); !slices.Equal(p.Accounts, image.Accounts) {
+						t.Errorf("image shared with %v but snapshot %s with %v", image.Accounts, s, p.Accounts)
+					}
+				}
+			}
+			if tc.snapshotsShared {
+				for _, s := range snaps {
+					if p := w.snapshotPerms(t, s); !slices.Equal(p.Accounts, []string{acctA, acctB}) {
+						t.Errorf("snapshot %s after the failure: got %v, want [%s %s]", s, p.Accounts, acctA, acctB)
+					}
+				}
+			}
+			if tc.action != "CreateTags" {
+				w.wantStatus(t, id, "error", "incomplete, will be retried")
+			}
+
+			// The retry, without faults, finishes the job.
+			sum, err = w.handle(t, w.handler(t, handler.Options{}), raw)
+			if err != nil {
+				t.Fatalf("second delivery: %v", err)
+			}
+			if res := sum.Images[0]; res.Outcome != share.OutcomeApplied || res.Status != share.StatusShared {
+				t.Errorf("second delivery: got %s %s, want applied shared", res.Outcome, res.Status)
+			}
+			w.wantShared(t, id, snaps, acctA, acctB)
+			if got := w.keyAccounts(t, key); !slices.Equal(got, []string{acctA, acctB}) {
+				t.Errorf("key policy accounts: got %v, want [%s %s]", got, acctA, acctB)
+			}
+			w.wantStatus(t, id, "shared", "shared with 2 account(s)")
+
+			// And a third changes nothing.
+			if _, err := w.handle(t, w.handler(t, handler.Options{}), raw); err != nil {
+				t.Fatalf("third delivery: %v", err)
+			}
+			if got := w.calls.Mutating(); len(got) != 0 {
+				t.Errorf("third delivery: got modifying calls %v, want none", got)
+			}
+		})
+	}
+}
+
+// TestHandleFailedRevokeIsSafe fails the image's launch-permission change
+// while revoking: nothing behind the image may be revoked before the image,
+// so the account is never left with an image it cannot launch.
+func TestHandleFailedRevokeIsSafe(t *testing.T) {
+	w := newWorld(t, testConfig)
+	id, snaps := w.plainImage(t, 2, map[string]string{amitag.Accounts: acctA + " " + acctB})
+	raw := sampleEvent(t, "tag-change.json", id)
+	if _, err := w.handle(t, w.handler(t, handler.Options{}), raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.fx.Tag(w.ctx, id, map[string]string{amitag.Accounts: acctA}); err != nil {
+		t.Fatal(err)
+	}
+	faults := faultinject.New(faultinject.Rule{Action: "ModifyImageAttribute", Kind: faultinject.Unavailable})
+	if _, err := w.handle(t, w.handler(t, handler.Options{HTTPClient: faults.Client(), MaxAttempts: 2}), raw); err == nil {
+		t.Fatal("Handle: got nil error, want the failure of ModifyImageAttribute")
+	}
+	// Nothing changed: the image's removal comes first.
+	w.wantShared(t, id, snaps, acctA, acctB)
+	if got := w.calls.Count("ModifySnapshotAttribute"); got != 0 {
+		t.Errorf("ModifySnapshotAttribute calls after the image failed: got %d, want 0", got)
+	}
+	if _, err := w.handle(t, w.handler(t, handler.Options{}), raw); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	w.wantShared(t, id, snaps, acctA)
+	w.wantStatus(t, id, "shared", "shared with 1 account(s)")
+}
+
+// TestHandlePublicImageWhenPrivatizingFails: the image stays in status
+// error, and nothing is added while it cannot be made private.
+func TestHandlePublicImageWhenPrivatizingFails(t *testing.T) {
+	w := newWorld(t, testConfig)
+	id, snaps := w.plainImage(t, 1, map[string]string{amitag.Accounts: acctA})
+	if err := w.fx.ShareImage(w.ctx, id, ec2types.LaunchPermission{Group: ec2types.PermissionGroupAll}); err != nil {
+		t.Fatal(err)
+	}
+	faults := faultinject.New(faultinject.Rule{Action: "ModifyImageAttribute", Kind: faultinject.ServerError})
+	if _, err := w.handle(t, w.handler(t, handler.Options{HTTPClient: faults.Client(), MaxAttempts: 2}), sampleEvent(t, "ami-available.json", id)); err == nil {
+		t.Fatal("Handle: got nil error, want the failure of ModifyImageAttribute")
+	}
+	if got := w.calls.Count("ModifySnapshotAttribute"); got != 0 {
+		t.Errorf("ModifySnapshotAttribute calls while the image is still public: got %d, want 0", got)
+	}
+	w.wantStatus(t, id, "error", "incomplete, will be retried")
+	if _, err := w.handle(t, w.handler(t, handler.Options{}), sampleEvent(t, "ami-available.json", id)); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	w.wantShared(t, id, snaps, acctA)
+}

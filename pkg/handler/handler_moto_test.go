@@ -1,0 +1,650 @@
+package handler_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/event"
+	"github.com/amishare/amishare/pkg/handler"
+	"github.com/amishare/amishare/pkg/share"
+)
+
+// TestHandleSampleEvents delivers every sample event through Handle for a
+// tagged image with three snapshots.
+func TestHandleSampleEvents(t *testing.T) {
+	tests := []struct {
+		file      string
+		kind      event.Kind
+		reconcile bool // false: the event is ignored
+	}{
+		{"ami-available.json", event.KindAMIState, true},
+		{"tag-change.json", event.KindTagChange, true},
+		{"cloudtrail-create-image.json", event.KindAPICall, true},
+		{"cloudtrail-register-image.json", event.KindAPICall, true},
+		{"cloudtrail-copy-image.json", event.KindAPICall, true},
+		{"cloudtrail-create-tags.json", event.KindAPICall, true},
+		{"cloudtrail-delete-tags.json", event.KindAPICall, true},
+		{"ami-failed.json", event.KindAMIState, false},
+		{"ami-deregistered.json", event.KindAMIState, false},
+		{"tag-change-status-only.json", event.KindTagChange, false},
+		{"other-event.json", event.KindOther, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			w := newWorld(t, testConfig)
+			id, snaps := w.plainImage(t, 3, map[string]string{amitag.Accounts: acctA + "," + acctB})
+			h := w.handler(t, handler.Options{})
+
+			sum, err := w.handle(t, h, sampleEvent(t, tc.file, id))
+			if err != nil {
+				t.Fatalf("Handle: got error %v, want nil", err)
+			}
+			if sum.Kind != tc.kind {
+				t.Errorf("Kind: got %q, want %q", sum.Kind, tc.kind)
+			}
+			if !tc.reconcile {
+				if sum.Ignored == "" || len(sum.Images) != 0 {
+					t.Errorf("summary: got ignored %q and %d images, want a reason and none", sum.Ignored, len(sum.Images))
+				}
+				if got := w.calls.Mutating(); len(got) != 0 {
+					t.Errorf("modifying calls for an ignored event: got %v, want none", got)
+				}
+				w.wantShared(t, id, snaps)
+				if tags := w.tags(t, id); tags[amitag.Status] != "" {
+					t.Errorf("status tag on an ignored event: got %q, want none", tags[amitag.Status])
+				}
+				if got := len(w.linesWithMsg(t, "event ignored")); got != 1 {
+					t.Errorf(`"event ignored" log lines: got %d, want 1`, got)
+				}
+				return
+			}
+			if sum.Ignored != "" {
+				t.Fatalf("Ignored: got %q, want a reconcile", sum.Ignored)
+			}
+			if len(sum.Images) != 1 {
+				t.Fatalf("images: got %d, want 1", len(sum.Images))
+			}
+			res := sum.Images[0]
+			if res.ImageID != id || res.Outcome != share.OutcomeApplied || res.Status != share.StatusShared {
+				t.Errorf("result: got %s %s %s, want %s applied shared", res.ImageID, res.Outcome, res.Status, id)
+			}
+			w.wantShared(t, id, snaps, acctA, acctB)
+			w.wantStatus(t, id, "shared", "shared with 2 account(s)")
+			if got := len(w.linesWithMsg(t, "image reconciled")); got != 1 {
+				t.Errorf(`"image reconciled" log lines: got %d, want 1`, got)
+			}
+		})
+	}
+}
+
+func TestHandleInvalidJSON(t *testing.T) {
+	tests := []struct {
+		name, raw, want string
+	}{
+		{"truncated", `{"version": "0", "detail-type": `, "not valid JSON"},
+		{"not json", `ami-0123456789abcdef0`, "not valid JSON"},
+		{"empty", ``, "not valid JSON"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, testConfig)
+			h := w.handler(t, handler.Options{})
+			sum, err := w.handle(t, h, []byte(tc.raw))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Handle: got error %v, want one containing %q", err, tc.want)
+			}
+			if sum.Error != err.Error() {
+				t.Errorf("Summary.Error: got %q, want %q", sum.Error, err.Error())
+			}
+			if got := w.calls.Calls(); len(got) != 0 {
+				t.Errorf("AWS calls for an invalid event: got %v, want none", got)
+			}
+			rejected := w.linesWithMsg(t, "event rejected")
+			if len(rejected) != 1 || !strings.Contains(rejected[0].str("error"), tc.want) {
+				t.Errorf(`"event rejected" log lines: got %v, want one with the error`, rejected)
+			}
+		})
+	}
+}
+
+func TestHandleUntaggedImageKeepsManualShare(t *testing.T) {
+	w := newWorld(t, testConfig)
+	id, snaps := w.plainImage(t, 2, map[string]string{"Name": "untagged"})
+	if err := w.fx.ShareImage(w.ctx, id, ec2types.LaunchPermission{UserId: aws.String(outsider)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.fx.ShareSnapshot(w.ctx, snaps[0], []string{outsider}, nil); err != nil {
+		t.Fatal(err)
+	}
+	h := w.handler(t, handler.Options{})
+	sum, err := w.handle(t, h, sampleEvent(t, "ami-available.json", id))
+	if err != nil {
+		t.Fatalf("Handle: %v", err)
+	}
+	if len(sum.Images) != 1 || sum.Images[0].Outcome != share.OutcomeUnmanaged {
+		t.Fatalf("images: got %+v, want one unmanaged", sum.Images)
+	}
+	if got := w.calls.Mutating(); len(got) != 0 {
+		t.Errorf("modifying calls: got %v, want none", got)
+	}
+	if p := w.imagePerms(t, id); !slices.Equal(p.Accounts, []string{outsider}) {
+		t.Errorf("image launch permissions: got %v, want the manual share [%s]", p.Accounts, outsider)
+	}
+	if p := w.snapshotPerms(t, snaps[0]); !slices.Equal(p.Accounts, []string{outsider}) {
+		t.Errorf("snapshot permissions: got %v, want the manual share [%s]", p.Accounts, outsider)
+	}
+	if tags := w.tags(t, id); tags[amitag.Status] != "" || tags[amitag.Message] != "" {
+		t.Errorf("status tags on an untagged image: got %q, %q, want none", tags[amitag.Status], tags[amitag.Message])
+	}
+}
+
+func TestHandleSecondDeliveryChangesNothing(t *testing.T) {
+	w := newWorld(t, testConfig)
+	id, snaps := w.plainImage(t, 2, map[string]string{amitag.Accounts: "prod " + acctA})
+	h := w.handler(t, handler.Options{})
+	raw := sampleEvent(t, "tag-change.json", id)
+	if _, err := w.handle(t, h, raw); err != nil {
+		t.Fatalf("first delivery: %v", err)
+	}
+	if got := w.calls.Mutating(); len(got) == 0 {
+		t.Fatal("first delivery made no modifying call; the test needs one that shares")
+	}
+	sum, err := w.handle(t, h, raw)
+	if err != nil {
+		t.Fatalf("second delivery: %v", err)
+	}
+	if got := w.calls.Mutating(); len(got) != 0 {
+		t.Errorf("second delivery: got modifying calls %v, want none", got)
+	}
+	res := sum.Images[0]
+	if res.Outcome != share.OutcomeApplied || len(res.Changes) != 0 || res.TagsWritten {
+		t.Errorf("second delivery: got outcome %s, changes %v, tags written %v; want applied, none, false", res.Outcome, res.Changes, res.TagsWritten)
+	}
+	w.wantShared(t, id, snaps, acctA, acctD, acctC)
+}
+
+func TestHandleUnknownImageIsGone(t *testing.T) {
+	w := newWorld(t, testConfig)
+	h := w.handler(t, handler.Options{})
+	sum, err := w.handle(t, h, sampleEvent(t, "ami-available.json", sampleImage))
+	if err != nil {
+		t.Fatalf("Handle: got error %v, want nil", err)
+	}
+	if len(sum.Images) != 1 || sum.Images[0].Outcome != share.OutcomeGone || sum.Images[0].ImageID != sampleImage {
+		t.Fatalf("images: got %+v, want %s gone", sum.Images, sampleImage)
+	}
+	if got := w.calls.Mutating(); len(got) != 0 {
+		t.Errorf("modifying calls: got %v, want none", got)
+	}
+}
+
+// metricsLine returns the one EMF line of the log and checks its shape.
+func metricsLine(t *testing.T, w *world) logLine {
+	t.Helper()
+	lines := w.linesWithMsg(t, "metrics")
+	if len(lines) != 1 {
+		t.Fatalf(`"metrics" log lines: got %d, want 1:\n%s`, len(lines), w.logs)
+	}
+	l := lines[0]
+	emf, _ := l["_aws"].(map[string]any)
+	if _, ok := emf["Timestamp"].(float64); !ok {
+		t.Errorf("_aws.Timestamp: got %v, want a number", emf["Timestamp"])
+	}
+	cwm, _ := emf["CloudWatchMetrics"].([]any)
+	if len(cwm) != 1 {
+		t.Fatalf("_aws.CloudWatchMetrics: got %v, want one directive", emf["CloudWatchMetrics"])
+	}
+	dir, _ := cwm[0].(map[string]any)
+	if ns := dir["Namespace"]; ns != "amishare" {
+		t.Errorf("Namespace: got %v, want amishare", ns)
+	}
+	defs, _ := dir["Metrics"].([]any)
+	var names []string
+	for _, d := range defs {
+		m, _ := d.(map[string]any)
+		name, _ := m["Name"].(string)
+		names = append(names, name)
+		// Every declared metric must be a number at the root of the line.
+		if _, ok := l[name].(float64); !ok {
+			t.Errorf("metric %q: got %v at the root, want a number", name, l[name])
+		}
+	}
+	want := []string{"ImagesShared", "AccountsAdded", "AccountsRemoved", "TargetsRefused", "Errors"}
+	if !slices.Equal(names, want) {
+		t.Errorf("metric names: got %v, want %v", names, want)
+	}
+	return l
+}
+
+func wantCounts(t *testing.T, l logLine, want map[string]int) {
+	t.Helper()
+	for name, n := range want {
+		if got, _ := l[name].(float64); int(got) != n {
+			t.Errorf("metric %s: got %v, want %d", name, l[name], n)
+		}
+	}
+}
+
+func TestHandleMetrics(t *testing.T) {
+	w := newWorld(t, testConfig)
+	id, snaps := w.plainImage(t, 2, map[string]string{amitag.Accounts: acctA + " " + acctB + " prod"})
+
+	// Share: four accounts added to the image (and to two snapshots, not counted).
+	if _, err := w.handle(t, w.handler(t, handler.Options{}), sampleEvent(t, "tag-change.json", id)); err != nil {
+		t.Fatal(err)
+	}
+	w.wantShared(t, id, snaps, acctA, acctD, acctB, acctC)
+	wantCounts(t, metricsLine(t, w), map[string]int{
+		"ImagesShared": 1, "AccountsAdded": 4, "AccountsRemoved": 0, "TargetsRefused": 0, "Errors": 0,
+	})
+
+	// Revoke: the group goes, an outsider is refused. No account was added,
+	// so the image does not count as shared.
+	if err := w.fx.Tag(w.ctx, id, map[string]string{amitag.Accounts: acctA + " " + acctB + " " + outsider}); err != nil {
+		t.Fatal(err)
+	}
+	w.logs.Reset()
+	if _, err := w.handle(t, w.handler(t, handler.Options{}), sampleEvent(t, "tag-change.json", id)); err != nil {
+		t.Fatal(err)
+	}
+	w.wantShared(t, id, snaps, acctA, acctB)
+	wantCounts(t, metricsLine(t, w), map[string]int{
+		"ImagesShared": 0, "AccountsAdded": 0, "AccountsRemoved": 2, "TargetsRefused": 1, "Errors": 0,
+	})
+
+	// Revoke everything: no image is shared any more.
+	if err := w.fx.Untag(w.ctx, id, amitag.Accounts); err != nil {
+		t.Fatal(err)
+	}
+	w.logs.Reset()
+	if _, err := w.handle(t, w.handler(t, handler.Options{}), sampleEvent(t, "tag-change.json", id)); err != nil {
+		t.Fatal(err)
+	}
+	w.wantShared(t, id, snaps)
+	wantCounts(t, metricsLine(t, w), map[string]int{
+		"ImagesShared": 0, "AccountsAdded": 0, "AccountsRemoved": 2, "TargetsRefused": 0, "Errors": 0,
+	})
+}
+
+func TestHandleIgnoredEventEmitsNoMetrics(t *testing.T) {
+	w := newWorld(t, testConfig)
+	if _, err := w.handle(t, w.handler(t, handler.Options{}), sampleEvent(t, "other-event.json", sampleImage)); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.linesWithMsg(t, "metrics"); len(got) != 0 {
+		t.Errorf(`"metrics" lines for an ignored event: got %v, want none`, got)
+	}
+}
+
+func TestHandleDryRun(t *testing.T) {
+	tests := []struct {
+		name   string
+		config string
+		opts   handler.Options
+	}{
+		{"configuration", `{"allowedAccounts":["111122223333","444455556666","222233334444"],"dryRun":true}`, handler.Options{}},
+		{"option", `{"allowedAccounts":["111122223333","444455556666","222233334444"],"dryRun":false}`, handler.Options{DryRun: true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, tc.config)
+			key, err := w.fx.CreateKey(w.ctx, "dry run")
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, snaps := w.image(t, []awsfixture.Disk{{KeyID: key}, {}}, map[string]string{amitag.Accounts: acctA + " " + acctB})
+			// A manual share with D, which the tag does not name: the plan removes it.
+			if err := w.fx.ShareImage(w.ctx, id, ec2types.LaunchPermission{UserId: aws.String(acctD)}); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.fx.ShareSnapshot(w.ctx, snaps[1], []string{acctD}, nil); err != nil {
+				t.Fatal(err)
+			}
+			policyBefore, err := w.fx.KeyPolicy(w.ctx, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tagsBefore := w.tags(t, id)
+
+			sum, err := w.handle(t, w.handler(t, tc.opts), sampleEvent(t, "ami-available.json", id))
+			if err != nil {
+				t.Fatalf("Handle: %v", err)
+			}
+			if got := w.calls.Mutating(); len(got) != 0 {
+				t.Errorf("modifying calls in a dry run: got %v, want none", got)
+			}
+			if len(sum.Images) != 1 {
+				t.Fatalf("images: got %d, want 1", len(sum.Images))
+			}
+			res := sum.Images[0]
+			if res.Outcome != share.OutcomePlanned || !res.DryRun || res.TagsWritten {
+				t.Errorf("result: got outcome %s dryRun %v tagsWritten %v, want planned true false", res.Outcome, res.DryRun, res.TagsWritten)
+			}
+			if res.Plan == nil {
+				t.Fatal("Plan: got nil, want the plan")
+			}
+			p := res.Plan
+			if !slices.Equal(p.Image.Add, []string{acctA, acctB}) || !slices.Equal(p.Image.Remove, []string{acctD}) || p.Image.MakePrivate {
+				t.Errorf("plan for the image: got %+v, want add [%s %s] remove [%s]", p.Image, acctA, acctB, acctD)
+			}
+			wantSnaps := []share.SnapshotDiff{
+				{SnapshotID: snaps[0], Diff: share.Diff{Add: []string{acctA, acctB}}},
+				{SnapshotID: snaps[1], Diff: share.Diff{Add: []string{acctA, acctB}, Remove: []string{acctD}}},
+			}
+			if !slices.EqualFunc(p.Snapshots, wantSnaps, func(a, b share.SnapshotDiff) bool {
+				return a.SnapshotID == b.SnapshotID && slices.Equal(a.Add, b.Add) && slices.Equal(a.Remove, b.Remove) && a.MakePrivate == b.MakePrivate
+			}) {
+				t.Errorf("plan for the snapshots: got %+v, want %+v", p.Snapshots, wantSnaps)
+			}
+			if len(p.Keys) != 1 || p.Keys[0].KeyARN != key || !slices.Equal(p.Keys[0].Add, []string{acctA, acctB}) || len(p.Keys[0].Remove) != 0 {
+				t.Errorf("plan for the keys: got %+v, want %s add [%s %s]", p.Keys, key, acctA, acctB)
+			}
+
+			wantChanges := []share.Change{
+				{ImageID: id, Account: acctD, Action: "remove"},
+				{ImageID: id, SnapshotID: snaps[1], Account: acctD, Action: "remove"},
+				{ImageID: id, KeyARN: key, Account: acctA, Action: "add"},
+				{ImageID: id, KeyARN: key, Account: acctB, Action: "add"},
+				{ImageID: id, SnapshotID: snaps[0], Account: acctA, Action: "add"},
+				{ImageID: id, SnapshotID: snaps[0], Account: acctB, Action: "add"},
+				{ImageID: id, SnapshotID: snaps[1], Account: acctA, Action: "add"},
+				{ImageID: id, SnapshotID: snaps[1], Account: acctB, Action: "add"},
+				{ImageID: id, Account: acctA, Action: "add"},
+				{ImageID: id, Account: acctB, Action: "add"},
+			}
+			if !slices.Equal(res.Changes, wantChanges) {
+				t.Errorf("changes: got %+v, want %+v", res.Changes, wantChanges)
+			}
+			if got := len(w.linesWithMsg(t, "planned permission change (dry run)")); got != len(wantChanges) {
+				t.Errorf("planned-change log lines: got %d, want %d", got, len(wantChanges))
+			}
+			if got := len(w.linesWithMsg(t, "permission changed")); got != 0 {
+				t.Errorf(`"permission changed" log lines in a dry run: got %d, want 0`, got)
+			}
+			reconciled := w.linesWithMsg(t, "image reconciled")
+			if len(reconciled) != 1 || reconciled[0]["dryRun"] != true || reconciled[0]["plan"] == nil {
+				t.Errorf(`"image reconciled" log lines: got %v, want one with dryRun and the plan`, reconciled)
+			}
+			wantCounts(t, metricsLine(t, w), map[string]int{"ImagesShared": 0, "AccountsAdded": 0, "AccountsRemoved": 0})
+
+			// Nothing changed.
+			if p := w.imagePerms(t, id); !slices.Equal(p.Accounts, []string{acctD}) {
+				t.Errorf("image launch permissions: got %v, want unchanged [%s]", p.Accounts, acctD)
+			}
+			if p := w.snapshotPerms(t, snaps[0]); len(p.Accounts) != 0 {
+				t.Errorf("snapshot %s permissions: got %v, want unchanged []", snaps[0], p.Accounts)
+			}
+			if p := w.snapshotPerms(t, snaps[1]); !slices.Equal(p.Accounts, []string{acctD}) {
+				t.Errorf("snapshot %s permissions: got %v, want unchanged [%s]", snaps[1], p.Accounts, acctD)
+			}
+			if after, err := w.fx.KeyPolicy(w.ctx, key); err != nil || after != policyBefore {
+				t.Errorf("key policy: got %s (err %v), want unchanged %s", after, err, policyBefore)
+			}
+			if after := w.tags(t, id); len(after) != len(tagsBefore) || after[amitag.Status] != "" {
+				t.Errorf("tags: got %v, want unchanged %v", after, tagsBefore)
+			}
+		})
+	}
+}
+
+func TestHandlePublicGuard(t *testing.T) {
+	tests := []struct {
+		name        string
+		allowPublic bool
+	}{
+		{"made private", false},
+		{"allowPublic leaves it public", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := `{"allowedAccounts":["111122223333"]}`
+			if tc.allowPublic {
+				cfg = `{"allowedAccounts":["111122223333"],"allowPublic":true}`
+			}
+			w := newWorld(t, cfg)
+			id, snaps := w.plainImage(t, 2, map[string]string{amitag.Accounts: acctA})
+			if err := w.fx.ShareImage(w.ctx, id, ec2types.LaunchPermission{Group: ec2types.PermissionGroupAll}); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.fx.ShareSnapshot(w.ctx, snaps[0], nil, []string{"all"}); err != nil {
+				t.Fatal(err)
+			}
+			if !w.imagePerms(t, id).Public || !w.snapshotPerms(t, snaps[0]).Public {
+				t.Fatal("the image and snapshot are not public before the test")
+			}
+			sum, err := w.handle(t, w.handler(t, handler.Options{}), sampleEvent(t, "ami-available.json", id))
+			if err != nil {
+				t.Fatalf("Handle: %v", err)
+			}
+			res := sum.Images[0]
+			wantPublicChanges := []share.Change{
+				{ImageID: id, Account: "all", Action: "remove"},
+				{ImageID: id, SnapshotID: snaps[0], Account: "all", Action: "remove"},
+			}
+			var publicChanges []share.Change
+			for _, c := range res.Changes {
+				if c.Account == "all" {
+					publicChanges = append(publicChanges, c)
+				}
+			}
+			var audited []logLine
+			for _, l := range w.linesWithMsg(t, "permission changed") {
+				if l.str("account") == "all" {
+					audited = append(audited, l)
+				}
+			}
+			if p := w.imagePerms(t, id); !slices.Equal(p.Accounts, []string{acctA}) || p.Public != tc.allowPublic {
+				t.Errorf("image: got %v public=%v, want [%s] public=%v", p.Accounts, p.Public, acctA, tc.allowPublic)
+			}
+			if p := w.snapshotPerms(t, snaps[0]); !slices.Equal(p.Accounts, []string{acctA}) || p.Public != tc.allowPublic {
+				t.Errorf("snapshot %s: got %v public=%v, want [%s] public=%v", snaps[0], p.Accounts, p.Public, acctA, tc.allowPublic)
+			}
+			if p := w.snapshotPerms(t, snaps[1]); !slices.Equal(p.Accounts, []string{acctA}) || p.Public {
+				t.Errorf("snapshot %s: got %v public=%v, want [%s] public=false", snaps[1], p.Accounts, p.Public, acctA)
+			}
+			if tc.allowPublic {
+				if len(publicChanges) != 0 || len(audited) != 0 {
+					t.Errorf("public changes with allowPublic: got %v and audit %v, want none", publicChanges, audited)
+				}
+				return
+			}
+			if !slices.Equal(publicChanges, wantPublicChanges) {
+				t.Errorf("public changes: got %+v, want %+v", publicChanges, wantPublicChanges)
+			}
+			if len(audited) != 2 {
+				t.Fatalf(`audit lines for "all": got %v, want 2`, audited)
+			}
+			for i, l := range audited {
+				if l.str("action") != "remove" || l.str("imageId") != id || l.str("snapshotId") != wantPublicChanges[i].SnapshotID {
+					t.Errorf("audit line %d: got %v, want %+v", i, l, wantPublicChanges[i])
+				}
+			}
+		})
+	}
+}
+
+// TestHandleHostileTags checks that only allowed accounts are shared, and
+// that every refused token is named in the status message and the log.
+func TestHandleHostileTags(t *testing.T) {
+	long := acctA + "," + strings.Repeat("x", 255-len(acctA)-1)
+	tests := []struct {
+		name     string
+		value    string
+		accounts []string
+		refused  []string
+		status   string
+	}{
+		{name: "arabic digits", value: "١١١١٢٢٢٢٣٣٣٣ " + acctA, accounts: []string{acctA}, refused: []string{"١١١١٢٢٢٢٣٣٣٣"}, status: "partial"},
+		{name: "full-width and emoji", value: "ｐｒｏｄ 🙂", refused: []string{"ｐｒｏｄ", "🙂"}, status: "error"},
+		{name: "sql", value: acctA + `"; DROP TABLE`, refused: []string{acctA + `";`, "DROP", "TABLE"}, status: "error"},
+		{name: "shell", value: acctB + " $(rm -rf /)", accounts: []string{acctB}, refused: []string{"$(rm", "-rf", "/)"}, status: "partial"},
+		{name: "11 and 13 digits", value: "11112222333 1111222233334", refused: []string{"11112222333", "1111222233334"}, status: "error"},
+		{name: "dashes", value: "1111-2222-3333," + acctA, accounts: []string{acctA}, refused: []string{"1111-2222-3333"}, status: "partial"},
+		{name: "duplicates", value: acctA + " " + acctA + "," + outsider + " " + outsider + " prod prod", accounts: []string{acctA, acctD, acctC}, refused: []string{outsider}, status: "partial"},
+		{name: "empty tokens", value: ",,," + acctA + ",,,", accounts: []string{acctA}, status: "shared"},
+		{name: "only empty tokens", value: ",,,", status: "unshared"},
+		{name: "255 characters", value: long, accounts: []string{acctA}, refused: []string{strings.Repeat("x", 255-len(acctA)-1)}, status: "partial"},
+		{name: "newline", value: acctA + "\n" + outsider, accounts: []string{acctA}, refused: []string{outsider}, status: "partial"},
+		{name: "forged log line", value: acctA + "\n" + `{"msg":"forged"}` + "\t" + `{"level":"ERROR"}`, accounts: []string{acctA},
+			refused: []string{`{"msg":"forged"}`, `{"level":"ERROR"}`}, status: "partial"},
+		{name: "public", value: "all " + acctB + " ALL", accounts: []string{acctB}, refused: []string{"all", "ALL"}, status: "partial"},
+		{name: "outside allowlist", value: outsider + " 123456789012", refused: []string{outsider, "123456789012"}, status: "error"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, testConfig)
+			id, snaps := w.plainImage(t, 2, map[string]string{amitag.Accounts: tc.value})
+			if got := w.tags(t, id)[amitag.Accounts]; got != tc.value {
+				t.Fatalf("the emulator stored the tag as %q, want %q", got, tc.value)
+			}
+			sum, err := w.handle(t, w.handler(t, handler.Options{}), sampleEvent(t, "tag-change.json", id))
+			if err != nil {
+				t.Fatalf("Handle: %v", err)
+			}
+			res := sum.Images[0]
+			w.wantShared(t, id, snaps, tc.accounts...)
+			w.wantOnlyAllowed(t, id, snaps)
+
+			tags := w.tags(t, id)
+			if tags[amitag.Status] != tc.status {
+				t.Errorf("%s: got %q, want %q", amitag.Status, tags[amitag.Status], tc.status)
+			}
+			msg := tags[amitag.Message]
+			if n := utf8.RuneCountInString(msg); n > 256 {
+				t.Errorf("%s: got %d characters, want at most 256", amitag.Message, n)
+			}
+			if msg != res.Message {
+				t.Errorf("%s: got %q, want the result's message %q", amitag.Message, msg, res.Message)
+			}
+			var gotRefused []string
+			for _, r := range res.Refused {
+				gotRefused = append(gotRefused, r.Token)
+			}
+			if !slices.Equal(gotRefused, tc.refused) {
+				t.Errorf("refused: got %q, want %q", gotRefused, tc.refused)
+			}
+			logged := map[string]int{}
+			for _, l := range w.linesWithMsg(t, "target refused") {
+				logged[l.str("token")]++
+				if l.str("imageId") != id || l.str("reason") == "" {
+					t.Errorf("target refused line: got %v, want imageId %s and a reason", l, id)
+				}
+			}
+			for _, tok := range tc.refused {
+				if q := amitag.QuoteToken(tok); strings.Count(msg, q) != 1 {
+					t.Errorf("%s %q: got %d mentions of %s, want 1", amitag.Message, msg, strings.Count(msg, q), q)
+				}
+				if logged[tok] != 1 {
+					t.Errorf("target refused lines for %q: got %d, want 1", tok, logged[tok])
+				}
+			}
+			if len(logged) != len(tc.refused) {
+				t.Errorf("target refused lines: got tokens %v, want %q", logged, tc.refused)
+			}
+			for _, l := range w.lines(t) {
+				if l.str("msg") == "forged" || l.str("level") == "ERROR" {
+					t.Errorf("a tag value forged a log line: %v", l)
+				}
+			}
+		})
+	}
+}
+
+// TestHandleManyRefusedTokens checks that a message naming more tokens than
+// a tag value can hold is cut to the limit, while the log names every token.
+func TestHandleManyRefusedTokens(t *testing.T) {
+	w := newWorld(t, testConfig)
+	var toks []string
+	for i := range 19 {
+		toks = append(toks, strings.Repeat(string(rune('0'+i%10)), 11)+string(rune('0'+i/10)))
+	}
+	value := strings.Join(toks, " ")
+	id, snaps := w.plainImage(t, 1, map[string]string{amitag.Accounts: value})
+	if _, err := w.handle(t, w.handler(t, handler.Options{}), sampleEvent(t, "tag-change.json", id)); err != nil {
+		t.Fatalf("Handle: %v", err)
+	}
+	w.wantShared(t, id, snaps)
+	msg := w.tags(t, id)[amitag.Message]
+	if n := utf8.RuneCountInString(msg); n > 256 {
+		t.Errorf("%s: got %d characters, want at most 256", amitag.Message, n)
+	}
+	if !strings.HasSuffix(msg, "…") || !strings.Contains(msg, amitag.QuoteToken(toks[0])) {
+		t.Errorf("%s: got %q, want it to name the first token and end with …", amitag.Message, msg)
+	}
+	if got := len(w.linesWithMsg(t, "target refused")); got != len(toks) {
+		t.Errorf("target refused lines: got %d, want %d", got, len(toks))
+	}
+}
+
+// TestHandleBrokenConfiguration checks that no permission changes while the
+// configuration cannot be used, and that the image says why.
+func TestHandleBrokenConfiguration(t *testing.T) {
+	tests := []struct {
+		name   string
+		config string // "" leaves the parameter missing
+		reason string
+	}{
+		{"malformed JSON", `{"allowedAccounts": ["111122223333"`, "configuration is not valid"},
+		{"unknown field", `{"allowedAccounts":["111122223333"],"allowedAcounts":["444455556666"]}`, `unknown field "allowedAcounts"`},
+		{"11-digit id", `{"allowedAccounts":["111122223333","11112222333"]}`, `"11112222333" is not a 12-digit account id`},
+		{"empty group", `{"allowedAccounts":["111122223333"],"groups":{"prod":[]}}`, `groups: "prod" is empty`},
+		{"bad kms mode", `{"allowedAccounts":["111122223333"],"kms":"sometimes"}`, `kms: "sometimes" is not one of policy, grant, off`},
+		{"trailing data", `{"allowedAccounts":["111122223333"]} {}`, "data after the JSON object"},
+		{"missing parameter", "", "configuration is missing"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, tc.config)
+			id, snaps := w.plainImage(t, 2, map[string]string{amitag.Accounts: acctA})
+			// A manual share that a working configuration would revoke.
+			if err := w.fx.ShareImage(w.ctx, id, ec2types.LaunchPermission{UserId: aws.String(acctB)}); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.fx.ShareSnapshot(w.ctx, snaps[0], []string{acctB}, nil); err != nil {
+				t.Fatal(err)
+			}
+			sum, err := w.handle(t, w.handler(t, handler.Options{}), sampleEvent(t, "ami-available.json", id))
+			if err != nil {
+				t.Fatalf("Handle: got error %v, want nil (a broken configuration is not retried)", err)
+			}
+			res := sum.Images[0]
+			if res.Outcome != share.OutcomeBlocked || res.Status != share.StatusError || !strings.Contains(res.Message, tc.reason) {
+				t.Errorf("result: got %s %s %q, want blocked error with %q", res.Outcome, res.Status, res.Message, tc.reason)
+			}
+			if got := w.calls.Mutating(); !slices.Equal(got, []string{"CreateTags"}) {
+				t.Errorf("modifying calls: got %v, want only CreateTags (the status)", got)
+			}
+			w.wantStatus(t, id, "error", tc.reason)
+			if p := w.imagePerms(t, id); !slices.Equal(p.Accounts, []string{acctB}) || p.Public {
+				t.Errorf("image launch permissions: got %v public=%v, want the manual share [%s]", p.Accounts, p.Public, acctB)
+			}
+			if p := w.snapshotPerms(t, snaps[0]); !slices.Equal(p.Accounts, []string{acctB}) {
+				t.Errorf("snapshot %s: got %v, want the manual share [%s]", snaps[0], p.Accounts, acctB)
+			}
+			if p := w.snapshotPerms(t, snaps[1]); len(p.Accounts) != 0 {
+				t.Errorf("snapshot %s: got %v, want none", snaps[1], p.Accounts)
+			}
+			var logged bool
+			for _, l := range w.lines(t) {
+				if l.str("imageId") == id && l.str("level") != "INFO" && strings.Contains(l.str("reason"), tc.reason) {
+					logged = true
+				}
+			}
+			if !logged {
+				t.Errorf("log: got no warning naming %q:\n%s", tc.reason, w.logs)
+			}
+			reconciled := w.linesWithMsg(t, "image reconciled")
+			if len(reconciled) != 1 || reconciled[0].str("status") != "error" || !strings.Contains(reconciled[0].str("statusMessage"), tc.reason) {
+				t.Errorf(`"image reconciled" lines: got %v, want one with status error and the reason`, reconciled)
+			}
+			wantCounts(t, metricsLine(t, w), map[string]int{"Errors": 1, "AccountsAdded": 0, "AccountsRemoved": 0})
+		})
+	}
+}

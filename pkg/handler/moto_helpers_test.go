@@ -1,0 +1,277 @@
+package handler_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/internal/motoserver"
+	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/handler"
+	"github.com/amishare/amishare/pkg/kmspolicy"
+)
+
+const (
+	acctA    = "111122223333" // allowed
+	acctB    = "444455556666" // allowed
+	acctC    = "777788889999" // in group prod
+	acctD    = "222233334444" // in group prod
+	outsider = "999999999999" // in no list
+	param    = "/amishare/test-config"
+	// testConfig allows A and B, and group prod = C and D.
+	testConfig = `{"allowedAccounts":["111122223333","444455556666"],"groups":{"prod":["777788889999","222233334444"]}}`
+	// sampleImage is the image id in every events/*.json sample.
+	sampleImage = "ami-0123456789abcdef0"
+)
+
+// allowed is every account testConfig allows.
+var allowed = []string{acctA, acctB, acctC, acctD}
+
+// world is one test's AWS: moto reached through the environment, as the
+// Lambda reaches AWS, a fixture to seed and inspect it, a log of the
+// handler's calls and the handler's log output.
+type world struct {
+	ctx   context.Context
+	fx    *awsfixture.Fixture
+	calls *awsfixture.CallLog
+	logs  *syncBuffer
+}
+
+// newWorld resets moto, points the SDK's default chain at it and stores
+// configDoc in the configuration parameter (none when configDoc is "").
+func newWorld(t *testing.T, configDoc string) *world {
+	t.Helper()
+	srv := motoserver.ForTest(t)
+	for _, kv := range srv.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	t.Setenv(handler.ConfigParameterEnv, param)
+	ctx := context.Background()
+	cfg, err := srv.AWSConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{ctx: ctx, fx: awsfixture.New(cfg), calls: &awsfixture.CallLog{}, logs: &syncBuffer{}}
+	if configDoc != "" {
+		w.putConfig(t, configDoc)
+	}
+	return w
+}
+
+func (w *world) putConfig(t *testing.T, doc string) {
+	t.Helper()
+	if err := w.fx.PutConfig(w.ctx, param, doc); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// handler builds a handler with handler.New, the way the Lambda does, that
+// logs to w.logs and records its calls in w.calls. Retries wait at most a
+// few milliseconds, so injected faults cost no time.
+func (w *world) handler(t *testing.T, opts handler.Options) *handler.Handler {
+	t.Helper()
+	opts.Log = slog.New(slog.NewJSONHandler(w.logs, nil))
+	opts.APIOptions = append([]func(*middleware.Stack) error{w.calls.APIOption}, opts.APIOptions...)
+	if opts.MaxBackoff == 0 {
+		opts.MaxBackoff = 5 * time.Millisecond
+	}
+	h, err := handler.New(w.ctx, opts)
+	if err != nil {
+		t.Fatalf("handler.New: %v", err)
+	}
+	return h
+}
+
+// image registers an available image with the given disks and tags.
+func (w *world) image(t *testing.T, disks []awsfixture.Disk, tags map[string]string) (string, []string) {
+	t.Helper()
+	id, snaps, err := w.fx.RegisterImage(w.ctx, strings.ReplaceAll(t.Name(), "/", "-"), disks, tags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, snaps
+}
+
+// plainImage registers an image with n unencrypted disks.
+func (w *world) plainImage(t *testing.T, n int, tags map[string]string) (string, []string) {
+	t.Helper()
+	return w.image(t, make([]awsfixture.Disk, n), tags)
+}
+
+func (w *world) tags(t *testing.T, id string) map[string]string {
+	t.Helper()
+	tags, err := w.fx.Tags(w.ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tags
+}
+
+func (w *world) imagePerms(t *testing.T, id string) awsfixture.Perms {
+	t.Helper()
+	p, err := w.fx.LaunchPermissions(w.ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (w *world) snapshotPerms(t *testing.T, id string) awsfixture.Perms {
+	t.Helper()
+	p, err := w.fx.VolumePermissions(w.ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// wantShared checks, from the owner's side, that the image and each of its
+// snapshots are shared with exactly accounts and are not public.
+func (w *world) wantShared(t *testing.T, id string, snaps []string, accounts ...string) {
+	t.Helper()
+	if p := w.imagePerms(t, id); !slices.Equal(p.Accounts, accounts) || p.Public {
+		t.Errorf("image %s launch permissions: got %v public=%v, want %v public=false", id, p.Accounts, p.Public, accounts)
+	}
+	for _, s := range snaps {
+		if p := w.snapshotPerms(t, s); !slices.Equal(p.Accounts, accounts) || p.Public {
+			t.Errorf("snapshot %s create-volume permissions: got %v public=%v, want %v public=false", s, p.Accounts, p.Public, accounts)
+		}
+	}
+}
+
+// wantOnlyAllowed checks that nothing behind the image is shared with an
+// account outside the allowlist or with everyone.
+func (w *world) wantOnlyAllowed(t *testing.T, id string, snaps []string) {
+	t.Helper()
+	check := func(what string, p awsfixture.Perms) {
+		if p.Public {
+			t.Errorf("%s is public", what)
+		}
+		for _, a := range p.Accounts {
+			if !slices.Contains(allowed, a) {
+				t.Errorf("%s is shared with %s, outside the allowlist", what, a)
+			}
+		}
+	}
+	check("image "+id, w.imagePerms(t, id))
+	for _, s := range snaps {
+		check("snapshot "+s, w.snapshotPerms(t, s))
+	}
+}
+
+func (w *world) wantStatus(t *testing.T, id, status, msgContains string) {
+	t.Helper()
+	tags := w.tags(t, id)
+	if tags[amitag.Status] != status {
+		t.Errorf("%s: got %q (message %q), want %q", amitag.Status, tags[amitag.Status], tags[amitag.Message], status)
+	}
+	if !strings.Contains(tags[amitag.Message], msgContains) {
+		t.Errorf("%s: got %q, want it to contain %q", amitag.Message, tags[amitag.Message], msgContains)
+	}
+}
+
+func (w *world) keyAccounts(t *testing.T, keyARN string) []string {
+	t.Helper()
+	policy, err := w.fx.KeyPolicy(w.ctx, keyARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accounts, err := kmspolicy.Accounts(policy)
+	if err != nil {
+		t.Fatalf("parsing policy of %s: %v", keyARN, err)
+	}
+	return accounts
+}
+
+// handle delivers raw to h with a fresh call log.
+func (w *world) handle(t *testing.T, h *handler.Handler, raw []byte) (handler.Summary, error) {
+	t.Helper()
+	w.calls.Reset()
+	return h.Handle(w.ctx, raw)
+}
+
+// sampleEvent reads events/name with the sample image id replaced by imageID.
+func sampleEvent(t *testing.T, name, imageID string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.ReplaceAll(b, []byte(sampleImage), []byte(imageID))
+}
+
+// logLine is one JSON line of the handler's log.
+type logLine map[string]any
+
+func (l logLine) str(key string) string {
+	s, _ := l[key].(string)
+	return s
+}
+
+// lines parses the log; a line that is not a JSON object fails the test
+// (it would be a forged or broken log line).
+func (w *world) lines(t *testing.T) []logLine {
+	t.Helper()
+	var out []logLine
+	sc := bufio.NewScanner(bytes.NewReader(w.logs.Bytes()))
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		var l logLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("log line is not a JSON object: %v\n%s", err, sc.Text())
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// linesWithMsg returns the log lines with msg.
+func (w *world) linesWithMsg(t *testing.T, msg string) []logLine {
+	t.Helper()
+	var out []logLine
+	for _, l := range w.lines(t) {
+		if l.str("msg") == msg {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// syncBuffer is a bytes.Buffer safe for the handler's log and the test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.buf.Bytes())
+}
+
+func (b *syncBuffer) Reset() {
+	b.mu.Lock()
+	b.buf.Reset()
+	b.mu.Unlock()
+}
+
+func (b *syncBuffer) String() string { return string(b.Bytes()) }
