@@ -106,7 +106,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			failed = failed || res.Status == share.StatusError
 		}
 	} else {
-		res, err := h.Engine.Reconcile(ctx, arg, share.Options{DryRun: *dryRun})
+		res, err := h.ReconcileImage(ctx, arg)
 		out, runErr = res, err
 		failed = res.Status == share.StatusError
 	}

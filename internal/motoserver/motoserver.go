@@ -195,6 +195,13 @@ func (s *Server) Env() []string {
 		"AWS_CONFIG_FILE=" + os.DevNull,
 		"AWS_SHARED_CREDENTIALS_FILE=" + os.DevNull,
 		"AWS_EC2_METADATA_DISABLED=true",
+		// A CA bundle or a per-service endpoint set on the machine would
+		// override the above (the SDK ignores empty values).
+		"AWS_CA_BUNDLE=",
+		"AWS_ENDPOINT_URL_EC2=",
+		"AWS_ENDPOINT_URL_KMS=",
+		"AWS_ENDPOINT_URL_SSM=",
+		"AWS_ENDPOINT_URL_STS=",
 	}
 }
 

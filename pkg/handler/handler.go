@@ -72,6 +72,20 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Summary, err
 	return sum, nil
 }
 
+// KindOperator marks a reconcile an operator asked for (the CLI's plan and
+// apply) rather than an event.
+const KindOperator event.Kind = "operator"
+
+// ReconcileImage reconciles one image outside any event, logging the
+// decision and the metrics exactly as Handle does for an event's images.
+func (h *Handler) ReconcileImage(ctx context.Context, imageID string) (share.Result, error) {
+	log := h.logger()
+	res, err := h.Engine.Reconcile(ctx, imageID, share.Options{DryRun: h.DryRun})
+	logDecision(ctx, log, event.Trigger{Kind: KindOperator}, res, err)
+	emitMetrics(ctx, log, []share.Result{res})
+	return res, err
+}
+
 func (h *Handler) logger() *slog.Logger {
 	if h.Log != nil {
 		return h.Log

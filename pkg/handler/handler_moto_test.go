@@ -484,6 +484,8 @@ func TestHandleHostileTags(t *testing.T) {
 		{name: "arabic digits", value: "١١١١٢٢٢٢٣٣٣٣ " + acctA, accounts: []string{acctA}, refused: []string{"١١١١٢٢٢٢٣٣٣٣"}, status: "partial"},
 		{name: "full-width and emoji", value: "ｐｒｏｄ 🙂", refused: []string{"ｐｒｏｄ", "🙂"}, status: "error"},
 		{name: "sql", value: acctA + `"; DROP TABLE`, refused: []string{acctA + `";`, "DROP", "TABLE"}, status: "error"},
+		{name: "long sql, every token named", value: acctA + ` "; DROP TABLE images; -- 11112222333 all ` + outsider,
+			accounts: []string{acctA}, refused: []string{`";`, "DROP", "TABLE", "images;", "--", "11112222333", "all", outsider}, status: "partial"},
 		{name: "shell", value: acctB + " $(rm -rf /)", accounts: []string{acctB}, refused: []string{"$(rm", "-rf", "/)"}, status: "partial"},
 		{name: "11 and 13 digits", value: "11112222333 1111222233334", refused: []string{"11112222333", "1111222233334"}, status: "error"},
 		{name: "dashes", value: "1111-2222-3333," + acctA, accounts: []string{acctA}, refused: []string{"1111-2222-3333"}, status: "partial"},

@@ -36,14 +36,23 @@ func summarize(t amitag.Targets) (Status, string) {
 		}
 		fmt.Fprintf(&b, "shared with %d account(s)", len(t.Accounts))
 	}
-	if len(t.Refused) > 0 {
-		b.WriteString("; refused:")
-		for i, r := range t.Refused {
-			if i > 0 {
-				b.WriteString(",")
-			}
-			fmt.Fprintf(&b, " %s (%s)", amitag.QuoteToken(r.Token), r.Reason)
+	// Tokens are grouped by reason, each reason said once, so that as many
+	// refused tokens as possible fit in the 256 characters of a tag value.
+	var reasons []string
+	byReason := map[string][]string{}
+	for _, r := range t.Refused {
+		if _, ok := byReason[r.Reason]; !ok {
+			reasons = append(reasons, r.Reason)
 		}
+		byReason[r.Reason] = append(byReason[r.Reason], amitag.QuoteToken(r.Token))
+	}
+	for i, reason := range reasons {
+		if i == 0 {
+			b.WriteString("; refused: ")
+		} else {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s (%s)", strings.Join(byReason[reason], ", "), reason)
 	}
 	return status, trimMessage(b.String())
 }
