@@ -44,10 +44,7 @@ type world struct {
 func newWorld(t *testing.T, configDoc string) *world {
 	t.Helper()
 	srv := motoserver.ForTest(t)
-	for _, kv := range srv.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
+	srv.SetEnv(t)
 	t.Setenv(handler.ConfigParameterEnv, param)
 	ctx := context.Background()
 	cfg, err := srv.AWSConfig(ctx)

@@ -205,6 +205,16 @@ func (s *Server) Env() []string {
 	}
 }
 
+// SetEnv sets Env for the rest of test t (t.Setenv), so that clients built
+// from the SDK's default chain, like the real handler's, talk to this server.
+func (s *Server) SetEnv(t testing.TB) {
+	t.Helper()
+	for _, kv := range s.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+}
+
 // AWSConfig returns an aws.Config for this server: static credentials,
 // region us-east-1 and BaseEndpoint = Endpoint. It is built directly rather
 // than with config.LoadDefaultConfig so that no environment variable or

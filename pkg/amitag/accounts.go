@@ -54,7 +54,7 @@ func ResolveAccounts(value string, dir Directory) Targets {
 		switch {
 		case strings.EqualFold(tok, "all"):
 			t.Refused = append(t.Refused, Refusal{Token: tok, Reason: ReasonPublic})
-		case isAccountID(tok):
+		case IsAccountID(tok):
 			if dir.Allowed(tok) {
 				add(tok)
 			} else {
@@ -75,7 +75,8 @@ func ResolveAccounts(value string, dir Directory) Targets {
 	return t
 }
 
-func isAccountID(s string) bool {
+// IsAccountID reports whether s is a 12-digit AWS account id (ASCII digits only).
+func IsAccountID(s string) bool {
 	if len(s) != 12 {
 		return false
 	}

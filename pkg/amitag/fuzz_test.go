@@ -19,7 +19,7 @@ func FuzzResolveAccounts(f *testing.F) {
 	f.Fuzz(func(t *testing.T, value string) {
 		got := ResolveAccounts(value, testDir)
 		for i, a := range got.Accounts {
-			if !isAccountID(a) || !testDir.Allowed(a) {
+			if !IsAccountID(a) || !testDir.Allowed(a) {
 				t.Fatalf("target %q is not an allowed account id", a)
 			}
 			if i > 0 && got.Accounts[i-1] >= a {

@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/amishare/amishare/pkg/amitag"
 )
 
 // KMSMode says how the engine lets target accounts use customer-managed keys.
@@ -39,12 +41,8 @@ type Config struct {
 }
 
 var (
-	accountRe = regexp.MustCompile(`^[0-9]{12}$`)
-	groupRe   = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,63}$`)
+	groupRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,63}$`)
 )
-
-// IsAccountID reports whether s is a 12-digit AWS account id.
-func IsAccountID(s string) bool { return accountRe.MatchString(s) }
 
 // Parse decodes and validates a configuration document. Unknown fields,
 // trailing data, ids that are not 12 digits and empty groups are errors.
@@ -67,7 +65,7 @@ func Parse(data []byte) (*Config, error) {
 func (c *Config) validate() error {
 	var errs []error
 	for _, id := range c.AllowedAccounts {
-		if !IsAccountID(id) {
+		if !amitag.IsAccountID(id) {
 			errs = append(errs, fmt.Errorf("allowedAccounts: %q is not a 12-digit account id", id))
 		}
 	}
@@ -83,7 +81,7 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("groups: %q is empty", name))
 		}
 		for _, id := range members {
-			if !IsAccountID(id) {
+			if !amitag.IsAccountID(id) {
 				errs = append(errs, fmt.Errorf("groups: %q member %q is not a 12-digit account id", name, id))
 			}
 		}

@@ -1,6 +1,10 @@
 package config
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/amishare/amishare/pkg/amitag"
+)
 
 // FuzzParse checks that a configuration that parses only ever allows
 // 12-digit account ids, never names a group "all", and has a valid KMS mode.
@@ -19,7 +23,7 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		for _, id := range c.AllowedAccounts {
-			if !IsAccountID(id) {
+			if !amitag.IsAccountID(id) {
 				t.Fatalf("allowed %q is not a 12-digit id", id)
 			}
 		}
@@ -28,7 +32,7 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("group %q (%v) should have been refused", name, members)
 			}
 			for _, id := range members {
-				if !IsAccountID(id) {
+				if !amitag.IsAccountID(id) {
 					t.Fatalf("group %q member %q is not a 12-digit id", name, id)
 				}
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/awserr"
 )
 
@@ -320,7 +321,7 @@ func GrantAccounts(ctx context.Context, api KMSAPI, keyARN string) ([]string, er
 	}
 	var out []string
 	for name := range byName {
-		if a, ok := strings.CutPrefix(name, GrantNamePrefix); ok && isAccountID(a) {
+		if a, ok := strings.CutPrefix(name, GrantNamePrefix); ok && amitag.IsAccountID(a) {
 			out = append(out, a)
 		}
 	}

@@ -19,6 +19,8 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
+
+	"github.com/amishare/amishare/pkg/amitag"
 )
 
 // Sids of the statements this package owns. Changing them orphans the
@@ -210,7 +212,7 @@ func Statement(accounts []string, partition string) string {
 	}
 	set := map[string]bool{}
 	for _, a := range accounts {
-		if isAccountID(a) {
+		if amitag.IsAccountID(a) {
 			set[a] = true
 		}
 	}
@@ -349,12 +351,12 @@ func readOurs(s json.RawMessage) (ourStatement, bool, error) {
 // parsePrincipal reads an account principal: a bare 12-digit id (partition
 // "") or arn:PARTITION:iam::ID:root. IAM treats both as the same account.
 func parsePrincipal(s string) (account, partition string, ok bool) {
-	if isAccountID(s) {
+	if amitag.IsAccountID(s) {
 		return s, "", true
 	}
 	a, err := arn.Parse(s)
 	if err != nil || a.Service != "iam" || a.Region != "" || a.Resource != "root" ||
-		!isAccountID(a.AccountID) || !partitionRE.MatchString(a.Partition) {
+		!amitag.IsAccountID(a.AccountID) || !partitionRE.MatchString(a.Partition) {
 		return "", "", false
 	}
 	return a.AccountID, a.Partition, true
@@ -546,22 +548,10 @@ func checkPartition(p string) (string, error) {
 	return p, nil
 }
 
-func isAccountID(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
 func accountSet(ids []string) (map[string]bool, error) {
 	set := make(map[string]bool, len(ids))
 	for _, id := range ids {
-		if !isAccountID(id) {
+		if !amitag.IsAccountID(id) {
 			return nil, fmt.Errorf("%w: %q", ErrInvalidAccount, id)
 		}
 		set[id] = true
