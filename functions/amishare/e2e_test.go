@@ -219,12 +219,11 @@ func TestLambdaUnderEmulator(t *testing.T) {
 			wantKind: "other", wantIgnored: true,
 			wantShared: []string{acctA, acctB}, wantTag: "shared", wantMessage: sharedWith2,
 		},
-		// aws-lambda-go decodes the payload into the handler's json.RawMessage
-		// and rejects invalid JSON itself, before Handle: the error's wording
-		// is the library's.
+		// The handler takes the raw payload (lambda.Handler), so invalid JSON
+		// gets amishare's own clear error, not the Lambda library's.
 		{
 			name: "invalid JSON is a function error", body: `{"version":"0","id":"x","detail-type":`,
-			wantFuncError: true,
+			wantFuncError: true, wantErrorText: "not valid JSON", wantLog: "event rejected",
 			wantShared:    []string{acctA, acctB}, wantTag: "shared", wantMessage: sharedWith2,
 		},
 		{

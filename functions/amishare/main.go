@@ -21,5 +21,5 @@ func main() {
 		log.Error("start-up failed", "error", err.Error())
 		os.Exit(1)
 	}
-	lambda.Start(h.Handle)
+	lambda.Start(h) // h.Invoke takes the raw payload
 }

@@ -72,6 +72,17 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Summary, err
 	return sum, nil
 }
 
+// Invoke makes Handler a lambda.Handler: it receives the payload as raw
+// bytes, so that input that is not JSON reaches Decode and gets its clear
+// error, instead of failing inside the Lambda library before Handle runs.
+func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	sum, err := h.Handle(ctx, payload)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(sum)
+}
+
 // KindOperator marks a reconcile an operator asked for (the CLI's plan and
 // apply) rather than an event.
 const KindOperator event.Kind = "operator"
