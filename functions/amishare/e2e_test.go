@@ -224,7 +224,7 @@ func TestLambdaUnderEmulator(t *testing.T) {
 		{
 			name: "invalid JSON is a function error", body: `{"version":"0","id":"x","detail-type":`,
 			wantFuncError: true, wantErrorText: "not valid JSON", wantLog: "event rejected",
-			wantShared:    []string{acctA, acctB}, wantTag: "shared", wantMessage: sharedWith2,
+			wantShared: []string{acctA, acctB}, wantTag: "shared", wantMessage: sharedWith2,
 		},
 		{
 			name: "malformed AMI event is a function error",
