@@ -544,7 +544,7 @@ func wantStatusTags(t *testing.T, fx *awsfixture.Fixture, imageID, status, messa
 type emulator struct {
 	url    string
 	cmd    *exec.Cmd
-	out    *syncBuffer // the emulator's and the function's stdout and stderr
+	out    *awsfixture.LogBuffer // the emulator's and the function's stdout and stderr
 	exited chan struct{}
 	client *http.Client
 }
@@ -584,7 +584,7 @@ func tryStartEmulator(t *testing.T, rie, bootstrap string, env []string) (*emula
 	// and stops it itself on SIGTERM; stop checks that it did.)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	endWithTest(cmd.SysProcAttr)
-	em := &emulator{url: "http://" + addr + invokePath, cmd: cmd, out: &syncBuffer{}, exited: make(chan struct{}),
+	em := &emulator{url: "http://" + addr + invokePath, cmd: cmd, out: &awsfixture.LogBuffer{}, exited: make(chan struct{}),
 		client: &http.Client{Timeout: invokeTimeout}}
 	cmd.Stdout, cmd.Stderr = em.out, em.out
 	if err = cmd.Start(); err != nil {
@@ -757,22 +757,4 @@ func (em *emulator) records(t *testing.T, requestID string) []map[string]any {
 		t.Fatal(err)
 	}
 	return out
-}
-
-// syncBuffer is a bytes.Buffer safe for the writer goroutine and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

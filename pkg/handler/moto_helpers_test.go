@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -46,7 +45,7 @@ type world struct {
 	ctx   context.Context
 	fx    *awsfixture.Fixture
 	calls *awsfixture.CallLog
-	logs  *syncBuffer
+	logs  *awsfixture.LogBuffer
 }
 
 // newWorld resets moto, points the SDK's default chain at it and stores
@@ -61,7 +60,7 @@ func newWorld(t *testing.T, configDoc string) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{ctx: ctx, fx: awsfixture.New(cfg), calls: &awsfixture.CallLog{}, logs: &syncBuffer{}}
+	w := &world{ctx: ctx, fx: awsfixture.New(cfg), calls: &awsfixture.CallLog{}, logs: &awsfixture.LogBuffer{}}
 	if configDoc != "" {
 		w.putConfig(t, configDoc)
 	}
@@ -246,29 +245,3 @@ func (w *world) linesWithMsg(t *testing.T, msg string) []logLine {
 	}
 	return out
 }
-
-// syncBuffer is a bytes.Buffer safe for the handler's log and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return slices.Clone(b.buf.Bytes())
-}
-
-func (b *syncBuffer) Reset() {
-	b.mu.Lock()
-	b.buf.Reset()
-	b.mu.Unlock()
-}
-
-func (b *syncBuffer) String() string { return string(b.Bytes()) }
