@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -151,8 +152,9 @@ func (e *Engine) Reconcile(ctx context.Context, imageID string, opts Options) (R
 // block records that nothing may change on the image, and why.
 func (e *Engine) block(ctx context.Context, res Result, tags map[string]string, reasons []string) (Result, error) {
 	res.Outcome, res.Status = OutcomeBlocked, StatusError
-	res.Message = trimMessage(joinReasons(reasons))
-	e.logger().WarnContext(ctx, "image not shared", "imageId", res.ImageID, "reason", joinReasons(reasons))
+	reason := strings.Join(reasons, "; ")
+	res.Message = trimMessage(reason)
+	e.logger().WarnContext(ctx, "image not shared", "imageId", res.ImageID, "reason", reason)
 	if res.DryRun {
 		return res, nil
 	}
@@ -179,17 +181,6 @@ func (e *Engine) fail(ctx context.Context, res Result, tags map[string]string, e
 		res.TagsWritten = written
 	}
 	return res, err
-}
-
-func joinReasons(reasons []string) string {
-	out := ""
-	for i, r := range reasons {
-		if i > 0 {
-			out += "; "
-		}
-		out += r
-	}
-	return out
 }
 
 func (e *Engine) logger() *slog.Logger {
