@@ -17,7 +17,6 @@ import (
 
 	"github.com/amishare/amishare/internal/awsfixture"
 	"github.com/amishare/amishare/internal/faultinject"
-	"github.com/amishare/amishare/internal/motoserver"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/event"
 	"github.com/amishare/amishare/pkg/handler"
@@ -43,21 +42,7 @@ type world struct {
 
 func newWorld(t *testing.T, configDoc string) *world {
 	t.Helper()
-	srv := motoserver.ForTest(t)
-	srv.SetEnv(t)
-	t.Setenv(handler.ConfigParameterEnv, param)
-	ctx := context.Background()
-	cfg, err := srv.AWSConfig(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &world{ctx: ctx, fx: awsfixture.New(cfg), calls: &awsfixture.CallLog{}}
-	if configDoc != "" {
-		if err := w.fx.PutConfig(ctx, param, configDoc); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return w
+	return &world{ctx: context.Background(), fx: awsfixture.ForTest(t, param, configDoc), calls: &awsfixture.CallLog{}}
 }
 
 // hookHandler makes run build its handler with extra options (the call
@@ -93,21 +78,8 @@ func (w *world) image(t *testing.T, disks int, tags map[string]string) (string, 
 // wantShared checks the image and each snapshot are shared with exactly accounts.
 func (w *world) wantShared(t *testing.T, id string, snaps []string, accounts ...string) {
 	t.Helper()
-	p, err := w.fx.LaunchPermissions(w.ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(p.Accounts, accounts) || p.Public {
-		t.Errorf("image %s: got %v public=%v, want %v", id, p.Accounts, p.Public, accounts)
-	}
-	for _, s := range snaps {
-		p, err := w.fx.VolumePermissions(w.ctx, s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Equal(p.Accounts, accounts) || p.Public {
-			t.Errorf("snapshot %s: got %v public=%v, want %v", s, p.Accounts, p.Public, accounts)
-		}
+	if err := w.fx.SharedExactly(w.ctx, id, snaps, accounts); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -510,22 +510,8 @@ func readEvent(t *testing.T, name, imageID string, mustMention bool) []byte {
 
 func wantShared(t *testing.T, fx *awsfixture.Fixture, imageID string, snaps, accounts []string) {
 	t.Helper()
-	ctx := context.Background()
-	p, err := fx.LaunchPermissions(ctx, imageID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(p.Accounts, accounts) || p.Public {
-		t.Errorf("image %s launch permissions = %v public=%v, want %v", imageID, p.Accounts, p.Public, accounts)
-	}
-	for _, s := range snaps {
-		p, err := fx.VolumePermissions(ctx, s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Equal(p.Accounts, accounts) || p.Public {
-			t.Errorf("snapshot %s create-volume permissions = %v public=%v, want %v", s, p.Accounts, p.Public, accounts)
-		}
+	if err := fx.SharedExactly(context.Background(), imageID, snaps, accounts); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -6,6 +6,7 @@ package awsfixture
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -221,4 +222,26 @@ func (f *Fixture) KeyPolicy(ctx context.Context, keyID string) (string, error) {
 		return "", fmt.Errorf("reading policy of %s: %w", keyID, err)
 	}
 	return aws.ToString(out.Policy), nil
+}
+
+// SharedExactly checks, from the owner's side, that the image and each of
+// snaps are shared with exactly accounts (sorted) and are not public. It
+// returns one error naming every difference, or nil.
+func (f *Fixture) SharedExactly(ctx context.Context, imageID string, snaps, accounts []string) error {
+	var diffs []error
+	check := func(what string, p Perms, err error) {
+		switch {
+		case err != nil:
+			diffs = append(diffs, err)
+		case !slices.Equal(p.Accounts, accounts) || p.Public:
+			diffs = append(diffs, fmt.Errorf("%s: got %v public=%v, want %v public=false", what, p.Accounts, p.Public, accounts))
+		}
+	}
+	p, err := f.LaunchPermissions(ctx, imageID)
+	check("image "+imageID+" launch permissions", p, err)
+	for _, s := range snaps {
+		p, err := f.VolumePermissions(ctx, s)
+		check("snapshot "+s+" create-volume permissions", p, err)
+	}
+	return errors.Join(diffs...)
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/amishare/amishare/internal/awsfixture"
-	"github.com/amishare/amishare/internal/motoserver"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/handler"
 	"github.com/amishare/amishare/pkg/kmspolicy"
@@ -52,19 +51,7 @@ type world struct {
 // configDoc in the configuration parameter (none when configDoc is "").
 func newWorld(t *testing.T, configDoc string) *world {
 	t.Helper()
-	srv := motoserver.ForTest(t)
-	srv.SetEnv(t)
-	t.Setenv(handler.ConfigParameterEnv, param)
-	ctx := context.Background()
-	cfg, err := srv.AWSConfig(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &world{ctx: ctx, fx: awsfixture.New(cfg), calls: &awsfixture.CallLog{}, logs: &awsfixture.LogBuffer{}}
-	if configDoc != "" {
-		w.putConfig(t, configDoc)
-	}
-	return w
+	return &world{ctx: context.Background(), fx: awsfixture.ForTest(t, param, configDoc), calls: &awsfixture.CallLog{}, logs: &awsfixture.LogBuffer{}}
 }
 
 func (w *world) putConfig(t *testing.T, doc string) {
@@ -138,13 +125,8 @@ func (w *world) snapshotPerms(t *testing.T, id string) awsfixture.Perms {
 // snapshots are shared with exactly accounts and are not public.
 func (w *world) wantShared(t *testing.T, id string, snaps []string, accounts ...string) {
 	t.Helper()
-	if p := w.imagePerms(t, id); !slices.Equal(p.Accounts, accounts) || p.Public {
-		t.Errorf("image %s launch permissions: got %v public=%v, want %v public=false", id, p.Accounts, p.Public, accounts)
-	}
-	for _, s := range snaps {
-		if p := w.snapshotPerms(t, s); !slices.Equal(p.Accounts, accounts) || p.Public {
-			t.Errorf("snapshot %s create-volume permissions: got %v public=%v, want %v public=false", s, p.Accounts, p.Public, accounts)
-		}
+	if err := w.fx.SharedExactly(w.ctx, id, snaps, accounts); err != nil {
+		t.Error(err)
 	}
 }
 

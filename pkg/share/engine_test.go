@@ -90,21 +90,8 @@ func (e *env) reconcile(t *testing.T, id string) share.Result {
 // wantShared checks the image and every snapshot are shared with exactly accounts.
 func (e *env) wantShared(t *testing.T, id string, snaps []string, accounts ...string) {
 	t.Helper()
-	p, err := e.fx.LaunchPermissions(e.ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(p.Accounts, accounts) || p.Public {
-		t.Errorf("image %s launch permissions = %v public=%v, want %v", id, p.Accounts, p.Public, accounts)
-	}
-	for _, s := range snaps {
-		p, err := e.fx.VolumePermissions(e.ctx, s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Equal(p.Accounts, accounts) || p.Public {
-			t.Errorf("snapshot %s create-volume permissions = %v public=%v, want %v", s, p.Accounts, p.Public, accounts)
-		}
+	if err := e.fx.SharedExactly(e.ctx, id, snaps, accounts); err != nil {
+		t.Error(err)
 	}
 }
 
