@@ -104,9 +104,9 @@ func Describe(ctx context.Context, api KMSAPI, keyID string) (KeyInfo, error) {
 	return info, nil
 }
 
-// partitionOf returns the partition of a key ARN; "aws" for anything that is
-// not an ARN (a bare key id).
-func partitionOf(keyARN string) string {
+// PartitionOf returns the partition of a key ARN ("aws", "aws-cn", ...);
+// "aws" for anything that is not an ARN (a bare key id).
+func PartitionOf(keyARN string) string {
 	if a, err := arn.Parse(keyARN); err == nil && partitionRE.MatchString(a.Partition) {
 		return a.Partition
 	}
@@ -126,7 +126,7 @@ func partitionOf(keyARN string) string {
 //
 // wrote reports whether at least one PutKeyPolicy succeeded, also on error.
 func EnsurePolicy(ctx context.Context, api KMSAPI, keyARN string, add, remove []string) (wrote bool, err error) {
-	partition := partitionOf(keyARN)
+	partition := PartitionOf(keyARN)
 	writes := 0
 	for {
 		policy, err := GetPolicy(ctx, api, keyARN)
@@ -251,7 +251,7 @@ func EnsureGrants(ctx context.Context, api KMSAPI, keyARN string, add, remove []
 		return nil, nil, err
 	}
 
-	partition := partitionOf(keyARN)
+	partition := PartitionOf(keyARN)
 	var errs []error
 	for _, a := range sortedKeys(addSet) {
 		name := GrantNamePrefix + a

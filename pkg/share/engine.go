@@ -288,7 +288,7 @@ func (e *Engine) logForeignKeyStatements(ctx context.Context, st State, desired 
 	for _, k := range st.Keys {
 		if k.Manager == managerCustomer && k.Owner != st.Owner {
 			e.logger().WarnContext(ctx, "key belongs to another account: its owner must add this statement to the key policy",
-				"imageId", st.ImageID, "keyArn", k.ARN, "keyOwner", k.Owner, "statement", kmspolicy.Statement(desired, partition(k.ARN)))
+				"imageId", st.ImageID, "keyArn", k.ARN, "keyOwner", k.Owner, "statement", kmspolicy.Statement(desired, kmspolicy.PartitionOf(k.ARN)))
 		}
 	}
 }

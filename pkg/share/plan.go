@@ -140,7 +140,7 @@ func Decide(in Input) Decision {
 				continue
 			}
 			if in.KMS == config.ModePolicy {
-				if _, _, err := kmspolicy.Edit(k.Policy, kd.Add, kd.Remove, partition(k.ARN)); errors.Is(err, kmspolicy.ErrPolicyTooLarge) {
+				if _, _, err := kmspolicy.Edit(k.Policy, kd.Add, kd.Remove, kmspolicy.PartitionOf(k.ARN)); errors.Is(err, kmspolicy.ErrPolicyTooLarge) {
 					tooLarge = append(tooLarge, fmt.Sprintf("key %s: policy would exceed KMS's %d-byte limit", k.ARN, kmspolicy.MaxPolicyBytes))
 				}
 			}
@@ -200,13 +200,4 @@ func minus(a, b []string) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// partition returns the partition of an ARN ("aws", "aws-cn", ...), "aws" when unknown.
-func partition(arn string) string {
-	parts := strings.SplitN(arn, ":", 3)
-	if len(parts) == 3 && parts[0] == "arn" && parts[1] != "" {
-		return parts[1]
-	}
-	return "aws"
 }
