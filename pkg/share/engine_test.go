@@ -194,7 +194,11 @@ func TestUntaggedImageIsLeftAlone(t *testing.T) {
 	if tags, _ := e.fx.Tags(e.ctx, id); tags[amitag.Status] != "" {
 		t.Errorf("status tag written on an unmanaged image: %v", tags)
 	}
-	_ = snaps
+	for _, s := range snaps {
+		if p, _ := e.fx.VolumePermissions(e.ctx, s); len(p.Accounts) != 0 {
+			t.Errorf("snapshot %s of an unmanaged image shared with %v", s, p.Accounts)
+		}
+	}
 }
 
 func TestManagedImageLosesManualShares(t *testing.T) {
