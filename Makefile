@@ -5,8 +5,23 @@ FUZZTIME      ?= 5s
 # Each fuzz target as package:Func; `make test` runs each for $(FUZZTIME).
 FUZZ_TARGETS  := ./pkg/event:FuzzDecode ./pkg/amitag:FuzzResolveAccounts ./pkg/kmspolicy:FuzzEdit ./pkg/config:FuzzParse
 
+# The Python tools the tests use (moto, aws-sam-translator, cfn-lint), pinned
+# in $(PY_REQUIREMENTS): the machine's python3 when it has exactly those
+# versions, otherwise a local $(VENV) that the pytools target installs them into.
+PY_REQUIREMENTS := internal/motoserver/requirements.txt
+VENV            := .venv
+ifeq ($(shell python3 internal/motoserver/pytools.py 2>/dev/null && echo ok),ok)
+PYTHON  := python3
+CFNLINT := cfn-lint
+else
+PYTHON  := $(CURDIR)/$(VENV)/bin/python
+CFNLINT := $(CURDIR)/$(VENV)/bin/cfn-lint
+endif
+# internal/motoserver starts moto with this interpreter.
+export AMISHARE_MOTO_PYTHON := $(PYTHON)
+
 .DEFAULT_GOAL := help
-.PHONY: help build build-AmishareFunction test unit fuzz bench lint demo check-moto clean
+.PHONY: help build build-AmishareFunction test unit fuzz bench lint demo pytools clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-24s %s\n", $$1, $$2}'
@@ -18,7 +33,7 @@ build-AmishareFunction: ## SAM's build target: the Lambda bootstrap for arm64 in
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' \
 		-o $(ARTIFACTS_DIR)/bootstrap ./functions/amishare
 
-test: check-moto lint unit fuzz ## the whole suite: lint, unit, moto integration, end to end under the Lambda emulator, fuzzing
+test: pytools lint unit fuzz ## the whole suite: lint, unit, moto integration, end to end under the Lambda emulator, fuzzing
 	@echo "make test: all passed"
 
 unit: ## go vet and every Go test with the race detector (starts and stops moto itself)
@@ -32,20 +47,24 @@ fuzz: ## run each fuzz target for FUZZTIME (default 5s)
 		$(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=1s $$pkg; \
 	done
 
-bench: check-moto ## API calls and time per reconcile against moto (calls/op, mutating/op)
+bench: pytools ## API calls and time per reconcile against moto (calls/op, mutating/op)
 	$(GO) test -run='^$$' -bench=. -benchtime=20x ./pkg/share/
 
-lint: ## gofmt, go vet and cfn-lint
+lint: pytools ## gofmt, go vet and cfn-lint
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
-	cfn-lint template.yaml
+	$(CFNLINT) template.yaml
 
-demo: check-moto ## share and revoke an AMI (plain and encrypted) against a local moto, through the real handler
+demo: pytools ## share and revoke an AMI (plain and encrypted) against a local moto, through the real handler
 	$(GO) run ./internal/demo
 
-check-moto: ## fail clearly when moto is not installed
-	@command -v moto_server >/dev/null 2>&1 && python3 -c 'import moto.server' 2>/dev/null || { \
-		echo "moto is not installed: pip install 'moto[server]==5.2.1' (it provides moto_server, the local AWS emulator the tests use)"; exit 1; }
+pytools: ## the pinned Python tools: the machine's if it has them, else install them into .venv
+	@if [ "$(PYTHON)" != python3 ] && ! $(PYTHON) internal/motoserver/pytools.py 2>/dev/null; then \
+		echo "python3 lacks the pinned tools of $(PY_REQUIREMENTS): installing them into $(VENV)"; \
+		python3 -m venv $(VENV) && $(VENV)/bin/python -m pip install --quiet -r $(PY_REQUIREMENTS) && \
+		$(VENV)/bin/python internal/motoserver/pytools.py || { \
+			echo "could not install $(PY_REQUIREMENTS) into $(VENV) (is a Python package index reachable?)"; exit 1; }; \
+	fi
 
-clean: ## remove build output
-	rm -rf bin .aws-sam
+clean: ## remove build output and the local Python environment
+	rm -rf bin .aws-sam $(VENV)

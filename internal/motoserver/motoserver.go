@@ -6,8 +6,9 @@
 // instead of 500, ModifySnapshotAttribute accepts CreateVolumePermission and
 // Get/PutKeyPolicy default PolicyName.
 //
-// It needs python3 with moto 5.2.1 (pip install 'moto[server]==5.2.1'). Set
-// AMISHARE_MOTO_PYTHON to use another interpreter than python3 on PATH.
+// It needs python3 with moto 5.2.1 (pinned in requirements.txt; `make pytools`
+// installs it into .venv when the machine lacks it). AMISHARE_MOTO_PYTHON
+// names the interpreter (the Makefile sets it); the default is python3 on PATH.
 package motoserver
 
 import (
@@ -42,7 +43,7 @@ const AccountID = "123456789012"
 const Region = "us-east-1"
 
 // InstallHint says how to get what Start needs.
-const InstallHint = "install moto with: pip install 'moto[server]==5.2.1'"
+const InstallHint = "run `make pytools` (installs moto 5.2.1 into .venv), or pip install 'moto[server]==5.2.1'"
 
 const (
 	// startTimeout bounds the wait for the READY line; importing moto and
