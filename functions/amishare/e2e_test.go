@@ -267,6 +267,7 @@ func TestLambdaUnderEmulator(t *testing.T) {
 				envelopeID = env.ID
 			}
 			requestID := fmt.Sprintf("e2e-%02d-%s", i+1, strings.ReplaceAll(st.name, " ", "-"))
+			before := len(em.out.String())
 			status, resp := em.invoke(t, requestID, body)
 			logs := em.records(t, requestID)
 
@@ -283,6 +284,17 @@ func TestLambdaUnderEmulator(t *testing.T) {
 				}
 				if got.Kind != "" || len(got.Images) > 0 {
 					t.Errorf("response = %s, want only the error", resp)
+				}
+				// One line tells of the failure: amishare's, with the request
+				// id; the runtime library's copy of it is dropped.
+				var errorLines []string
+				for _, line := range strings.Split(em.out.String()[before:], "\n") {
+					if strings.HasPrefix(strings.TrimSpace(line), "{") && strings.Contains(line, st.wantErrorText) {
+						errorLines = append(errorLines, line)
+					}
+				}
+				if len(errorLines) != 1 || !strings.Contains(errorLines[0], requestID) || !strings.Contains(errorLines[0], `"level":"ERROR"`) {
+					t.Errorf("log lines naming the error = %q, want exactly one ERROR line with request id %s", errorLines, requestID)
 				}
 			} else {
 				if status != http.StatusOK {

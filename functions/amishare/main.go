@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"log"
 	"log/slog"
 	"os"
 
@@ -14,11 +15,14 @@ import (
 )
 
 func main() {
-	log := lambdacontext.NewLogger()
-	slog.SetDefault(log)
-	h, err := handler.New(context.Background(), handler.Options{Log: log})
+	logger := lambdacontext.NewLogger()
+	slog.SetDefault(logger)
+	// After SetDefault, which routes the log package to slog: the runtime
+	// library's own copy of each returned error is dropped.
+	log.SetOutput(handler.RuntimeLog{Log: logger})
+	h, err := handler.New(context.Background(), handler.Options{Log: logger})
 	if err != nil {
-		log.Error("start-up failed", "error", err.Error())
+		logger.Error("start-up failed", "error", err.Error())
 		os.Exit(1)
 	}
 	lambda.Start(h) // h.Invoke takes the raw payload
