@@ -41,8 +41,9 @@ type amiStateDetail struct {
 const stateAvailable = "available"
 
 // decodeAMIState fills t from an AMI State Change detail. Only an available
-// image is worth a reconcile: pending and failed images cannot be shared yet or
-// ever, and a deregistered or disabled image's permissions go with it.
+// image with a well-formed id is worth a reconcile: pending and failed images
+// cannot be shared yet or ever, and a deregistered or disabled image's
+// permissions go with it.
 func decodeAMIState(t *Trigger, raw json.RawMessage) error {
 	var d amiStateDetail
 	if err := json.Unmarshal(raw, &d); err != nil {
@@ -51,15 +52,21 @@ func decodeAMIState(t *Trigger, raw json.RawMessage) error {
 	if d.ImageID == "" {
 		return errors.New("detail has no ImageId")
 	}
-	if err := checkImageID(d.ImageID); err != nil {
-		return err
-	}
 	if d.State == "" {
-		return fmt.Errorf("detail for %s has no State", d.ImageID)
+		return fmt.Errorf("detail for %q has no State", short(d.ImageID))
 	}
-	t.Detail = fmt.Sprintf("AMI %s state %s", d.ImageID, short(d.State))
+	t.Detail = fmt.Sprintf("AMI %s state %s", short(d.ImageID), short(d.State))
 	if d.ErrorMessage != "" {
 		t.Detail += ": " + short(d.ErrorMessage)
+	}
+	// An id that is not an AMI id names no image this account could have.
+	// EC2 never sends one; AWS's documentation samples do
+	// ("ami-0123456789example"), and they are pasted into `sam local invoke`.
+	// There is nothing to reconcile, and a failed invocation would only be
+	// retried to the same end: the event is ignored, with the reason.
+	if !validImageID(d.ImageID) {
+		t.Ignored = fmt.Sprintf("ImageId %q is not an AMI id (ami- and 8 or 17 lowercase hex digits)", short(d.ImageID))
+		return nil
 	}
 	if d.State != stateAvailable {
 		t.Ignored = fmt.Sprintf("AMI state %q is not %q", short(d.State), stateAvailable)

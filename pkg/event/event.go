@@ -2,10 +2,17 @@
 // a Trigger: which images the engine should reconcile, or why there is
 // nothing to do.
 //
-// Decoding happens in two steps. The envelope is read into aws-lambda-go's
-// events.EventBridgeEvent, which keeps detail as raw JSON; a switch on source
+// Decoding happens in two steps. The envelope is read into a struct that
+// holds only the fields amishare uses (id, source, detail-type, and detail as
+// raw JSON; resources stays raw until a shape needs it); a switch on source
 // and detail-type then picks the shape of detail, and each shape lives in its
 // own file with a real example payload in its comment.
+//
+// Fields amishare does not use are never decoded, so they can never make an
+// event fail: AWS's own documentation samples carry "time":
+// "yyyy-mm-ddThh:mm:ssZ", which aws-lambda-go's events.EventBridgeEvent
+// (time.Time) would reject, and people paste those samples into
+// `sam local invoke`.
 //
 // Decode never calls AWS: it only reads the event. Everything it reports as an
 // image is worth a reconcile; the engine reads the image's current tags itself,
@@ -18,8 +25,6 @@ import (
 	"errors"
 	"fmt"
 	"unicode/utf8"
-
-	"github.com/aws/aws-lambda-go/events"
 )
 
 // Kind names the shape of event that arrived.
@@ -54,12 +59,22 @@ type Trigger struct {
 	Detail     string   // short human description, e.g. "AMI ami-1 state available", "CreateTags by arn:..."
 }
 
+// eventEnvelope is the part of an EventBridge event amishare reads. version,
+// account, time and region are left out on purpose: nothing here uses them.
+type eventEnvelope struct {
+	ID         string          `json:"id"`
+	Source     string          `json:"source"`
+	DetailType string          `json:"detail-type"`
+	Resources  json.RawMessage `json:"resources"` // decoded only by the shapes that use it
+	Detail     json.RawMessage `json:"detail"`
+}
+
 // Decode parses an EventBridge envelope as delivered to the Lambda.
 // It returns an error only when the input is not valid JSON or a known event's detail is malformed;
 // any other event is returned with Kind KindOther and Ignored set.
 //
-// A known event (by source and detail-type) whose envelope fields have the
-// wrong JSON types is treated like a malformed detail. Every error describes
+// A known event (by source and detail-type) whose envelope fields that
+// amishare uses have the wrong JSON types is treated like a malformed detail. Every error describes
 // bad input: decoding the same bytes again gives the same error, so a caller
 // should report it rather than retry. On error the returned Trigger still
 // carries whatever envelope fields could be read, for logging.
@@ -67,7 +82,7 @@ func Decode(raw []byte) (Trigger, error) {
 	if bytes.HasPrefix(raw, utf8BOM) {
 		return Trigger{}, errors.New("event: not valid JSON: starts with a UTF-8 byte order mark")
 	}
-	var env events.EventBridgeEvent
+	var env eventEnvelope
 	if err := json.Unmarshal(raw, &env); err != nil {
 		var syntax *json.SyntaxError
 		if errors.As(err, &syntax) {
@@ -142,9 +157,8 @@ func describeOther(source, detailType string) (detail, ignored string) {
 	return detail, "unhandled event " + detail
 }
 
-// decodeBadEnvelope handles valid JSON that does not fit the envelope type
-// (a field of the wrong JSON type, a time that is not RFC 3339, a top-level
-// array). If source and detail-type can still be read and name an event we
+// decodeBadEnvelope handles valid JSON that does not fit eventEnvelope
+// (id, source or detail-type of the wrong JSON type, a top-level array). If source and detail-type can still be read and name an event we
 // handle, that event is malformed: an error. Anything else is not ours.
 func decodeBadEnvelope(raw []byte, envErr error) (Trigger, error) {
 	var fields map[string]json.RawMessage

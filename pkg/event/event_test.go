@@ -1,7 +1,9 @@
 package event
 
 import (
+	"bytes"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -133,10 +135,11 @@ func TestDecodeAMIState(t *testing.T) {
 			want{kind: KindAMIState, err: "no ImageId"}},
 		{"missing State", amiState(`{"ImageId":"` + img1 + `"}`),
 			want{kind: KindAMIState, err: "no State"}},
-		{"invalid ImageId", amiState(`{"ImageId":"ami-0123456789example","State":"available"}`),
-			want{kind: KindAMIState, err: `"ami-0123456789example"`}},
-		{"invalid ImageId in ignored state", amiState(`{"ImageId":"i-0123456789abcdef0","State":"failed"}`),
-			want{kind: KindAMIState, err: `"i-0123456789abcdef0"`}},
+		// AWS's documentation samples use a placeholder id: nothing to do, not a failure.
+		{"placeholder ImageId is ignored", amiState(`{"ImageId":"ami-0123456789example","State":"available"}`),
+			want{kind: KindAMIState, ignored: `ImageId "ami-0123456789example" is not an AMI id`}},
+		{"invalid ImageId in another state is ignored", amiState(`{"ImageId":"i-0123456789abcdef0","State":"failed"}`),
+			want{kind: KindAMIState, ignored: `ImageId "i-0123456789abcdef0" is not an AMI id`}},
 		{"ImageId wrong type", amiState(`{"ImageId":42,"State":"available"}`),
 			want{kind: KindAMIState, err: "malformed detail"}},
 		{"detail not an object", amiState(`"available"`),
@@ -355,8 +358,6 @@ func TestDecodeErrors(t *testing.T) {
 		{"truncated", `{"source":"aws.ec2"`, "event: not valid JSON"},
 		{"not JSON", `source=aws.ec2`, "event: not valid JSON"},
 		{"trailing garbage", `{} {}`, "event: not valid JSON"},
-		{"known event with bad time", `{"source":"aws.ec2","detail-type":"EC2 AMI State Change","time":"yyyy-mm-ddThh:mm:ssZ","detail":{"ImageId":"` + img1 + `","State":"available"}}`,
-			"event: EC2 AMI State Change: malformed envelope"},
 		{"byte order mark", "\xef\xbb\xbf{}", "event: not valid JSON: starts with a UTF-8 byte order mark"},
 		{"error names detail-type and id", `{"id":"abc-1","source":"aws.ec2","detail-type":"EC2 AMI State Change","detail":{"State":"available"}}`,
 			`event: EC2 AMI State Change "abc-1": detail has no ImageId`},
@@ -415,5 +416,52 @@ func TestShort(t *testing.T) {
 	}
 	if got := short("abc"); got != "abc" {
 		t.Errorf("short(abc): got %q, want %q", got, "abc")
+	}
+}
+
+// TestUnusedEnvelopeFields: fields amishare does not read never fail an
+// event, whatever they hold. AWS's documentation samples carry
+// "time": "yyyy-mm-ddThh:mm:ssZ".
+func TestUnusedEnvelopeFields(t *testing.T) {
+	detail := `{"ImageId":"` + img1 + `","State":"available"}`
+	tests := []struct {
+		name   string
+		fields string
+	}{
+		{"documentation placeholder time", `"time":"yyyy-mm-ddThh:mm:ssZ"`},
+		{"time of another type", `"time":1715678864`},
+		{"time null", `"time":null`},
+		{"account and region of other types", `"account":12345678901,"region":["us-east-1"]`},
+		{"version as a number", `"version":0`},
+		{"resources not a list (unused by this shape)", `"resources":"arn:aws:ec2:us-east-1::image/` + img1 + `"`},
+		{"unknown extra fields", `"replay-name":"x","extra":{"a":[1,2]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := `{"id":"id-1","source":"aws.ec2","detail-type":"EC2 AMI State Change",` + tt.fields + `,"detail":` + detail + `}`
+			got := check(t, []byte(raw), want{kind: KindAMIState, ids: []string{img1}})
+			if got.ID != "id-1" {
+				t.Errorf("ID: got %q, want %q", got.ID, "id-1")
+			}
+		})
+	}
+}
+
+// TestAWSDocumentationSample decodes the EC2 User Guide's EC2 AMI State
+// Change example, verbatim in events/, with its placeholder image id put
+// back to a real one: the placeholder time must not matter.
+func TestAWSDocumentationSample(t *testing.T) {
+	raw, err := os.ReadFile("../../events/aws-doc-ami-available.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(raw, []byte(`"time": "yyyy-mm-ddThh:mm:ssZ"`)) {
+		t.Fatal("events/aws-doc-ami-available.json is no longer AWS's sample with the placeholder time")
+	}
+	check(t, raw, want{kind: KindAMIState, ignored: "is not an AMI id"})
+	real := bytes.ReplaceAll(raw, []byte("ami-0123456789example"), []byte(img1))
+	got := check(t, real, want{kind: KindAMIState, ids: []string{img1}})
+	if got.ID != "example-9f07-51db-246b-d8b8441bcdf0" {
+		t.Errorf("ID: got %q, want the sample's", got.ID)
 	}
 }

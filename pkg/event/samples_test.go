@@ -34,6 +34,8 @@ func TestSamples(t *testing.T) {
 		"cloudtrail-create-tags.json":    {KindAPICall, []string{sampleID}, false},
 		"cloudtrail-delete-tags.json":    {KindAPICall, []string{sampleID}, false},
 		"other-event.json":               {KindOther, nil, true},
+		// AWS's own sample, verbatim: its image id is a placeholder.
+		"aws-doc-ami-available.json": {KindAMIState, nil, true},
 	}
 
 	files, err := filepath.Glob(samplesGlob)

@@ -47,7 +47,13 @@ type tagChangeDetail struct {
 
 // decodeTagChange fills t from a Tag Change on Resource event. The images are
 // named only by the ARNs in the envelope's resources.
-func decodeTagChange(t *Trigger, resources []string, raw json.RawMessage) error {
+func decodeTagChange(t *Trigger, rawResources, raw json.RawMessage) error {
+	var resources []string
+	if !isNull(rawResources) {
+		if err := json.Unmarshal(rawResources, &resources); err != nil {
+			return fmt.Errorf("malformed envelope: resources is not a list of strings: %w", err)
+		}
+	}
 	var d tagChangeDetail
 	if err := json.Unmarshal(raw, &d); err != nil {
 		return fmt.Errorf("malformed detail: %w", err)
