@@ -15,8 +15,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/amishare/amishare/internal/motoserver"
 )
 
 // Fixture holds the clients it seeds and inspects with.
@@ -211,6 +214,26 @@ func (f *Fixture) ShareSnapshot(ctx context.Context, snapshotID string, userIDs,
 	})
 	if err != nil {
 		return fmt.Errorf("sharing %s by hand: %w", snapshotID, err)
+	}
+	return nil
+}
+
+// ForeignKeyARN is the ARN of a KMS key of another account (account) that
+// this account may not use: the patched moto answers AccessDeniedException for
+// every call on it, as AWS does when the key policy does not allow the caller.
+// A volume (and its snapshot) can still be encrypted with it.
+func ForeignKeyARN(account string) string {
+	return fmt.Sprintf("arn:aws:kms:%s:%s:key/0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", motoserver.Region, account)
+}
+
+// TagKey sets tags on a KMS key (amishare:managed=true delegates it to amishare).
+func (f *Fixture) TagKey(ctx context.Context, keyID string, tags map[string]string) error {
+	var ts []kmstypes.Tag
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		ts = append(ts, kmstypes.Tag{TagKey: aws.String(k), TagValue: aws.String(tags[k])})
+	}
+	if _, err := f.KMS.TagResource(ctx, &kms.TagResourceInput{KeyId: aws.String(keyID), Tags: ts}); err != nil {
+		return fmt.Errorf("tagging key %s: %w", keyID, err)
 	}
 	return nil
 }

@@ -361,6 +361,177 @@ def _kms_get_param(self, param_name, if_none=None):
 KmsResponse._get_param = _kms_get_param
 
 
+# --- Patch 7: another account's KMS key is access denied ---------------------
+#
+# moto: KMS looks a key ARN up by its key id alone, ignoring the account in the
+# ARN, so a call naming another account's key answers NotFoundException (or
+# acts on a same-id key of the caller's account).
+# AWS: a key of another account can be used only when its key policy allows
+# the caller; otherwise every KMS call on it (DescribeKey, GetKeyPolicy,
+# CreateGrant, ...) answers AccessDeniedException. Here no cross-account key
+# policy is modelled, so every call naming a key or alias ARN of another
+# account is denied.
+
+from moto.core.exceptions import JsonRESTError
+from moto.moto_api._internal.models import MotoAPIBackend
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+KMS_ARN = re.compile(r"^arn:[a-z0-9-]+:kms:[a-z0-9-]*:(\d{12}):(key|alias)/")
+
+
+def _kms_denied(self, action, resource, reason):
+    return JsonRESTError(
+        "AccessDeniedException",
+        f"User: arn:aws:iam::{self.current_account}:root is not authorized to perform: "
+        f"kms:{action} on resource: {resource} because {reason}",
+    )
+
+
+def _kms_guard(name, method):
+    action = "".join(part.capitalize() for part in name.split("_"))
+
+    def guarded(self, *args, **kwargs):
+        key_id = self._get_param("KeyId")
+        if isinstance(key_id, str):
+            match = KMS_ARN.match(key_id)
+            if match and match.group(1) != self.current_account:
+                raise _kms_denied(self, action, key_id, "no resource-based policy allows it")
+            _check_delegated(self, action, key_id)
+        return method(self, *args, **kwargs)
+
+    guarded.__name__ = name
+    return guarded
+
+
+# --- Patch 8 (test control): keys not delegated to amishare are refused ------
+#
+# moto: enforces no IAM policy at all.
+# AWS: amishare's role (stack parameter DelegatedKeysOnly=true, the default)
+# allows PutKeyPolicy, CreateGrant and RevokeGrant only on keys tagged
+# amishare:managed=true (condition aws:ResourceTag/amishare:managed), so on any
+# other key of the account they answer AccessDeniedException. A test turns
+# this on with POST /amishare-test/delegated-keys-only (body "true" or
+# "false"); it is off after start and after every /moto-api/reset.
+
+DELEGATED_ACTIONS = {"PutKeyPolicy", "CreateGrant", "RevokeGrant"}
+DELEGATION_TAG = ("amishare:managed", "true")
+_delegated_keys_only = {"on": False}
+
+
+def _check_delegated(self, action, key_id):
+    if not _delegated_keys_only["on"] or action not in DELEGATED_ACTIONS:
+        return
+    backend = self.kms_backend
+    try:
+        raw_id = backend.any_id_to_key_id(key_id)
+    except Exception:
+        return  # unknown key: moto's own NotFoundException follows
+    if raw_id not in backend.keys:
+        return
+    tags = backend.list_resource_tags(raw_id).get("Tags", [])
+    if {"TagKey": DELEGATION_TAG[0], "TagValue": DELEGATION_TAG[1]} not in tags:
+        raise _kms_denied(
+            self, action, backend.keys[raw_id].arn,
+            f"no identity-based policy allows the kms:{action} action",
+        )
+
+
+for _name, _method in list(vars(KmsResponse).items()):
+    if callable(_method) and not _name.startswith("_") and _name not in ("kms_backend",):
+        setattr(KmsResponse, _name, _kms_guard(_name, _method))
+
+_stock_dispatch = DomainDispatcherApplication.__call__
+CONTROL_PATH = "/amishare-test/delegated-keys-only"
+
+
+def _dispatch(self, environ, start_response):
+    if environ.get("PATH_INFO") == CONTROL_PATH and environ.get("REQUEST_METHOD") == "POST":
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length).decode().strip()
+        if body not in ("true", "false"):
+            start_response("400 Bad Request", [("Content-Type", "text/plain")])
+            return [b'body must be "true" or "false"\n']
+        _delegated_keys_only["on"] = body == "true"
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [body.encode() + b"\n"]
+    return _stock_dispatch(self, environ, start_response)
+
+
+_stock_reset = MotoAPIBackend.reset
+
+
+def _reset(self):
+    _delegated_keys_only["on"] = False
+    _block_public_access.clear()
+    return _stock_reset(self)
+
+
+DomainDispatcherApplication.__call__ = _dispatch
+MotoAPIBackend.reset = _reset
+
+
+# --- Patch 9: block public access states for AMIs and snapshots --------------
+#
+# moto: has no GetImageBlockPublicAccessState, GetSnapshotBlockPublicAccessState
+# or their Enable/Disable calls (the action is unknown).
+# AWS: each account and region has an image state ("unblocked" or
+# "block-new-sharing") and a snapshot state ("unblocked", "block-new-sharing"
+# or "block-all-sharing"), both "unblocked" until enabled. (Here the states are
+# only stored and reported; sharing is not refused because of them.)
+
+from moto.ec2.responses import EC2Response
+
+_block_public_access = {}
+
+
+def _bpa(self):
+    return _block_public_access.setdefault(
+        (self.current_account, self.region), {"image": "unblocked", "snapshot": "unblocked"}
+    )
+
+
+def _get_image_bpa(self):
+    self.error_on_dryrun()
+    return ActionResult({"ImageBlockPublicAccessState": _bpa(self)["image"], "ManagedBy": "account"})
+
+
+def _enable_image_bpa(self):
+    self.error_on_dryrun()
+    _bpa(self)["image"] = self._get_param("ImageBlockPublicAccessState") or "block-new-sharing"
+    return ActionResult({"ImageBlockPublicAccessState": _bpa(self)["image"]})
+
+
+def _disable_image_bpa(self):
+    self.error_on_dryrun()
+    _bpa(self)["image"] = "unblocked"
+    return ActionResult({"ImageBlockPublicAccessState": "unblocked"})
+
+
+def _get_snapshot_bpa(self):
+    self.error_on_dryrun()
+    return ActionResult({"State": _bpa(self)["snapshot"], "ManagedBy": "account"})
+
+
+def _enable_snapshot_bpa(self):
+    self.error_on_dryrun()
+    _bpa(self)["snapshot"] = self._get_param("State") or "block-all-sharing"
+    return ActionResult({"State": _bpa(self)["snapshot"]})
+
+
+def _disable_snapshot_bpa(self):
+    self.error_on_dryrun()
+    _bpa(self)["snapshot"] = "unblocked"
+    return ActionResult({"State": "unblocked"})
+
+
+EC2Response.get_image_block_public_access_state = _get_image_bpa
+EC2Response.enable_image_block_public_access = _enable_image_bpa
+EC2Response.disable_image_block_public_access = _disable_image_bpa
+EC2Response.get_snapshot_block_public_access_state = _get_snapshot_bpa
+EC2Response.enable_snapshot_block_public_access = _enable_snapshot_bpa
+EC2Response.disable_snapshot_block_public_access = _disable_snapshot_bpa
+
+
 # --- Serving -----------------------------------------------------------------
 
 

@@ -3,8 +3,11 @@
 // documents where amishare depends on it: RegisterImage honours
 // BlockDeviceMappings, snapshots keep their volume's KMS key, AWS managed
 // keys report KeyManager AWS, unknown image ids are 400 InvalidAMIID.*
-// instead of 500, ModifySnapshotAttribute accepts CreateVolumePermission and
-// Get/PutKeyPolicy default PolicyName.
+// instead of 500, ModifySnapshotAttribute accepts CreateVolumePermission,
+// Get/PutKeyPolicy default PolicyName, KMS calls on another account's key are
+// AccessDeniedException, the block public access states of AMIs and
+// snapshots exist, and (on request, SetDelegatedKeysOnly) key writes are
+// refused on keys not tagged amishare:managed=true, as amishare's role does.
 //
 // It needs python3 with moto 5.2.1 (pinned in requirements.txt; `make pytools`
 // installs it into .venv when the machine lacks it). AMISHARE_MOTO_PYTHON
@@ -175,6 +178,23 @@ func (s *Server) Reset() error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("resetting moto: %s: %s", resp.Status, bytes.TrimSpace(body))
+	}
+	return nil
+}
+
+// SetDelegatedKeysOnly makes the server refuse, with AccessDeniedException,
+// PutKeyPolicy, CreateGrant and RevokeGrant on keys not tagged
+// amishare:managed=true, as amishare's role does with the stack parameter
+// DelegatedKeysOnly=true (moto enforces no IAM). Reset turns it off again.
+func (s *Server) SetDelegatedKeysOnly(on bool) error {
+	resp, err := http.Post(s.Endpoint+"/amishare-test/delegated-keys-only", "text/plain", strings.NewReader(fmt.Sprint(on)))
+	if err != nil {
+		return fmt.Errorf("setting delegated keys only: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("setting delegated keys only: %s: %s", resp.Status, bytes.TrimSpace(body))
 	}
 	return nil
 }

@@ -59,7 +59,11 @@ func IsNotFound(err error) bool { return notFoundCodes[Code(err)] }
 // IsThrottle reports whether err is AWS throttling the caller.
 func IsThrottle(err error) bool { return throttleCodes[Code(err)] }
 
-// IsAccessDenied reports whether err is a permissions failure.
+// IsAccessDenied reports whether err is a permissions failure: IAM refusing
+// the call (EC2's UnauthorizedOperation, KMS's AccessDeniedException), or a
+// KMS key whose policy does not let this account use it. KMS answers
+// AccessDeniedException, not NotFoundException, for a key of another account
+// that does not allow the caller, so for KMS it also means "not ours".
 func IsAccessDenied(err error) bool { return accessDeniedCodes[Code(err)] }
 
 // IsTransient reports whether retrying the same call later may succeed:

@@ -36,6 +36,8 @@ func TestClassify(t *testing.T) {
 		{name: "kms throttling", err: fmt.Errorf("k: %w", apiErr("ThrottlingException")), throttle: true, transient: true},
 		{name: "access denied", err: apiErr("UnauthorizedOperation"), denied: true},
 		{name: "kms access denied", err: apiErr("AccessDeniedException"), denied: true},
+		{name: "kms key of another account", err: fmt.Errorf("describing key: %w", apiErr("AccessDeniedException")), denied: true},
+		{name: "ec2 iam refusal", err: fmt.Errorf("x: %w", apiErr("UnauthorizedOperation")), denied: true},
 		{name: "internal error", err: apiErr("InternalError"), transient: true},
 		{name: "http 503", err: httpErr(503), transient: true},
 		{name: "http 400 not transient", err: httpErr(400)},

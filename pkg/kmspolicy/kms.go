@@ -113,6 +113,17 @@ func PartitionOf(keyARN string) string {
 	return defaultPartition
 }
 
+// OwnerOf returns the account id in a key ARN, or "" when keyARN is not an
+// ARN with a 12-digit account (a bare key id, an alias name). Snapshots name
+// their key by full ARN, so this tells a key of another account without any
+// call: such a key is never this account's to describe or edit.
+func OwnerOf(keyARN string) string {
+	if a, err := arn.Parse(keyARN); err == nil && amitag.IsAccountID(a.AccountID) {
+		return a.AccountID
+	}
+	return ""
+}
+
 // EnsurePolicy makes the policy of the key keyARN grant add and not grant
 // remove, editing only our statements (see Edit). It does not write when
 // nothing changes.

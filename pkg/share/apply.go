@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/awserr"
 	"github.com/amishare/amishare/pkg/config"
 	"github.com/amishare/amishare/pkg/kmspolicy"
 )
@@ -103,21 +105,57 @@ func (e *Engine) modifyKey(ctx context.Context, imageID string, k KeyDiff, mode 
 	switch mode {
 	case config.ModePolicy:
 		if _, err := kmspolicy.EnsurePolicy(ctx, e.KMS, k.KeyARN, k.Add, k.Remove); err != nil {
+			if awserr.IsAccessDenied(err) {
+				return &KeyNotDelegatedError{KeyARN: k.KeyARN, Err: err}
+			}
 			return fmt.Errorf("updating policy of key %s: %w", k.KeyARN, err)
 		}
 	case config.ModeGrant:
 		var err error
 		if added, removed, err = kmspolicy.EnsureGrants(ctx, e.KMS, k.KeyARN, k.Add, k.Remove); err != nil {
-			return fmt.Errorf("updating grants of key %s: %w", k.KeyARN, err)
+			if awserr.IsAccessDenied(err) {
+				err = &KeyNotDelegatedError{KeyARN: k.KeyARN, Err: err}
+			} else {
+				err = fmt.Errorf("updating grants of key %s: %w", k.KeyARN, err)
+			}
+			// Grants made or revoked before the refusal are logged all the same.
+			e.recordKey(ctx, imageID, k.KeyARN, added, removed, res)
+			return err
 		}
 	default:
 		return nil
 	}
+	e.recordKey(ctx, imageID, k.KeyARN, added, removed, res)
+	return nil
+}
+
+func (e *Engine) recordKey(ctx context.Context, imageID, keyARN string, added, removed []string, res *Result) {
 	for _, a := range added {
-		e.record(ctx, res, Change{ImageID: imageID, KeyARN: k.KeyARN, Account: a, Action: "add"})
+		e.record(ctx, res, Change{ImageID: imageID, KeyARN: keyARN, Account: a, Action: "add"})
 	}
 	for _, a := range removed {
-		e.record(ctx, res, Change{ImageID: imageID, KeyARN: k.KeyARN, Account: a, Action: "remove"})
+		e.record(ctx, res, Change{ImageID: imageID, KeyARN: keyARN, Account: a, Action: "remove"})
 	}
-	return nil
+}
+
+// KeyNotDelegatedError means IAM (or the key policy) refused amishare a write
+// to a key of this account: with the stack parameter DelegatedKeysOnly the
+// role may change only keys tagged amishare:managed = true. No retry can fix
+// that, so the image is blocked with a message saying which tag to put on
+// which key, and the event succeeds.
+type KeyNotDelegatedError struct {
+	KeyARN string
+	Err    error
+}
+
+func (e *KeyNotDelegatedError) Error() string {
+	return fmt.Sprintf("key %s is not delegated to amishare (access denied): tag the key %s = %s, or allow this function in its key policy: %v",
+		e.KeyARN, amitag.KeyManaged, amitag.KeyManagedValue, e.Err)
+}
+
+func (e *KeyNotDelegatedError) Unwrap() error { return e.Err }
+
+// Reason is the short text for the image's amishare:message.
+func (e *KeyNotDelegatedError) Reason() string {
+	return fmt.Sprintf("key %s is not delegated to amishare: tag the key %s = %s", e.KeyARN, amitag.KeyManaged, amitag.KeyManagedValue)
 }

@@ -2,6 +2,7 @@ package share
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -139,6 +140,14 @@ func (e *Engine) Reconcile(ctx context.Context, imageID string, opts Options) (R
 		return res, nil
 	}
 	if err := e.apply(ctx, d.Plan, cfg.KMS, &res); err != nil {
+		var notDelegated *KeyNotDelegatedError
+		if errors.As(err, &notDelegated) {
+			// What was applied before the refusal (removals only: keys come
+			// before any addition) stays, and is in res.Changes.
+			e.logger().WarnContext(ctx, "key not delegated to amishare", "imageId", imageID,
+				"keyArn", notDelegated.KeyARN, "tag", amitag.KeyManaged+"="+amitag.KeyManagedValue, "error", notDelegated.Err.Error())
+			return e.block(ctx, res, tags, []string{notDelegated.Reason()})
+		}
 		return e.fail(ctx, res, tags, err)
 	}
 	res.Outcome = OutcomeApplied
@@ -286,7 +295,7 @@ func (e *Engine) logForeignKeyStatements(ctx context.Context, st State, desired 
 		return
 	}
 	for _, k := range st.Keys {
-		if k.Manager == managerCustomer && k.Owner != st.Owner {
+		if k.Manager != managerAWS && isForeign(k, st.Owner) {
 			e.logger().WarnContext(ctx, "key belongs to another account: its owner must add this statement to the key policy",
 				"imageId", st.ImageID, "keyArn", k.ARN, "keyOwner", k.Owner, "statement", kmspolicy.Statement(desired, kmspolicy.PartitionOf(k.ARN)))
 		}

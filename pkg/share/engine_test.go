@@ -35,6 +35,7 @@ const (
 // env is one test's world: moto, a fixture to seed it, and an engine whose
 // calls are recorded.
 type env struct {
+	srv    *motoserver.Server
 	ctx    context.Context
 	fx     *awsfixture.Fixture
 	calls  *awsfixture.CallLog
@@ -52,7 +53,7 @@ func newEnvTB(t testing.TB, configDoc string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{ctx: ctx, fx: awsfixture.New(cfg), calls: &awsfixture.CallLog{}, logs: &bytes.Buffer{}}
+	e := &env{srv: srv, ctx: ctx, fx: awsfixture.New(cfg), calls: &awsfixture.CallLog{}, logs: &bytes.Buffer{}}
 	if configDoc != "" {
 		if err := e.fx.PutConfig(ctx, param, configDoc); err != nil {
 			t.Fatal(err)

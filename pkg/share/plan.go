@@ -42,7 +42,8 @@ type SnapshotState struct {
 type KeyState struct {
 	ARN      string   `json:"keyArn"`
 	Owner    string   `json:"owner"`
-	Manager  string   `json:"manager"`            // AWS or CUSTOMER
+	Manager  string   `json:"manager,omitempty"`  // AWS or CUSTOMER; empty when not described (foreign or Denied)
+	Denied   bool     `json:"denied,omitempty"`   // DescribeKey was refused: the key is not usable by amishare
 	Accounts []string `json:"accounts,omitempty"` // granted by amishare (policy statements or grants)
 	Policy   string   `json:"-"`                  // key policy, policy mode only
 }
@@ -173,13 +174,20 @@ func blockers(in Input) []string {
 		switch {
 		case k.Manager == managerAWS:
 			out = append(out, fmt.Sprintf("encrypted with the AWS managed key %s, which can never be shared: copy the image with a customer-managed key", k.ARN))
+		case isForeign(k, st.Owner):
+			out = append(out, fmt.Sprintf("encrypted with key %s of account %s: its owner must allow the target accounts (statement in the log)", k.ARN, k.Owner))
+		case k.Denied:
+			out = append(out, fmt.Sprintf("key %s refuses this account's IAM (DescribeKey denied): its key policy must allow this account", k.ARN))
 		case in.KMS == config.ModeOff:
 			out = append(out, fmt.Sprintf(`encrypted with customer-managed key %s and the configuration says "kms": "off"`, k.ARN))
-		case k.Owner != st.Owner:
-			out = append(out, fmt.Sprintf("encrypted with key %s of account %s: its owner must allow the target accounts (statement in the log)", k.ARN, k.Owner))
 		}
 	}
 	return out
+}
+
+// isForeign reports whether the key belongs to another account than the image.
+func isForeign(k KeyState, imageOwner string) bool {
+	return k.Owner != "" && imageOwner != "" && k.Owner != imageOwner
 }
 
 func diff(desired []string, cur Perms, allowPublic bool) Diff {

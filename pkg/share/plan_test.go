@@ -126,6 +126,28 @@ func TestDecide(t *testing.T) {
 			want: Plan{ImageID: "ami-1"}, status: StatusError, blocked: true, msgContains: "of account 999999999999",
 		},
 		{
+			name: "foreign key not described (no manager) blocks, also with kms off",
+			in: Input{Targets: targets(acctA), KMS: config.ModeOff, State: State{ImageID: "ami-1", Owner: owner,
+				Snapshots: []SnapshotState{{ID: "snap-1", Owner: owner, Encrypted: true, KeyARN: "arn:aws:kms:us-east-1:999999999999:key/z"}},
+				Keys:      []KeyState{{ARN: "arn:aws:kms:us-east-1:999999999999:key/z", Owner: "999999999999"}}}},
+			want: Plan{ImageID: "ami-1"}, status: StatusError, blocked: true, msgContains: "key arn:aws:kms:us-east-1:999999999999:key/z of account 999999999999",
+		},
+		{
+			name: "key refusing DescribeKey blocks",
+			in: Input{Targets: targets(acctA), KMS: config.ModePolicy, State: State{ImageID: "ami-1", Owner: owner,
+				Snapshots: []SnapshotState{{ID: "snap-1", Owner: owner, Encrypted: true, KeyARN: keyX}},
+				Keys:      []KeyState{{ARN: keyX, Owner: owner, Denied: true}}}},
+			want: Plan{ImageID: "ami-1"}, status: StatusError, blocked: true, msgContains: "DescribeKey denied",
+		},
+		{
+			name: "foreign key does not stop a revoke",
+			in: Input{Targets: targets(), KMS: config.ModePolicy, State: State{ImageID: "ami-1", Owner: owner, Image: Perms{Accounts: []string{acctA}},
+				Snapshots: []SnapshotState{{ID: "snap-1", Owner: owner, Encrypted: true, KeyARN: "arn:aws:kms:us-east-1:999999999999:key/z"}},
+				Keys:      []KeyState{{ARN: "arn:aws:kms:us-east-1:999999999999:key/z", Owner: "999999999999"}}}},
+			want:   Plan{ImageID: "ami-1", Image: Diff{Remove: []string{acctA}}},
+			status: StatusUnshared,
+		},
+		{
 			name: "kms off refuses a customer key",
 			in: Input{Targets: targets(acctA), KMS: config.ModeOff, State: State{ImageID: "ami-1", Owner: owner,
 				Snapshots: []SnapshotState{{ID: "snap-1", Owner: owner, Encrypted: true, KeyARN: keyX}},

@@ -133,8 +133,23 @@ func (e *Engine) snapshotPerms(ctx context.Context, snapshotID string) (Perms, e
 
 // readKey describes a key and, when amishare may manage it, reads which
 // accounts amishare currently lets use it.
+//
+// A key whose ARN names another account is foreign without any call: the
+// role may use only keys of its own account, so DescribeKey would be denied
+// (and even if allowed, only the owner can change who uses the key). A key
+// for which DescribeKey is denied is not usable by amishare either (another
+// account's key named without its ARN, or a key policy that does not let
+// this account's IAM in). Both are returned with Denied or a foreign Owner,
+// and Decide blocks the image with a message instead of failing the event,
+// which no retry could fix.
 func (e *Engine) readKey(ctx context.Context, keyID, imageOwner string, mode config.KMSMode) (KeyState, error) {
+	if owner := kmspolicy.OwnerOf(keyID); owner != "" && imageOwner != "" && owner != imageOwner {
+		return KeyState{ARN: keyID, Owner: owner}, nil
+	}
 	info, err := kmspolicy.Describe(ctx, e.KMS, keyID)
+	if awserr.IsAccessDenied(err) {
+		return KeyState{ARN: keyID, Owner: kmspolicy.OwnerOf(keyID), Denied: true}, nil
+	}
 	if err != nil {
 		return KeyState{}, fmt.Errorf("describing key %s: %w", keyID, err)
 	}
