@@ -62,7 +62,9 @@ func decodeTagChange(t *Trigger, rawResources, raw json.RawMessage) error {
 	if keys == "" {
 		keys = "(none)"
 	}
-	if d.Service != "ec2" || d.ResourceType != "image" {
+	// Images are told by their ARN, not by resource-type: AWS documents
+	// resource-type only for instances, so the rule does not filter on it.
+	if d.Service != "ec2" {
 		t.Detail = fmt.Sprintf("tags %s changed on %s %s", keys, short(d.Service), short(d.ResourceType))
 		t.Ignored = "tag change is not on an ec2 image"
 		return nil
@@ -84,7 +86,8 @@ func decodeTagChange(t *Trigger, rawResources, raw json.RawMessage) error {
 		}
 	}
 	if len(ids.ids) == 0 {
-		return fmt.Errorf("no image ARN in resources [%s]", short(strings.Join(resources, " ")))
+		t.Ignored = "tag change is not on an ec2 image (no image ARN in resources)"
+		return nil
 	}
 	t.ImageIDs = ids.ids
 	t.Detail = fmt.Sprintf("tags %s changed on %s", keys, strings.Join(ids.ids, ","))

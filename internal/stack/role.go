@@ -1,0 +1,168 @@
+package stack
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// BasicExecutionRole is the managed policy SAM attaches to every function
+// role it creates.
+const BasicExecutionRole = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+
+// managedPolicies holds what the managed policies the role may carry allow,
+// as AWS documents them (Lambda developer guide, "AWS managed policies for
+// Lambda": AWSLambdaBasicExecutionRole allows writing logs to CloudWatch).
+// A managed policy not listed here is an error, so none is added unreviewed.
+var managedPolicies = map[string][]Statement{
+	BasicExecutionRole: {{
+		Effect:   "Allow",
+		Action:   []string{"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"},
+		Resource: []string{"*"},
+	}},
+}
+
+// InlinePolicy is one policy document embedded in the role.
+type InlinePolicy struct {
+	Name       string
+	Version    string
+	Statements []Statement
+}
+
+// Role is an IAM role of a resolved template.
+type Role struct {
+	Name            string
+	ManagedPolicies []string
+	Inline          []InlinePolicy
+}
+
+// Statements returns every statement the role carries: inline and managed.
+func (r Role) Statements() []Statement {
+	var out []Statement
+	for _, p := range r.Inline {
+		out = append(out, p.Statements...)
+	}
+	for _, arn := range r.ManagedPolicies {
+		for _, s := range managedPolicies[arn] {
+			s.Policy = arn
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// FunctionRole returns the role of the Lambda function logical id fn in the
+// resolved resources.
+func FunctionRole(resources map[string]any, fn string) (Role, error) {
+	f, ok := resources[fn].(map[string]any)
+	if !ok || f["Type"] != "AWS::Lambda::Function" {
+		return Role{}, fmt.Errorf("no function %s", fn)
+	}
+	roleRef, _ := prop(f, "Role").(string)
+	name, ok := strings.CutPrefix(roleRef, "getatt:")
+	name = strings.TrimSuffix(name, ".Arn")
+	if !ok {
+		return Role{}, fmt.Errorf("function %s: role %v is not a role of the template", fn, prop(f, "Role"))
+	}
+	res, ok := resources[name].(map[string]any)
+	if !ok || res["Type"] != "AWS::IAM::Role" {
+		return Role{}, fmt.Errorf("function %s: no role %s", fn, name)
+	}
+	role := Role{Name: name}
+	for _, a := range list(prop(res, "ManagedPolicyArns")) {
+		arn := fmt.Sprint(a)
+		if _, known := managedPolicies[arn]; !known {
+			return Role{}, fmt.Errorf("role %s: managed policy %s is not known to internal/stack (add what it allows)", name, arn)
+		}
+		role.ManagedPolicies = append(role.ManagedPolicies, arn)
+	}
+	for _, p := range list(prop(res, "Policies")) {
+		pm, _ := p.(map[string]any)
+		doc, _ := pm["PolicyDocument"].(map[string]any)
+		ip := InlinePolicy{Name: fmt.Sprint(pm["PolicyName"])}
+		ip.Version, _ = doc["Version"].(string)
+		for i, s := range list(doc["Statement"]) {
+			st, err := statement(s)
+			if err != nil {
+				return Role{}, fmt.Errorf("role %s policy %s statement %d: %w", name, ip.Name, i, err)
+			}
+			st.Policy = ip.Name
+			ip.Statements = append(ip.Statements, st)
+		}
+		role.Inline = append(role.Inline, ip)
+	}
+	return role, nil
+}
+
+func prop(res map[string]any, name string) any {
+	props, _ := res["Properties"].(map[string]any)
+	return props[name]
+}
+
+// list returns v as a list: a single value becomes a list of one.
+func list(v any) []any {
+	switch l := v.(type) {
+	case nil:
+		return nil
+	case []any:
+		return l
+	}
+	return []any{v}
+}
+
+func strs(v any) []string {
+	var out []string
+	for _, e := range list(v) {
+		out = append(out, fmt.Sprint(e))
+	}
+	return out
+}
+
+func statement(v any) (Statement, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return Statement{}, fmt.Errorf("not an object: %v", v)
+	}
+	for _, unsupported := range []string{"NotAction", "NotResource", "Principal", "NotPrincipal"} {
+		if _, ok := m[unsupported]; ok {
+			return Statement{}, fmt.Errorf("%s is not supported by internal/stack's evaluator", unsupported)
+		}
+	}
+	s := Statement{Effect: fmt.Sprint(m["Effect"]), Action: strs(m["Action"]), Resource: strs(m["Resource"])}
+	s.Sid, _ = m["Sid"].(string)
+	if s.Effect != "Allow" && s.Effect != "Deny" {
+		return s, fmt.Errorf("effect %q", s.Effect)
+	}
+	if cond, ok := m["Condition"].(map[string]any); ok {
+		s.Condition = map[string]map[string][]string{}
+		for op, keys := range cond {
+			km, ok := keys.(map[string]any)
+			if !ok {
+				return s, fmt.Errorf("condition %s: %v", op, keys)
+			}
+			s.Condition[op] = map[string][]string{}
+			for k, vals := range km {
+				s.Condition[op][k] = strs(vals)
+			}
+		}
+	}
+	return s, nil
+}
+
+// Actions lists the actions the role's Allow statements name, sorted.
+func (r Role) Actions() []string {
+	seen := map[string]bool{}
+	for _, s := range r.Statements() {
+		if s.Effect == "Allow" {
+			for _, a := range s.Action {
+				seen[a] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for a := range seen {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}

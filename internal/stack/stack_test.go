@@ -1,0 +1,398 @@
+package stack
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+const templatePath = "../../template.yaml"
+
+var translated struct {
+	once sync.Once
+	t    Template
+	err  error
+}
+
+// translate runs aws-sam-translator once per test binary.
+func translate(t *testing.T) Template {
+	t.Helper()
+	translated.once.Do(func() { translated.t, translated.err = Translate(templatePath) })
+	if translated.err != nil {
+		t.Fatal(translated.err)
+	}
+	return translated.t
+}
+
+func resolve(t *testing.T, params map[string]string) map[string]any {
+	t.Helper()
+	res, err := translate(t).Resolve(params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func role(t *testing.T, params map[string]string) Role {
+	t.Helper()
+	r, err := FunctionRole(resolve(t, params), "AmishareFunction")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+const (
+	imageARN    = "arn:aws:ec2:us-east-1::image/ami-0123456789abcdef0"
+	snapshotARN = "arn:aws:ec2:us-east-1::snapshot/snap-0123456789abcdef0"
+	keyARN      = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	foreignKey  = "arn:aws:kms:us-east-1:999988887777:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	configARN   = "arn:aws:ssm:us-east-1:123456789012:parameter/amishare/config"
+	accountRoot = "arn:aws:iam::111122223333:root"
+)
+
+// Resource tags as IAM sees them on the resource of a request.
+var (
+	taggedAccounts = map[string][]string{"aws:ResourceTag/amishare:accounts": {"111122223333"}}
+	taggedStatus   = map[string][]string{"aws:ResourceTag/amishare:status": {"unshared"}}
+	delegated      = map[string][]string{"aws:ResourceTag/amishare:managed": {"true"}}
+	grantOps       = []string{"Decrypt", "DescribeKey", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "CreateGrant"}
+)
+
+func with(ctxs ...map[string][]string) map[string][]string {
+	out := map[string][]string{}
+	for _, c := range ctxs {
+		for k, v := range c {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func grantCtx(ops []string, grantee string, extra ...map[string][]string) map[string][]string {
+	return with(append([]map[string][]string{{"kms:GrantOperations": ops, "kms:GranteePrincipal": {grantee}}}, extra...)...)
+}
+
+// TestRolePerKmsMode evaluates the translated role for every KmsMode and
+// DelegatedKeysOnly setting against the requests amishare makes, and some it
+// must never be able to make.
+func TestRolePerKmsMode(t *testing.T) {
+	type want struct{ policy, grant, off bool }
+	all, none := want{true, true, true}, want{}
+	tests := []struct {
+		name string
+		req  Request
+		// want with DelegatedKeysOnly=true; undelegated overrides it for false.
+		want        want
+		undelegated *want
+	}{
+		{"describe images", Request{"ec2:DescribeImages", "*", nil}, all, nil},
+		{"describe snapshot attribute", Request{"ec2:DescribeSnapshotAttribute", "*", nil}, all, nil},
+		{"image block public access state", Request{"ec2:GetImageBlockPublicAccessState", "*", nil}, all, nil},
+		{"snapshot block public access state", Request{"ec2:GetSnapshotBlockPublicAccessState", "*", nil}, all, nil},
+		{"share image tagged amishare:accounts", Request{"ec2:ModifyImageAttribute", imageARN, taggedAccounts}, all, nil},
+		{"revoke image tagged only amishare:status", Request{"ec2:ModifyImageAttribute", imageARN, taggedStatus}, all, nil},
+		{"modify an unmanaged image", Request{"ec2:ModifyImageAttribute", imageARN, nil}, none, nil},
+		{"share snapshot with an account", Request{"ec2:ModifySnapshotAttribute", snapshotARN, map[string][]string{"ec2:Add/userId": {"111122223333"}}}, all, nil},
+		{"make a snapshot public", Request{"ec2:ModifySnapshotAttribute", snapshotARN, map[string][]string{"ec2:Add/group": {"all"}}}, none, nil},
+		{"make a snapshot public while sharing", Request{"ec2:ModifySnapshotAttribute", snapshotARN, map[string][]string{"ec2:Add/group": {"all"}, "ec2:Add/userId": {"111122223333"}}}, none, nil},
+		{"remove public from a snapshot", Request{"ec2:ModifySnapshotAttribute", snapshotARN, map[string][]string{"ec2:Remove/group": {"all"}}}, all, nil},
+		{"status tags on a managed image", Request{"ec2:CreateTags", imageARN, with(taggedAccounts, map[string][]string{"aws:TagKeys": {"amishare:status", "amishare:message"}})}, all, nil},
+		{"status tags on an image tagged only amishare:status", Request{"ec2:CreateTags", imageARN, with(taggedStatus, map[string][]string{"aws:TagKeys": {"amishare:status", "amishare:message"}})}, all, nil},
+		{"status tags on an unmanaged image", Request{"ec2:CreateTags", imageARN, map[string][]string{"aws:TagKeys": {"amishare:status"}}}, none, nil},
+		{"write amishare:accounts", Request{"ec2:CreateTags", imageARN, with(taggedAccounts, map[string][]string{"aws:TagKeys": {"amishare:accounts"}})}, none, nil},
+		{"tags without keys", Request{"ec2:CreateTags", imageARN, taggedAccounts}, none, nil},
+		{"status tags on a snapshot", Request{"ec2:CreateTags", snapshotARN, map[string][]string{"aws:TagKeys": {"amishare:status"}}}, none, nil},
+		{"delete tags", Request{"ec2:DeleteTags", imageARN, taggedAccounts}, none, nil},
+		{"read the configuration", Request{"ssm:GetParameter", configARN, nil}, all, nil},
+		{"read another parameter", Request{"ssm:GetParameter", "arn:aws:ssm:us-east-1:123456789012:parameter/other", nil}, none, nil},
+		{"describe a key", Request{"kms:DescribeKey", keyARN, nil}, all, nil},
+		{"describe a key of another account", Request{"kms:DescribeKey", foreignKey, nil}, none, nil},
+		{"read a key policy", Request{"kms:GetKeyPolicy", keyARN, nil}, want{policy: true}, nil},
+		{"write a delegated key's policy", Request{"kms:PutKeyPolicy", keyARN, delegated}, want{policy: true}, nil},
+		{"write a delegated key's policy, check said false", Request{"kms:PutKeyPolicy", keyARN, with(delegated, map[string][]string{"kms:BypassPolicyLockoutSafetyCheck": {"false"}})}, want{policy: true}, nil},
+		{"write an undelegated key's policy", Request{"kms:PutKeyPolicy", keyARN, nil}, none, &want{policy: true}},
+		{"bypass the lockout safety check", Request{"kms:PutKeyPolicy", keyARN, with(delegated, map[string][]string{"kms:BypassPolicyLockoutSafetyCheck": {"true"}})}, none, &none},
+		{"write a policy on another account's key", Request{"kms:PutKeyPolicy", foreignKey, delegated}, none, &none},
+		{"grant amishare's operations to an account", Request{"kms:CreateGrant", keyARN, grantCtx(grantOps, accountRoot, delegated)}, want{grant: true}, nil},
+		{"grant fewer operations", Request{"kms:CreateGrant", keyARN, grantCtx([]string{"Decrypt"}, accountRoot, delegated)}, want{grant: true}, nil},
+		{"grant on an undelegated key", Request{"kms:CreateGrant", keyARN, grantCtx(grantOps, accountRoot)}, none, &want{grant: true}},
+		{"grant Encrypt", Request{"kms:CreateGrant", keyARN, grantCtx(append([]string{"Encrypt"}, grantOps...), accountRoot, delegated)}, none, &none},
+		{"grant to a role", Request{"kms:CreateGrant", keyARN, grantCtx(grantOps, "arn:aws:iam::111122223333:role/admin", delegated)}, none, &none},
+		{"grant without operations", Request{"kms:CreateGrant", keyARN, with(delegated, map[string][]string{"kms:GranteePrincipal": {accountRoot}})}, none, &none},
+		{"grant EBS makes for a copy", Request{"kms:CreateGrant", keyARN, map[string][]string{"kms:GrantIsForAWSResource": {"true"}}}, all, &all},
+		{"list grants", Request{"kms:ListGrants", keyARN, nil}, want{grant: true}, nil},
+		{"revoke a grant on a delegated key", Request{"kms:RevokeGrant", keyARN, delegated}, want{grant: true}, nil},
+		{"revoke a grant on an undelegated key", Request{"kms:RevokeGrant", keyARN, nil}, none, &want{grant: true}},
+		{"decrypt with a key", Request{"kms:Decrypt", keyARN, delegated}, none, &none},
+		{"schedule key deletion", Request{"kms:ScheduleKeyDeletion", keyARN, delegated}, none, &none},
+		{"write logs", Request{"logs:PutLogEvents", "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/amishare-AmishareFunction:log-stream:x", nil}, all, nil},
+		{"send to the function's dead-letter queue", Request{"sqs:SendMessage", "arn:aws:sqs:us-east-1:123456789012:amishare-DeadLetterQueue", nil}, all, nil},
+		{"pass a role", Request{"iam:PassRole", "*", nil}, none, &none},
+		{"delete a snapshot", Request{"ec2:DeleteSnapshot", snapshotARN, nil}, none, &none},
+	}
+	for _, delegatedOnly := range []string{"true", "false"} {
+		for _, mode := range []string{"policy", "grant", "off"} {
+			r := role(t, map[string]string{"KmsMode": mode, "DelegatedKeysOnly": delegatedOnly})
+			stmts := r.Statements()
+			for _, tt := range tests {
+				w := tt.want
+				if delegatedOnly == "false" && tt.undelegated != nil {
+					w = *tt.undelegated
+				} else if delegatedOnly == "false" && tt.undelegated == nil {
+					w = tt.want
+				}
+				expect := map[string]bool{"policy": w.policy, "grant": w.grant, "off": w.off}[mode]
+				t.Run("DelegatedKeysOnly="+delegatedOnly+"/KmsMode="+mode+"/"+tt.name, func(t *testing.T) {
+					d := Evaluate(stmts, tt.req)
+					if d.Allowed != expect {
+						t.Errorf("%s: allowed = %v, want %v (decided by %v)", tt.req, d.Allowed, expect, sids(d.By))
+					}
+				})
+			}
+		}
+	}
+}
+
+func sids(stmts []Statement) []string {
+	var out []string
+	for _, s := range stmts {
+		out = append(out, s.Policy+"/"+s.Sid)
+	}
+	return out
+}
+
+// TestRoleShape checks what the README promises of the role: every inline
+// policy declares Version 2012-10-17, snapshots can never be made public, the
+// lockout safety check is never bypassed, grants are limited to exactly the
+// operations amishare grants, and the only managed policy is the basic
+// execution role SAM attaches.
+func TestRoleShape(t *testing.T) {
+	for _, mode := range []string{"policy", "grant", "off"} {
+		t.Run(mode, func(t *testing.T) {
+			r := role(t, map[string]string{"KmsMode": mode})
+			if len(r.Inline) == 0 {
+				t.Fatal("role has no inline policy")
+			}
+			for _, p := range r.Inline {
+				if p.Version != "2012-10-17" {
+					t.Errorf("inline policy %s: Version = %q, want 2012-10-17", p.Name, p.Version)
+				}
+			}
+			if !slices.Equal(r.ManagedPolicies, []string{BasicExecutionRole}) {
+				t.Errorf("managed policies = %v, want only %s", r.ManagedPolicies, BasicExecutionRole)
+			}
+			stmts := r.Statements()
+			wantDeny(t, stmts, "ec2:ModifySnapshotAttribute", "StringEquals", "ec2:Add/group", "all")
+			wantDeny(t, stmts, "kms:PutKeyPolicy", "Bool", "kms:BypassPolicyLockoutSafetyCheck", "true")
+			for _, s := range stmts {
+				if s.Effect == "Allow" && slices.Contains(s.Resource, "*") {
+					for _, a := range s.Action {
+						if !strings.HasPrefix(a, "ec2:Describe") && !strings.HasPrefix(a, "ec2:Get") && !strings.HasPrefix(a, "logs:") {
+							t.Errorf("statement %s allows %s on every resource", s.Sid, a)
+						}
+					}
+				}
+				if s.Effect == "Allow" && slices.Contains(s.Action, "kms:CreateGrant") && s.Condition["Bool"]["kms:GrantIsForAWSResource"] == nil {
+					if got := s.Condition["ForAllValues:StringEquals"]["kms:GrantOperations"]; !slices.Equal(got, grantOps) {
+						t.Errorf("CreateGrant statement %s: kms:GrantOperations = %v, want exactly %v", s.Sid, got, grantOps)
+					}
+				}
+			}
+		})
+	}
+}
+
+func wantDeny(t *testing.T, stmts []Statement, action, op, key, value string) {
+	t.Helper()
+	for _, s := range stmts {
+		if s.Effect == "Deny" && slices.Contains(s.Action, action) && slices.Contains(s.Resource, "*") &&
+			slices.Equal(s.Condition[op][key], []string{value}) {
+			return
+		}
+	}
+	t.Errorf("no Deny of %s on * when %s %s = %s", action, op, key, value)
+}
+
+// TestGrantOperationsMatchCode keeps the role's kms:GrantOperations and the
+// operations pkg/kmspolicy grants in step.
+func TestGrantOperationsMatchCode(t *testing.T) {
+	src, err := os.ReadFile("../../pkg/kmspolicy/kms.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(src)
+	start := strings.Index(body, "var grantOperations = []types.GrantOperation{")
+	end := strings.Index(body[start:], "}")
+	if start < 0 || end < 0 {
+		t.Fatal("grantOperations not found in pkg/kmspolicy/kms.go")
+	}
+	var code []string
+	for _, line := range strings.Split(body[start:start+end], "\n")[1:] {
+		if op, ok := strings.CutPrefix(strings.TrimSpace(line), "types.GrantOperation"); ok {
+			code = append(code, strings.TrimSuffix(op, ","))
+		}
+	}
+	if !slices.Equal(code, grantOps) {
+		t.Errorf("pkg/kmspolicy grants %v; the role and this test allow %v", code, grantOps)
+	}
+}
+
+// TestEventDelivery checks that no event can be lost silently: every rule
+// target has a dead-letter queue and a retry policy, only this stack's rules
+// may write to that queue, and every queue and Lambda's drop metrics are alarmed.
+func TestEventDelivery(t *testing.T) {
+	for _, cloudTrail := range []string{"false", "true"} {
+		t.Run("EnableCloudTrailEvents="+cloudTrail, func(t *testing.T) {
+			res := resolve(t, map[string]string{"EnableCloudTrailEvents": cloudTrail})
+			var rules []string
+			for name, v := range res {
+				r := v.(map[string]any)
+				if r["Type"] != "AWS::Events::Rule" {
+					continue
+				}
+				rules = append(rules, name)
+				for _, target := range list(prop(r, "Targets")) {
+					tm := target.(map[string]any)
+					dlq, _ := tm["DeadLetterConfig"].(map[string]any)
+					if dlq["Arn"] != "arn:aws:sqs:us-east-1:123456789012:amishare-EventsDeadLetterQueue" {
+						t.Errorf("rule %s target %v: DeadLetterConfig = %v, want EventsDeadLetterQueue", name, tm["Id"], tm["DeadLetterConfig"])
+					}
+					if rp, _ := tm["RetryPolicy"].(map[string]any); rp["MaximumRetryAttempts"] == nil || rp["MaximumEventAgeInSeconds"] == nil {
+						t.Errorf("rule %s target %v: RetryPolicy = %v", name, tm["Id"], tm["RetryPolicy"])
+					}
+				}
+			}
+			wantRules := 2
+			if cloudTrail == "true" {
+				wantRules = 3
+			}
+			if len(rules) != wantRules {
+				t.Fatalf("rules = %v, want %d", rules, wantRules)
+			}
+			qp := res["EventsDeadLetterQueuePolicy"].(map[string]any)
+			doc := prop(qp, "PolicyDocument").(map[string]any)
+			if doc["Version"] != "2012-10-17" {
+				t.Errorf("queue policy Version = %v", doc["Version"])
+			}
+			stmt := list(doc["Statement"])[0].(map[string]any)
+			sources := strs(stmt["Condition"].(map[string]any)["ArnEquals"].(map[string]any)["aws:SourceArn"])
+			for _, rule := range rules {
+				arn := "arn:aws:events:us-east-1:123456789012:rule/amishare-" + rule
+				if !slices.Contains(sources, arn) {
+					t.Errorf("events dead-letter queue policy does not let rule %s write (sources %v)", rule, sources)
+				}
+			}
+			if len(sources) != len(rules) {
+				t.Errorf("queue policy sources %v, want exactly the %d rules", sources, len(rules))
+			}
+			alarmed := map[string]bool{}
+			for _, v := range res {
+				r := v.(map[string]any)
+				if r["Type"] != "AWS::CloudWatch::Alarm" {
+					continue
+				}
+				key := prop(r, "Namespace").(string) + "/" + prop(r, "MetricName").(string)
+				for _, d := range list(prop(r, "Dimensions")) {
+					key += "/" + strings.TrimPrefix(strings.TrimPrefix(fmtAny(d.(map[string]any)["Value"]), "getatt:"), "ref:")
+				}
+				alarmed[key] = true
+			}
+			for _, want := range []string{
+				"AWS/SQS/ApproximateNumberOfMessagesVisible/DeadLetterQueue.QueueName",
+				"AWS/SQS/ApproximateNumberOfMessagesVisible/EventsDeadLetterQueue.QueueName",
+				"AWS/Lambda/AsyncEventsDropped/AmishareFunction",
+				"AWS/Lambda/DeadLetterErrors/AmishareFunction",
+				"AWS/Lambda/Errors/AmishareFunction",
+			} {
+				if !alarmed[want] {
+					t.Errorf("no alarm on %s (alarms: %v)", want, alarmed)
+				}
+			}
+		})
+	}
+}
+
+func fmtAny(v any) string {
+	b, _ := json.Marshal(v)
+	return strings.Trim(string(b), `"`)
+}
+
+// TestRulePatterns runs every rule's pattern against the sample events and
+// hand-made ones (moto does not apply patterns, and its own matcher does not
+// flatten arrays of objects as EventBridge does).
+func TestRulePatterns(t *testing.T) {
+	res := resolve(t, map[string]string{"EnableCloudTrailEvents": "true"})
+	patterns := map[string]map[string]any{}
+	for name, v := range res {
+		r := v.(map[string]any)
+		if r["Type"] == "AWS::Events::Rule" {
+			patterns[name] = prop(r, "EventPattern").(map[string]any)
+		}
+	}
+	deleteAllTags := `{"version":"0","id":"x","detail-type":"AWS API Call via CloudTrail","source":"aws.ec2","detail":{"eventSource":"ec2.amazonaws.com","eventName":"DeleteTags","requestParameters":{"resourcesSet":{"items":[{"resourceId":"ami-0123456789abcdef0"}]}}}}`
+	deleteOtherTag := `{"source":"aws.ec2","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"ec2.amazonaws.com","eventName":"DeleteTags","requestParameters":{"resourcesSet":{"items":[{"resourceId":"ami-0123456789abcdef0"}]},"tagSet":{"items":[{"key":"Name"}]}}}}`
+	deleteAllInstanceTags := `{"source":"aws.ec2","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"ec2.amazonaws.com","eventName":"DeleteTags","requestParameters":{"resourcesSet":{"items":[{"resourceId":"i-0123456789abcdef0"}]}}}}`
+	createTagsMixed := `{"source":"aws.ec2","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"ec2.amazonaws.com","eventName":"CreateTags","requestParameters":{"resourcesSet":{"items":[{"resourceId":"i-0123456789abcdef0"},{"resourceId":"ami-0123456789abcdef0"}]},"tagSet":{"items":[{"key":"Name"},{"key":"amishare:accounts"}]}}}}`
+	failedCreateTags := `{"source":"aws.ec2","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"ec2.amazonaws.com","eventName":"CreateTags","errorCode":"Client.UnauthorizedOperation","requestParameters":{"resourcesSet":{"items":[{"resourceId":"ami-0123456789abcdef0"}]},"tagSet":{"items":[{"key":"amishare:accounts"}]}}}}`
+	statusTags := `{"source":"aws.ec2","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"ec2.amazonaws.com","eventName":"CreateTags","requestParameters":{"resourcesSet":{"items":[{"resourceId":"ami-0123456789abcdef0"}]},"tagSet":{"items":[{"key":"amishare:status"},{"key":"amishare:message"}]}}}}`
+	tests := []struct {
+		name  string
+		event string // a file in events/ or inline JSON
+		rule  string // the rule that must match, "" for none
+	}{
+		{"available", "ami-available.json", "AmishareFunctionAmiAvailable"},
+		{"AWS documentation sample", "aws-doc-ami-available.json", "AmishareFunctionAmiAvailable"},
+		{"failed", "ami-failed.json", ""},
+		{"deregistered", "ami-deregistered.json", ""},
+		{"tag change", "tag-change.json", "AmishareFunctionAccountsTagChanged"},
+		{"status-only tag change", "tag-change-status-only.json", ""},
+		{"CloudTrail CreateImage", "cloudtrail-create-image.json", "CloudTrailRule"},
+		{"CloudTrail CopyImage", "cloudtrail-copy-image.json", "CloudTrailRule"},
+		{"CloudTrail CreateTags", "cloudtrail-create-tags.json", "CloudTrailRule"},
+		{"CloudTrail DeleteTags", "cloudtrail-delete-tags.json", "CloudTrailRule"},
+		{"DeleteTags removing every tag of an image", deleteAllTags, "CloudTrailRule"},
+		{"DeleteTags of another key", deleteOtherTag, ""},
+		{"DeleteTags removing every tag of an instance", deleteAllInstanceTags, ""},
+		{"CreateTags on an instance and an image", createTagsMixed, "CloudTrailRule"},
+		{"failed CreateTags", failedCreateTags, ""},
+		{"amishare's own status tags", statusTags, ""},
+		{"other event", "other-event.json", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := []byte(tt.event)
+			if strings.HasSuffix(tt.event, ".json") {
+				var err error
+				if raw, err = os.ReadFile(filepath.Join("../../events", tt.event)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var ev map[string]any
+			if err := json.Unmarshal(raw, &ev); err != nil {
+				t.Fatal(err)
+			}
+			var matched []string
+			for name, p := range patterns {
+				ok, err := Matches(p, ev)
+				if err != nil {
+					t.Fatalf("rule %s: %v", name, err)
+				}
+				if ok {
+					matched = append(matched, name)
+				}
+			}
+			want := []string{}
+			if tt.rule != "" {
+				want = []string{tt.rule}
+			}
+			if !slices.Equal(append([]string{}, matched...), want) {
+				t.Errorf("matched by %v, want %v", matched, want)
+			}
+		})
+	}
+}
