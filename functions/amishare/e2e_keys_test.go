@@ -116,7 +116,9 @@ func TestLambdaKeysAndAWSSample(t *testing.T) {
 		}
 		wantShared(t, fx, id, snaps, nil)
 		wantStatusTags(t, fx, id, "error", msg)
-		i := slices.IndexFunc(logs, func(r map[string]any) bool { return r["message"] == "key belongs to another account: its owner must add this statement to the key policy" })
+		i := slices.IndexFunc(logs, func(r map[string]any) bool {
+			return r["message"] == "key belongs to another account: its owner must add this statement to the key policy"
+		})
 		if i < 0 {
 			t.Fatalf("no statement for the key's owner logged")
 		}
