@@ -8,10 +8,18 @@ import (
 	"unicode/utf8"
 )
 
-// Directory answers which accounts an accounts tag may name: the configuration.
+// Directory answers which targets an accounts tag may name: the configuration.
 type Directory interface {
-	Allowed(account string) bool
+	// Allowed reports whether target (a 12-digit account id, an organization
+	// ARN or an OU ARN) may be shared with.
+	Allowed(target string) bool
+	// Group returns the members of a named group: account ids and
+	// organization or OU ARNs, all of them allowed.
 	Group(name string) ([]string, bool)
+	// OrganizationTargets returns every organization and OU ARN that may be
+	// shared with (allowed directly or as a group member), so that an id in
+	// the tag can be resolved to its ARN.
+	OrganizationTargets() []string
 }
 
 // Refusal is one token of the accounts tag that was not shared with, and why.
@@ -22,27 +30,79 @@ type Refusal struct {
 
 // Targets is the accounts tag resolved against the configuration.
 type Targets struct {
-	Accounts []string  `json:"accounts"`          // allowed 12-digit ids, sorted, unique
-	Refused  []Refusal `json:"refused,omitempty"` // in tag order, each token once
+	Accounts []string `json:"accounts"` // allowed 12-digit ids, sorted, unique
+	// Organizations are allowed organization ARNs, sorted, unique.
+	Organizations []string `json:"organizations,omitempty"`
+	// OrganizationalUnits are allowed OU ARNs, sorted, unique.
+	OrganizationalUnits []string  `json:"organizationalUnits,omitempty"`
+	Refused             []Refusal `json:"refused,omitempty"` // in tag order, each token once
+}
+
+// Len is the number of targets (accounts, organizations and OUs).
+func (t Targets) Len() int {
+	return len(t.Accounts) + len(t.Organizations) + len(t.OrganizationalUnits)
+}
+
+// All returns every target: the accounts, then the organization ARNs, then
+// the OU ARNs.
+func (t Targets) All() []string {
+	out := make([]string, 0, t.Len())
+	out = append(out, t.Accounts...)
+	out = append(out, t.Organizations...)
+	return append(out, t.OrganizationalUnits...)
 }
 
 // Refusal reasons.
 const (
-	ReasonPublic     = "public sharing is never allowed"
-	ReasonNotAllowed = "account is not in the allowlist"
-	ReasonUnknown    = "not a 12-digit account id or a configured group"
+	ReasonPublic        = "public sharing is never allowed"
+	ReasonNotAllowed    = "account is not in the allowlist"
+	ReasonOrgNotAllowed = "organization is not in the allowlist"
+	ReasonOUNotAllowed  = "organizational unit is not in the allowlist"
+	ReasonAmbiguous     = "id matches several allowed ARNs: name the full ARN"
+	ReasonUnknown       = "not a 12-digit account id, an organization or OU id or ARN, or a configured group"
 )
 
 // ResolveAccounts parses the value of the accounts tag: tokens separated by
-// white space or commas, each a 12-digit account id or a group name from dir.
-// Only allowed accounts become targets; every other token is refused with a
-// reason. Empty tokens are skipped, duplicates count once.
+// white space or commas, each a 12-digit account id, an organization id
+// (o-…), an OU id (ou-…-…), the full ARN of an organization or OU, or a
+// group name from dir. An id resolves to the allowed ARN with that id (EC2
+// shares with ARNs, not ids). Only allowed targets are kept; every other
+// token is refused with a reason. Empty tokens are skipped, duplicates count
+// once.
 func ResolveAccounts(value string, dir Directory) Targets {
 	var t Targets
 	seenToken := map[string]bool{}
-	add := func(id string) {
-		if !slices.Contains(t.Accounts, id) {
-			t.Accounts = append(t.Accounts, id)
+	add := func(target string) {
+		list := &t.Accounts
+		switch {
+		case IsOrganizationARN(target):
+			list = &t.Organizations
+		case IsOrganizationalUnitARN(target):
+			list = &t.OrganizationalUnits
+		case !IsAccountID(target):
+			return // not a target at all; a valid configuration has none
+		}
+		if !slices.Contains(*list, target) {
+			*list = append(*list, target)
+		}
+	}
+	refuse := func(tok, reason string) { t.Refused = append(t.Refused, Refusal{Token: tok, Reason: reason}) }
+	addARN := func(tok, arn, notAllowed string) {
+		if dir.Allowed(arn) {
+			add(arn)
+		} else {
+			refuse(tok, notAllowed)
+		}
+	}
+	addID := func(tok string, match func(string) string, notAllowed string) {
+		arn, ambiguous := resolveID(tok, dir.OrganizationTargets(), match)
+		switch {
+		case ambiguous:
+			refuse(tok, ReasonAmbiguous)
+		case arn == "":
+			refuse(tok, notAllowed)
+		default:
+			addARN(tok, arn, notAllowed)
 		}
 	}
 	tokens := strings.FieldsFunc(value, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
@@ -53,25 +113,35 @@ func ResolveAccounts(value string, dir Directory) Targets {
 		seenToken[tok] = true
 		switch {
 		case strings.EqualFold(tok, "all"):
-			t.Refused = append(t.Refused, Refusal{Token: tok, Reason: ReasonPublic})
+			refuse(tok, ReasonPublic)
 		case IsAccountID(tok):
 			if dir.Allowed(tok) {
 				add(tok)
 			} else {
-				t.Refused = append(t.Refused, Refusal{Token: tok, Reason: ReasonNotAllowed})
+				refuse(tok, ReasonNotAllowed)
 			}
+		case IsOrganizationARN(tok):
+			addARN(tok, tok, ReasonOrgNotAllowed)
+		case IsOrganizationalUnitARN(tok):
+			addARN(tok, tok, ReasonOUNotAllowed)
+		case IsOrganizationID(tok):
+			addID(tok, organizationIDOf, ReasonOrgNotAllowed)
+		case IsOrganizationalUnitID(tok):
+			addID(tok, OrganizationalUnitID, ReasonOUNotAllowed)
 		default:
 			members, ok := dir.Group(tok)
 			if !ok {
-				t.Refused = append(t.Refused, Refusal{Token: tok, Reason: ReasonUnknown})
+				refuse(tok, ReasonUnknown)
 				continue
 			}
-			for _, id := range members {
-				add(id)
+			for _, m := range members {
+				add(m)
 			}
 		}
 	}
 	slices.Sort(t.Accounts)
+	slices.Sort(t.Organizations)
+	slices.Sort(t.OrganizationalUnits)
 	return t
 }
 
@@ -91,9 +161,11 @@ func IsAccountID(s string) bool {
 // QuoteToken renders a token from a tag for a message or log: quoted, ASCII
 // only (control and other characters escaped) and cut to a readable length,
 // so that a hostile tag value cannot forge log lines or flood a message.
+// A well-formed organization or OU ARN is kept whole (it is plain ASCII of
+// bounded length), so that the message names the organization or OU.
 func QuoteToken(tok string) string {
 	const max = 24
-	if utf8.RuneCountInString(tok) > max {
+	if utf8.RuneCountInString(tok) > max && !isOrgTarget(tok) {
 		r := []rune(tok)
 		tok = string(r[:max]) + "…"
 	}

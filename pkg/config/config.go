@@ -30,7 +30,12 @@ const (
 type Config struct {
 	// AllowedAccounts are the accounts an image may ever be shared with, besides group members.
 	AllowedAccounts []string `json:"allowedAccounts"`
-	// Groups name sets of accounts usable in the accounts tag; members are allowed targets.
+	// AllowedOrganizations are the organizations (ARNs) an image may be shared with.
+	AllowedOrganizations []string `json:"allowedOrganizations,omitempty"`
+	// AllowedOrganizationalUnits are the OUs (ARNs) an image may be shared with.
+	AllowedOrganizationalUnits []string `json:"allowedOrganizationalUnits,omitempty"`
+	// Groups name sets of targets usable in the accounts tag: account ids and
+	// organization or OU ARNs; members are allowed targets.
 	Groups map[string][]string `json:"groups,omitempty"`
 	// KMS is the key mode; empty means ModePolicy.
 	KMS KMSMode `json:"kms,omitempty"`
@@ -45,7 +50,9 @@ var (
 )
 
 // Parse decodes and validates a configuration document. Unknown fields,
-// trailing data, ids that are not 12 digits and empty groups are errors.
+// trailing data, ids that are not 12 digits, organization or OU ARNs that do
+// not match the patterns EC2 Image Builder documents for launch permissions,
+// and empty groups are errors.
 func Parse(data []byte) (*Config, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -69,6 +76,16 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("allowedAccounts: %q is not a 12-digit account id", id))
 		}
 	}
+	for _, a := range c.AllowedOrganizations {
+		if !amitag.IsOrganizationARN(a) {
+			errs = append(errs, fmt.Errorf("allowedOrganizations: %q is not an organization ARN (arn:aws:organizations::MANAGEMENT_ACCOUNT:organization/o-…)", a))
+		}
+	}
+	for _, a := range c.AllowedOrganizationalUnits {
+		if !amitag.IsOrganizationalUnitARN(a) {
+			errs = append(errs, fmt.Errorf("allowedOrganizationalUnits: %q is not an OU ARN (arn:aws:organizations::MANAGEMENT_ACCOUNT:ou/o-…/ou-…)", a))
+		}
+	}
 	for _, name := range slices.Sorted(maps.Keys(c.Groups)) {
 		members := c.Groups[name]
 		switch {
@@ -76,13 +93,15 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("groups: name %q must start with a letter and hold only letters, digits, '.', '_' or '-' (at most 64)", name))
 		case strings.EqualFold(name, "all"):
 			errs = append(errs, errors.New(`groups: "all" is reserved (it means public)`))
+		case amitag.IsOrganizationID(name) || amitag.IsOrganizationalUnitID(name):
+			errs = append(errs, fmt.Errorf("groups: name %q is an organization or OU id, which the tag reads as such", name))
 		}
 		if len(members) == 0 {
 			errs = append(errs, fmt.Errorf("groups: %q is empty", name))
 		}
-		for _, id := range members {
-			if !amitag.IsAccountID(id) {
-				errs = append(errs, fmt.Errorf("groups: %q member %q is not a 12-digit account id", name, id))
+		for _, m := range members {
+			if !amitag.IsAccountID(m) && !amitag.IsOrganizationARN(m) && !amitag.IsOrganizationalUnitARN(m) {
+				errs = append(errs, fmt.Errorf("groups: %q member %q is not a 12-digit account id, an organization ARN or an OU ARN", name, m))
 			}
 		}
 	}
@@ -96,20 +115,44 @@ func (c *Config) validate() error {
 	return errors.Join(errs...)
 }
 
-// Allowed reports whether account may be a target: listed in allowedAccounts or in a group.
-func (c *Config) Allowed(account string) bool {
-	if slices.Contains(c.AllowedAccounts, account) {
+// Allowed reports whether target (an account id, organization ARN or OU
+// ARN) may be shared with: listed in allowedAccounts,
+// allowedOrganizations or allowedOrganizationalUnits, or in a group.
+func (c *Config) Allowed(target string) bool {
+	if slices.Contains(c.AllowedAccounts, target) ||
+		slices.Contains(c.AllowedOrganizations, target) ||
+		slices.Contains(c.AllowedOrganizationalUnits, target) {
 		return true
 	}
 	for _, members := range c.Groups {
-		if slices.Contains(members, account) {
+		if slices.Contains(members, target) {
 			return true
 		}
 	}
 	return false
 }
 
-// Group returns the members of the named group.
+// OrganizationTargets returns every organization and OU ARN that may be
+// shared with, sorted and unique: the allowed ones and group members.
+func (c *Config) OrganizationTargets() []string {
+	var out []string
+	add := func(list []string) {
+		for _, a := range list {
+			if (amitag.IsOrganizationARN(a) || amitag.IsOrganizationalUnitARN(a)) && !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
+	add(c.AllowedOrganizations)
+	add(c.AllowedOrganizationalUnits)
+	for _, name := range slices.Sorted(maps.Keys(c.Groups)) {
+		add(c.Groups[name])
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Group returns the members of the named group: account ids and organization or OU ARNs.
 func (c *Config) Group(name string) ([]string, bool) {
 	members, ok := c.Groups[name]
 	return members, ok

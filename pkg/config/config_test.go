@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	smithy "github.com/aws/smithy-go"
+)
+
+const (
+	orgARN = "arn:aws:organizations::123456789012:organization/o-a1b2c3d4e5"
+	ouARN  = "arn:aws:organizations::123456789012:ou/o-a1b2c3d4e5/ou-ab12-11111111"
+	ou2ARN = "arn:aws:organizations::123456789012:ou/o-a1b2c3d4e5/ou-ab12-22222222"
 )
 
 func TestParse(t *testing.T) {
@@ -58,6 +65,35 @@ func TestParse(t *testing.T) {
 		{name: "group named all", doc: `{"groups":{"all":["111122223333"]}}`, wantErr: "reserved"},
 		{name: "group named like an account", doc: `{"groups":{"111122223333":["111122223333"]}}`, wantErr: "must start with a letter"},
 		{name: "bad kms mode", doc: `{"kms":"yes"}`, wantErr: "kms"},
+		{name: "organizations and OUs", doc: `{"allowedOrganizations":["` + orgARN + `","arn:aws-us-gov:organizations::210987654321:organization/o-zyxwvutsrq0987654321"],
+			"allowedOrganizationalUnits":["` + ouARN + `"],
+			"groups":{"workloads":["111122223333","` + ou2ARN + `"]}}`, check: func(t *testing.T, c *Config) {
+			for _, a := range []string{orgARN, ouARN, ou2ARN, "111122223333"} {
+				if !c.Allowed(a) {
+					t.Errorf("Allowed(%q) = false, want true", a)
+				}
+			}
+			if c.Allowed("arn:aws:organizations::123456789012:organization/o-b1b2c3d4e5") {
+				t.Errorf("unlisted organization allowed")
+			}
+			want := []string{orgARN, "arn:aws-us-gov:organizations::210987654321:organization/o-zyxwvutsrq0987654321", ouARN, ou2ARN}
+			slices.Sort(want)
+			if got := c.OrganizationTargets(); !slices.Equal(got, want) {
+				t.Errorf("OrganizationTargets() = %q, want %q", got, want)
+			}
+		}},
+		{name: "organization id instead of ARN", doc: `{"allowedOrganizations":["o-a1b2c3d4e5"]}`, wantErr: "allowedOrganizations"},
+		{name: "OU ARN as organization", doc: `{"allowedOrganizations":["` + ouARN + `"]}`, wantErr: "allowedOrganizations"},
+		{name: "organization ARN as OU", doc: `{"allowedOrganizationalUnits":["` + orgARN + `"]}`, wantErr: "allowedOrganizationalUnits"},
+		{name: "organization id too short", doc: `{"allowedOrganizations":["arn:aws:organizations::123456789012:organization/o-a1b2c3d4"]}`, wantErr: "allowedOrganizations"},
+		{name: "organization id upper case", doc: `{"allowedOrganizations":["arn:aws:organizations::123456789012:organization/o-A1B2C3D4E5"]}`, wantErr: "allowedOrganizations"},
+		{name: "management account not 12 digits", doc: `{"allowedOrganizations":["arn:aws:organizations::12345678901:organization/o-a1b2c3d4e5"]}`, wantErr: "allowedOrganizations"},
+		{name: "not an aws partition", doc: `{"allowedOrganizations":["arn:azure:organizations::123456789012:organization/o-a1b2c3d4e5"]}`, wantErr: "allowedOrganizations"},
+		{name: "OU id too short", doc: `{"allowedOrganizationalUnits":["arn:aws:organizations::123456789012:ou/o-a1b2c3d4e5/ou-ab1-11111111"]}`, wantErr: "allowedOrganizationalUnits"},
+		{name: "OU ARN with a suffix", doc: `{"allowedOrganizationalUnits":["` + ouARN + `/x"]}`, wantErr: "allowedOrganizationalUnits"},
+		{name: "OU ARN without organization", doc: `{"allowedOrganizationalUnits":["arn:aws:organizations::123456789012:ou/ou-ab12-11111111"]}`, wantErr: "allowedOrganizationalUnits"},
+		{name: "OU id in a group", doc: `{"groups":{"g":["ou-ab12-11111111"]}}`, wantErr: "member"},
+		{name: "group named like an OU id", doc: `{"groups":{"ou-ab12-11111111":["111122223333"]}}`, wantErr: "organization or OU id"},
 		{name: "dryRun not a bool", doc: `{"dryRun":"true"}`, wantErr: "not valid"},
 	}
 	for _, tc := range tests {

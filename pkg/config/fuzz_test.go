@@ -7,13 +7,18 @@ import (
 )
 
 // FuzzParse checks that a configuration that parses only ever allows
-// 12-digit account ids, never names a group "all", and has a valid KMS mode.
+// 12-digit account ids and well-formed organization and OU ARNs, never
+// names a group "all", and has a valid KMS mode.
 func FuzzParse(f *testing.F) {
 	for _, seed := range []string{
 		`{"allowedAccounts":["111122223333"],"groups":{"prod":["444455556666"]},"kms":"grant","dryRun":true}`,
 		`{}`, `{"allowedAccounts":["all"]}`, `{"groups":{"all":["111122223333"]}}`, `{"groups":{"g":[]}}`,
 		`{"allowedAccounts":["11112222333"]}`, `{"kms":"policy","allowPublic":true}`, `{"allowedAccounts":null}`,
 		`{"groups":{"a":["111122223333"],"a":["444455556666"]}}`, `[]`, `null`, `{"x":1}`,
+		`{"allowedOrganizations":["arn:aws:organizations::123456789012:organization/o-a1b2c3d4e5"]}`,
+		`{"allowedOrganizationalUnits":["arn:aws:organizations::123456789012:ou/o-a1b2c3d4e5/ou-ab12-11111111"]}`,
+		`{"allowedOrganizations":["o-a1b2c3d4e5"]}`, `{"groups":{"g":["arn:aws:organizations::123456789012:ou/o-a1b2c3d4e5/ou-ab12-11111111/x"]}}`,
+		`{"groups":{"o-a1b2c3d4e5":["111122223333"]}}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -27,13 +32,24 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("allowed %q is not a 12-digit id", id)
 			}
 		}
+		for _, a := range c.AllowedOrganizations {
+			if !amitag.IsOrganizationARN(a) {
+				t.Fatalf("allowed organization %q is not an organization ARN", a)
+			}
+		}
+		for _, a := range c.AllowedOrganizationalUnits {
+			if !amitag.IsOrganizationalUnitARN(a) {
+				t.Fatalf("allowed OU %q is not an OU ARN", a)
+			}
+		}
 		for name, members := range c.Groups {
-			if !groupRe.MatchString(name) || name == "all" || len(members) == 0 {
+			if !groupRe.MatchString(name) || name == "all" || len(members) == 0 ||
+				amitag.IsOrganizationID(name) || amitag.IsOrganizationalUnitID(name) {
 				t.Fatalf("group %q (%v) should have been refused", name, members)
 			}
-			for _, id := range members {
-				if !amitag.IsAccountID(id) {
-					t.Fatalf("group %q member %q is not a 12-digit id", name, id)
+			for _, m := range members {
+				if !amitag.IsAccountID(m) && !amitag.IsOrganizationARN(m) && !amitag.IsOrganizationalUnitARN(m) {
+					t.Fatalf("group %q member %q is not an account id or organization/OU ARN", name, m)
 				}
 			}
 		}
