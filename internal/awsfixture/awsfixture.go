@@ -151,8 +151,10 @@ func (f *Fixture) Tags(ctx context.Context, imageID string) (map[string]string, 
 
 // Perms is who may use a resource, as the owner sees it.
 type Perms struct {
-	Accounts []string // sorted
-	Public   bool
+	Accounts            []string // sorted
+	Organizations       []string // organization ARNs, sorted (images only)
+	OrganizationalUnits []string // OU ARNs, sorted (images only)
+	Public              bool
 }
 
 // LaunchPermissions reads an image's launch permissions.
@@ -165,13 +167,20 @@ func (f *Fixture) LaunchPermissions(ctx context.Context, imageID string) (Perms,
 	}
 	var p Perms
 	for _, lp := range out.LaunchPermissions {
-		if lp.Group == ec2types.PermissionGroupAll {
+		switch {
+		case lp.Group == ec2types.PermissionGroupAll:
 			p.Public = true
-		} else if lp.UserId != nil {
+		case lp.UserId != nil:
 			p.Accounts = append(p.Accounts, *lp.UserId)
+		case lp.OrganizationArn != nil:
+			p.Organizations = append(p.Organizations, *lp.OrganizationArn)
+		case lp.OrganizationalUnitArn != nil:
+			p.OrganizationalUnits = append(p.OrganizationalUnits, *lp.OrganizationalUnitArn)
 		}
 	}
 	slices.Sort(p.Accounts)
+	slices.Sort(p.Organizations)
+	slices.Sort(p.OrganizationalUnits)
 	return p, nil
 }
 
@@ -249,7 +258,8 @@ func (f *Fixture) KeyPolicy(ctx context.Context, keyID string) (string, error) {
 
 // SharedExactly checks, from the owner's side, that the image and each of
 // snaps are shared with exactly accounts (sorted) and are not public. It
-// returns one error naming every difference, or nil.
+// returns one error naming every difference, or nil. It does not look at the
+// image's organizations and OUs (see SharedWithOrganizations).
 func (f *Fixture) SharedExactly(ctx context.Context, imageID string, snaps, accounts []string) error {
 	var diffs []error
 	check := func(what string, p Perms, err error) {
@@ -267,4 +277,18 @@ func (f *Fixture) SharedExactly(ctx context.Context, imageID string, snaps, acco
 		check("snapshot "+s+" create-volume permissions", p, err)
 	}
 	return errors.Join(diffs...)
+}
+
+// SharedWithOrganizations checks, from the owner's side, that the image's
+// launch permissions name exactly the organization ARNs orgs and the OU ARNs
+// ous (each sorted; nil for none).
+func (f *Fixture) SharedWithOrganizations(ctx context.Context, imageID string, orgs, ous []string) error {
+	p, err := f.LaunchPermissions(ctx, imageID)
+	if err != nil {
+		return err
+	}
+	if !slices.Equal(p.Organizations, orgs) || !slices.Equal(p.OrganizationalUnits, ous) {
+		return fmt.Errorf("image %s: got organizations %v and OUs %v, want %v and %v", imageID, p.Organizations, p.OrganizationalUnits, orgs, ous)
+	}
+	return nil
 }

@@ -125,43 +125,24 @@ func OwnerOf(keyARN string) string {
 }
 
 // EnsurePolicy makes the policy of the key keyARN grant add and not grant
-// remove, editing only our statements (see Edit). It does not write when
-// nothing changes.
+// remove (accounts, organizations and OUs, see Edit), editing only our
+// statements. policy is the key's policy as the caller last read it (for
+// planning): the first edit starts from it, so that one reconcile reads a
+// key policy once before writing it. It does not write when nothing changes.
 //
 // KMS has no conditional write, so after each write it reads the policy back
 // and checks that it holds what this call needs (add present, remove absent).
-// If a concurrent writer overwrote it, the edit is applied again to the fresh
-// policy, up to policyAttempts writes with jittered backoff; then it gives up
-// with an error wrapping ErrPolicyContention. The check also absorbs a stale
-// read right after a write: the edit is then re-applied, which is harmless.
+// If a concurrent writer overwrote it (or wrote between the caller's read
+// and ours), the edit is applied again to a fresh policy, up to
+// policyAttempts writes with jittered backoff; then it gives up with an error
+// wrapping ErrPolicyContention. The check also absorbs a stale read right
+// after a write: the edit is then re-applied, which is harmless.
 //
 // wrote reports whether at least one PutKeyPolicy succeeded, also on error.
-func EnsurePolicy(ctx context.Context, api KMSAPI, keyARN string, add, remove []string) (wrote bool, err error) {
+func EnsurePolicy(ctx context.Context, api KMSAPI, keyARN, policy string, add, remove []string) (wrote bool, err error) {
 	partition := PartitionOf(keyARN)
 	writes := 0
 	for {
-		policy, err := GetPolicy(ctx, api, keyARN)
-		if err != nil {
-			return wrote, err
-		}
-		if writes > 0 {
-			ok, err := holds(policy, add, remove)
-			if err != nil {
-				return wrote, fmt.Errorf("checking key policy of %s after writing it: %w", keyARN, err)
-			}
-			if ok {
-				return wrote, nil
-			}
-			if writes >= policyAttempts {
-				return wrote, fmt.Errorf("key policy of %s: %w (%d writes)", keyARN, ErrPolicyContention, writes)
-			}
-			if err := sleep(ctx, jitter(policyBackoff, writes)); err != nil {
-				return wrote, fmt.Errorf("key policy of %s: %w", keyARN, err)
-			}
-			if policy, err = GetPolicy(ctx, api, keyARN); err != nil {
-				return wrote, err
-			}
-		}
 		out, changed, err := Edit(policy, add, remove, partition)
 		if err != nil {
 			return wrote, fmt.Errorf("editing key policy of %s: %w", keyARN, err)
@@ -179,6 +160,26 @@ func EnsurePolicy(ctx context.Context, api KMSAPI, keyARN string, add, remove []
 		}
 		wrote = true
 		writes++
+
+		if policy, err = GetPolicy(ctx, api, keyARN); err != nil {
+			return wrote, err
+		}
+		ok, err := holds(policy, add, remove)
+		if err != nil {
+			return wrote, fmt.Errorf("checking key policy of %s after writing it: %w", keyARN, err)
+		}
+		if ok {
+			return wrote, nil
+		}
+		if writes >= policyAttempts {
+			return wrote, fmt.Errorf("key policy of %s: %w (%d writes)", keyARN, ErrPolicyContention, writes)
+		}
+		if err := sleep(ctx, jitter(policyBackoff, writes)); err != nil {
+			return wrote, fmt.Errorf("key policy of %s: %w", keyARN, err)
+		}
+		if policy, err = GetPolicy(ctx, api, keyARN); err != nil {
+			return wrote, err
+		}
 	}
 }
 
@@ -194,20 +195,28 @@ func GetPolicy(ctx context.Context, api KMSAPI, keyARN string) (string, error) {
 	return aws.ToString(out.Policy), nil
 }
 
-// holds reports whether policy grants every account of add that is not in
+// holds reports whether policy grants every grantee of add that is not in
 // remove, and none of remove.
 func holds(policy string, add, remove []string) (bool, error) {
-	granted, err := Accounts(policy)
+	granted, err := Grantees(policy)
 	if err != nil {
 		return false, err
 	}
-	for _, a := range remove {
-		if slices.Contains(granted, a) {
+	addSet, err := granteeSet(add)
+	if err != nil {
+		return false, err
+	}
+	removeSet, err := granteeSet(remove)
+	if err != nil {
+		return false, err
+	}
+	for g := range removeSet {
+		if slices.Contains(granted, g) {
 			return false, nil
 		}
 	}
-	for _, a := range add {
-		if !slices.Contains(remove, a) && !slices.Contains(granted, a) {
+	for g := range addSet {
+		if !removeSet[g] && !slices.Contains(granted, g) {
 			return false, nil
 		}
 	}

@@ -241,31 +241,71 @@ func TestEnsurePolicy(t *testing.T) {
 
 	t.Run("adds to the default policy with one write", func(t *testing.T) {
 		s := &policyStore{t: t, keyARN: keyARN, policy: defaultKeyPolicy}
-		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, []string{b, a}, nil)
+		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, s.policy, []string{b, a}, nil)
 		if err != nil || !wrote {
 			t.Fatalf("got wrote=%v err=%v, want true, nil", wrote, err)
 		}
-		if s.puts != 1 {
-			t.Errorf("got %d puts, want 1", s.puts)
+		// The caller's policy is the base: one write, one read back.
+		if s.puts != 1 || s.gets != 1 {
+			t.Errorf("got %d puts and %d gets, want 1 and 1", s.puts, s.gets)
 		}
 		assertAccounts(t, s.policy, a, b)
 		checkOthersKept(t, defaultKeyPolicy, s.policy)
 	})
 
+	t.Run("organization and OU statements next to the accounts", func(t *testing.T) {
+		s := &policyStore{t: t, keyARN: keyARN, policy: mustEdit(t, defaultKeyPolicy, []string{a}, nil)}
+		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, s.policy, []string{testOrgARN, testOUARN}, nil)
+		if err != nil || !wrote {
+			t.Fatalf("got wrote=%v err=%v, want true, nil", wrote, err)
+		}
+		got, err := Grantees(s.policy)
+		if want := []string{a, testOrgID, testOUKey}; err != nil || !slices.Equal(got, want) {
+			t.Errorf("got grantees %v (%v), want %v", got, err, want)
+		}
+		// Revoking the OU by its key leaves the organization and the account.
+		if _, err := EnsurePolicy(ctx, s.api(), keyARN, s.policy, nil, []string{testOUKey}); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = Grantees(s.policy)
+		if want := []string{a, testOrgID}; !slices.Equal(got, want) {
+			t.Errorf("after revoking the OU: got grantees %v, want %v", got, want)
+		}
+		checkOthersKept(t, defaultKeyPolicy, s.policy)
+	})
+
+	t.Run("stale policy from the caller: the read-back sees the loss and re-applies", func(t *testing.T) {
+		s := &policyStore{t: t, keyARN: keyARN, policy: defaultKeyPolicy}
+		stale := s.policy
+		// Between the caller's read and our write another writer grants c;
+		// our first write (from the stale policy) drops c, then that writer
+		// re-applies its change after our write, losing a.
+		s.set(mustEdit(t, defaultKeyPolicy, []string{c}, nil))
+		s.onPut = func(n int, s *policyStore) {
+			if n == 1 {
+				s.set(mustEdit(t, s.policy, []string{c}, []string{a}))
+			}
+		}
+		if _, err := EnsurePolicy(ctx, s.api(), keyARN, stale, []string{a}, nil); err != nil {
+			t.Fatal(err)
+		}
+		assertAccounts(t, s.policy, a, c)
+	})
+
 	t.Run("no write when already correct", func(t *testing.T) {
 		s := &policyStore{t: t, keyARN: keyARN, policy: mustEdit(t, defaultKeyPolicy, []string{a, b}, nil)}
-		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, []string{a}, []string{c})
+		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, s.policy, []string{a}, []string{c})
 		if err != nil || wrote {
 			t.Fatalf("got wrote=%v err=%v, want false, nil", wrote, err)
 		}
-		if s.puts != 0 || s.gets != 1 {
-			t.Errorf("got %d puts and %d gets, want 0 and 1", s.puts, s.gets)
+		if s.puts != 0 || s.gets != 0 {
+			t.Errorf("got %d puts and %d gets, want none: the caller's policy is enough", s.puts, s.gets)
 		}
 	})
 
 	t.Run("removes the last account", func(t *testing.T) {
 		s := &policyStore{t: t, keyARN: keyARN, policy: mustEdit(t, defaultKeyPolicy, []string{a}, nil)}
-		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, nil, []string{a})
+		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, s.policy, nil, []string{a})
 		if err != nil || !wrote {
 			t.Fatalf("got wrote=%v err=%v, want true, nil", wrote, err)
 		}
@@ -276,7 +316,7 @@ func TestEnsurePolicy(t *testing.T) {
 
 	t.Run("partition from the key ARN", func(t *testing.T) {
 		s := &policyStore{t: t, keyARN: govKeyARN, policy: ""}
-		if _, err := EnsurePolicy(ctx, s.api(), govKeyARN, []string{a}, nil); err != nil {
+		if _, err := EnsurePolicy(ctx, s.api(), govKeyARN, s.policy, []string{a}, nil); err != nil {
 			t.Fatal(err)
 		}
 		want := mustEditPartition(t, "", []string{a}, "aws-us-gov")
@@ -295,7 +335,7 @@ func TestEnsurePolicy(t *testing.T) {
 				s.set(theirs)
 			}
 		}
-		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, []string{a}, nil)
+		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, s.policy, []string{a}, nil)
 		if err != nil || !wrote {
 			t.Fatalf("got wrote=%v err=%v, want true, nil", wrote, err)
 		}
@@ -313,7 +353,7 @@ func TestEnsurePolicy(t *testing.T) {
 				s.set(theirs)
 			}
 		}
-		if _, err := EnsurePolicy(ctx, s.api(), keyARN, nil, []string{b}); err != nil {
+		if _, err := EnsurePolicy(ctx, s.api(), keyARN, s.policy, nil, []string{b}); err != nil {
 			t.Fatal(err)
 		}
 		assertAccounts(t, s.policy)
@@ -322,7 +362,7 @@ func TestEnsurePolicy(t *testing.T) {
 	t.Run("always overwritten: bounded, then an error", func(t *testing.T) {
 		s := &policyStore{t: t, keyARN: keyARN, policy: defaultKeyPolicy}
 		s.onPut = func(int, *policyStore) { s.set(defaultKeyPolicy) }
-		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, []string{a}, nil)
+		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, s.policy, []string{a}, nil)
 		if !errors.Is(err, ErrPolicyContention) {
 			t.Fatalf("got error %v, want ErrPolicyContention", err)
 		}
@@ -338,7 +378,7 @@ func TestEnsurePolicy(t *testing.T) {
 		ctx, cancel := context.WithCancel(ctx)
 		s := &policyStore{t: t, keyARN: keyARN, policy: defaultKeyPolicy}
 		s.onPut = func(int, *policyStore) { s.set(defaultKeyPolicy); cancel() }
-		_, err := EnsurePolicy(ctx, s.api(), keyARN, []string{a}, nil)
+		_, err := EnsurePolicy(ctx, s.api(), keyARN, s.policy, []string{a}, nil)
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("got error %v, want context.Canceled", err)
 		}
@@ -347,22 +387,30 @@ func TestEnsurePolicy(t *testing.T) {
 		}
 	})
 
-	t.Run("read error is wrapped and nothing is written", func(t *testing.T) {
-		s := &policyStore{t: t, keyARN: keyARN, getErr: &smithy.GenericAPIError{Code: "AccessDeniedException"}}
-		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, []string{a}, nil)
+	t.Run("read-back error is wrapped, the write reported", func(t *testing.T) {
+		s := &policyStore{t: t, keyARN: keyARN, policy: defaultKeyPolicy, getErr: &smithy.GenericAPIError{Code: "AccessDeniedException"}}
+		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, s.policy, []string{a}, nil)
 		var ae smithy.APIError
 		if !errors.As(err, &ae) || ae.ErrorCode() != "AccessDeniedException" {
 			t.Fatalf("got error %v, want AccessDeniedException through errors.As", err)
 		}
-		if wrote || s.puts != 0 {
-			t.Errorf("got wrote=%v after %d puts, want nothing written", wrote, s.puts)
+		if !wrote || s.puts != 1 {
+			t.Errorf("got wrote=%v after %d puts, want the one write reported", wrote, s.puts)
+		}
+	})
+
+	t.Run("invalid policy from the caller: nothing written", func(t *testing.T) {
+		s := &policyStore{t: t, keyARN: keyARN, policy: defaultKeyPolicy}
+		_, err := EnsurePolicy(ctx, s.api(), keyARN, `{"Statement":`, []string{a}, nil)
+		if !errors.Is(err, ErrInvalidPolicy) || s.puts != 0 {
+			t.Errorf("got error %v after %d puts, want ErrInvalidPolicy and none", err, s.puts)
 		}
 	})
 
 	t.Run("write error is wrapped", func(t *testing.T) {
 		s := &policyStore{t: t, keyARN: keyARN, policy: defaultKeyPolicy,
 			putErr: &smithy.GenericAPIError{Code: "MalformedPolicyDocumentException"}}
-		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, []string{a}, nil)
+		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, s.policy, []string{a}, nil)
 		var ae smithy.APIError
 		if !errors.As(err, &ae) || ae.ErrorCode() != "MalformedPolicyDocumentException" {
 			t.Fatalf("got error %v, want MalformedPolicyDocumentException through errors.As", err)
@@ -378,7 +426,7 @@ func TestEnsurePolicy(t *testing.T) {
 		for i := range many {
 			many[i] = fmt.Sprintf("%012d", i+1)
 		}
-		_, err := EnsurePolicy(ctx, s.api(), keyARN, many, nil)
+		_, err := EnsurePolicy(ctx, s.api(), keyARN, s.policy, many, nil)
 		if !errors.Is(err, ErrPolicyTooLarge) {
 			t.Fatalf("got error %v, want ErrPolicyTooLarge", err)
 		}
@@ -389,7 +437,7 @@ func TestEnsurePolicy(t *testing.T) {
 
 	t.Run("invalid account: nothing written", func(t *testing.T) {
 		s := &policyStore{t: t, keyARN: keyARN, policy: defaultKeyPolicy}
-		_, err := EnsurePolicy(ctx, s.api(), keyARN, []string{"12345"}, nil)
+		_, err := EnsurePolicy(ctx, s.api(), keyARN, s.policy, []string{"12345"}, nil)
 		if !errors.Is(err, ErrInvalidAccount) {
 			t.Fatalf("got error %v, want ErrInvalidAccount", err)
 		}

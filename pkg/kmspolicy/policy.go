@@ -1,11 +1,21 @@
-// Package kmspolicy lets other accounts use a customer-managed KMS key that
-// encrypts the EBS snapshots of a shared image: it edits the key policy (a
-// pure core: Accounts, Edit, Statement) and makes the KMS calls that read and
-// write it, or, in grant mode, create and revoke grants.
+// Package kmspolicy lets other accounts, organizations and organizational
+// units (OUs) use a customer-managed KMS key that encrypts the EBS snapshots
+// of a shared image: it edits the key policy (a pure core: Grantees, Edit,
+// Statement) and makes the KMS calls that read and write it, or, in grant
+// mode, create and revoke grants (accounts only: a grant cannot name an
+// organization).
 //
-// The engine owns exactly two statements, found by Sid (UseSid and GrantSid).
-// Every other statement is someone else's: it is carried through as raw JSON,
-// unknown fields and all, in its original order.
+// The engine owns the statements it finds by Sid: UseSid and GrantSid for
+// accounts (the accounts are their principals), and for each organization
+// or OU a pair named UseSid or GrantSid, "-", and the organization id (and
+// "-" and the OU id), whose principal is "*" scoped by aws:PrincipalOrgID
+// (and aws:PrincipalOrgPaths for an OU). Every other statement is someone
+// else's: it is carried through byte for byte, unknown fields and all, in its
+// original order.
+//
+// A grantee is named by a 12-digit account id, an organization id (o-…) or an
+// OU's "o-…/ou-…" path; Edit, EnsurePolicy and Statement also take the ARN of
+// an organization or OU, which they reduce to that id.
 package kmspolicy
 
 import (
@@ -55,8 +65,13 @@ var (
 	// list, or one of our statements holds something we cannot read back (a
 	// principal other than an account). Nothing is written.
 	ErrInvalidPolicy = errors.New("invalid key policy")
-	// ErrInvalidAccount means an account id is not 12 digits.
+	// ErrInvalidAccount means a grantee is neither a 12-digit account id nor
+	// an organization or OU (id, "o-…/ou-…" path or ARN).
 	ErrInvalidAccount = errors.New("invalid account id")
+	// errUnscoped means a statement this package built would let anyone use
+	// the key: a wildcard principal without aws:PrincipalOrgID. It cannot
+	// happen; Edit checks anyway before it returns a policy.
+	errUnscoped = errors.New("statement with a wildcard principal and no aws:PrincipalOrgID condition")
 	// ErrInvalidPartition means the partition is not like "aws" or "aws-cn".
 	ErrInvalidPartition = errors.New("invalid partition")
 )
@@ -76,62 +91,193 @@ var useActions = []string{
 // statement is the shape of our own statements; field order is the order
 // they are written in.
 type statement struct {
-	Sid       string                       `json:"Sid"`
-	Effect    string                       `json:"Effect"`
-	Principal awsPrincipal                 `json:"Principal"`
-	Action    any                          `json:"Action"`
-	Resource  string                       `json:"Resource"`
-	Condition map[string]map[string]string `json:"Condition,omitempty"`
+	Sid       string                    `json:"Sid"`
+	Effect    string                    `json:"Effect"`
+	Principal any                       `json:"Principal"`
+	Action    any                       `json:"Action"`
+	Resource  string                    `json:"Resource"`
+	Condition map[string]map[string]any `json:"Condition,omitempty"`
 }
 
 type awsPrincipal struct {
 	AWS []string `json:"AWS"`
 }
 
-// ourStatements returns the two statements granting accounts (sorted, valid).
-func ourStatements(accounts []string, partition string) []statement {
-	arns := make([]string, len(accounts))
-	for i, a := range accounts {
-		arns[i] = rootARN(partition, a)
+// Condition keys of the organization statements: global condition keys of
+// IAM, in the request context of every signed request by a principal of an
+// account that belongs to an organization.
+const (
+	orgIDKey    = "aws:PrincipalOrgID"    // the organization's id
+	orgPathsKey = "aws:PrincipalOrgPaths" // o-…/r-…/ou-…/…/ of the account, multivalued
+)
+
+// grantCondition limits CreateGrant to grants for AWS services (EBS) acting
+// for the grantee: "kms:GrantIsForAWSResource".
+func grantCondition() map[string]any { return map[string]any{"kms:GrantIsForAWSResource": "true"} }
+
+// ourStatements returns the statements granting grantees (keys, sorted,
+// valid): the account pair when there are accounts, then a pair for each
+// organization or OU.
+func ourStatements(grantees []string, partition string) []statement {
+	var arns []string
+	var orgs []string
+	for _, g := range grantees {
+		if amitag.IsAccountID(g) {
+			arns = append(arns, rootARN(partition, g))
+		} else {
+			orgs = append(orgs, g)
+		}
 	}
-	return []statement{
-		{
-			Sid:       UseSid,
-			Effect:    "Allow",
-			Principal: awsPrincipal{AWS: arns},
-			Action:    slices.Clone(useActions),
-			Resource:  "*",
-		},
-		{
-			Sid:       GrantSid,
-			Effect:    "Allow",
-			Principal: awsPrincipal{AWS: slices.Clone(arns)},
-			Action:    "kms:CreateGrant",
-			Resource:  "*",
-			Condition: map[string]map[string]string{
-				"Bool": {"kms:GrantIsForAWSResource": "true"},
+	var out []statement
+	if len(arns) > 0 {
+		out = append(out,
+			statement{
+				Sid:       UseSid,
+				Effect:    "Allow",
+				Principal: awsPrincipal{AWS: arns},
+				Action:    slices.Clone(useActions),
+				Resource:  "*",
 			},
-		},
+			statement{
+				Sid:       GrantSid,
+				Effect:    "Allow",
+				Principal: awsPrincipal{AWS: slices.Clone(arns)},
+				Action:    "kms:CreateGrant",
+				Resource:  "*",
+				Condition: map[string]map[string]any{"Bool": grantCondition()},
+			})
 	}
+	for _, g := range orgs {
+		out = append(out, orgStatements(g)...)
+	}
+	return out
 }
 
 func rootARN(partition, account string) string {
 	return "arn:" + partition + ":iam::" + account + ":root"
 }
 
+// orgStatements returns the pair of statements for an organization ("o-…")
+// or an OU ("o-…/ou-…"). The principal is everyone, so the organization
+// condition is what limits them: StringEquals aws:PrincipalOrgID, and for an
+// OU also ForAnyValue:StringLike aws:PrincipalOrgPaths on "o-…/*/ou-…/*",
+// which matches the OU's path whatever the root and parent OUs before it,
+// and the OU's own accounts and those of its child OUs after it (an
+// account's path ends with its parent OU and a "/").
+func orgStatements(grantee string) []statement {
+	org, ou, _ := strings.Cut(grantee, "/")
+	scope := func() map[string]map[string]any {
+		c := map[string]map[string]any{"StringEquals": {orgIDKey: org}}
+		if ou != "" {
+			c["ForAnyValue:StringLike"] = map[string]any{orgPathsKey: []string{org + "/*/" + ou + "/*"}}
+		}
+		return c
+	}
+	use := statement{
+		Sid:       UseSid + "-" + sidSuffix(grantee),
+		Effect:    "Allow",
+		Principal: "*",
+		Action:    slices.Clone(useActions),
+		Resource:  "*",
+		Condition: scope(),
+	}
+	grant := statement{
+		Sid:       GrantSid + "-" + sidSuffix(grantee),
+		Effect:    "Allow",
+		Principal: "*",
+		Action:    "kms:CreateGrant",
+		Resource:  "*",
+		Condition: scope(),
+	}
+	grant.Condition["Bool"] = grantCondition()
+	return []statement{use, grant}
+}
+
+// sidSuffix names an organization or OU in a Sid: "o-…" or "o-…-ou-…"
+// (letters, digits and dashes only).
+func sidSuffix(grantee string) string { return strings.Replace(grantee, "/", "-", 1) }
+
+// granteeOfSid reads the organization or OU back from the suffix of one of
+// our Sids; ok is false when sid is not one of ours.
+func granteeOfSid(sid string) (grantee string, ok bool) {
+	var rest string
+	switch {
+	case strings.HasPrefix(sid, UseSid+"-"):
+		rest = sid[len(UseSid)+1:]
+	case strings.HasPrefix(sid, GrantSid+"-"):
+		rest = sid[len(GrantSid)+1:]
+	default:
+		return "", false
+	}
+	if amitag.IsOrganizationID(rest) {
+		return rest, true
+	}
+	// An organization id holds no dash after "o-", so the first "-ou-"
+	// separates it from the OU id.
+	org, ou, found := strings.Cut(rest, "-ou-")
+	if found && amitag.IsOrganizationID(org) && amitag.IsOrganizationalUnitID("ou-"+ou) {
+		return org + "/ou-" + ou, true
+	}
+	return "", false
+}
+
+// granteeKey reduces a grantee to the form our statements name it by: an
+// account id, an organization id, or an OU's "o-…/ou-…".
+func granteeKey(s string) (string, bool) {
+	switch {
+	case amitag.IsAccountID(s), amitag.IsOrganizationID(s):
+		return s, true
+	case amitag.IsOrganizationARN(s):
+		return amitag.OrganizationID(s), true
+	case amitag.IsOrganizationalUnitARN(s):
+		return amitag.OrganizationID(s) + "/" + amitag.OrganizationalUnitID(s), true
+	}
+	if org, ou, ok := strings.Cut(s, "/"); ok && amitag.IsOrganizationID(org) && amitag.IsOrganizationalUnitID(ou) {
+		return s, true
+	}
+	return "", false
+}
+
+// GranteeKey returns the name our statements give a grantee (account id,
+// "o-…" or "o-…/ou-…") for an account id, an organization or OU ARN, or that
+// name itself; ok is false for anything else.
+func GranteeKey(s string) (key string, ok bool) { return granteeKey(s) }
+
+// scoped reports whether s cannot let anyone outside its principals use the
+// key: a statement whose principal is a wildcard must carry a non-empty
+// StringEquals aws:PrincipalOrgID condition.
+func scoped(s statement) bool {
+	if p, ok := s.Principal.(awsPrincipal); ok && !slices.Contains(p.AWS, "*") {
+		return len(p.AWS) > 0
+	}
+	id, _ := s.Condition["StringEquals"][orgIDKey].(string)
+	return amitag.IsOrganizationID(id)
+}
+
 // Accounts returns the account ids our statements currently grant, sorted.
 func Accounts(policy string) ([]string, error) {
+	g, err := Grantees(policy)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(g, func(s string) bool { return !amitag.IsAccountID(s) }), nil
+}
+
+// Grantees returns who our statements currently grant, sorted: account ids,
+// organization ids ("o-…") and OUs ("o-…/ou-…").
+func Grantees(policy string) ([]string, error) {
 	doc, err := parse(policy)
 	if err != nil {
 		return nil, err
 	}
-	return doc.accounts(), nil
+	return doc.grantees(), nil
 }
 
 // Edit returns policy with our statements granting (current ∪ add) \ remove;
-// an account in both add and remove ends up removed. When no account remains
-// both statements are dropped. Our statements stay where they were (they are
-// appended when new); every other statement is kept as it was, in order.
+// a grantee in both add and remove ends up removed. Grantees are account ids,
+// organizations and OUs (see GranteeKey). Statements of grantees that remain
+// stay where they were (new ones are appended), every other statement is
+// kept byte for byte, in order.
 //
 // changed is false when the policy already grants exactly that, with our
 // statements as this version writes them; callers must not write then, and
@@ -139,81 +285,97 @@ func Accounts(policy string) ([]string, error) {
 // means "aws") is the key's, used for the principals' ARNs. An empty policy
 // is treated as {"Version":"2012-10-17","Statement":[]}.
 //
-// The result is indented when that fits in MaxPolicyBytes, compact when only
-// that fits, and otherwise an error wrapping ErrPolicyTooLarge.
+// Our statements are indented when that fits in MaxPolicyBytes, compact
+// when only that fits; when even that is too large, the whole policy is
+// compacted, and when that does not fit either the error wraps
+// ErrPolicyTooLarge.
 func Edit(policy string, add, remove []string, partition string) (out string, changed bool, err error) {
 	partition, err = checkPartition(partition)
 	if err != nil {
 		return "", false, err
 	}
-	addSet, err := accountSet(add)
+	addSet, err := granteeSet(add)
 	if err != nil {
-		return "", false, fmt.Errorf("accounts to add: %w", err)
+		return "", false, fmt.Errorf("grantees to add: %w", err)
 	}
-	removeSet, err := accountSet(remove)
+	removeSet, err := granteeSet(remove)
 	if err != nil {
-		return "", false, fmt.Errorf("accounts to remove: %w", err)
+		return "", false, fmt.Errorf("grantees to remove: %w", err)
 	}
 	doc, err := parse(policy)
 	if err != nil {
 		return "", false, err
 	}
 
-	current := doc.accounts()
+	current := doc.grantees()
 	want := map[string]bool{}
-	for _, a := range current {
-		want[a] = true
+	for _, g := range current {
+		want[g] = true
 	}
-	for a := range addSet {
-		want[a] = true
+	for g := range addSet {
+		want[g] = true
 	}
-	for a := range removeSet {
-		delete(want, a)
+	for g := range removeSet {
+		delete(want, g)
 	}
 	desired := sortedKeys(want)
 
 	if slices.Equal(current, desired) && doc.canonical(desired, partition) {
 		if isBlank(policy) {
 			// Give callers JSON, never "", even when there is nothing to do.
-			b, err := doc.render(doc.stmts, false)
+			b, err := doc.render(doc.stmts, nil, layoutCompact)
 			return string(b), false, err
 		}
 		return policy, false, nil
 	}
 
-	stmts, err := doc.replaceOurs(desired, partition)
+	fresh, err := freshStatements(desired, partition)
 	if err != nil {
 		return "", false, err
 	}
-	b, err := doc.render(stmts, true)
-	if err != nil {
-		return "", false, err
-	}
-	if len(b) > MaxPolicyBytes {
-		if b, err = doc.render(stmts, false); err != nil {
+	var b []byte
+	for _, layout := range []layout{layoutIndented, layoutOursCompact, layoutCompact} {
+		if b, err = doc.render(doc.replaceOurs(fresh), fresh, layout); err != nil {
 			return "", false, err
 		}
+		if len(b) <= MaxPolicyBytes {
+			return string(b), true, nil
+		}
 	}
-	if len(b) > MaxPolicyBytes {
-		return "", false, fmt.Errorf("%w: %d bytes granting %d accounts, limit %d",
-			ErrPolicyTooLarge, len(b), len(desired), MaxPolicyBytes)
+	return "", false, fmt.Errorf("%w: %d bytes granting %d accounts, organizations and OUs, limit %d",
+		ErrPolicyTooLarge, len(b), len(desired), MaxPolicyBytes)
+}
+
+// freshStatements marshals our statements for desired, checking each is
+// scoped (see scoped).
+func freshStatements(desired []string, partition string) ([]json.RawMessage, error) {
+	var out []json.RawMessage
+	for _, s := range ourStatements(desired, partition) {
+		if !scoped(s) {
+			return nil, fmt.Errorf("%w: %s", errUnscoped, s.Sid)
+		}
+		b, err := marshal(s, false)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
 	}
-	return string(b), true, nil
+	return out, nil
 }
 
 // Statement returns the JSON (a list) of the statements this package would
-// write for accounts, for telling the owner of a key we cannot edit exactly
-// what to add. Entries that are not 12-digit account ids are left out; an
-// invalid partition falls back to "aws".
-func Statement(accounts []string, partition string) string {
+// write for grantees (accounts, organizations, OUs), for telling the owner of
+// a key we cannot edit exactly what to add. Entries that are none of those
+// are left out; an invalid partition falls back to "aws".
+func Statement(grantees []string, partition string) string {
 	partition, err := checkPartition(partition)
 	if err != nil {
 		partition = defaultPartition
 	}
 	set := map[string]bool{}
-	for _, a := range accounts {
-		if amitag.IsAccountID(a) {
-			set[a] = true
+	for _, g := range grantees {
+		if k, ok := granteeKey(g); ok {
+			set[k] = true
 		}
 	}
 	if len(set) == 0 {
@@ -227,8 +389,9 @@ func Statement(accounts []string, partition string) string {
 	return string(b)
 }
 
-// document is a parsed key policy. Top-level members keep their order; the
-// statements are kept raw so nothing we do not own is reinterpreted.
+// document is a parsed key policy. Top-level members keep their order and
+// their bytes; the statements are kept raw so nothing we do not own is
+// reinterpreted.
 type document struct {
 	keys   []string
 	values map[string]json.RawMessage
@@ -238,9 +401,12 @@ type document struct {
 
 // ourStatement is a statement with one of our Sids.
 type ourStatement struct {
-	index    int
-	sid      string
-	fields   map[string]json.RawMessage
+	index  int
+	sid    string
+	fields map[string]json.RawMessage
+	// org is the organization ("o-…") or OU ("o-…/ou-…") an organization
+	// statement is for, from its Sid; "" for the account statements.
+	org      string
 	accounts []string // as found, may repeat
 	// partitions[i] is the partition of the ARN accounts[i] came from, ""
 	// for a bare id; an ARN of another partition than the key's gets the
@@ -309,15 +475,24 @@ func parse(policy string) (*document, error) {
 	return doc, nil
 }
 
-// readOurs reports whether s is one of our statements and, if so, reads the
-// accounts it grants. Anything else, including non-objects, is not ours.
+// readOurs reports whether s is one of our statements and, if so, reads
+// whom it grants: for an organization statement the organization or OU its
+// Sid names (whatever it holds: Edit rewrites it if it is not exactly ours),
+// for an account statement its principals. Anything else, including
+// non-objects, is not ours.
 func readOurs(s json.RawMessage) (ourStatement, bool, error) {
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(s, &fields) != nil {
 		return ourStatement{}, false, nil
 	}
 	var sid string
-	if json.Unmarshal(fields[sidKey], &sid) != nil || (sid != UseSid && sid != GrantSid) {
+	if json.Unmarshal(fields[sidKey], &sid) != nil {
+		return ourStatement{}, false, nil
+	}
+	if org, ok := granteeOfSid(sid); ok {
+		return ourStatement{sid: sid, fields: fields, org: org}, true, nil
+	}
+	if sid != UseSid && sid != GrantSid {
 		return ourStatement{}, false, nil
 	}
 	o := ourStatement{sid: sid, fields: fields}
@@ -362,10 +537,13 @@ func parsePrincipal(s string) (account, partition string, ok bool) {
 	return a.AccountID, a.Partition, true
 }
 
-// accounts returns the union of what our statements grant, sorted.
-func (d *document) accounts() []string {
+// grantees returns the union of what our statements grant, sorted.
+func (d *document) grantees() []string {
 	set := map[string]bool{}
 	for _, o := range d.ours {
+		if o.org != "" {
+			set[o.org] = true
+		}
 		for _, a := range o.accounts {
 			set[a] = true
 		}
@@ -374,12 +552,10 @@ func (d *document) accounts() []string {
 }
 
 // canonical reports whether our statements are exactly what this version
-// would write for desired, up to how the principals are spelled (bare id or
-// ARN, string or list, any order): those grant the same.
+// would write for desired: the account statements up to how the principals
+// are spelled (bare id or ARN, string or list, any order: those grant the
+// same), the organization statements by meaning.
 func (d *document) canonical(desired []string, partition string) bool {
-	if len(desired) == 0 {
-		return len(d.ours) == 0
-	}
 	want := ourStatements(desired, partition)
 	if len(d.ours) != len(want) {
 		return false
@@ -390,17 +566,27 @@ func (d *document) canonical(desired []string, partition string) bool {
 			return false
 		}
 		o := d.ours[i]
-		set := map[string]bool{}
-		for j, a := range o.accounts {
-			if p := o.partitions[j]; p != "" && p != partition {
+		skip := ""
+		if o.org == "" {
+			skip = principalKey
+			set := map[string]bool{}
+			for j, a := range o.accounts {
+				if p := o.partitions[j]; p != "" && p != partition {
+					return false
+				}
+				set[a] = true
+			}
+			var accounts []string
+			for _, g := range desired {
+				if amitag.IsAccountID(g) {
+					accounts = append(accounts, g)
+				}
+			}
+			if !slices.Equal(sortedKeys(set), accounts) {
 				return false
 			}
-			set[a] = true
 		}
-		if !slices.Equal(sortedKeys(set), desired) {
-			return false
-		}
-		got, err := decodeFields(o.fields, principalKey)
+		got, err := decodeFields(o.fields, skip)
 		if err != nil {
 			return false
 		}
@@ -412,7 +598,7 @@ func (d *document) canonical(desired []string, partition string) bool {
 		if err := json.Unmarshal(wb, &wm); err != nil {
 			return false
 		}
-		wantMeaning, err := decodeFields(wm, principalKey)
+		wantMeaning, err := decodeFields(wm, skip)
 		if err != nil || !reflect.DeepEqual(got, wantMeaning) {
 			return false
 		}
@@ -439,20 +625,9 @@ func decodeFields(fields map[string]json.RawMessage, skip string) (map[string]an
 	return m, nil
 }
 
-// replaceOurs returns the statements with ours rewritten for desired: at the
-// place of the first of ours, or appended; duplicates of ours are dropped.
-func (d *document) replaceOurs(desired []string, partition string) ([]json.RawMessage, error) {
-	var fresh []json.RawMessage
-	for _, s := range ourStatements(desired, partition) {
-		if len(desired) == 0 {
-			break
-		}
-		b, err := json.Marshal(s)
-		if err != nil {
-			return nil, err
-		}
-		fresh = append(fresh, b)
-	}
+// replaceOurs returns the statements with ours replaced by fresh: at the
+// place of the first of ours, or appended; every other statement stays.
+func (d *document) replaceOurs(fresh []json.RawMessage) []json.RawMessage {
 	isOurs := map[int]bool{}
 	for _, o := range d.ours {
 		isOurs[o.index] = true
@@ -472,50 +647,79 @@ func (d *document) replaceOurs(desired []string, partition string) ([]json.RawMe
 	if !placed {
 		out = append(out, fresh...)
 	}
-	return out, nil
+	return out
 }
 
+// layout is how render writes a policy.
+type layout int
+
+const (
+	// layoutIndented indents the document and our statements; every other
+	// member and statement is written exactly as it was read.
+	layoutIndented layout = iota
+	// layoutOursCompact is layoutIndented with our statements compact.
+	layoutOursCompact
+	// layoutCompact compacts everything, ours and others' (only when
+	// nothing else fits in MaxPolicyBytes).
+	layoutCompact
+)
+
 // render writes the document with stmts as its Statement list, members in
-// their original order.
-func (d *document) render(stmts []json.RawMessage, indent bool) ([]byte, error) {
+// their original order. ours are the statements of stmts that are ours (by
+// identity of their bytes), which layoutIndented indents.
+func (d *document) render(stmts, ours []json.RawMessage, l layout) ([]byte, error) {
 	keys := d.keys
 	if !slices.Contains(keys, statementKey) {
 		keys = append(slices.Clone(keys), statementKey)
 	}
+	isOurs := func(s json.RawMessage) bool {
+		return slices.ContainsFunc(ours, func(o json.RawMessage) bool { return len(o) > 0 && len(s) > 0 && &o[0] == &s[0] })
+	}
 	var buf bytes.Buffer
-	buf.WriteByte('{')
+	buf.WriteString("{\n")
 	for i, k := range keys {
 		if i > 0 {
-			buf.WriteByte(',')
+			buf.WriteString(",\n")
 		}
 		kb, err := marshal(k, false)
 		if err != nil {
 			return nil, err
 		}
+		buf.WriteString("  ")
 		buf.Write(kb)
-		buf.WriteByte(':')
+		buf.WriteString(": ")
 		if k != statementKey {
 			buf.Write(d.values[k])
 			continue
 		}
-		buf.WriteByte('[')
+		buf.WriteString("[")
 		for j, s := range stmts {
 			if j > 0 {
 				buf.WriteByte(',')
 			}
+			buf.WriteString("\n    ")
+			if l == layoutIndented && isOurs(s) {
+				if err := json.Indent(&buf, s, "    ", "  "); err != nil {
+					return nil, fmt.Errorf("rendering key policy: %w", err)
+				}
+				continue
+			}
 			buf.Write(s)
 		}
-		buf.WriteByte(']')
+		if len(stmts) > 0 {
+			buf.WriteString("\n  ")
+		}
+		buf.WriteString("]")
 	}
-	buf.WriteByte('}')
+	buf.WriteString("\n}")
+	if l != layoutCompact {
+		if !json.Valid(buf.Bytes()) {
+			return nil, fmt.Errorf("rendering key policy: %w: result is not JSON", ErrInvalidPolicy)
+		}
+		return buf.Bytes(), nil
+	}
 	var out bytes.Buffer
-	var err error
-	if indent {
-		err = json.Indent(&out, buf.Bytes(), "", "  ")
-	} else {
-		err = json.Compact(&out, buf.Bytes())
-	}
-	if err != nil {
+	if err := json.Compact(&out, buf.Bytes()); err != nil {
 		return nil, fmt.Errorf("rendering key policy: %w", err)
 	}
 	return out.Bytes(), nil
@@ -555,6 +759,19 @@ func accountSet(ids []string) (map[string]bool, error) {
 			return nil, fmt.Errorf("%w: %q", ErrInvalidAccount, id)
 		}
 		set[id] = true
+	}
+	return set, nil
+}
+
+// granteeSet reduces grantees to their keys (see GranteeKey).
+func granteeSet(grantees []string) (map[string]bool, error) {
+	set := make(map[string]bool, len(grantees))
+	for _, g := range grantees {
+		k, ok := granteeKey(g)
+		if !ok {
+			return nil, fmt.Errorf("%w: %q", ErrInvalidAccount, g)
+		}
+		set[k] = true
 	}
 	return set, nil
 }

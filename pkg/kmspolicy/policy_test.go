@@ -81,6 +81,7 @@ func TestEditGolden(t *testing.T) {
 					t.Errorf("unchanged policy was rewritten")
 				}
 				checkOthersKept(t, gi.Policy, out)
+				checkScoped(t, gi.Policy, out)
 				checkAccounts(t, gi.Policy, gi.Add, gi.Remove, out)
 				checkIdempotent(t, out, gi.Add, gi.Remove, gi.Partition)
 			}
@@ -185,26 +186,32 @@ func checkOthersKept(t *testing.T, in, out string) {
 	}
 }
 
-// checkAccounts fails unless Accounts(out) == (Accounts(in) ∪ add) \ remove.
+// checkAccounts fails unless Grantees(out) == (Grantees(in) ∪ add) \ remove,
+// add and remove reduced to grantee keys.
 func checkAccounts(t *testing.T, in string, add, remove []string, out string) {
 	t.Helper()
-	before, err := Accounts(in)
+	before, err := Grantees(in)
 	if err != nil {
-		t.Fatalf("Accounts(in): %v", err)
+		t.Fatalf("Grantees(in): %v", err)
 	}
 	want := map[string]bool{}
-	for _, a := range append(before, add...) {
-		want[a] = true
+	for _, g := range before {
+		want[g] = true
 	}
-	for _, a := range remove {
-		delete(want, a)
+	for _, g := range add {
+		k, _ := granteeKey(g)
+		want[k] = true
 	}
-	got, err := Accounts(out)
+	for _, g := range remove {
+		k, _ := granteeKey(g)
+		delete(want, k)
+	}
+	got, err := Grantees(out)
 	if err != nil {
-		t.Fatalf("Accounts(out): %v", err)
+		t.Fatalf("Grantees(out): %v", err)
 	}
 	if w := sortedKeys(want); !slices.Equal(got, w) {
-		t.Errorf("Accounts(out): got %v, want %v", got, w)
+		t.Errorf("Grantees(out): got %v, want %v", got, w)
 	}
 }
 
@@ -421,6 +428,7 @@ func TestEdit(t *testing.T) {
 				t.Errorf("output is not JSON: %q", out)
 			}
 			checkOthersKept(t, tt.policy, out)
+			checkScoped(t, tt.policy, out)
 			checkIdempotent(t, out, tt.add, tt.remove, tt.partition)
 		})
 	}
@@ -478,11 +486,13 @@ func TestStatement(t *testing.T) {
 	}
 }
 
-// FuzzEdit checks, for any policy and account lists: Edit never panics; when
-// it succeeds every statement that is not ours survives unchanged and in
-// order, Accounts(out) == (Accounts(in) ∪ add) \ remove, the result fits in
-// MaxPolicyBytes, and editing it again changes nothing. add and remove are
-// comma-separated.
+// FuzzEdit checks, for any policy and grantee lists (accounts,
+// organizations, OUs): Edit never panics; when it succeeds every statement
+// that is not ours survives unchanged and in order, Grantees(out) ==
+// (Grantees(in) ∪ add) \ remove, no statement it wrote lets a wildcard
+// principal use the key without an aws:PrincipalOrgID condition, the result
+// fits in MaxPolicyBytes, and editing it again changes nothing. add and
+// remove are comma-separated.
 func FuzzEdit(f *testing.F) {
 	inputs, _ := filepath.Glob(filepath.Join("testdata", "*.input"))
 	for _, in := range inputs {
@@ -501,6 +511,22 @@ func FuzzEdit(f *testing.F) {
 		}
 		f.Add(gi.Policy, strings.Join(gi.Add, ","), strings.Join(gi.Remove, ","))
 	}
+	orgPolicy, _, err := Edit(defaultKeyPolicy, []string{testOUARN, "111122223333"}, nil, "")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, seed := range [][3]string{
+		{"", testOrgARN, ""},
+		{defaultKeyPolicy, testOUARN + ",111122223333," + testOrgID, ""},
+		{orgPolicy, testOrgARN, testOUKey},
+		{orgPolicy, "", testOUARN + ",111122223333"},
+		{orgPolicy, "ou-ab12-11111111", ""},
+		{`{"Statement":[{"Sid":"amishare-ebs-use-o-a1b2c3d4e5","Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"}]}`, "", ""},
+		{`{"Statement":[{"Sid":"amishare-ebs-grant-o-a1b2c3d4e5-ou-ab12-11111111","Principal":{"AWS":"*"}}]}`, testOrgID, ""},
+		{`{"Statement":[{"Sid":"amishare-ebs-use-o-a1b2c3d4e5","Principal":"*"}]}`, "*", ""},
+	} {
+		f.Add(seed[0], seed[1], seed[2])
+	}
 	f.Fuzz(func(t *testing.T, policy, addList, removeList string) {
 		split := func(s string) []string {
 			if s == "" {
@@ -510,22 +536,22 @@ func FuzzEdit(f *testing.F) {
 		}
 		add, remove := split(addList), split(removeList)
 
-		before, accErr := Accounts(policy)
+		before, accErr := Grantees(policy)
 		out, changed, err := Edit(policy, add, remove, "")
 		if err != nil {
 			if errors.Is(err, ErrPolicyTooLarge) && accErr == nil {
 				return
 			}
 			if accErr != nil && !errors.Is(err, ErrInvalidPolicy) && !errors.Is(err, ErrInvalidAccount) {
-				t.Fatalf("Accounts failed (%v) but Edit failed differently: %v", accErr, err)
+				t.Fatalf("Grantees failed (%v) but Edit failed differently: %v", accErr, err)
 			}
 			if accErr == nil && !errors.Is(err, ErrInvalidAccount) {
-				t.Fatalf("Edit failed on a policy Accounts reads: %v", err)
+				t.Fatalf("Edit failed on a policy Grantees reads: %v", err)
 			}
 			return
 		}
 		if accErr != nil {
-			t.Fatalf("Edit succeeded on a policy Accounts rejects (%v)", accErr)
+			t.Fatalf("Edit succeeded on a policy Grantees rejects (%v)", accErr)
 		}
 		if len(out) > MaxPolicyBytes {
 			t.Fatalf("got %d bytes, want at most %d", len(out), MaxPolicyBytes)
@@ -535,6 +561,7 @@ func FuzzEdit(f *testing.F) {
 		}
 		_ = before
 		checkOthersKept(t, policy, out)
+		checkScoped(t, policy, out)
 		checkAccounts(t, policy, add, remove, out)
 		checkIdempotent(t, out, add, remove, "")
 	})

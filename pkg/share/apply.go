@@ -43,14 +43,15 @@ func (e *Engine) record(ctx context.Context, res *Result, c Change) {
 	e.audit(ctx, "permission changed", c)
 }
 
-// modifyImage makes one ModifyImageAttribute call for either additions or removals.
+// modifyImage makes one ModifyImageAttribute call for either additions or
+// removals, accounts, organizations and OUs together.
 func (e *Engine) modifyImage(ctx context.Context, imageID string, add, remove []string, makePrivate bool, res *Result) error {
 	var mods ec2types.LaunchPermissionModifications
 	for _, a := range add {
-		mods.Add = append(mods.Add, ec2types.LaunchPermission{UserId: aws.String(a)})
+		mods.Add = append(mods.Add, launchPermission(a))
 	}
 	for _, a := range remove {
-		mods.Remove = append(mods.Remove, ec2types.LaunchPermission{UserId: aws.String(a)})
+		mods.Remove = append(mods.Remove, launchPermission(a))
 	}
 	if makePrivate {
 		mods.Remove = append(mods.Remove, ec2types.LaunchPermission{Group: ec2types.PermissionGroupAll})
@@ -62,10 +63,10 @@ func (e *Engine) modifyImage(ctx context.Context, imageID string, add, remove []
 		return fmt.Errorf("changing launch permissions of %s: %w", imageID, err)
 	}
 	for _, a := range add {
-		e.record(ctx, res, Change{ImageID: imageID, Account: a, Action: "add"})
+		e.record(ctx, res, withTarget(Change{ImageID: imageID, Action: "add"}, a))
 	}
 	for _, a := range remove {
-		e.record(ctx, res, Change{ImageID: imageID, Account: a, Action: "remove"})
+		e.record(ctx, res, withTarget(Change{ImageID: imageID, Action: "remove"}, a))
 	}
 	if makePrivate {
 		e.record(ctx, res, Change{ImageID: imageID, Account: publicGroup, Action: "remove"})
@@ -104,7 +105,7 @@ func (e *Engine) modifyKey(ctx context.Context, imageID string, k KeyDiff, mode 
 	added, removed := k.Add, k.Remove
 	switch mode {
 	case config.ModePolicy:
-		if _, err := kmspolicy.EnsurePolicy(ctx, e.KMS, k.KeyARN, k.Add, k.Remove); err != nil {
+		if _, err := kmspolicy.EnsurePolicy(ctx, e.KMS, k.KeyARN, k.Policy, k.Add, k.Remove); err != nil {
 			if awserr.IsAccessDenied(err) {
 				return &KeyNotDelegatedError{KeyARN: k.KeyARN, Err: err}
 			}
@@ -131,10 +132,10 @@ func (e *Engine) modifyKey(ctx context.Context, imageID string, k KeyDiff, mode 
 
 func (e *Engine) recordKey(ctx context.Context, imageID, keyARN string, added, removed []string, res *Result) {
 	for _, a := range added {
-		e.record(ctx, res, Change{ImageID: imageID, KeyARN: keyARN, Account: a, Action: "add"})
+		e.record(ctx, res, withTarget(Change{ImageID: imageID, KeyARN: keyARN, Action: "add"}, a))
 	}
 	for _, a := range removed {
-		e.record(ctx, res, Change{ImageID: imageID, KeyARN: keyARN, Account: a, Action: "remove"})
+		e.record(ctx, res, withTarget(Change{ImageID: imageID, KeyARN: keyARN, Action: "remove"}, a))
 	}
 }
 

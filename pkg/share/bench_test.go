@@ -48,4 +48,23 @@ func BenchmarkReconcile(b *testing.B) {
 			})
 		}
 	}
+	// The first share of an image with S snapshots and K customer-managed
+	// keys, everything changing, configuration read afresh: calls/op is to
+	// stay within budget/op (6 + 2S + 4K).
+	for _, c := range []struct{ snapshots, keys int }{{1, 1}, {4, 2}, {16, 4}} {
+		b.Run(fmt.Sprintf("snapshots=%d/keys=%d/first-share", c.snapshots, c.keys), func(b *testing.B) {
+			e := newEnvTB(b, testConfig)
+			calls := 0
+			b.StopTimer()
+			for i := 0; i < b.N; i++ {
+				run := prepareFirstShare(b, e, c.snapshots, c.keys)
+				b.StartTimer()
+				n, _ := run()
+				b.StopTimer()
+				calls += n
+			}
+			b.ReportMetric(float64(calls)/float64(b.N), "calls/op")
+			b.ReportMetric(float64(firstShareBudget(c.snapshots, c.keys)), "budget/op")
+		})
+	}
 }

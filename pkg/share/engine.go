@@ -49,13 +49,19 @@ const (
 	OutcomeFailed    Outcome = "failed"    // an AWS call failed; retrying may complete it
 )
 
-// Change is one permission change, as applied (or planned in a dry run).
+// Change is one permission change, as applied (or planned in a dry run). It
+// names exactly one of Account, OrganizationArn and OrganizationalUnitArn.
 type Change struct {
 	ImageID    string `json:"imageId"`
 	SnapshotID string `json:"snapshotId,omitempty"`
 	KeyARN     string `json:"keyArn,omitempty"`
-	Account    string `json:"account"` // a 12-digit id, or "all" for public access
-	Action     string `json:"action"`  // add or remove
+	Account    string `json:"account,omitempty"` // a 12-digit id, or "all" for public access
+	// OrganizationArn and OrganizationalUnitArn name an organization or OU
+	// (on a key whose statement amishare cannot map back to an ARN: the id
+	// the statement holds).
+	OrganizationArn       string `json:"organizationArn,omitempty"`
+	OrganizationalUnitArn string `json:"organizationalUnitArn,omitempty"`
+	Action                string `json:"action"` // add or remove
 }
 
 // Result reports one reconcile.
@@ -65,7 +71,7 @@ type Result struct {
 	Reason      string           `json:"reason,omitempty"`
 	Status      Status           `json:"status,omitempty"`
 	Message     string           `json:"message,omitempty"`
-	Targets     []string         `json:"targets,omitempty"`
+	Targets     []string         `json:"targets,omitempty"` // accounts, then organization and OU ARNs
 	Refused     []amitag.Refusal `json:"refused,omitempty"`
 	Plan        *Plan            `json:"plan,omitempty"`
 	Changes     []Change         `json:"changes,omitempty"`
@@ -113,21 +119,22 @@ func (e *Engine) Reconcile(ctx context.Context, imageID string, opts Options) (R
 	}
 	res.DryRun = opts.DryRun || cfg.DryRun
 	targets := amitag.ResolveAccounts(tags[amitag.Accounts], cfg)
-	res.Targets, res.Refused = targets.Accounts, targets.Refused
+	res.Targets, res.Refused = targets.All(), targets.Refused
 
 	st, err := e.readState(ctx, img, cfg.KMS)
 	if err != nil {
 		return e.fail(ctx, res, tags, err)
 	}
 	in := Input{Targets: targets, State: st, KMS: cfg.KMS, AllowPublic: cfg.AllowPublic}
-	if stale := staleKeyAccounts(st, targets.Accounts); len(stale) > 0 {
+	if stale := staleKeyAccounts(st, targets); len(stale) > 0 {
 		if in.Keep, err = e.keyNeeds(ctx, cfg, imageID, stale); err != nil {
 			return e.fail(ctx, res, tags, err)
 		}
 	}
 	d := Decide(in)
+	res.Targets, res.Refused = d.Targets.All(), d.Targets.Refused
 	if len(d.Blocked) > 0 {
-		e.logForeignKeyStatements(ctx, st, targets.Accounts)
+		e.logForeignKeyStatements(ctx, st, d.Targets.All())
 		return e.block(ctx, res, tags, d.Blocked)
 	}
 	res.Plan, res.Status, res.Message = &d.Plan, d.Status, d.Message
@@ -216,11 +223,13 @@ func tagMap(tags []ec2types.Tag) map[string]string {
 	return m
 }
 
-// staleKeyAccounts lists the keys that grant accounts the image no longer wants.
-func staleKeyAccounts(st State, desired []string) []string {
+// staleKeyAccounts lists the keys that grant accounts, organizations or OUs
+// the image no longer wants.
+func staleKeyAccounts(st State, targets amitag.Targets) []string {
+	desired := keyGrantees(targets)
 	var keys []string
 	for _, k := range st.Keys {
-		if len(minus(k.Accounts, desired)) > 0 {
+		if len(minus(k.grantees(), desired)) > 0 {
 			keys = append(keys, k.ARN)
 		}
 	}
@@ -248,10 +257,10 @@ func (e *Engine) writeStatus(ctx context.Context, imageID string, tags map[strin
 
 func planChanges(p Plan) []Change {
 	var out []Change
-	add := func(c Change, action string, accounts []string) {
-		for _, a := range accounts {
-			c.Account, c.Action = a, action
-			out = append(out, c)
+	add := func(c Change, action string, targets []string) {
+		for _, a := range targets {
+			c.Action = action
+			out = append(out, withTarget(c, a))
 		}
 	}
 	img := Change{ImageID: p.ImageID}
@@ -286,7 +295,15 @@ func (e *Engine) audit(ctx context.Context, msg string, c Change) {
 	if c.KeyARN != "" {
 		attrs = append(attrs, "keyArn", c.KeyARN)
 	}
-	attrs = append(attrs, "account", c.Account, "action", c.Action)
+	switch {
+	case c.OrganizationArn != "":
+		attrs = append(attrs, "organizationArn", c.OrganizationArn)
+	case c.OrganizationalUnitArn != "":
+		attrs = append(attrs, "organizationalUnitArn", c.OrganizationalUnitArn)
+	default:
+		attrs = append(attrs, "account", c.Account)
+	}
+	attrs = append(attrs, "action", c.Action)
 	e.logger().InfoContext(ctx, msg, attrs...)
 }
 

@@ -41,6 +41,7 @@ type env struct {
 	calls  *awsfixture.CallLog
 	engine *share.Engine
 	logs   *bytes.Buffer
+	awsCfg aws.Config
 }
 
 func newEnv(t *testing.T, configDoc string) *env { return newEnvTB(t, configDoc) }
@@ -53,7 +54,7 @@ func newEnvTB(t testing.TB, configDoc string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{srv: srv, ctx: ctx, fx: awsfixture.New(cfg), calls: &awsfixture.CallLog{}, logs: &bytes.Buffer{}}
+	e := &env{srv: srv, ctx: ctx, fx: awsfixture.New(cfg), calls: &awsfixture.CallLog{}, logs: &bytes.Buffer{}, awsCfg: cfg}
 	if configDoc != "" {
 		if err := e.fx.PutConfig(ctx, param, configDoc); err != nil {
 			t.Fatal(err)

@@ -23,10 +23,20 @@ const (
 	managerCustomer = "CUSTOMER"
 )
 
-// Perms is who may use a resource: accounts, and whether it is public.
+// Perms is who may use a resource: accounts, organizations and OUs (images
+// only: create-volume permission cannot name an organization), and whether
+// it is public.
 type Perms struct {
-	Accounts []string `json:"accounts,omitempty"`
-	Public   bool     `json:"public,omitempty"`
+	Accounts            []string `json:"accounts,omitempty"`
+	Organizations       []string `json:"organizations,omitempty"`       // organization ARNs
+	OrganizationalUnits []string `json:"organizationalUnits,omitempty"` // OU ARNs
+	Public              bool     `json:"public,omitempty"`
+}
+
+// targets returns every account, organization and OU of p.
+func (p Perms) targets() []string {
+	out := slices.Concat(p.Accounts, p.Organizations, p.OrganizationalUnits)
+	return out
 }
 
 // SnapshotState is one EBS snapshot behind the image, as read.
@@ -45,8 +55,14 @@ type KeyState struct {
 	Manager  string   `json:"manager,omitempty"`  // AWS or CUSTOMER; empty when not described (foreign or Denied)
 	Denied   bool     `json:"denied,omitempty"`   // DescribeKey was refused: the key is not usable by amishare
 	Accounts []string `json:"accounts,omitempty"` // granted by amishare (policy statements or grants)
-	Policy   string   `json:"-"`                  // key policy, policy mode only
+	// Organizations are the organizations ("o-…") and OUs ("o-…/ou-…")
+	// amishare's policy statements grant (see kmspolicy.GranteeKey).
+	Organizations []string `json:"organizations,omitempty"`
+	Policy        string   `json:"-"` // key policy, policy mode only
 }
+
+// grantees returns every account, organization and OU the key grants.
+func (k KeyState) grantees() []string { return slices.Concat(k.Accounts, k.Organizations) }
 
 // State is what the image, its snapshots and keys look like now.
 type State struct {
@@ -61,7 +77,8 @@ type State struct {
 type Input struct {
 	Targets amitag.Targets
 	State   State
-	// Keep lists, per key ARN, accounts other managed images still need on that key.
+	// Keep lists, per key ARN, the accounts, organizations ("o-…") and OUs
+	// ("o-…/ou-…") other managed images still need on that key.
 	Keep        map[string][]string
 	KMS         config.KMSMode
 	AllowPublic bool
@@ -83,11 +100,16 @@ type SnapshotDiff struct {
 	Diff
 }
 
-// KeyDiff is a change to the accounts allowed to use one KMS key.
+// KeyDiff is a change to who may use one KMS key: accounts, and in policy
+// mode organizations and OUs, named by ARN (or, for a statement whose ARN
+// amishare cannot know, by the id the statement holds).
 type KeyDiff struct {
 	KeyARN string   `json:"keyArn"`
 	Add    []string `json:"add,omitempty"`
 	Remove []string `json:"remove,omitempty"`
+	// Policy is the key policy read for planning (policy mode), from which
+	// the edit starts: one read of it per reconcile before the write.
+	Policy string `json:"-"`
 }
 
 // Plan is every permission change a reconcile makes. Apply runs it in a safe
@@ -108,7 +130,10 @@ func (p Plan) Empty() bool {
 
 // Decision is the outcome of Decide: the plan, and the status to show on the image.
 type Decision struct {
-	Plan    Plan
+	Plan Plan
+	// Targets are the input's targets less those Decide refused (an
+	// organization or OU of an image it cannot give the key to).
+	Targets amitag.Targets
 	Status  Status
 	Message string
 	// Blocked holds the reasons nothing may be changed; the plan is then empty.
@@ -118,29 +143,38 @@ type Decision struct {
 // Decide computes, without any I/O, what must change for the image to be
 // shared with exactly the targets, and the status that says so.
 func Decide(in Input) Decision {
-	desired := in.Targets.Accounts
+	in.Targets = refuseUnreachable(in)
 	st := in.State
 	if blocked := blockers(in); len(blocked) > 0 {
-		return Decision{Plan: Plan{ImageID: st.ImageID}, Status: StatusError, Message: trimMessage(strings.Join(blocked, "; ")), Blocked: blocked}
+		return Decision{Plan: Plan{ImageID: st.ImageID}, Targets: in.Targets, Status: StatusError, Message: trimMessage(strings.Join(blocked, "; ")), Blocked: blocked}
 	}
 	p := Plan{ImageID: st.ImageID}
-	p.Image = diff(desired, st.Image, in.AllowPublic)
+	// The image is shared with every target; its snapshots only with the
+	// accounts (create-volume permission cannot name an organization, and
+	// launching an image shared with one needs no snapshot permission).
+	p.Image = diff(in.Targets.All(), st.Image, in.AllowPublic)
 	for _, s := range st.Snapshots {
-		if d := diff(desired, s.Perms, in.AllowPublic); !d.Empty() {
+		if d := diff(in.Targets.Accounts, s.Perms, in.AllowPublic); !d.Empty() {
 			p.Snapshots = append(p.Snapshots, SnapshotDiff{SnapshotID: s.ID, Diff: d})
 		}
 	}
 	if in.KMS != config.ModeOff {
 		var tooLarge []string
+		names := targetNames(in)
 		for _, k := range st.Keys {
 			if k.Manager != managerCustomer || k.Owner != st.Owner {
 				continue // refused by blockers when there is anything to share
 			}
-			kd := KeyDiff{KeyARN: k.ARN, Add: minus(desired, k.Accounts), Remove: minus(minus(k.Accounts, desired), in.Keep[k.ARN])}
+			desired := keyGrantees(in.Targets)
+			kd := KeyDiff{KeyARN: k.ARN,
+				Add:    names.of(minus(desired, k.grantees())),
+				Remove: names.of(minus(minus(k.grantees(), desired), in.Keep[k.ARN])),
+			}
 			if len(kd.Add) == 0 && len(kd.Remove) == 0 {
 				continue
 			}
 			if in.KMS == config.ModePolicy {
+				kd.Policy = k.Policy
 				if _, _, err := kmspolicy.Edit(k.Policy, kd.Add, kd.Remove, kmspolicy.PartitionOf(k.ARN)); errors.Is(err, kmspolicy.ErrPolicyTooLarge) {
 					tooLarge = append(tooLarge, fmt.Sprintf("key %s: policy would exceed KMS's %d-byte limit", k.ARN, kmspolicy.MaxPolicyBytes))
 				}
@@ -148,21 +182,82 @@ func Decide(in Input) Decision {
 			p.Keys = append(p.Keys, kd)
 		}
 		if len(tooLarge) > 0 {
-			return Decision{Plan: Plan{ImageID: st.ImageID}, Status: StatusError, Message: trimMessage(strings.Join(tooLarge, "; ")), Blocked: tooLarge}
+			return Decision{Plan: Plan{ImageID: st.ImageID}, Targets: in.Targets, Status: StatusError, Message: trimMessage(strings.Join(tooLarge, "; ")), Blocked: tooLarge}
 		}
 	}
 	status, msg := summarize(in.Targets)
-	return Decision{Plan: p, Status: status, Message: msg}
+	return Decision{Plan: p, Targets: in.Targets, Status: status, Message: msg}
+}
+
+// ReasonGrantOrganization refuses an organization or OU of an image
+// encrypted with a customer-managed key in grant mode.
+const ReasonGrantOrganization = `a KMS grant cannot name an organization or OU ("kms": "grant")`
+
+// refuseUnreachable returns the targets less the organizations and OUs that
+// could not use the image: in grant mode, when a customer-managed key
+// encrypts it (a grant names one principal, never an organization). They
+// are refused like any other token; the accounts proceed.
+func refuseUnreachable(in Input) amitag.Targets {
+	t := in.Targets
+	if in.KMS != config.ModeGrant || len(t.Organizations)+len(t.OrganizationalUnits) == 0 ||
+		!slices.ContainsFunc(in.State.Keys, func(k KeyState) bool { return k.Manager == managerCustomer }) {
+		return t
+	}
+	t.Refused = slices.Clone(t.Refused)
+	for _, arn := range slices.Concat(t.Organizations, t.OrganizationalUnits) {
+		t.Refused = append(t.Refused, amitag.Refusal{Token: arn, Reason: ReasonGrantOrganization})
+	}
+	t.Organizations, t.OrganizationalUnits = nil, nil
+	return t
+}
+
+// keyGrantees returns who a key must grant for targets: the accounts, and
+// each organization and OU by the id its statements hold.
+func keyGrantees(t amitag.Targets) []string {
+	out := slices.Clone(t.Accounts)
+	for _, arn := range slices.Concat(t.Organizations, t.OrganizationalUnits) {
+		if k, ok := kmspolicy.GranteeKey(arn); ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// names maps the id a key statement holds for an organization or OU to its
+// ARN, where the targets or the image's launch permissions know it.
+type names map[string]string
+
+func targetNames(in Input) names {
+	n := names{}
+	for _, arn := range slices.Concat(in.State.Image.Organizations, in.State.Image.OrganizationalUnits, in.Targets.Organizations, in.Targets.OrganizationalUnits) {
+		if k, ok := kmspolicy.GranteeKey(arn); ok {
+			n[k] = arn
+		}
+	}
+	return n
+}
+
+// of returns grantees with each organization or OU id replaced by its ARN
+// when known.
+func (n names) of(grantees []string) []string {
+	var out []string
+	for _, g := range grantees {
+		if arn, ok := n[g]; ok {
+			g = arn
+		}
+		out = append(out, g)
+	}
+	return out
 }
 
 // blockers lists the reasons the image must not be changed at all.
 func blockers(in Input) []string {
-	desired, st := in.Targets.Accounts, in.State
+	st := in.State
 	var out []string
-	if n := len(desired); n > MaxLaunchPermissions {
-		out = append(out, fmt.Sprintf("the tag resolves to %d accounts; AWS allows at most %d launch permissions per AMI", n, MaxLaunchPermissions))
+	if n := in.Targets.Len(); n > MaxLaunchPermissions {
+		out = append(out, fmt.Sprintf("the tag resolves to %d targets; AWS allows at most %d launch permissions per AMI", n, MaxLaunchPermissions))
 	}
-	if len(desired) == 0 {
+	if in.Targets.Len() == 0 {
 		return out // revoking needs nothing from snapshots or keys
 	}
 	for _, s := range st.Snapshots {
@@ -190,10 +285,12 @@ func isForeign(k KeyState, imageOwner string) bool {
 	return k.Owner != "" && imageOwner != "" && k.Owner != imageOwner
 }
 
+// diff compares desired (accounts, organization and OU ARNs) with what cur
+// grants. Add and Remove are sorted: accounts (digits) sort before ARNs.
 func diff(desired []string, cur Perms, allowPublic bool) Diff {
 	return Diff{
-		Add:         minus(desired, cur.Accounts),
-		Remove:      minus(cur.Accounts, desired),
+		Add:         minus(desired, cur.targets()),
+		Remove:      minus(cur.targets(), desired),
 		MakePrivate: cur.Public && !allowPublic,
 	}
 }

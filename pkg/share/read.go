@@ -51,9 +51,15 @@ func (e *Engine) readState(ctx context.Context, img *ec2types.Image, mode config
 			st.Image.Public = true
 		case lp.UserId != nil:
 			st.Image.Accounts = append(st.Image.Accounts, *lp.UserId)
+		case lp.OrganizationArn != nil:
+			st.Image.Organizations = append(st.Image.Organizations, *lp.OrganizationArn)
+		case lp.OrganizationalUnitArn != nil:
+			st.Image.OrganizationalUnits = append(st.Image.OrganizationalUnits, *lp.OrganizationalUnitArn)
 		}
 	}
 	slices.Sort(st.Image.Accounts)
+	slices.Sort(st.Image.Organizations)
+	slices.Sort(st.Image.OrganizationalUnits)
 
 	snaps, err := e.describeSnapshots(ctx, snapshotIDs(img))
 	if err != nil {
@@ -162,8 +168,16 @@ func (e *Engine) readKey(ctx context.Context, keyID, imageOwner string, mode con
 		if k.Policy, err = kmspolicy.GetPolicy(ctx, e.KMS, k.ARN); err != nil {
 			return k, fmt.Errorf("reading policy of key %s: %w", k.ARN, err)
 		}
-		if k.Accounts, err = kmspolicy.Accounts(k.Policy); err != nil {
+		grantees, err := kmspolicy.Grantees(k.Policy)
+		if err != nil {
 			return k, fmt.Errorf("parsing policy of key %s: %w", k.ARN, err)
+		}
+		for _, g := range grantees {
+			if amitag.IsAccountID(g) {
+				k.Accounts = append(k.Accounts, g)
+			} else {
+				k.Organizations = append(k.Organizations, g)
+			}
 		}
 	case config.ModeGrant:
 		if k.Accounts, err = kmspolicy.GrantAccounts(ctx, e.KMS, k.ARN); err != nil {
@@ -173,10 +187,11 @@ func (e *Engine) readKey(ctx context.Context, keyID, imageOwner string, mode con
 	return k, nil
 }
 
-// keyNeeds finds, for each of keys, the accounts that other managed images
-// using that key are still meant to be shared with; those accounts stay on
-// the key. It reads the other managed images' tags, not their permissions:
-// an account stays while any other image's tag names it.
+// keyNeeds finds, for each of keys, the accounts, organizations and OUs
+// (as the key statements name them) that other managed images using that
+// key are still meant to be shared with; those stay on the key. It reads the
+// other managed images' tags, not their permissions: a target stays while
+// any other image's tag names it.
 func (e *Engine) keyNeeds(ctx context.Context, cfg *config.Config, imageID string, keys []string) (map[string][]string, error) {
 	var images []ec2types.Image
 	p := ec2.NewDescribeImagesPaginator(e.EC2, &ec2.DescribeImagesInput{
@@ -208,7 +223,7 @@ func (e *Engine) keyNeeds(ctx context.Context, cfg *config.Config, imageID strin
 	}
 	needs := map[string][]string{}
 	for i := range images {
-		accounts := amitag.ResolveAccounts(tagMap(images[i].Tags)[amitag.Accounts], cfg).Accounts
+		accounts := keyGrantees(amitag.ResolveAccounts(tagMap(images[i].Tags)[amitag.Accounts], cfg))
 		for _, sid := range snapshotIDs(&images[i]) {
 			if k := keyOf[sid]; slices.Contains(keys, k) {
 				needs[k] = union(needs[k], accounts)

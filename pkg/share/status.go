@@ -24,17 +24,26 @@ func summarize(t amitag.Targets) (Status, string) {
 	var b strings.Builder
 	status := StatusShared
 	switch {
-	case len(t.Accounts) == 0 && len(t.Refused) > 0:
+	case t.Len() == 0 && len(t.Refused) > 0:
 		status = StatusError
 		b.WriteString("not shared: every target was refused")
-	case len(t.Accounts) == 0:
+	case t.Len() == 0:
 		status = StatusUnshared
 		b.WriteString("not shared with any account")
 	default:
 		if len(t.Refused) > 0 {
 			status = StatusPartial
 		}
-		fmt.Fprintf(&b, "shared with %d account(s)", len(t.Accounts))
+		var parts []string
+		for _, p := range []struct {
+			n    int
+			what string
+		}{{len(t.Accounts), "account(s)"}, {len(t.Organizations), "organization(s)"}, {len(t.OrganizationalUnits), "OU(s)"}} {
+			if p.n > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", p.n, p.what))
+			}
+		}
+		b.WriteString("shared with " + strings.Join(parts, ", "))
 	}
 	// Tokens are grouped by reason, each reason said once, so that as many
 	// refused tokens as possible fit in the 256 characters of a tag value.

@@ -1,0 +1,350 @@
+package kmspolicy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/amishare/amishare/internal/policyeval"
+)
+
+const (
+	testOrgID  = "o-a1b2c3d4e5"
+	testOrgARN = "arn:aws:organizations::210987654321:organization/o-a1b2c3d4e5"
+	testOUARN  = "arn:aws:organizations::210987654321:ou/o-a1b2c3d4e5/ou-ab12-11111111"
+	testOUKey  = "o-a1b2c3d4e5/ou-ab12-11111111"
+)
+
+func TestGranteeKey(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"111122223333", "111122223333", true},
+		{testOrgID, testOrgID, true},
+		{testOrgARN, testOrgID, true},
+		{testOUARN, testOUKey, true},
+		{testOUKey, testOUKey, true},
+		{"ou-ab12-11111111", "", false}, // an OU id alone lacks its organization
+		{"arn:aws:iam::111122223333:root", "", false},
+		{"o-a1b2c3d4e5/ou-ab12-11111111/x", "", false},
+		{"*", "", false},
+	}
+	for _, tc := range tests {
+		got, ok := GranteeKey(tc.in)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("GranteeKey(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestSidRoundTrip(t *testing.T) {
+	for _, g := range []string{testOrgID, testOUKey, "o-zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz/ou-zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz-zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"} {
+		for _, s := range orgStatements(g) {
+			if got, ok := granteeOfSid(s.Sid); !ok || got != g {
+				t.Errorf("granteeOfSid(%q) = %q, %v; want %q", s.Sid, got, ok, g)
+			}
+		}
+	}
+	for _, sid := range []string{UseSid, GrantSid, UseSid + "-", UseSid + "-o-short", UseSid + "-o-a1b2c3d4e5-ou-x", "x-" + UseSid + "-" + testOrgID, UseSid + "-ou-ab12-11111111"} {
+		if g, ok := granteeOfSid(sid); ok {
+			t.Errorf("granteeOfSid(%q) = %q, want not ours", sid, g)
+		}
+	}
+}
+
+func TestOrgStatements(t *testing.T) {
+	got := Statement([]string{testOUARN, testOrgARN}, "aws")
+	want := `[
+	 {"Sid":"amishare-ebs-use-o-a1b2c3d4e5","Effect":"Allow","Principal":"*",
+	  "Action":["kms:Decrypt","kms:DescribeKey","kms:ReEncrypt*","kms:GenerateDataKey","kms:GenerateDataKeyWithoutPlaintext"],"Resource":"*",
+	  "Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"}}},
+	 {"Sid":"amishare-ebs-grant-o-a1b2c3d4e5","Effect":"Allow","Principal":"*","Action":"kms:CreateGrant","Resource":"*",
+	  "Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"},"Bool":{"kms:GrantIsForAWSResource":"true"}}},
+	 {"Sid":"amishare-ebs-use-o-a1b2c3d4e5-ou-ab12-11111111","Effect":"Allow","Principal":"*",
+	  "Action":["kms:Decrypt","kms:DescribeKey","kms:ReEncrypt*","kms:GenerateDataKey","kms:GenerateDataKeyWithoutPlaintext"],"Resource":"*",
+	  "Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"},"ForAnyValue:StringLike":{"aws:PrincipalOrgPaths":["o-a1b2c3d4e5/*/ou-ab12-11111111/*"]}}},
+	 {"Sid":"amishare-ebs-grant-o-a1b2c3d4e5-ou-ab12-11111111","Effect":"Allow","Principal":"*","Action":"kms:CreateGrant","Resource":"*",
+	  "Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"},"ForAnyValue:StringLike":{"aws:PrincipalOrgPaths":["o-a1b2c3d4e5/*/ou-ab12-11111111/*"]},
+	               "Bool":{"kms:GrantIsForAWSResource":"true"}}}]`
+	if !sameMeaning(t, []byte(got), []byte(want)) {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+// checkScoped fails when out holds a statement of ours (by Sid), or any
+// statement that was not in in, that lets a wildcard principal use the key
+// without a StringEquals aws:PrincipalOrgID condition on an organization id.
+func checkScoped(t testing.TB, in, out string) {
+	t.Helper()
+	before := map[string]bool{}
+	if doc, err := parse(in); err == nil {
+		for _, s := range doc.stmts {
+			before[compact(s)] = true
+		}
+	}
+	doc, err := parse(out)
+	if err != nil {
+		t.Fatalf("output does not parse: %v", err)
+	}
+	for _, raw := range doc.stmts {
+		var s policyeval.Statement
+		decodeErr := json.Unmarshal(raw, &s)
+		_, ours := granteeOfSid(s.Sid)
+		ours = ours || s.Sid == UseSid || s.Sid == GrantSid
+		if !ours && before[compact(raw)] {
+			continue // someone else's, carried through
+		}
+		if decodeErr != nil {
+			t.Fatalf("statement %s written by Edit does not decode: %v", raw, decodeErr)
+		}
+		if wildcard(s.Principal) {
+			id, _ := s.Condition["StringEquals"][orgIDKey].(string)
+			if s.Effect != "Deny" && !strings.HasPrefix(id, "o-") {
+				t.Fatalf("statement %q lets anyone use the key: %s", s.Sid, raw)
+			}
+		}
+	}
+}
+
+func compact(raw []byte) string {
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return string(raw)
+	}
+	return b.String()
+}
+
+func wildcard(p json.RawMessage) bool {
+	var s string
+	if json.Unmarshal(p, &s) == nil {
+		return s == "*"
+	}
+	var m map[string]any
+	if json.Unmarshal(p, &m) != nil {
+		return true // not understood: treat as open
+	}
+	for _, v := range m {
+		switch x := v.(type) {
+		case string:
+			if strings.Contains(x, "*") {
+				return true
+			}
+		case []any:
+			for _, e := range x {
+				if s, _ := e.(string); strings.Contains(s, "*") {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func TestEditOrganizations(t *testing.T) {
+	a := "111122223333"
+	tampered := `{"Statement":[{"Sid":"amishare-ebs-use-o-a1b2c3d4e5","Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"}]}`
+	tests := []struct {
+		name         string
+		policy       string
+		add, remove  []string
+		wantGrantees []string
+		wantChanged  bool
+		wantErr      error
+	}{
+		{name: "organization to empty", add: []string{testOrgARN}, wantGrantees: []string{testOrgID}, wantChanged: true},
+		{name: "OU by key", add: []string{testOUKey}, wantGrantees: []string{testOUKey}, wantChanged: true},
+		{name: "OU and account to the default policy", policy: defaultKeyPolicy, add: []string{testOUARN, a}, wantGrantees: []string{a, testOUKey}, wantChanged: true},
+		{name: "already there", policy: mustEdit(t, defaultKeyPolicy, []string{testOUARN, a}, nil), add: []string{testOUKey}, wantGrantees: []string{a, testOUKey}},
+		{name: "remove the OU by ARN, keep the account", policy: mustEdit(t, defaultKeyPolicy, []string{testOUARN, a}, nil), remove: []string{testOUARN}, wantGrantees: []string{a}, wantChanged: true},
+		{name: "remove the account, keep the OU", policy: mustEdit(t, defaultKeyPolicy, []string{testOUARN, a}, nil), remove: []string{a}, wantGrantees: []string{testOUKey}, wantChanged: true},
+		{name: "tampered statement of ours is rewritten scoped", policy: tampered, add: []string{testOrgID}, wantGrantees: []string{testOrgID}, wantChanged: true},
+		{name: "tampered statement of ours is dropped on revoke", policy: tampered, remove: []string{testOrgID}, wantGrantees: []string{}, wantChanged: true},
+		{name: "half a pair is completed", policy: `{"Statement":[` + string(mustJSON(t, orgStatements(testOUKey)[0])) + `]}`, add: []string{testOUKey}, wantGrantees: []string{testOUKey}, wantChanged: true},
+		{name: "OU id alone is refused", add: []string{"ou-ab12-11111111"}, wantErr: ErrInvalidAccount},
+		{name: "wildcard is refused", add: []string{"*"}, wantErr: ErrInvalidAccount},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, changed, err := Edit(tt.policy, tt.add, tt.remove, "")
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("got error %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if changed != tt.wantChanged {
+				t.Errorf("got changed=%v, want %v", changed, tt.wantChanged)
+			}
+			got, err := Grantees(out)
+			if err != nil || !slices.Equal(got, tt.wantGrantees) {
+				t.Errorf("got grantees %v (%v), want %v", got, err, tt.wantGrantees)
+			}
+			checkScoped(t, tt.policy, out)
+			checkOthersKept(t, tt.policy, out)
+			checkIdempotent(t, out, tt.add, tt.remove, "")
+		})
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestOtherStatementsByteForByte checks that statements and members that are
+// not ours keep their exact bytes, whitespace included, when ours change.
+func TestOtherStatementsByteForByte(t *testing.T) {
+	other1 := `{"Sid": "Enable IAM User Permissions",  "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"}`
+	other2 := "{\n\t\"Sid\":\"odd\\u0041\",\"Effect\":\"Deny\",\"Principal\":{\"AWS\":\"*\"},\"Action\":\"kms:ScheduleKeyDeletion\",\"Resource\":\"*\",\"Condition\":{\"NumericLessThan\":{\"kms:ScheduleKeyDeletionPendingWindowInDays\":1.50}}}"
+	policy := `{"Version": "2012-10-17", "Id": "key-default-1", "Statement": [` + other1 + `, ` + other2 + `]}`
+	out, _, err := Edit(policy, []string{"111122223333", testOUARN}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out2, _, err := Edit(out, []string{testOrgARN}, []string{testOUARN}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{out, out2} {
+		for _, want := range []string{other1, other2, `"Id": "key-default-1"`} {
+			if !strings.Contains(p, want) {
+				t.Errorf("the bytes of %s are not in\n%s", want, p)
+			}
+		}
+	}
+}
+
+// orgPath is where an account sits: aws:PrincipalOrgPaths of its principals.
+type principalCtx struct {
+	name    string
+	account string
+	org     string
+	path    string // "" when not in an organization
+}
+
+func (p principalCtx) request(action string, grantForAWS bool) policyeval.Request {
+	ctx := map[string][]string{}
+	if p.org != "" {
+		ctx["aws:PrincipalOrgID"] = []string{p.org}
+		ctx["aws:PrincipalOrgPaths"] = []string{p.path}
+	}
+	if action == "kms:CreateGrant" {
+		ctx["kms:GrantIsForAWSResource"] = []string{map[bool]string{true: "true", false: "false"}[grantForAWS]}
+	}
+	return policyeval.Request{Account: p.account, Action: action, Context: ctx}
+}
+
+// Principals around the OU ou-ab12-11111111 of organization o-a1b2c3d4e5
+// (root r-ab12), with the entity paths IAM documents for aws:PrincipalOrgPaths.
+var (
+	inOU       = principalCtx{"account in the OU", "222222222222", testOrgID, "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/"}
+	inChildOU  = principalCtx{"account in a child OU", "333333333333", testOrgID, "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/ou-ab12-44444444/"}
+	inNestedOU = principalCtx{"OU under another OU", "121212121212", testOrgID, "o-a1b2c3d4e5/r-ab12/ou-ab12-99999999/ou-ab12-11111111/"}
+	inSibling  = principalCtx{"account in a sibling OU", "444444444444", testOrgID, "o-a1b2c3d4e5/r-ab12/ou-ab12-33333333/"}
+	inPrefixOU = principalCtx{"account in an OU whose id extends the OU's", "454545454545", testOrgID, "o-a1b2c3d4e5/r-ab12/ou-ab12-111111119/"}
+	atRoot     = principalCtx{"account at the organization root", "555555555555", testOrgID, "o-a1b2c3d4e5/r-ab12/"}
+	otherOrg   = principalCtx{"account of another organization, same OU id", "666666666666", "o-zzzzzzzzzz", "o-zzzzzzzzzz/r-cd34/ou-ab12-11111111/"}
+	noOrg      = principalCtx{"account in no organization", "777777777777", "", ""}
+)
+
+func TestOrganizationStatementsEvaluated(t *testing.T) {
+	useActions := []string{"kms:Decrypt", "kms:DescribeKey", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext"}
+	tests := []struct {
+		name    string
+		grant   []string
+		allowed []principalCtx
+		denied  []principalCtx
+	}{
+		{name: "OU", grant: []string{testOUARN},
+			allowed: []principalCtx{inOU, inChildOU, inNestedOU},
+			denied:  []principalCtx{inSibling, inPrefixOU, atRoot, otherOrg, noOrg}},
+		{name: "organization", grant: []string{testOrgARN},
+			allowed: []principalCtx{inOU, inChildOU, inSibling, atRoot},
+			denied:  []principalCtx{otherOrg, noOrg}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			policy, _, err := Edit(defaultKeyPolicy, tt.grant, nil, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkScoped(t, defaultKeyPolicy, policy)
+			try := func(p principalCtx, action string, grantForAWS bool) bool {
+				t.Helper()
+				ok, err := policyeval.Allows(policy, p.request(action, grantForAWS))
+				if err != nil {
+					t.Fatalf("%s %s: %v", p.name, action, err)
+				}
+				return ok
+			}
+			for _, p := range tt.allowed {
+				for _, action := range useActions {
+					if !try(p, action, false) {
+						t.Errorf("%s: %s denied, want allowed", p.name, action)
+					}
+				}
+				if !try(p, "kms:CreateGrant", true) {
+					t.Errorf("%s: CreateGrant for an AWS resource denied, want allowed", p.name)
+				}
+				if try(p, "kms:CreateGrant", false) {
+					t.Errorf("%s: CreateGrant not for an AWS resource allowed, want denied", p.name)
+				}
+				for _, action := range []string{"kms:Encrypt", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion"} {
+					if try(p, action, false) {
+						t.Errorf("%s: %s allowed, want denied", p.name, action)
+					}
+				}
+			}
+			for _, p := range tt.denied {
+				for _, action := range append(useActions, "kms:CreateGrant") {
+					if try(p, action, true) {
+						t.Errorf("%s: %s allowed, want denied", p.name, action)
+					}
+				}
+			}
+		})
+	}
+
+	// Statement by statement: each of ours applies exactly to its principals.
+	policy, _, err := Edit(defaultKeyPolicy, []string{testOUARN, "888888888888"}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmts, err := policyeval.Statements(policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applies := map[string][]string{}
+	for _, s := range stmts {
+		for _, p := range []principalCtx{inOU, inChildOU, inSibling, otherOrg, noOrg, {"listed account", "888888888888", "", ""}} {
+			ok, err := s.Applies(p.request(map[bool]string{true: "kms:CreateGrant", false: "kms:Decrypt"}[strings.Contains(s.Sid, "grant")], true))
+			if err != nil {
+				t.Fatalf("%s: %v", s.Sid, err)
+			}
+			if ok {
+				applies[s.Sid] = append(applies[s.Sid], p.name)
+			}
+		}
+	}
+	want := map[string][]string{
+		UseSid:   {"listed account"},
+		GrantSid: {"listed account"},
+		UseSid + "-o-a1b2c3d4e5-ou-ab12-11111111":   {inOU.name, inChildOU.name},
+		GrantSid + "-o-a1b2c3d4e5-ou-ab12-11111111": {inOU.name, inChildOU.name},
+	}
+	if !reflect.DeepEqual(applies, want) {
+		t.Errorf("statements apply to\n%v\nwant\n%v", applies, want)
+	}
+}

@@ -1,0 +1,71 @@
+package share_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/config"
+	"github.com/amishare/amishare/pkg/share"
+)
+
+// firstShareBudget is the most AWS calls a first share may cost: the image,
+// the configuration, the launch permissions, the snapshots (one batch), the
+// status tags and the image's share (6), two calls per snapshot (read and
+// share its permissions) and four per customer-managed key (DescribeKey, the
+// policy read for planning, the write, the read-back).
+func firstShareBudget(snapshots, keys int) int { return 6 + 2*snapshots + 4*keys }
+
+// prepareFirstShare registers an image with one snapshot per disk, each of
+// keys encrypting at least one; run reconciles it with an engine whose
+// configuration is read afresh, counting every call (SSM included).
+func prepareFirstShare(tb testing.TB, e *env, snapshots, keys int) (run func() (calls, getPolicy int)) {
+	tb.Helper()
+	var keyARNs []string
+	for range keys {
+		k, err := e.fx.CreateKey(e.ctx, "budget")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		keyARNs = append(keyARNs, k)
+	}
+	disks := make([]awsfixture.Disk, snapshots)
+	for i := range disks {
+		if keys > 0 {
+			disks[i].KeyID = keyARNs[i%keys]
+		}
+	}
+	id, _, err := e.fx.RegisterImage(e.ctx, "budget", disks, map[string]string{amitag.Accounts: acctA + " " + acctB})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	eng := *e.engine
+	eng.Config = &config.Loader{API: ssm.NewFromConfig(e.awsCfg, func(o *ssm.Options) { o.APIOptions = append(o.APIOptions, e.calls.APIOption) }), Parameter: param}
+	return func() (int, int) {
+		e.calls.Reset()
+		res, err := eng.Reconcile(e.ctx, id, share.Options{})
+		if err != nil || res.Status != share.StatusShared {
+			tb.Fatalf("reconcile: %v (status %q %s)", err, res.Status, res.Message)
+		}
+		return len(e.calls.Calls()), e.calls.Count("GetKeyPolicy")
+	}
+}
+
+func TestFirstShareCallBudget(t *testing.T) {
+	for _, c := range []struct{ snapshots, keys int }{{1, 0}, {3, 2}, {4, 4}} {
+		t.Run(fmt.Sprintf("S=%d,K=%d", c.snapshots, c.keys), func(t *testing.T) {
+			e := newEnv(t, testConfig)
+			calls, gets := prepareFirstShare(t, e, c.snapshots, c.keys)()
+			if budget := firstShareBudget(c.snapshots, c.keys); calls > budget {
+				t.Errorf("first share made %d calls, budget 6+2S+4K = %d: %v", calls, budget, e.calls.Calls())
+			}
+			// One policy read for planning and one after the write, per key.
+			if gets != 2*c.keys {
+				t.Errorf("GetKeyPolicy calls = %d, want %d", gets, 2*c.keys)
+			}
+		})
+	}
+}

@@ -1,0 +1,332 @@
+package share_test
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/amishare/amishare/internal/policyeval"
+	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/kmspolicy"
+	"github.com/amishare/amishare/pkg/share"
+)
+
+const (
+	orgARN   = "arn:aws:organizations::210987654321:organization/o-a1b2c3d4e5"
+	ouWork   = "arn:aws:organizations::210987654321:ou/o-a1b2c3d4e5/ou-ab12-11111111"
+	ouDev    = "arn:aws:organizations::210987654321:ou/o-a1b2c3d4e5/ou-ab12-22222222" // allowed through group "workloads"
+	ouSib    = "arn:aws:organizations::210987654321:ou/o-a1b2c3d4e5/ou-ab12-33333333" // not allowed
+	orgOther = "arn:aws:organizations::999999999999:organization/o-zzzzzzzzzz"        // not allowed
+	// orgConfig allows A and B, the organization, the OU ou-ab12-11111111,
+	// and group workloads = C and the OU ou-ab12-22222222.
+	orgConfig = `{"allowedAccounts":["111122223333","444455556666"],
+		"allowedOrganizations":["` + orgARN + `"],
+		"allowedOrganizationalUnits":["` + ouWork + `"],
+		"groups":{"workloads":["777788889999","` + ouDev + `"]}}`
+)
+
+func (e *env) wantOrgs(t *testing.T, id string, orgs, ous []string) {
+	t.Helper()
+	if err := e.fx.SharedWithOrganizations(e.ctx, id, orgs, ous); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestShareWithOrganizationalUnit(t *testing.T) {
+	e := newEnv(t, orgConfig)
+	id, snaps := e.image(t, 2, map[string]string{amitag.Accounts: "ou-ab12-11111111 " + acctA})
+
+	res := e.reconcile(t, id)
+	if res.Status != share.StatusShared {
+		t.Fatalf("status %q (%s), want shared", res.Status, res.Message)
+	}
+	e.wantShared(t, id, snaps, acctA) // snapshots: accounts only
+	e.wantOrgs(t, id, nil, []string{ouWork})
+	e.wantStatus(t, id, share.StatusShared, "shared with 1 account(s), 1 OU(s)")
+	if want := []string{acctA, ouWork}; !slices.Equal(res.Targets, want) {
+		t.Errorf("targets = %q, want %q", res.Targets, want)
+	}
+	// The account and the OU in one ModifyImageAttribute call.
+	want := []string{"ModifySnapshotAttribute", "ModifySnapshotAttribute", "ModifyImageAttribute", "CreateTags"}
+	if got := e.calls.Mutating(); !slices.Equal(got, want) {
+		t.Errorf("modifying calls = %v, want %v", got, want)
+	}
+	if !strings.Contains(e.logs.String(), `"organizationalUnitArn":"`+ouWork+`","action":"add"`) {
+		t.Errorf("no audit line names the OU:\n%s", e.logs)
+	}
+
+	// Idempotent.
+	res = e.reconcile(t, id)
+	if got := e.calls.Mutating(); len(got) != 0 || len(res.Changes) != 0 {
+		t.Errorf("second run: modifying calls %v, changes %v; want none", got, res.Changes)
+	}
+
+	// The full ARN names the same OU: still nothing to do.
+	if err := e.fx.Tag(e.ctx, id, map[string]string{amitag.Accounts: ouWork + "," + acctA}); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(t, id)
+	if got := e.calls.Mutating(); len(got) != 0 {
+		t.Errorf("full ARN for the same OU: modifying calls %v, want none", got)
+	}
+
+	// Dropping the OU revokes it; the account stays.
+	if err := e.fx.Tag(e.ctx, id, map[string]string{amitag.Accounts: acctA}); err != nil {
+		t.Fatal(err)
+	}
+	res = e.reconcile(t, id)
+	e.wantOrgs(t, id, nil, nil)
+	e.wantShared(t, id, snaps, acctA)
+	if got := e.calls.Mutating(); !slices.Equal(got, []string{"ModifyImageAttribute", "CreateTags"}) {
+		t.Errorf("revoke calls = %v, want one ModifyImageAttribute and the status", got)
+	}
+	if len(res.Changes) != 1 || res.Changes[0].OrganizationalUnitArn != ouWork || res.Changes[0].Action != "remove" || res.Changes[0].Account != "" {
+		t.Errorf("changes = %+v, want the OU removed", res.Changes)
+	}
+}
+
+func TestOrganizationTargetsGroupsAndRefusals(t *testing.T) {
+	e := newEnv(t, orgConfig)
+	id, snaps := e.image(t, 1, map[string]string{amitag.Accounts: "workloads ou-ab12-33333333 " + orgARN + " " + orgOther})
+	res := e.reconcile(t, id)
+	e.wantOrgs(t, id, []string{orgARN}, []string{ouDev})
+	e.wantShared(t, id, snaps, acctC)
+	e.wantStatus(t, id, share.StatusPartial, `"ou-ab12-33333333" (organizational unit is not in the allowlist)`)
+	e.wantStatus(t, id, share.StatusPartial, `"`+orgOther+`" (organization is not in the allowlist)`)
+	if len(res.Refused) != 2 {
+		t.Errorf("refused = %v, want 2", res.Refused)
+	}
+
+	// Nothing left: error, and nothing shared.
+	only, snaps2 := e.image(t, 1, map[string]string{amitag.Accounts: ouSib})
+	e.reconcile(t, only)
+	e.wantStatus(t, only, share.StatusError, "every target was refused")
+	e.wantOrgs(t, only, nil, nil)
+	e.wantShared(t, only, snaps2)
+}
+
+func TestManagedImageLosesHandAddedOrganizations(t *testing.T) {
+	e := newEnv(t, orgConfig)
+	id, snaps := e.image(t, 1, map[string]string{amitag.Accounts: acctA})
+	for _, lp := range []ec2types.LaunchPermission{{OrganizationalUnitArn: aws.String(ouSib)}, {OrganizationArn: aws.String(orgOther)}} {
+		if err := e.fx.ShareImage(e.ctx, id, lp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.reconcile(t, id)
+	e.wantOrgs(t, id, nil, nil)
+	e.wantShared(t, id, snaps, acctA)
+	// Removing both and adding A: one call each way.
+	if got := e.calls.Count("ModifyImageAttribute"); got != 2 {
+		t.Errorf("ModifyImageAttribute calls = %d, want 2 (one remove, one add)", got)
+	}
+}
+
+func TestUnmanagedImageKeepsOrganizationShares(t *testing.T) {
+	e := newEnv(t, orgConfig)
+	id, _ := e.image(t, 1, nil)
+	if err := e.fx.ShareImage(e.ctx, id, ec2types.LaunchPermission{OrganizationalUnitArn: aws.String(ouSib)}); err != nil {
+		t.Fatal(err)
+	}
+	if res := e.reconcile(t, id); res.Outcome != share.OutcomeUnmanaged {
+		t.Errorf("outcome = %q, want unmanaged", res.Outcome)
+	}
+	e.wantOrgs(t, id, nil, []string{ouSib})
+	if got := e.calls.Mutating(); len(got) != 0 {
+		t.Errorf("modifying calls on an unmanaged image: %v", got)
+	}
+}
+
+func TestDryRunNamesOrganizations(t *testing.T) {
+	e := newEnv(t, orgConfig)
+	id, _ := e.image(t, 1, map[string]string{amitag.Accounts: "o-a1b2c3d4e5"})
+	e.calls.Reset()
+	res, err := e.engine.Reconcile(e.ctx, id, share.Options{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Plan == nil || !slices.Equal(res.Plan.Image.Add, []string{orgARN}) {
+		t.Fatalf("plan = %+v, want the organization added to the image", res.Plan)
+	}
+	if len(res.Changes) != 1 || res.Changes[0].OrganizationArn != orgARN {
+		t.Errorf("planned changes = %+v, want the organization", res.Changes)
+	}
+	if got := e.calls.Mutating(); len(got) != 0 {
+		t.Errorf("dry run made modifying calls %v", got)
+	}
+	e.wantOrgs(t, id, nil, nil)
+}
+
+// principal is an account's place in AWS Organizations, as the request
+// context of its principals' calls carries it.
+type principal struct {
+	name, account, org, path string
+}
+
+func (p principal) request(action string) policyeval.Request {
+	ctx := map[string][]string{"kms:GrantIsForAWSResource": {"true"}}
+	if p.org != "" {
+		ctx["aws:PrincipalOrgID"] = []string{p.org}
+		ctx["aws:PrincipalOrgPaths"] = []string{p.path}
+	}
+	return policyeval.Request{Account: p.account, Action: action, Context: ctx}
+}
+
+var (
+	pInOU      = principal{"account in the OU", "222222222222", "o-a1b2c3d4e5", "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/"}
+	pInChild   = principal{"account in a child OU", "333333333333", "o-a1b2c3d4e5", "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/ou-ab12-44444444/"}
+	pSibling   = principal{"account in a sibling OU", "444444444444", "o-a1b2c3d4e5", "o-a1b2c3d4e5/r-ab12/ou-ab12-33333333/"}
+	pOtherOrg  = principal{"account in another organization", "666666666666", "o-zzzzzzzzzz", "o-zzzzzzzzzz/r-cd34/ou-ab12-11111111/"}
+	pNoOrg     = principal{"account in no organization", "777777777777", "", ""}
+	useAndCopy = []string{"kms:Decrypt", "kms:DescribeKey", "kms:ReEncryptFrom", "kms:GenerateDataKeyWithoutPlaintext", "kms:CreateGrant"}
+)
+
+// wantKeyUsableBy checks the key's policy, statement by statement through
+// the evaluator, lets exactly the allowed principals use the key for EBS.
+func (e *env) wantKeyUsableBy(t *testing.T, keyARN string, allowed, denied []principal) {
+	t.Helper()
+	policy, err := e.fx.KeyPolicy(e.ctx, keyARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range allowed {
+		for _, a := range useAndCopy {
+			if ok, err := policyeval.Allows(policy, p.request(a)); err != nil || !ok {
+				t.Errorf("%s: %s denied (%v), want allowed", p.name, a, err)
+			}
+		}
+	}
+	for _, p := range denied {
+		for _, a := range useAndCopy {
+			if ok, err := policyeval.Allows(policy, p.request(a)); err != nil || ok {
+				t.Errorf("%s: %s allowed (%v), want denied", p.name, a, err)
+			}
+		}
+	}
+	// Every statement with a wildcard principal is scoped to an organization.
+	stmts, err := policyeval.Statements(policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range stmts {
+		if string(s.Principal) == `"*"` {
+			if id, _ := s.Condition["StringEquals"]["aws:PrincipalOrgID"].(string); !strings.HasPrefix(id, "o-") {
+				b, _ := json.Marshal(s)
+				t.Errorf("statement lets anyone use the key: %s", b)
+			}
+		}
+	}
+}
+
+func (e *env) keyGrantees(t *testing.T, keyARN string) []string {
+	t.Helper()
+	p, err := e.fx.KeyPolicy(e.ctx, keyARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := kmspolicy.Grantees(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func TestEncryptedImageSharedWithOU(t *testing.T) {
+	e := newEnv(t, orgConfig)
+	k := e.key(t)
+	before := e.otherStatements(t, k)
+	img1, snaps1 := e.encryptedImage(t, "ou-ab12-11111111", k, k)
+
+	res := e.reconcile(t, img1)
+	if res.Status != share.StatusShared {
+		t.Fatalf("status %q (%s), want shared", res.Status, res.Message)
+	}
+	e.wantOrgs(t, img1, nil, []string{ouWork})
+	e.wantShared(t, img1, snaps1) // an OU needs no snapshot permission
+	e.wantKeyUsableBy(t, k, []principal{pInOU, pInChild}, []principal{pSibling, pOtherOrg, pNoOrg})
+	if got := e.otherStatements(t, k); !slices.EqualFunc(got, before, func(a, b any) bool { x, _ := json.Marshal(a); y, _ := json.Marshal(b); return string(x) == string(y) }) {
+		t.Errorf("other statements changed:\n got %v\nwant %v", got, before)
+	}
+	if want := []string{"PutKeyPolicy", "ModifyImageAttribute", "CreateTags"}; !slices.Equal(e.calls.Mutating(), want) {
+		t.Errorf("modifying calls = %v, want %v", e.calls.Mutating(), want)
+	}
+	// One read for planning, one after the write.
+	if n := e.calls.Count("GetKeyPolicy"); n != 2 {
+		t.Errorf("GetKeyPolicy calls = %d, want 2", n)
+	}
+	if !strings.Contains(e.logs.String(), `"keyArn":"`+k+`","organizationalUnitArn":"`+ouWork+`","action":"add"`) {
+		t.Errorf("no audit line for the key names the OU:\n%s", e.logs)
+	}
+
+	// Idempotent.
+	e.reconcile(t, img1)
+	if got := e.calls.Mutating(); len(got) != 0 {
+		t.Errorf("second run made modifying calls %v", got)
+	}
+
+	// A second image on the key still lists the OU: revoking it from the
+	// first keeps it on the key.
+	img2, _ := e.encryptedImage(t, ouWork+" "+acctA, k)
+	e.reconcile(t, img2)
+	if err := e.fx.Tag(e.ctx, img1, map[string]string{amitag.Accounts: ""}); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(t, img1)
+	e.wantOrgs(t, img1, nil, nil)
+	if got, want := e.keyGrantees(t, k), []string{acctA, "o-a1b2c3d4e5/ou-ab12-11111111"}; !slices.Equal(got, want) {
+		t.Errorf("key grants %v, want %v (the OU still needed by %s)", got, want, img2)
+	}
+	// Then the second image drops the OU: it leaves the key.
+	if err := e.fx.Tag(e.ctx, img2, map[string]string{amitag.Accounts: acctA}); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(t, img2)
+	if got, want := e.keyGrantees(t, k), []string{acctA}; !slices.Equal(got, want) {
+		t.Errorf("key grants %v, want %v", got, want)
+	}
+	e.wantKeyUsableBy(t, k, nil, []principal{pInOU, pInChild})
+	if got := e.otherStatements(t, k); !slices.EqualFunc(got, before, func(a, b any) bool { x, _ := json.Marshal(a); y, _ := json.Marshal(b); return string(x) == string(y) }) {
+		t.Errorf("other statements changed after revoke")
+	}
+}
+
+func TestEncryptedImageSharedWithOrganization(t *testing.T) {
+	e := newEnv(t, orgConfig)
+	k := e.key(t)
+	id, _ := e.encryptedImage(t, "o-a1b2c3d4e5 "+acctB, k)
+	e.reconcile(t, id)
+	e.wantOrgs(t, id, []string{orgARN}, nil)
+	e.wantKeyUsableBy(t, k, []principal{pInOU, pInChild, pSibling, {"account B", acctB, "", ""}}, []principal{pOtherOrg, pNoOrg})
+}
+
+func TestGrantModeRefusesOrganizationsOfEncryptedImages(t *testing.T) {
+	e := newEnv(t, strings.Replace(orgConfig, `"groups"`, `"kms":"grant","groups"`, 1))
+	k := e.key(t)
+	policyBefore, err := e.fx.KeyPolicy(e.ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, snaps := e.encryptedImage(t, "ou-ab12-11111111 "+acctA, k)
+	res := e.reconcile(t, id)
+	e.wantStatus(t, id, share.StatusPartial, `"`+ouWork+`" (a KMS grant cannot name an organization or OU`)
+	e.wantShared(t, id, snaps, acctA)
+	e.wantOrgs(t, id, nil, nil)
+	if got := grantAccounts(t, e, k); !slices.Equal(got, []string{acctA}) {
+		t.Errorf("grants for %v, want [%s]", got, acctA)
+	}
+	if after, _ := e.fx.KeyPolicy(e.ctx, k); after != policyBefore {
+		t.Errorf("grant mode changed the key policy")
+	}
+	if len(res.Refused) != 1 || res.Refused[0].Token != ouWork || res.Refused[0].Reason != share.ReasonGrantOrganization {
+		t.Errorf("refused = %+v, want the OU for grant mode", res.Refused)
+	}
+
+	// An unencrypted image is shared with the OU in grant mode too.
+	plain, _ := e.image(t, 1, map[string]string{amitag.Accounts: "ou-ab12-11111111"})
+	e.reconcile(t, plain)
+	e.wantOrgs(t, plain, nil, []string{ouWork})
+}
