@@ -36,9 +36,15 @@ build-AmishareFunction: ## SAM's build target: the Lambda bootstrap for arm64 in
 test: pytools lint unit fuzz ## the whole suite: lint, unit, moto integration, end to end under the Lambda emulator, fuzzing
 	@echo "make test: all passed"
 
-unit: ## go vet and every Go test with the race detector (starts and stops moto itself)
+# Every AWS call amishare's code makes in the tests is recorded here, then
+# checked against the function's role as template.yaml defines it.
+CALLS_DIR := $(CURDIR)/.calls
+
+unit: ## go vet, every Go test with the race detector (starts and stops moto itself), then the role allows every AWS call they made
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 20m ./...
+	rm -rf $(CALLS_DIR)
+	AMISHARE_CALLS_DIR=$(CALLS_DIR) $(GO) test -race -count=1 -timeout 20m ./...
+	AMISHARE_CALLS_DIR=$(CALLS_DIR) AMISHARE_CALLS_CHECK=1 $(GO) test -count=1 -run '^TestRecordedCallsAllowed$$' -v ./internal/stack
 
 fuzz: ## run each fuzz target for FUZZTIME (default 5s)
 	@set -e; for t in $(FUZZ_TARGETS); do \
@@ -67,4 +73,4 @@ pytools: ## the pinned Python tools: the machine's if it has them, else install 
 	fi
 
 clean: ## remove build output and the local Python environment
-	rm -rf bin .aws-sam $(VENV)
+	rm -rf bin .aws-sam .calls $(VENV)

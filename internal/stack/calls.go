@@ -1,0 +1,225 @@
+package stack
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Call is one AWS call amishare's code made in a test, as
+// internal/awsfixture.CallLog records it under AMISHARE_CALLS_DIR.
+type Call struct {
+	Service   string         `json:"service"`
+	Operation string         `json:"operation"`
+	Input     map[string]any `json:"input"`
+}
+
+// ReadCalls reads every recorded call under dir, deduplicated by what IAM
+// would see (action, resource and context).
+func ReadCalls(dir string) ([]Call, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []Call
+	for _, path := range files {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(nil, 4<<20)
+		for sc.Scan() {
+			var c Call
+			if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("%s: %w", path, err)
+			}
+			key := fmt.Sprint(c.Requests())
+			if !seen[key] {
+				seen[key] = true
+				out = append(out, c)
+			}
+		}
+		err = sc.Err()
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	return out, nil
+}
+
+// Action is the IAM action of the call, e.g. "ec2:CreateTags".
+func (c Call) Action() string {
+	return strings.ToLower(strings.ReplaceAll(c.Service, " ", "")) + ":" + c.Operation
+}
+
+// Requests turns the call into what IAM evaluates: one request per resource
+// the call names (CreateTags can name several), with the condition keys the
+// request sets. The resource's own tags are those amishare requires of what
+// it touches (a managed image, a delegated key): whether a resource has them
+// is the engine's business, tested elsewhere; here the question is whether
+// the role allows the call at all. Calls of services or operations not
+// mapped below are evaluated on resource "*" without context: map them when
+// the role restricts them.
+func (c Call) Requests() []Request {
+	action := c.Action()
+	in := c.Input
+	ctx := map[string][]string{}
+	var resources []string
+	switch strings.ToLower(c.Service) {
+	case "ec2":
+		switch c.Operation {
+		case "CreateTags", "DeleteTags":
+			resources = ec2ARNs(strList(in["Resources"]))
+			var keys []string
+			for _, t := range list(in["Tags"]) {
+				tm, _ := t.(map[string]any)
+				k := fmt.Sprint(tm["Key"])
+				keys = append(keys, k)
+				if v, ok := tm["Value"].(string); ok {
+					ctx["aws:RequestTag/"+k] = []string{v}
+				}
+			}
+			if len(keys) > 0 {
+				ctx["aws:TagKeys"] = keys
+			}
+		case "ModifySnapshotAttribute":
+			op := fmt.Sprint(in["OperationType"])
+			add := func(dir, kind string, vals []string) {
+				if len(vals) > 0 {
+					ctx["ec2:"+dir+"/"+kind] = append(ctx["ec2:"+dir+"/"+kind], vals...)
+				}
+			}
+			dir := map[string]string{"add": "Add", "remove": "Remove"}[op]
+			if dir != "" {
+				add(dir, "userId", strList(in["UserIds"]))
+				add(dir, "group", strList(in["GroupNames"]))
+			}
+			perm, _ := in["CreateVolumePermission"].(map[string]any)
+			for _, d := range []string{"Add", "Remove"} {
+				for _, e := range list(perm[d]) {
+					em, _ := e.(map[string]any)
+					if u, ok := em["UserId"].(string); ok {
+						add(d, "userId", []string{u})
+					}
+					if g, ok := em["Group"].(string); ok && g != "" {
+						add(d, "group", []string{g})
+					}
+				}
+			}
+		}
+		if resources == nil {
+			if id, ok := in["ImageId"].(string); ok {
+				resources = ec2ARNs([]string{id})
+			} else if id, ok := in["SnapshotId"].(string); ok {
+				resources = ec2ARNs([]string{id})
+			}
+		}
+	case "kms":
+		if id, ok := in["KeyId"].(string); ok {
+			resources = []string{kmsKeyARN(id)}
+		}
+		if ops := strList(in["Operations"]); len(ops) > 0 {
+			ctx["kms:GrantOperations"] = ops
+		}
+		if g, ok := in["GranteePrincipal"].(string); ok {
+			ctx["kms:GranteePrincipal"] = []string{g}
+		}
+		if b, ok := in["BypassPolicyLockoutSafetyCheck"].(bool); ok && b {
+			ctx["kms:BypassPolicyLockoutSafetyCheck"] = []string{"true"}
+		}
+	case "ssm":
+		if name, ok := in["Name"].(string); ok {
+			resources = []string{fmt.Sprintf("arn:%s:ssm:%s:%s:parameter/%s", Partition, Region, AccountID, strings.TrimPrefix(name, "/"))}
+		}
+	case "sqs":
+		if u, ok := in["QueueUrl"].(string); ok {
+			resources = []string{fmt.Sprintf("arn:%s:sqs:%s:%s:%s", Partition, Region, AccountID, u[strings.LastIndex(u, "/")+1:])}
+		}
+	}
+	if len(resources) == 0 {
+		resources = []string{"*"}
+	}
+	out := make([]Request, len(resources))
+	for i, r := range resources {
+		rc := map[string][]string{}
+		for k, v := range ctx {
+			rc[k] = v
+		}
+		switch {
+		case strings.Contains(r, ":image/"):
+			rc["aws:ResourceTag/amishare:accounts"] = []string{"111122223333"}
+			rc["aws:ResourceTag/amishare:status"] = []string{"shared"}
+		case strings.Contains(r, ":kms:") && strings.Contains(r, ":key/"):
+			rc["aws:ResourceTag/amishare:managed"] = []string{"true"}
+		}
+		out[i] = Request{Action: action, Resource: r, Context: rc}
+	}
+	return out
+}
+
+// ConfigParameter is the SSM parameter a GetParameter call read, "" otherwise.
+func (c Call) ConfigParameter() string {
+	if strings.EqualFold(c.Service, "ssm") && c.Operation == "GetParameter" {
+		if name, ok := c.Input["Name"].(string); ok {
+			return name
+		}
+	}
+	return ""
+}
+
+func strList(v any) []string {
+	var out []string
+	for _, e := range list(v) {
+		if s, ok := e.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func ec2ARNs(ids []string) []string {
+	var out []string
+	for _, id := range ids {
+		switch {
+		case strings.HasPrefix(id, "ami-"):
+			out = append(out, fmt.Sprintf("arn:%s:ec2:%s::image/%s", Partition, Region, id))
+		case strings.HasPrefix(id, "snap-"):
+			out = append(out, fmt.Sprintf("arn:%s:ec2:%s::snapshot/%s", Partition, Region, id))
+		default:
+			out = append(out, "*")
+		}
+	}
+	return out
+}
+
+func kmsKeyARN(id string) string {
+	switch {
+	case strings.HasPrefix(id, "arn:"):
+		return id
+	case strings.HasPrefix(id, "alias/"):
+		return fmt.Sprintf("arn:%s:kms:%s:%s:%s", Partition, Region, AccountID, id)
+	}
+	return fmt.Sprintf("arn:%s:kms:%s:%s:key/%s", Partition, Region, AccountID, id)
+}
+
+// Summary lists the actions of calls, sorted, for messages.
+func Summary(calls []Call) []string {
+	seen := map[string]bool{}
+	for _, c := range calls {
+		seen[c.Action()] = true
+	}
+	out := make([]string, 0, len(seen))
+	for a := range seen {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,124 @@
+package stack
+
+import (
+	"os"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// callsCheckEnv turns TestRecordedCallsAllowed on; `make test` sets it after
+// the whole suite has run with AMISHARE_CALLS_DIR set.
+const (
+	callsDirEnv   = "AMISHARE_CALLS_DIR" // internal/awsfixture.CallsDirEnv
+	callsCheckEnv = "AMISHARE_CALLS_CHECK"
+)
+
+// TestRecordedCallsAllowed checks that the function's role, as translated
+// from template.yaml, allows every AWS call the test suite saw amishare make,
+// in at least one KmsMode, with DelegatedKeysOnly=true. A new call without
+// its IAM permission fails here, in CI, and not in production.
+func TestRecordedCallsAllowed(t *testing.T) {
+	if os.Getenv(callsCheckEnv) == "" {
+		t.Skipf("runs in `make test` after the suite recorded its calls (%s=1 with %s)", callsCheckEnv, callsDirEnv)
+	}
+	dir := os.Getenv(callsDirEnv)
+	if dir == "" {
+		t.Fatalf("%s is set but %s is not", callsCheckEnv, callsDirEnv)
+	}
+	calls, err := ReadCalls(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) == 0 {
+		t.Fatalf("no call recorded under %s: the suite did not run with %s", dir, callsDirEnv)
+	}
+	t.Logf("%d distinct calls: %s", len(calls), strings.Join(Summary(calls), " "))
+	checkCalls(t, calls)
+}
+
+func checkCalls(t *testing.T, calls []Call) {
+	t.Helper()
+	roles := map[string][]Statement{}
+	roleFor := func(mode, param string) []Statement {
+		key := mode + " " + param
+		if r, ok := roles[key]; ok {
+			return r
+		}
+		params := map[string]string{"KmsMode": mode, "DelegatedKeysOnly": "true"}
+		if param != "" {
+			params["ConfigParameterName"] = param
+		}
+		r := role(t, params).Statements()
+		roles[key] = r
+		return r
+	}
+	for _, c := range calls {
+		for _, q := range c.Requests() {
+			var denials []string
+			for _, mode := range []string{"policy", "grant", "off"} {
+				d := Evaluate(roleFor(mode, c.ConfigParameter()), q)
+				if d.Allowed {
+					denials = nil
+					break
+				}
+				denials = append(denials, mode+": "+strings.Join(sids(d.By), ","))
+			}
+			if denials != nil {
+				t.Errorf("the role does not allow %s (KmsMode %s): add its permission to template.yaml, least privilege, checked in the Service Authorization Reference",
+					q, strings.Join(denials, "; "))
+			}
+		}
+	}
+}
+
+// TestCallRequests pins how recorded calls become IAM requests, and that the
+// check fails for a call the role does not allow.
+func TestCallRequests(t *testing.T) {
+	calls := []Call{
+		{Service: "EC2", Operation: "CreateTags", Input: map[string]any{
+			"Resources": []any{"ami-0123456789abcdef0"},
+			"Tags":      []any{map[string]any{"Key": "amishare:status", "Value": "shared"}, map[string]any{"Key": "amishare:message", "Value": "m"}},
+		}},
+		{Service: "EC2", Operation: "ModifySnapshotAttribute", Input: map[string]any{
+			"SnapshotId": "snap-0123456789abcdef0", "OperationType": "add", "UserIds": []any{"111122223333"},
+		}},
+		{Service: "KMS", Operation: "CreateGrant", Input: map[string]any{
+			"KeyId": keyARN, "GranteePrincipal": accountRoot,
+			"Operations": []any{"Decrypt", "DescribeKey", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "CreateGrant"},
+		}},
+		{Service: "SSM", Operation: "GetParameter", Input: map[string]any{"Name": "/amishare-e2e/config"}},
+	}
+	q := calls[1].Requests()
+	if len(q) != 1 || q[0].Resource != snapshotARN || !slices.Equal(q[0].Context["ec2:Add/userId"], []string{"111122223333"}) {
+		t.Errorf("ModifySnapshotAttribute request = %v", q)
+	}
+	checkCalls(t, calls)
+
+	// Calls the role must refuse: the check has to report them.
+	bad := []Call{
+		{Service: "EC2", Operation: "ModifySnapshotAttribute", Input: map[string]any{
+			"SnapshotId": "snap-0123456789abcdef0", "OperationType": "add", "GroupNames": []any{"all"},
+		}},
+		{Service: "EC2", Operation: "CreateTags", Input: map[string]any{
+			"Resources": []any{"snap-0123456789abcdef0"}, "Tags": []any{map[string]any{"Key": "amishare:image", "Value": "ami-0123456789abcdef0"}},
+		}},
+		{Service: "EC2", Operation: "DeregisterImage", Input: map[string]any{"ImageId": "ami-0123456789abcdef0"}},
+		{Service: "SQS", Operation: "SendMessage", Input: map[string]any{"QueueUrl": "http://127.0.0.1:5000/123456789012/amishare-sweep"}},
+	}
+	for _, c := range bad {
+		t.Run("refused "+c.Action(), func(t *testing.T) {
+			allowed := false
+			for _, mode := range []string{"policy", "grant", "off"} {
+				for _, q := range c.Requests() {
+					if Evaluate(role(t, map[string]string{"KmsMode": mode}).Statements(), q).Allowed {
+						allowed = true
+					}
+				}
+			}
+			if allowed {
+				t.Errorf("%s is allowed by the role; want it refused (the check would not catch a missing permission)", c.Action())
+			}
+		})
+	}
+}
