@@ -160,4 +160,9 @@ func TestLambdaKeysAndAWSSample(t *testing.T) {
 		oneImage(t, got, id, "applied", "shared")
 		wantShared(t, fx, id, snaps, []string{acctA})
 	})
+
+	// The container read the block public access states once, at start-up.
+	if n := strings.Count(em.out.String(), `"message":"block public access"`); n != 1 {
+		t.Errorf("block public access logged %d times, want once per container:\n%s", n, em.out)
+	}
 }

@@ -20,7 +20,7 @@ func main() {
 	// After SetDefault, which routes the log package to slog: the runtime
 	// library's own copy of each returned error is dropped.
 	log.SetOutput(handler.RuntimeLog{Log: logger})
-	h, err := handler.New(context.Background(), handler.Options{Log: logger})
+	h, err := handler.New(context.Background(), handler.Options{Log: logger, ReportBlockPublicAccess: true})
 	if err != nil {
 		logger.Error("start-up failed", "error", err.Error())
 		os.Exit(1)

@@ -39,6 +39,9 @@ type Options struct {
 	// MaxBackoff caps the SDK's wait between attempts; 0 means the SDK's
 	// default (20 s). Tests set it low so that injected faults cost no time.
 	MaxBackoff time.Duration
+	// ReportBlockPublicAccess makes New read, log and publish the account's
+	// block public access states once (the Lambda sets it: once per container).
+	ReportBlockPublicAccess bool
 }
 
 // New builds a Handler from the standard AWS SDK chain (so AWS_ENDPOINT_URL,
@@ -81,8 +84,12 @@ func New(ctx context.Context, opts Options) (*Handler, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	ec2Client := ec2.NewFromConfig(cfg)
+	if opts.ReportBlockPublicAccess {
+		ReportBlockPublicAccess(ctx, log, ec2Client)
+	}
 	engine := &share.Engine{
-		EC2:    ec2.NewFromConfig(cfg),
+		EC2:    ec2Client,
 		KMS:    kms.NewFromConfig(cfg),
 		Config: &config.Loader{API: ssm.NewFromConfig(cfg), Parameter: param},
 		Log:    log,
