@@ -396,3 +396,48 @@ func TestRulePatterns(t *testing.T) {
 		})
 	}
 }
+
+// TestREADMEListsTheRole keeps the README's IAM table and the role in step:
+// every action the role allows in any KmsMode is in the table, and the table
+// names no action the role does not have.
+func TestREADMEListsTheRole(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(raw)
+	start := strings.Index(readme, "### IAM: the role allows")
+	end := strings.Index(readme[start+1:], "\n## ")
+	if start < 0 || end < 0 {
+		t.Fatal("README has no section \"### IAM: the role allows\"")
+	}
+	var table []string
+	for _, line := range strings.Split(readme[start:start+1+end], "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		cells := strings.Split(line, "|")
+		for _, f := range strings.Split(cells[1], "`") {
+			if strings.Contains(f, ":") && !strings.ContainsAny(f, " ,") {
+				table = append(table, f)
+			}
+		}
+	}
+	if len(table) < 10 {
+		t.Fatalf("found only %v in the README's IAM table", table)
+	}
+	have := map[string]bool{}
+	for _, mode := range []string{"policy", "grant", "off"} {
+		for _, a := range role(t, map[string]string{"KmsMode": mode}).Actions() {
+			have[a] = true
+			if !slices.Contains(table, a) {
+				t.Errorf("the role allows %s (KmsMode %s) but the README's IAM table does not list it", a, mode)
+			}
+		}
+	}
+	for _, a := range table {
+		if !have[a] {
+			t.Errorf("the README's IAM table lists %s, which the role does not allow", a)
+		}
+	}
+}
