@@ -292,3 +292,69 @@ func (f *Fixture) SharedWithOrganizations(ctx context.Context, imageID string, o
 	}
 	return nil
 }
+
+// In returns a fixture on the same emulator acting in region (EC2 and KMS
+// clients of that region; the configuration parameter stays where it is).
+func (f *Fixture) In(region string) *Fixture {
+	return &Fixture{
+		EC2: ec2.New(f.EC2.Options(), func(o *ec2.Options) { o.Region = region }),
+		KMS: kms.New(f.KMS.Options(), func(o *kms.Options) { o.Region = region }),
+		SSM: f.SSM,
+	}
+}
+
+// Image describes one image (any state) of this account.
+func (f *Fixture) Image(ctx context.Context, imageID string) (ec2types.Image, error) {
+	out, err := f.EC2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{imageID}, Owners: []string{"self"}})
+	if err != nil {
+		return ec2types.Image{}, fmt.Errorf("describing %s: %w", imageID, err)
+	}
+	if len(out.Images) != 1 {
+		return ec2types.Image{}, fmt.Errorf("describing %s: %d images", imageID, len(out.Images))
+	}
+	return out.Images[0], nil
+}
+
+// ImagesTagged lists this account's images whose tag key has value.
+func (f *Fixture) ImagesTagged(ctx context.Context, key, value string) ([]ec2types.Image, error) {
+	out, err := f.EC2.DescribeImages(ctx, &ec2.DescribeImagesInput{
+		Owners:  []string{"self"},
+		Filters: []ec2types.Filter{{Name: aws.String("tag:" + key), Values: []string{value}}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing images tagged %s=%s: %w", key, value, err)
+	}
+	return out.Images, nil
+}
+
+// SnapshotKeys returns, for each snapshot behind the image, whether it is
+// encrypted and its KMS key ARN, in mapping order.
+func (f *Fixture) SnapshotKeys(ctx context.Context, img ec2types.Image) (snaps []string, keys []string, err error) {
+	for _, m := range img.BlockDeviceMappings {
+		if m.Ebs != nil && m.Ebs.SnapshotId != nil {
+			snaps = append(snaps, *m.Ebs.SnapshotId)
+		}
+	}
+	if len(snaps) == 0 {
+		return nil, nil, nil
+	}
+	out, err := f.EC2.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: snaps})
+	if err != nil {
+		return nil, nil, fmt.Errorf("describing snapshots %v: %w", snaps, err)
+	}
+	byID := map[string]string{}
+	for _, s := range out.Snapshots {
+		k := ""
+		if aws.ToBool(s.Encrypted) {
+			k = aws.ToString(s.KmsKeyId)
+			if k == "" {
+				k = "encrypted, no key"
+			}
+		}
+		byID[aws.ToString(s.SnapshotId)] = k
+	}
+	for _, s := range snaps {
+		keys = append(keys, byID[s])
+	}
+	return snaps, keys, nil
+}

@@ -532,6 +532,145 @@ EC2Response.enable_snapshot_block_public_access = _enable_snapshot_bpa
 EC2Response.disable_snapshot_block_public_access = _disable_snapshot_bpa
 
 
+# --- Patch 10: CopyImage copies what AWS copies -------------------------------
+#
+# moto: AmisResponse.copy_image reads only SourceImageId, SourceRegion, Name
+# and Description. Encrypted, KmsKeyId, ClientToken, TagSpecifications and
+# CopyImageTags are ignored, and the copy invents one unencrypted 15 GiB
+# snapshot instead of copying the source's.
+# AWS: every backing snapshot of the source is copied into the destination
+# Region (the one the request is sent to), keeping its device mapping. With
+# Encrypted=true every copy is encrypted with KmsKeyId (key id, alias or ARN,
+# which must be a key of the destination Region) or, without one, with the
+# destination's default EBS key; KmsKeyId without Encrypted is
+# InvalidParameterCombination. Without Encrypted an encrypted snapshot stays
+# encrypted: with the same key within a Region, with the destination's default
+# key across Regions. A KmsKeyId that names no key is only noticed
+# asynchronously: the call returns an image id and the image becomes
+# "failed". ClientToken makes the call idempotent: the same token returns the
+# image of the first call. TagSpecifications tag the new image (ResourceType
+# image) and/or all its new snapshots (snapshot); any other ResourceType is
+# InvalidParameterValue. CopyImageTags=true also copies the source's
+# user-defined tags (not aws:*). Copies, like every image in moto, are
+# "available" at once (AWS: "pending" first, then an AMI State Change event).
+
+_copy_lock = threading.Lock()
+_copy_tokens = {}  # (account, region, client token) -> image id
+
+
+def _copy_image_response(self):
+    self.error_on_dryrun()
+    image = _copy_image(
+        self.ec2_backend,
+        source_image_id=self._get_param("SourceImageId"),
+        source_region=self._get_param("SourceRegion"),
+        name=self._get_param("Name"),
+        description=self._get_param("Description"),
+        encrypted=str(self._get_param("Encrypted", "false")).lower() == "true",
+        kms_key_id=self._get_param("KmsKeyId"),
+        client_token=self._get_param("ClientToken"),
+        tag_specifications=self._get_param("TagSpecifications", []),
+        copy_image_tags=str(self._get_param("CopyImageTags", "false")).lower() == "true",
+    )
+    return ActionResult({"ImageId": image.id})
+
+
+def _known_key_arn(backend, kms_key_id):
+    """Returns the ARN of a key of the backend's Region, or None."""
+    from moto.kms.models import kms_backends
+
+    try:
+        return kms_backends[backend.account_id][backend.region_name].describe_key(kms_key_id).arn
+    except Exception:
+        return None
+
+
+def _copy_image(backend, source_image_id, source_region, name, description, encrypted,
+                kms_key_id, client_token, tag_specifications, copy_image_tags):
+    from moto.ec2.exceptions import InvalidParameterCombination, InvalidParameterValueError
+    from moto.ec2.models import ec2_backends
+    from moto.ec2.utils import random_ami_id
+
+    if kms_key_id and not encrypted:
+        raise InvalidParameterCombination("KmsKeyId requires Encrypted to be true")
+    image_tags, snapshot_tags = {}, {}
+    for spec in tag_specifications or []:
+        kind = spec.get("ResourceType")
+        if kind not in ("image", "snapshot"):
+            raise InvalidParameterValueError(str(kind))
+        target = image_tags if kind == "image" else snapshot_tags
+        for tag in spec.get("Tags") or []:
+            target[tag["Key"]] = tag.get("Value", "")
+
+    with _copy_lock:
+        token_key = (backend.account_id, backend.region_name, client_token)
+        if client_token and token_key in _copy_tokens and _copy_tokens[token_key] in backend.amis:
+            return backend.amis[_copy_tokens[token_key]]
+
+        source_backend = ec2_backends[backend.account_id][source_region or backend.region_name]
+        _check_image_id(source_backend, source_image_id)
+        source = source_backend.amis[source_image_id]
+        key_arn, failed = None, False
+        if encrypted and kms_key_id:
+            key_arn = _known_key_arn(backend, kms_key_id)
+            failed = key_arn is None
+        ami_id = random_ami_id()
+        ami = Ami(backend, ami_id, source_ami=source, name=name, description=description)
+        # Drop the snapshot stock Ami.__init__ invented: the copies replace it.
+        backend.snapshots.pop(ami.ebs_snapshot.id, None)
+        ami.ebs_snapshot = None
+        ami.root_device_name = source.root_device_name
+        ami.root_device_type = source.root_device_type
+        mappings = []
+        for m in source.block_device_mappings:
+            kept = {k: v for k, v in m.items() if k in ("DeviceName", "VirtualName", "NoDevice")}
+            ebs = m.get("Ebs")
+            if ebs and ebs.get("SnapshotId") and not failed:
+                src_snap = source_backend.get_snapshot(ebs["SnapshotId"])
+                enc = bool(encrypted or src_snap.encrypted)
+                key = None
+                if encrypted:
+                    key = key_arn  # None: the destination's default key
+                elif src_snap.encrypted and source_backend is backend:
+                    key = src_snap.kms_key_id
+                volume = backend.create_volume(
+                    size=int(ebs.get("VolumeSize") or src_snap.volume_size),
+                    zone_name=f"{backend.region_name}a", encrypted=enc, kms_key_id=key,
+                )
+                snap = backend.create_snapshot(
+                    volume.id, f"Copied for DestinationAmi {ami_id} from SourceAmi {source_image_id}",
+                    from_ami=ami_id,
+                )
+                backend.delete_volume(volume.id)
+                for k, v in snapshot_tags.items():
+                    snap.add_tag(k, v)
+                kept["snapshot"] = snap
+                kept["VolumeSize"] = int(ebs.get("VolumeSize") or snap.volume_size)
+                kept["VolumeType"] = ebs.get("VolumeType") or "gp2"
+                kept["DeleteOnTermination"] = bool(ebs.get("DeleteOnTermination", True))
+            mappings.append(kept)
+        ami.amishare_mappings = mappings
+        with_snapshot = [m for m in mappings if m.get("snapshot")]
+        if with_snapshot:
+            ami.ebs_snapshot = with_snapshot[0]["snapshot"]
+        if failed:
+            ami.state = "failed"
+            ami.state_reason = {"Code": "Client.InvalidKMSKey.InvalidState", "Message": f"KMS key {kms_key_id} is not valid"}
+        if copy_image_tags:
+            for tag in source_backend.describe_tags(filters={"resource-id": [source_image_id]}):
+                if not tag["key"].startswith("aws:"):
+                    ami.add_tag(tag["key"], tag["value"])
+        for k, v in image_tags.items():
+            ami.add_tag(k, v)
+        backend.amis[ami_id] = ami
+        if client_token:
+            _copy_tokens[token_key] = ami_id
+        return ami
+
+
+AmisResponse.copy_image = _copy_image_response
+
+
 # --- Serving -----------------------------------------------------------------
 
 

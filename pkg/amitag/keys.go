@@ -1,13 +1,21 @@
 // Package amitag holds the amishare tag contract: the tag keys the engine
-// reads and writes on an AMI, and the parsing of the accounts tag.
+// reads and writes on an AMI, and the parsing of the accounts and regions tags.
 package amitag
 
-// Tag keys. Accounts is written by people; Status and Message only by the engine.
+// Tag keys. Accounts and Regions are written by people; Status, Message and
+// Copies only by the engine. Source is set by the engine when it creates a
+// copy, in the same call (CopyImage's TagSpecifications).
 const (
 	Prefix   = "amishare:"
 	Accounts = Prefix + "accounts"
 	Status   = Prefix + "status"
 	Message  = Prefix + "message"
+	// Regions lists the regions a source image is copied to.
+	Regions = Prefix + "regions"
+	// Copies, on a source image, lists its copies: "eu-west-1=ami-… ap-southeast-2=ami-…".
+	Copies = Prefix + "copies"
+	// Source, on a copy, names the image it was copied from: "us-east-1/ami-…".
+	Source = Prefix + "source"
 )
 
 // KeyManaged is the tag on a KMS key (not an image) that delegates the key to
@@ -20,8 +28,9 @@ const (
 	KeyManagedValue = "true"
 )
 
-// IsStatusKey reports whether key is one of the tags the engine writes itself.
-// A change touching only these keys must not trigger a reconcile (no self-loop).
+// IsStatusKey reports whether key is one of the tags the engine writes on
+// an image to report (status, message, the list of copies). A change
+// touching only these keys must not trigger a reconcile (no self-loop).
 func IsStatusKey(key string) bool {
-	return key == Status || key == Message
+	return key == Status || key == Message || key == Copies
 }

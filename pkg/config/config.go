@@ -43,6 +43,11 @@ type Config struct {
 	DryRun bool `json:"dryRun,omitempty"`
 	// AllowPublic leaves an existing public launch permission alone; amishare never adds one.
 	AllowPublic bool `json:"allowPublic,omitempty"`
+	// AllowedRegions are the regions images may be copied to (amishare:regions); empty: none.
+	AllowedRegions []string `json:"allowedRegions,omitempty"`
+	// CopyKeys maps a region to the customer-managed KMS key copies in that
+	// region are encrypted with (key id, key ARN or alias).
+	CopyKeys map[string]string `json:"copyKeys,omitempty"`
 }
 
 var (
@@ -105,6 +110,7 @@ func (c *Config) validate() error {
 			}
 		}
 	}
+	errs = append(errs, c.validateCopies()...)
 	switch c.KMS {
 	case "":
 		c.KMS = ModePolicy

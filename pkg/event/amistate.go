@@ -37,13 +37,19 @@ type amiStateDetail struct {
 	ErrorMessage string `json:"ErrorMessage"`
 }
 
-// stateAvailable is the only state in which an image can be shared.
-const stateAvailable = "available"
+// Image states an event can report that the engine acts on.
+const (
+	// StateAvailable is the only state in which an image can be shared.
+	StateAvailable = "available"
+	// StateFailed matters for copies amishare made: the source's message
+	// must say the copy failed.
+	StateFailed = "failed"
+)
 
-// decodeAMIState fills t from an AMI State Change detail. Only an available
-// image with a well-formed id is worth a reconcile: pending and failed images
-// cannot be shared yet or ever, and a deregistered or disabled image's
-// permissions go with it.
+// decodeAMIState fills t from an AMI State Change detail. An available image
+// is worth a reconcile; a failed one is reported to the handler (it may be a
+// copy amishare made). Pending images cannot be shared yet, and a
+// deregistered or disabled image's permissions go with it.
 func decodeAMIState(t *Trigger, raw json.RawMessage) error {
 	var d amiStateDetail
 	if err := json.Unmarshal(raw, &d); err != nil {
@@ -68,10 +74,11 @@ func decodeAMIState(t *Trigger, raw json.RawMessage) error {
 		t.Ignored = fmt.Sprintf("ImageId %q is not an AMI id (ami- and 8 or 17 lowercase hex digits)", short(d.ImageID))
 		return nil
 	}
-	if d.State != stateAvailable {
-		t.Ignored = fmt.Sprintf("AMI state %q is not %q", short(d.State), stateAvailable)
+	if d.State != StateAvailable && d.State != StateFailed {
+		t.Ignored = fmt.Sprintf("AMI state %q is not %q or %q", short(d.State), StateAvailable, StateFailed)
 		return nil
 	}
+	t.ImageState = d.State
 	t.ImageIDs = []string{d.ImageID}
 	return nil
 }

@@ -25,6 +25,8 @@ import (
 	"errors"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/amishare/amishare/pkg/amitag"
 )
 
 // Kind names the shape of event that arrived.
@@ -57,12 +59,19 @@ type Trigger struct {
 	ImageIDs   []string // images to reconcile, deduplicated, in event order; empty when Ignored != ""
 	Ignored    string   // non-empty: a short reason why there is nothing to do (a success, not an error)
 	Detail     string   // short human description, e.g. "AMI ami-1 state available", "CreateTags by arn:..."
+	// Region is the envelope's region: where the images are. The handler acts
+	// there, whatever region it runs in. Empty when the event names none.
+	Region string
+	// ImageState is the state an EC2 AMI State Change reports (KindAMIState only).
+	ImageState string
 }
 
 // eventEnvelope is the part of an EventBridge event amishare reads. version,
-// account, time and region are left out on purpose: nothing here uses them.
+// account and time are left out on purpose: nothing here uses them. region
+// says where the images are: the handler acts there.
 type eventEnvelope struct {
 	ID         string          `json:"id"`
+	Region     json.RawMessage `json:"region"` // a string; anything else means none
 	Source     string          `json:"source"`
 	DetailType string          `json:"detail-type"`
 	Resources  json.RawMessage `json:"resources"` // decoded only by the shapes that use it
@@ -96,6 +105,7 @@ func Decode(raw []byte) (Trigger, error) {
 		ID:         env.ID,
 		Source:     env.Source,
 		DetailType: env.DetailType,
+		Region:     stringValue(env.Region),
 	}
 	if t.Kind == KindOther {
 		t.Detail, t.Ignored = describeOther(env.Source, env.DetailType)
@@ -103,6 +113,9 @@ func Decode(raw []byte) (Trigger, error) {
 	}
 	if isNull(env.Detail) {
 		return t, fmt.Errorf("%s: no detail", errorPrefix(t))
+	}
+	if t.Region != "" && !amitag.IsRegion(t.Region) {
+		return t, fmt.Errorf("%s: region %q is not a region name", errorPrefix(t), short(t.Region))
 	}
 
 	var err error
@@ -183,6 +196,15 @@ func decodeBadEnvelope(raw []byte, envErr error) (Trigger, error) {
 func stringField(fields map[string]json.RawMessage, key string) string {
 	var s string
 	if err := json.Unmarshal(fields[key], &s); err != nil {
+		return ""
+	}
+	return s
+}
+
+// stringValue returns a raw JSON string's value, or "" for anything else.
+func stringValue(raw json.RawMessage) string {
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
 		return ""
 	}
 	return s

@@ -122,7 +122,7 @@ func TestDecodeAMIState(t *testing.T) {
 		{"pending", amiState(`{"ImageId":"` + img1 + `","State":"pending"}`),
 			want{kind: KindAMIState, ignored: `"pending"`}},
 		{"failed", amiState(`{"ImageId":"` + img1 + `","State":"failed","ErrorMessage":"boom"}`),
-			want{kind: KindAMIState, ignored: `"failed"`}},
+			want{kind: KindAMIState, ids: []string{img1}}},
 		{"deregistered", amiState(`{"ImageId":"` + img1 + `","State":"deregistered"}`),
 			want{kind: KindAMIState, ignored: `"deregistered"`}},
 		{"disabled", amiState(`{"ImageId":"` + img1 + `","State":"disabled"}`),
@@ -468,5 +468,35 @@ func TestAWSDocumentationSample(t *testing.T) {
 	got := check(t, real, want{kind: KindAMIState, ids: []string{img1}})
 	if got.ID != "example-9f07-51db-246b-d8b8441bcdf0" {
 		t.Errorf("ID: got %q, want the sample's", got.ID)
+	}
+}
+
+func TestDecodeRegionAndState(t *testing.T) {
+	tests := []struct {
+		name, raw     string
+		region, state string
+		err           string
+	}{
+		{"available in eu-west-1", `{"source":"aws.ec2","detail-type":"EC2 AMI State Change","id":"x","region":"eu-west-1","detail":{"ImageId":"` + img1 + `","State":"available"}}`, "eu-west-1", "available", ""},
+		{"failed", `{"source":"aws.ec2","detail-type":"EC2 AMI State Change","id":"x","region":"ap-southeast-2","detail":{"ImageId":"` + img1 + `","State":"failed"}}`, "ap-southeast-2", "failed", ""},
+		{"no region", `{"source":"aws.ec2","detail-type":"EC2 AMI State Change","id":"x","detail":{"ImageId":"` + img1 + `","State":"available"}}`, "", "available", ""},
+		{"bad region", `{"source":"aws.ec2","detail-type":"EC2 AMI State Change","id":"x","region":"../us-east-1","detail":{"ImageId":"` + img1 + `","State":"available"}}`, "", "", "not a region name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Decode([]byte(tt.raw))
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("Decode: got error %v, want one containing %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if got.Region != tt.region || got.ImageState != tt.state {
+				t.Errorf("got region %q state %q, want %q %q", got.Region, got.ImageState, tt.region, tt.state)
+			}
+		})
 	}
 }

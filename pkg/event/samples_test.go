@@ -24,7 +24,7 @@ func TestSamples(t *testing.T) {
 	}{
 		"ami-available.json":             {KindAMIState, []string{sampleID}, false},
 		"ami-pending.json":               {KindAMIState, nil, true},
-		"ami-failed.json":                {KindAMIState, nil, true},
+		"ami-failed.json":                {KindAMIState, []string{sampleID}, false},
 		"ami-deregistered.json":          {KindAMIState, nil, true},
 		"tag-change.json":                {KindTagChange, []string{sampleID}, false},
 		"tag-change-status-only.json":    {KindTagChange, nil, true},

@@ -14,17 +14,25 @@ import (
 	"github.com/amishare/amishare/pkg/share"
 )
 
-// Reconciler reconciles one image (*share.Engine in production).
+// Reconciler reconciles one image (*share.Engine in production), and
+// records a failed copy on its source.
 type Reconciler interface {
 	Reconcile(ctx context.Context, imageID string, opts share.Options) (share.Result, error)
+	CopyFailed(ctx context.Context, imageID string, opts share.Options) (share.Result, error)
 }
 
 var _ Reconciler = (*share.Engine)(nil)
 
 // Handler handles EventBridge events.
 type Handler struct {
+	// Engine acts in the function's own region: the CLI's plan and apply,
+	// and events that name no region.
 	Engine Reconciler
-	Log    *slog.Logger
+	// InRegion, when set, gives the engine acting in a region: an event is
+	// handled in the region its envelope names, whatever region the
+	// function runs in.
+	InRegion func(region string) Reconciler
+	Log      *slog.Logger
 	// DryRun forces a dry run whatever the configuration says (the CLI's --dry-run).
 	DryRun bool
 }
@@ -56,8 +64,16 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Summary, err
 		return sum, nil
 	}
 	var errs []error
+	engine := h.Engine
+	if trig.Region != "" && h.InRegion != nil {
+		engine = h.InRegion(trig.Region)
+	}
 	for _, id := range trig.ImageIDs {
-		res, err := h.Engine.Reconcile(ctx, id, share.Options{DryRun: h.DryRun})
+		reconcile := engine.Reconcile
+		if trig.ImageState == event.StateFailed {
+			reconcile = engine.CopyFailed
+		}
+		res, err := reconcile(ctx, id, share.Options{DryRun: h.DryRun})
 		sum.Images = append(sum.Images, res)
 		logDecision(ctx, log, trig, res, err)
 		if err != nil {
@@ -107,7 +123,7 @@ func (h *Handler) logger() *slog.Logger {
 // logDecision writes the one line that says what happened to an image.
 func logDecision(ctx context.Context, log *slog.Logger, trig event.Trigger, res share.Result, err error) {
 	attrs := []any{
-		"eventId", trig.ID, "kind", string(trig.Kind), "imageId", res.ImageID,
+		"eventId", trig.ID, "kind", string(trig.Kind), "region", trig.Region, "imageId", res.ImageID,
 		"outcome", string(res.Outcome), "changes", len(res.Changes), "tagsWritten", res.TagsWritten,
 	}
 	if res.Status != "" {

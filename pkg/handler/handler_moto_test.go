@@ -31,6 +31,7 @@ func TestHandleSampleEvents(t *testing.T) {
 		{"cloudtrail-copy-image.json", event.KindAPICall, true},
 		{"cloudtrail-create-tags.json", event.KindAPICall, true},
 		{"cloudtrail-delete-tags.json", event.KindAPICall, true},
+
 		{"ami-failed.json", event.KindAMIState, false},
 		{"ami-deregistered.json", event.KindAMIState, false},
 		{"tag-change-status-only.json", event.KindTagChange, false},
@@ -48,6 +49,19 @@ func TestHandleSampleEvents(t *testing.T) {
 			}
 			if sum.Kind != tc.kind {
 				t.Errorf("Kind: got %q, want %q", sum.Kind, tc.kind)
+			}
+			if tc.file == "ami-failed.json" {
+				// A failed image that is not a copy amishare made: looked at, left alone.
+				if sum.Ignored != "" || len(sum.Images) != 1 || sum.Images[0].Outcome != share.OutcomeSkipped {
+					t.Errorf("summary: got ignored %q and images %+v, want one image skipped", sum.Ignored, sum.Images)
+				}
+				if got := w.calls.Mutating(); len(got) != 0 {
+					t.Errorf("modifying calls for a failed image that is no copy: got %v, want none", got)
+				}
+				if tags := w.tags(t, id); tags[amitag.Status] != "" {
+					t.Errorf("status tag: got %q, want none", tags[amitag.Status])
+				}
+				return
 			}
 			if !tc.reconcile {
 				if sum.Ignored == "" || len(sum.Images) != 0 {

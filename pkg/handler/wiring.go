@@ -16,6 +16,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/amishare/amishare/pkg/config"
+	"github.com/amishare/amishare/pkg/kmspolicy"
 	"github.com/amishare/amishare/pkg/share"
 )
 
@@ -84,15 +85,31 @@ func New(ctx context.Context, opts Options) (*Handler, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	ec2Client := ec2.NewFromConfig(cfg)
+	// One engine per region, built on first use from this one configuration
+	// with the region overridden. The configuration parameter is always read
+	// in the function's own region.
+	homeEC2 := ec2.NewFromConfig(cfg)
 	if opts.ReportBlockPublicAccess {
-		ReportBlockPublicAccess(ctx, log, ec2Client)
+		ReportBlockPublicAccess(ctx, log, homeEC2)
 	}
-	engine := &share.Engine{
-		EC2:    ec2Client,
-		KMS:    kms.NewFromConfig(cfg),
+	pool := &share.Pool{
+		Home:   cfg.Region,
 		Config: &config.Loader{API: ssm.NewFromConfig(cfg), Parameter: param},
 		Log:    log,
+		NewEC2: func(region string) share.EC2API {
+			if region == cfg.Region {
+				return homeEC2
+			}
+			return ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.Region = region })
+		},
+		NewKMS: func(region string) kmspolicy.KMSAPI {
+			return kms.NewFromConfig(cfg, func(o *kms.Options) { o.Region = region })
+		},
 	}
-	return &Handler{Engine: engine, Log: log, DryRun: opts.DryRun}, nil
+	return &Handler{
+		Engine:   pool.Engine(""),
+		InRegion: func(region string) Reconciler { return pool.Engine(region) },
+		Log:      log,
+		DryRun:   opts.DryRun,
+	}, nil
 }

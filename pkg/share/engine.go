@@ -25,6 +25,10 @@ type Engine struct {
 	// Log receives the audit trail: one line per permission change, and the
 	// statements a foreign key's owner must add. Defaults to slog.Default().
 	Log *slog.Logger
+	// Region is where the engine acts (its EC2 and KMS clients' region);
+	// Regions gives other regions' EC2 clients, for copies (see Pool).
+	Region  string
+	Regions RegionalEC2
 }
 
 // Options adjust one reconcile.
@@ -125,6 +129,13 @@ func (e *Engine) Reconcile(ctx context.Context, imageID string, opts Options) (R
 	if err != nil {
 		return e.fail(ctx, res, tags, err)
 	}
+	cw, err := e.planCopies(ctx, img, tags, st, cfg)
+	if err != nil {
+		return e.fail(ctx, res, tags, err)
+	}
+	if cw.Reencrypt {
+		targets.Accounts, res.Targets = nil, nil // shared only through its re-encrypted copy
+	}
 	in := Input{Targets: targets, State: st, KMS: cfg.KMS, AllowPublic: cfg.AllowPublic}
 	if stale := staleKeyAccounts(st, targets); len(stale) > 0 {
 		if in.Keep, err = e.keyNeeds(ctx, cfg, imageID, stale); err != nil {
@@ -138,12 +149,15 @@ func (e *Engine) Reconcile(ctx context.Context, imageID string, opts Options) (R
 		return e.block(ctx, res, tags, d.Blocked)
 	}
 	res.Plan, res.Status, res.Message = &d.Plan, d.Status, d.Message
+	res.Plan.Copies = cw.Steps
 	if res.DryRun {
 		res.Outcome = OutcomePlanned
 		res.Changes = planChanges(d.Plan)
 		for _, c := range res.Changes {
 			e.audit(ctx, "planned permission change (dry run)", c)
 		}
+		e.logPlannedCopies(ctx, cw)
+		res.Status, res.Message = cw.summarize(res.Status, res.Message, true)
 		return res, nil
 	}
 	if err := e.apply(ctx, d.Plan, cfg.KMS, &res); err != nil {
@@ -157,8 +171,12 @@ func (e *Engine) Reconcile(ctx context.Context, imageID string, opts Options) (R
 		}
 		return e.fail(ctx, res, tags, err)
 	}
+	if err := e.applyCopies(ctx, cw); err != nil {
+		return e.fail(ctx, res, tags, err)
+	}
+	res.Status, res.Message = cw.summarize(d.Status, d.Message, false)
 	res.Outcome = OutcomeApplied
-	if res.TagsWritten, err = e.writeStatus(ctx, imageID, tags, d.Status, d.Message); err != nil {
+	if res.TagsWritten, err = e.writeStatus(ctx, imageID, tags, res.Status, res.Message, e.copiesTag(ctx, cw)...); err != nil {
 		res.Outcome = OutcomeFailed
 		return res, err
 	}
@@ -236,17 +254,18 @@ func staleKeyAccounts(st State, targets amitag.Targets) []string {
 	return keys
 }
 
-// writeStatus sets the status tags when they differ from what the image has.
-func (e *Engine) writeStatus(ctx context.Context, imageID string, tags map[string]string, status Status, msg string) (bool, error) {
-	if tags[amitag.Status] == string(status) && tags[amitag.Message] == msg {
+// writeStatus sets the status tags, and any extra tags (the list of
+// copies), in one call when they differ from what the image has.
+func (e *Engine) writeStatus(ctx context.Context, imageID string, tags map[string]string, status Status, msg string, extra ...ec2types.Tag) (bool, error) {
+	if tags[amitag.Status] == string(status) && tags[amitag.Message] == msg && len(extra) == 0 {
 		return false, nil
 	}
 	_, err := e.EC2.CreateTags(ctx, &ec2.CreateTagsInput{
 		Resources: []string{imageID},
-		Tags: []ec2types.Tag{
+		Tags: append([]ec2types.Tag{
 			{Key: aws.String(amitag.Status), Value: aws.String(string(status))},
 			{Key: aws.String(amitag.Message), Value: aws.String(msg)},
-		},
+		}, extra...),
 	})
 	if err != nil {
 		return false, fmt.Errorf("writing status tags on %s: %w", imageID, err)

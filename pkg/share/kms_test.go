@@ -214,7 +214,7 @@ func TestAWSManagedKeyIsRefused(t *testing.T) {
 	if res.Outcome != share.OutcomeBlocked {
 		t.Errorf("outcome = %q, want blocked", res.Outcome)
 	}
-	e.wantStatus(t, id, share.StatusError, "copy the image with a customer-managed key")
+	e.wantStatus(t, id, share.StatusError, `configure copyKeys["us-east-1"]`)
 	e.wantShared(t, id, snaps) // nobody: neither image nor any snapshot
 	if got := e.calls.Mutating(); !slices.Equal(got, []string{"CreateTags"}) {
 		t.Errorf("modifying calls = %v, want only the status tags", got)

@@ -121,11 +121,13 @@ type Plan struct {
 	Image     Diff           `json:"image"`
 	Snapshots []SnapshotDiff `json:"snapshots,omitempty"`
 	Keys      []KeyDiff      `json:"keys,omitempty"`
+	// Copies are the copies to make and the copies' tags to set (see DecideCopies).
+	Copies []CopyStep `json:"copies,omitempty"`
 }
 
 // Empty reports whether the plan changes nothing.
 func (p Plan) Empty() bool {
-	return p.Image.Empty() && len(p.Snapshots) == 0 && len(p.Keys) == 0
+	return p.Image.Empty() && len(p.Snapshots) == 0 && len(p.Keys) == 0 && len(p.Copies) == 0
 }
 
 // Decision is the outcome of Decide: the plan, and the status to show on the image.
@@ -268,7 +270,8 @@ func blockers(in Input) []string {
 	for _, k := range st.Keys {
 		switch {
 		case k.Manager == managerAWS:
-			out = append(out, fmt.Sprintf("encrypted with the AWS managed key %s, which can never be shared: copy the image with a customer-managed key", k.ARN))
+			out = append(out, fmt.Sprintf("encrypted with the AWS managed key %s, which can never be shared: configure copyKeys[%q] (a customer-managed key of that region) and amishare shares a re-encrypted copy",
+				k.ARN, arnRegion(k.ARN)))
 		case isForeign(k, st.Owner):
 			out = append(out, fmt.Sprintf("encrypted with key %s of account %s: its owner must allow the target accounts (statement in the log)", k.ARN, k.Owner))
 		case k.Denied:
@@ -305,4 +308,13 @@ func minus(a, b []string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// arnRegion returns the region field of an ARN ("" if it has none).
+func arnRegion(arn string) string {
+	parts := strings.SplitN(arn, ":", 5)
+	if len(parts) < 5 {
+		return ""
+	}
+	return parts[3]
 }

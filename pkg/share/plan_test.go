@@ -108,7 +108,7 @@ func TestDecide(t *testing.T) {
 			in: Input{Targets: targets(acctA), KMS: config.ModePolicy, State: State{ImageID: "ami-1", Owner: owner,
 				Snapshots: []SnapshotState{{ID: "snap-1", Owner: owner, Encrypted: true, KeyARN: keyY}},
 				Keys:      []KeyState{{ARN: keyY, Owner: owner, Manager: managerAWS}}}},
-			want: Plan{ImageID: "ami-1"}, status: StatusError, blocked: true, msgContains: "copy the image with a customer-managed key",
+			want: Plan{ImageID: "ami-1"}, status: StatusError, blocked: true, msgContains: `configure copyKeys["us-east-1"]`,
 		},
 		{
 			name: "AWS managed key does not stop a revoke",

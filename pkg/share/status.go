@@ -17,6 +17,9 @@ const (
 	StatusPartial  Status = "partial"  // shared, but some tokens of the tag were refused
 	StatusUnshared Status = "unshared" // not shared with any account
 	StatusError    Status = "error"    // nothing could be done; the message says why
+	// StatusCopied: the image cannot be shared itself (AWS managed key); a
+	// re-encrypted copy, named in the message, is shared instead.
+	StatusCopied Status = "copied"
 )
 
 // summarize gives the status and message for a plan that is not blocked.

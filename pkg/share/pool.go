@@ -1,0 +1,66 @@
+package share
+
+import (
+	"log/slog"
+	"sync"
+
+	"github.com/amishare/amishare/pkg/kmspolicy"
+)
+
+// Pool builds one Engine per region on first use and keeps it, so that one
+// function can act on events from any region: every engine reads the same
+// configuration (the function's own region's), and uses EC2 and KMS
+// clients of its region. It is safe for concurrent use.
+type Pool struct {
+	Home   string // the region the function runs in; "" in Engine means Home
+	Config ConfigSource
+	Log    *slog.Logger
+	// NewEC2 and NewKMS build a region's clients (from one aws.Config with
+	// the region overridden); each is called once per region.
+	NewEC2 func(region string) EC2API
+	NewKMS func(region string) kmspolicy.KMSAPI
+
+	mu      sync.Mutex
+	engines map[string]*Engine
+	ec2     map[string]EC2API
+}
+
+// Engine returns the engine acting in region (Home when region is "").
+func (p *Pool) Engine(region string) *Engine {
+	if region == "" {
+		region = p.Home
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if e, ok := p.engines[region]; ok {
+		return e
+	}
+	if p.engines == nil {
+		p.engines = map[string]*Engine{}
+	}
+	e := &Engine{EC2: p.ec2Locked(region), KMS: p.NewKMS(region), Config: p.Config, Log: p.Log, Region: region, Regions: p}
+	p.engines[region] = e
+	return e
+}
+
+// EC2 returns region's EC2 client (RegionalEC2).
+func (p *Pool) EC2(region string) EC2API {
+	if region == "" {
+		region = p.Home
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ec2Locked(region)
+}
+
+func (p *Pool) ec2Locked(region string) EC2API {
+	if c, ok := p.ec2[region]; ok {
+		return c
+	}
+	if p.ec2 == nil {
+		p.ec2 = map[string]EC2API{}
+	}
+	c := p.NewEC2(region)
+	p.ec2[region] = c
+	return c
+}
