@@ -340,6 +340,9 @@ func TestRulePatterns(t *testing.T) {
 	createTagsMixed := `{"source":"aws.ec2","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"ec2.amazonaws.com","eventName":"CreateTags","requestParameters":{"resourcesSet":{"items":[{"resourceId":"i-0123456789abcdef0"},{"resourceId":"ami-0123456789abcdef0"}]},"tagSet":{"items":[{"key":"Name"},{"key":"amishare:accounts"}]}}}}`
 	failedCreateTags := `{"source":"aws.ec2","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"ec2.amazonaws.com","eventName":"CreateTags","errorCode":"Client.UnauthorizedOperation","requestParameters":{"resourcesSet":{"items":[{"resourceId":"ami-0123456789abcdef0"}]},"tagSet":{"items":[{"key":"amishare:accounts"}]}}}}`
 	statusTags := `{"source":"aws.ec2","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"ec2.amazonaws.com","eventName":"CreateTags","requestParameters":{"resourcesSet":{"items":[{"resourceId":"ami-0123456789abcdef0"}]},"tagSet":{"items":[{"key":"amishare:status"},{"key":"amishare:message"}]}}}}`
+	regionsTagChange := `{"source":"aws.tag","detail-type":"Tag Change on Resource","resources":["arn:aws:ec2:us-east-1:123456789012:image/ami-0123456789abcdef0"],"detail":{"changed-tag-keys":["amishare:regions"],"service":"ec2","resource-type":"image"}}`
+	copiesTagChange := `{"source":"aws.tag","detail-type":"Tag Change on Resource","resources":["arn:aws:ec2:us-east-1:123456789012:image/ami-0123456789abcdef0"],"detail":{"changed-tag-keys":["amishare:copies","amishare:status"],"service":"ec2","resource-type":"image"}}`
+	createRegionsTag := `{"source":"aws.ec2","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"ec2.amazonaws.com","eventName":"CreateTags","requestParameters":{"resourcesSet":{"items":[{"resourceId":"ami-0123456789abcdef0"}]},"tagSet":{"items":[{"key":"amishare:regions"}]}}}}`
 	tests := []struct {
 		name  string
 		event string // a file in events/ or inline JSON
@@ -347,7 +350,7 @@ func TestRulePatterns(t *testing.T) {
 	}{
 		{"available", "ami-available.json", "AmishareFunctionAmiAvailable"},
 		{"AWS documentation sample", "aws-doc-ami-available.json", "AmishareFunctionAmiAvailable"},
-		{"failed", "ami-failed.json", ""},
+		{"failed (a copy amishare made may have failed)", "ami-failed.json", "AmishareFunctionAmiAvailable"},
 		{"deregistered", "ami-deregistered.json", ""},
 		{"tag change", "tag-change.json", "AmishareFunctionAccountsTagChanged"},
 		{"status-only tag change", "tag-change-status-only.json", ""},
@@ -362,6 +365,9 @@ func TestRulePatterns(t *testing.T) {
 		{"failed CreateTags", failedCreateTags, ""},
 		{"amishare's own status tags", statusTags, ""},
 		{"other event", "other-event.json", ""},
+		{"regions tag change", regionsTagChange, "AmishareFunctionAccountsTagChanged"},
+		{"CreateTags of amishare:regions", createRegionsTag, "CloudTrailRule"},
+		{"amishare's own copies tag", copiesTagChange, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

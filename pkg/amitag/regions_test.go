@@ -1,0 +1,52 @@
+package amitag
+
+import (
+	"slices"
+	"testing"
+)
+
+type regionDir []string
+
+func (d regionDir) RegionAllowed(r string) bool { return slices.Contains(d, r) }
+
+func TestResolveRegions(t *testing.T) {
+	dir := regionDir{"eu-west-1", "ap-southeast-2", "us-gov-west-1"}
+	tests := []struct {
+		value   string
+		regions []string
+		refused []Refusal
+	}{
+		{"", nil, nil},
+		{"eu-west-1 ap-southeast-2", []string{"ap-southeast-2", "eu-west-1"}, nil},
+		{"eu-west-1,ap-southeast-2, eu-west-1", []string{"ap-southeast-2", "eu-west-1"}, nil},
+		{"us-east-1 eu-west-1", []string{"eu-west-1"}, nil}, // the image's own region: skipped
+		{"us-gov-west-1", []string{"us-gov-west-1"}, nil},
+		{"ap-south-1 EU-WEST-1 eu_west_1 ../x", nil, []Refusal{
+			{"ap-south-1", ReasonRegionNotAllowed}, {"EU-WEST-1", ReasonNotRegion}, {"eu_west_1", ReasonNotRegion}, {"../x", ReasonNotRegion}}},
+	}
+	for _, tc := range tests {
+		got := ResolveRegions(tc.value, "us-east-1", dir)
+		if !slices.Equal(got.Regions, tc.regions) || !slices.Equal(got.Refused, tc.refused) {
+			t.Errorf("ResolveRegions(%q): got %v %v, want %v %v", tc.value, got.Regions, got.Refused, tc.regions, tc.refused)
+		}
+	}
+}
+
+func TestIsRegion(t *testing.T) {
+	for _, r := range []string{"us-east-1", "eu-central-2", "ap-southeast-4", "us-gov-west-1", "cn-north-1", "il-central-1", "mx-central-1"} {
+		if !IsRegion(r) {
+			t.Errorf("IsRegion(%q) = false, want true", r)
+		}
+	}
+	for _, r := range []string{"", "us-east", "useast1", "US-EAST-1", "us-east-1a", "us-east-1 ", "x-y-1", "us-east-123"} {
+		if IsRegion(r) {
+			t.Errorf("IsRegion(%q) = true, want false", r)
+		}
+	}
+}
+
+func TestCopiesIsStatusKey(t *testing.T) {
+	if !IsStatusKey(Copies) || IsStatusKey(Regions) || IsStatusKey(Source) {
+		t.Errorf("IsStatusKey: copies is written by the engine; regions and source are not status tags")
+	}
+}
