@@ -6,8 +6,10 @@
 // instead of 500, ModifySnapshotAttribute accepts CreateVolumePermission,
 // Get/PutKeyPolicy default PolicyName, KMS calls on another account's key are
 // AccessDeniedException, the block public access states of AMIs and
-// snapshots exist, and (on request, SetDelegatedKeysOnly) key writes are
-// refused on keys not tagged amishare:managed=true, as amishare's role does.
+// snapshots exist, (on request, SetDelegatedKeysOnly) key writes are
+// refused on keys not tagged amishare:managed=true, as amishare's role does,
+// and CopyImage copies the source's snapshots (re-encrypted as asked) and
+// honours ClientToken and tags.
 //
 // It needs python3 with moto 5.2.1 (pinned in requirements.txt; `make pytools`
 // installs it into .venv when the machine lacks it). AMISHARE_MOTO_PYTHON
