@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,9 +9,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/amishare/amishare/internal/awsfixture"
 	"github.com/amishare/amishare/pkg/amitag"
@@ -45,8 +49,47 @@ func newCopyWorld(t *testing.T, configFor func(homeKey, euKey string) string) *c
 		t.Fatal(err)
 	}
 	w.putConfig(t, configFor(w.homeKey, w.euKey))
-	hookHandler(t, w.world, nil)
+	w.hook(t)
 	return w
+}
+
+// hook makes run build its handler with the call log and any extra API
+// options; it keeps no other state, so handlers may be built concurrently.
+func (w *copyWorld) hook(t *testing.T, extra ...func(*middleware.Stack) error) {
+	t.Helper()
+	orig := newHandler
+	t.Cleanup(func() { newHandler = orig })
+	newHandler = func(ctx context.Context, o handler.Options) (*handler.Handler, error) {
+		o.APIOptions = append(append(o.APIOptions, w.calls.APIOption), extra...)
+		o.MaxBackoff = 5 * time.Millisecond
+		return handler.New(ctx, o)
+	}
+}
+
+// barrier holds every CopyImage call until n of them have arrived (or a
+// timeout passes), so that concurrent handlers really race for the copy.
+func barrier(n int, timeout time.Duration) func(*middleware.Stack) error {
+	var mu sync.Mutex
+	arrived := 0
+	all := make(chan struct{})
+	return func(stack *middleware.Stack) error {
+		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("copyBarrier",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				if awsmiddleware.GetOperationName(ctx) == "CopyImage" {
+					mu.Lock()
+					arrived++
+					if arrived == n {
+						close(all)
+					}
+					mu.Unlock()
+					select {
+					case <-all:
+					case <-time.After(timeout):
+					}
+				}
+				return next.HandleInitialize(ctx, in)
+			}), middleware.After)
+	}
 }
 
 func (w *copyWorld) putConfig(t *testing.T, doc string) {
@@ -271,6 +314,7 @@ func TestCopyToRegion(t *testing.T) {
 // never causes a second one.
 func TestCopyConcurrentHandlers(t *testing.T) {
 	w := newCopyWorld(t, euConfig)
+	w.hook(t, barrier(2, 20*time.Second))
 	src, _ := w.image(t, 1, map[string]string{amitag.Accounts: acctA, amitag.Regions: away})
 	path := eventFile(t, "ami-available.json", src)
 	var wg sync.WaitGroup
