@@ -357,8 +357,8 @@ func (d *demo) refuseAWSManaged() error {
 	if err := expectResult(res, share.OutcomeBlocked, share.StatusError); err != nil {
 		return err
 	}
-	if !strings.Contains(res.Message, "copy the image with a customer-managed key") {
-		return fmt.Errorf("message %q does not tell to copy the image with a customer-managed key", res.Message)
+	if !strings.Contains(res.Message, `configure copyKeys["us-east-1"]`) {
+		return fmt.Errorf("message %q does not name the copyKeys entry to configure", res.Message)
 	}
 	if len(res.Changes) != 0 {
 		return fmt.Errorf("%d permission changes, want none", len(res.Changes))
