@@ -134,7 +134,9 @@ func (e *Engine) Reconcile(ctx context.Context, imageID string, opts Options) (R
 		return e.fail(ctx, res, tags, err)
 	}
 	if cw.Reencrypt {
-		targets.Accounts, res.Targets = nil, nil // shared only through its re-encrypted copy
+		// Shared only through its re-encrypted copy, which carries the tag
+		// (and reports its refused tokens); the source itself is unshared.
+		targets = amitag.Targets{}
 	}
 	in := Input{Targets: targets, State: st, KMS: cfg.KMS, AllowPublic: cfg.AllowPublic}
 	if stale := staleKeyAccounts(st, targets); len(stale) > 0 {
