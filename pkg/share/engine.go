@@ -226,6 +226,11 @@ func (e *Engine) logger() *slog.Logger {
 	return slog.Default()
 }
 
+// isManaged reports whether the image carries amishare:accounts or
+// amishare:status. The role enforces the same rule for ModifyImageAttribute
+// and CreateTags (aws:ResourceTag conditions in template.yaml); snapshots
+// carry no amishare tag, so IAM cannot tie them to a managed image and only
+// this check (with snapshotIDs of the image's own mappings) does.
 func isManaged(img *ec2types.Image) bool {
 	for _, t := range img.Tags {
 		if k := aws.ToString(t.Key); k == amitag.Accounts || k == amitag.Status {
