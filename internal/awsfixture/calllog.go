@@ -25,6 +25,7 @@ const CallsDirEnv = "AMISHARE_CALLS_DIR"
 type RecordedCall struct {
 	Service   string          `json:"service"` // the SDK's service id: EC2, KMS, SSM, ...
 	Operation string          `json:"operation"`
+	Region    string          `json:"region,omitempty"` // the region the call was sent to
 	Input     json.RawMessage `json:"input"`
 }
 
@@ -38,7 +39,7 @@ var recording struct {
 // record appends one call to this process's file under CallsDirEnv, when set.
 // A failure to record panics: a silently incomplete record would let the
 // permission check pass for calls it never saw.
-func record(service, operation string, input any) {
+func record(service, operation, region string, input any) {
 	dir := os.Getenv(CallsDirEnv)
 	if dir == "" {
 		return
@@ -58,7 +59,7 @@ func record(service, operation string, input any) {
 	if err != nil {
 		in = []byte("null")
 	}
-	line, _ := json.Marshal(RecordedCall{Service: service, Operation: operation, Input: in})
+	line, _ := json.Marshal(RecordedCall{Service: service, Operation: operation, Region: region, Input: in})
 	recording.mu.Lock()
 	defer recording.mu.Unlock()
 	if _, err := recording.f.Write(append(line, '\n')); err != nil {
@@ -84,7 +85,7 @@ func (l *CallLog) APIOption(stack *middleware.Stack) error {
 			l.mu.Lock()
 			l.calls = append(l.calls, op)
 			l.mu.Unlock()
-			record(awsmiddleware.GetServiceID(ctx), op, in.Parameters)
+			record(awsmiddleware.GetServiceID(ctx), op, awsmiddleware.GetRegion(ctx), in.Parameters)
 			return next.HandleInitialize(ctx, in)
 		}), middleware.Before)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -15,7 +16,16 @@ import (
 type Call struct {
 	Service   string         `json:"service"`
 	Operation string         `json:"operation"`
+	Region    string         `json:"region"` // where the call was sent; "" means Region
 	Input     map[string]any `json:"input"`
+}
+
+// region is where the call was sent.
+func (c Call) region() string {
+	if c.Region == "" {
+		return Region
+	}
+	return c.Region
 }
 
 // ReadCalls reads every recorded call under dir, deduplicated by what IAM
@@ -71,13 +81,42 @@ func (c Call) Action() string {
 func (c Call) Requests() []Request {
 	action := c.Action()
 	in := c.Input
-	ctx := map[string][]string{}
+	region := c.region()
+	// IAM sets aws:RequestedRegion on every request.
+	ctx := map[string][]string{"aws:RequestedRegion": {region}}
 	var resources []string
+	var extra []Request // requests of other actions the call implies
 	switch strings.ToLower(c.Service) {
 	case "ec2":
 		switch c.Operation {
+		case "CopyImage":
+			// Authorized on the source image (in its region) and the new
+			// image, and their snapshots; TagSpecifications are authorized as
+			// CreateTags on the new image with ec2:CreateAction = CopyImage.
+			src := fmt.Sprint(in["SourceRegion"])
+			resources = []string{
+				fmt.Sprintf("arn:%s:ec2:%s::image/%s", Partition, src, in["SourceImageId"]),
+				fmt.Sprintf("arn:%s:ec2:%s::snapshot/*", Partition, src),
+				fmt.Sprintf("arn:%s:ec2:%s::image/*", Partition, region),
+				fmt.Sprintf("arn:%s:ec2:%s::snapshot/*", Partition, region),
+			}
+			for _, spec := range list(in["TagSpecifications"]) {
+				sm, _ := spec.(map[string]any)
+				var keys []string
+				tctx := map[string][]string{"aws:RequestedRegion": {region}, "ec2:CreateAction": {"CopyImage"}}
+				for _, t := range list(sm["Tags"]) {
+					tm, _ := t.(map[string]any)
+					k := fmt.Sprint(tm["Key"])
+					keys = append(keys, k)
+					if v, ok := tm["Value"].(string); ok {
+						tctx["aws:RequestTag/"+k] = []string{v}
+					}
+				}
+				tctx["aws:TagKeys"] = keys
+				extra = append(extra, Request{Action: "ec2:CreateTags", Resource: fmt.Sprintf("arn:%s:ec2:%s::%v/*", Partition, region, sm["ResourceType"]), Context: tctx})
+			}
 		case "CreateTags", "DeleteTags":
-			resources = ec2ARNs(strList(in["Resources"]))
+			resources = ec2ARNs(strList(in["Resources"]), region)
 			var keys []string
 			for _, t := range list(in["Tags"]) {
 				tm, _ := t.(map[string]any)
@@ -89,6 +128,10 @@ func (c Call) Requests() []Request {
 			}
 			if len(keys) > 0 {
 				ctx["aws:TagKeys"] = keys
+			}
+			if slices.Equal(keys, []string{"amishare:accounts"}) {
+				// amishare writes only the accounts tag of its copies.
+				ctx["aws:ResourceTag/amishare:source"] = []string{"us-east-1/ami-0123456789abcdef0"}
 			}
 		case "ModifySnapshotAttribute":
 			op := fmt.Sprint(in["OperationType"])
@@ -117,14 +160,14 @@ func (c Call) Requests() []Request {
 		}
 		if resources == nil {
 			if id, ok := in["ImageId"].(string); ok {
-				resources = ec2ARNs([]string{id})
+				resources = ec2ARNs([]string{id}, region)
 			} else if id, ok := in["SnapshotId"].(string); ok {
-				resources = ec2ARNs([]string{id})
+				resources = ec2ARNs([]string{id}, region)
 			}
 		}
 	case "kms":
 		if id, ok := in["KeyId"].(string); ok {
-			resources = []string{kmsKeyARN(id)}
+			resources = []string{kmsKeyARN(id, region)}
 		}
 		if ops := strList(in["Operations"]); len(ops) > 0 {
 			ctx["kms:GrantOperations"] = ops
@@ -162,6 +205,18 @@ func (c Call) Requests() []Request {
 		}
 		out[i] = Request{Action: action, Resource: r, Context: rc}
 	}
+	return append(out, extra...)
+}
+
+// Regions lists the regions other than Region that calls were sent to, sorted.
+func Regions(calls []Call) []string {
+	var out []string
+	for _, c := range calls {
+		if r := c.region(); r != Region && !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	sort.Strings(out)
 	return out
 }
 
@@ -185,14 +240,14 @@ func strList(v any) []string {
 	return out
 }
 
-func ec2ARNs(ids []string) []string {
+func ec2ARNs(ids []string, region string) []string {
 	var out []string
 	for _, id := range ids {
 		switch {
 		case strings.HasPrefix(id, "ami-"):
-			out = append(out, fmt.Sprintf("arn:%s:ec2:%s::image/%s", Partition, Region, id))
+			out = append(out, fmt.Sprintf("arn:%s:ec2:%s::image/%s", Partition, region, id))
 		case strings.HasPrefix(id, "snap-"):
-			out = append(out, fmt.Sprintf("arn:%s:ec2:%s::snapshot/%s", Partition, Region, id))
+			out = append(out, fmt.Sprintf("arn:%s:ec2:%s::snapshot/%s", Partition, region, id))
 		default:
 			out = append(out, "*")
 		}
@@ -200,14 +255,14 @@ func ec2ARNs(ids []string) []string {
 	return out
 }
 
-func kmsKeyARN(id string) string {
+func kmsKeyARN(id, region string) string {
 	switch {
 	case strings.HasPrefix(id, "arn:"):
 		return id
 	case strings.HasPrefix(id, "alias/"):
-		return fmt.Sprintf("arn:%s:kms:%s:%s:%s", Partition, Region, AccountID, id)
+		return fmt.Sprintf("arn:%s:kms:%s:%s:%s", Partition, region, AccountID, id)
 	}
-	return fmt.Sprintf("arn:%s:kms:%s:%s:key/%s", Partition, Region, AccountID, id)
+	return fmt.Sprintf("arn:%s:kms:%s:%s:key/%s", Partition, region, AccountID, id)
 }
 
 // Summary lists the actions of calls, sorted, for messages.

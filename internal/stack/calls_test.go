@@ -39,13 +39,15 @@ func TestRecordedCallsAllowed(t *testing.T) {
 
 func checkCalls(t *testing.T, calls []Call) {
 	t.Helper()
+	// The suite's configuration allows copies to the regions its calls went to.
+	allowedRegions := strings.Join(Regions(calls), ",")
 	roles := map[string][]Statement{}
 	roleFor := func(mode, param string) []Statement {
 		key := mode + " " + param
 		if r, ok := roles[key]; ok {
 			return r
 		}
-		params := map[string]string{"KmsMode": mode, "DelegatedKeysOnly": "true"}
+		params := map[string]string{"KmsMode": mode, "DelegatedKeysOnly": "true", "AllowedRegions": allowedRegions}
 		if param != "" {
 			params["ConfigParameterName"] = param
 		}
@@ -88,6 +90,21 @@ func TestCallRequests(t *testing.T) {
 			"Operations": []any{"Decrypt", "DescribeKey", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "CreateGrant"},
 		}},
 		{Service: "SSM", Operation: "GetParameter", Input: map[string]any{"Name": "/amishare-e2e/config"}},
+		{Service: "EC2", Operation: "CopyImage", Region: "eu-west-1", Input: map[string]any{
+			"SourceImageId": "ami-0123456789abcdef0", "SourceRegion": "us-east-1", "Encrypted": true, "KmsKeyId": "alias/amis",
+			"TagSpecifications": []any{map[string]any{"ResourceType": "image", "Tags": []any{
+				map[string]any{"Key": "amishare:accounts", "Value": "111122223333"}, map[string]any{"Key": "amishare:source", "Value": "us-east-1/ami-0123456789abcdef0"}}}},
+		}},
+		{Service: "EC2", Operation: "CreateTags", Region: "eu-west-1", Input: map[string]any{
+			"Resources": []any{"ami-0123456789abcdef1"}, "Tags": []any{map[string]any{"Key": "amishare:accounts", "Value": ""}},
+		}},
+		{Service: "KMS", Operation: "PutKeyPolicy", Region: "eu-west-1", Input: map[string]any{"KeyId": "1234abcd-12ab-34cd-56ef-1234567890ab", "Policy": "{}"}},
+	}
+	if got := Regions(calls); !slices.Equal(got, []string{"eu-west-1"}) {
+		t.Errorf("Regions = %v, want [eu-west-1]", got)
+	}
+	if q := calls[4].Requests(); len(q) != 5 || q[4].Action != "ec2:CreateTags" || q[4].Context["ec2:CreateAction"][0] != "CopyImage" {
+		t.Errorf("CopyImage requests = %v, want 4 CopyImage and the CreateTags of its TagSpecifications", q)
 	}
 	q := calls[1].Requests()
 	if len(q) != 1 || q[0].Resource != snapshotARN || !slices.Equal(q[0].Context["ec2:Add/userId"], []string{"111122223333"}) {
@@ -105,6 +122,11 @@ func TestCallRequests(t *testing.T) {
 		}},
 		{Service: "EC2", Operation: "DeregisterImage", Input: map[string]any{"ImageId": "ami-0123456789abcdef0"}},
 		{Service: "SQS", Operation: "SendMessage", Input: map[string]any{"QueueUrl": "http://127.0.0.1:5000/123456789012/amishare-sweep"}},
+		// No AllowedRegions in the role below: no copy to another region.
+		{Service: "EC2", Operation: "CopyImage", Region: "eu-west-1", Input: map[string]any{"SourceImageId": "ami-0123456789abcdef0", "SourceRegion": "us-east-1"}},
+		{Service: "EC2", Operation: "CreateTags", Input: map[string]any{
+			"Resources": []any{"ami-0123456789abcdef0"}, "Tags": []any{map[string]any{"Key": "amishare:regions", "Value": "eu-west-1"}},
+		}},
 	}
 	for _, c := range bad {
 		t.Run("refused "+c.Action(), func(t *testing.T) {
