@@ -24,6 +24,8 @@ type Metrics struct {
 
 // Count tallies the results of one event. Only applied changes count: a dry
 // run or an unchanged image adds nothing but its refusals and errors.
+// Organizations and OUs count with the accounts (AccountsAdded,
+// AccountsRemoved): each is one launch permission on the image.
 func Count(results []share.Result) Metrics {
 	var m Metrics
 	for _, r := range results {
@@ -37,7 +39,7 @@ func Count(results []share.Result) Metrics {
 		added := 0
 		for _, c := range r.Changes {
 			if c.SnapshotID != "" || c.KeyARN != "" {
-				continue // count accounts once, on the image
+				continue // count targets once, on the image
 			}
 			switch c.Action {
 			case "add":

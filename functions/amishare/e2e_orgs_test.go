@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"testing"
+
+	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/internal/motoserver"
+	"github.com/amishare/amishare/pkg/amitag"
+)
+
+const e2eOU = "arn:aws:organizations::210987654321:ou/o-a1b2c3d4e5/ou-ab12-11111111"
+
+// TestLambdaOrganizationalUnit: the real bootstrap under the emulator shares
+// an image encrypted with a customer-managed key with an OU named by its id
+// in the tag and with an account; the OU gets a launch permission and key
+// statements, the snapshots only the account, and the audit log names the
+// OU by organizationalUnitArn.
+func TestLambdaOrganizationalUnit(t *testing.T) {
+	buildArtifacts(t)
+	srv := motoserver.ForTest(t)
+	ctx := context.Background()
+	cfg, err := srv.AWSConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx := awsfixture.New(cfg)
+	if err := fx.PutConfig(ctx, e2eParameter, `{"allowedAccounts":["`+acctA+`"],"allowedOrganizationalUnits":["`+e2eOU+`"]}`); err != nil {
+		t.Fatal(err)
+	}
+	em := startEmulator(t, artifacts.rie, artifacts.bootstrap, append(srv.Env(),
+		"AMISHARE_CONFIG_PARAMETER="+e2eParameter,
+		"AWS_LAMBDA_LOG_FORMAT=JSON",
+		"AWS_LAMBDA_LOG_LEVEL=INFO",
+		"AWS_LAMBDA_FUNCTION_NAME=amishare",
+		"AWS_LAMBDA_FUNCTION_TIMEOUT=60",
+	))
+	key, err := fx.CreateKey(ctx, "ou-e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, snaps, err := fx.RegisterImage(ctx, "ou-e2e", []awsfixture.Disk{{KeyID: key}, {KeyID: key}}, map[string]string{amitag.Accounts: "ou-ab12-11111111 " + acctA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, raw := em.invoke(t, "e2e-ou-01", readEvent(t, "ami-available.json", id, true))
+	var got struct {
+		Images []struct {
+			Status  string   `json:"status"`
+			Targets []string `json:"targets"`
+			Changes []struct {
+				KeyARN                string `json:"keyArn"`
+				SnapshotID            string `json:"snapshotId"`
+				Account               string `json:"account"`
+				OrganizationalUnitArn string `json:"organizationalUnitArn"`
+				Action                string `json:"action"`
+			} `json:"changes"`
+		} `json:"images"`
+	}
+	if err := json.Unmarshal(raw, &got); err != nil || status != http.StatusOK || len(got.Images) != 1 {
+		t.Fatalf("invocation: HTTP %d, %v: %s", status, err, raw)
+	}
+	img := got.Images[0]
+	if img.Status != "shared" || !slices.Equal(img.Targets, []string{acctA, e2eOU}) {
+		t.Errorf("status %q targets %v, want shared with %s and the OU", img.Status, img.Targets, acctA)
+	}
+	var ouChanges []string
+	for _, c := range img.Changes {
+		if c.OrganizationalUnitArn != "" {
+			if c.Account != "" || c.SnapshotID != "" || c.OrganizationalUnitArn != e2eOU {
+				t.Errorf("change %+v: an OU change names only the OU, never a snapshot", c)
+			}
+			where := "image"
+			if c.KeyARN != "" {
+				where = "key"
+			}
+			ouChanges = append(ouChanges, where+" "+c.Action)
+		}
+	}
+	if want := []string{"key add", "image add"}; !slices.Equal(ouChanges, want) {
+		t.Errorf("OU changes %v, want %v", ouChanges, want)
+	}
+	wantShared(t, fx, id, snaps, []string{acctA})
+	if err := fx.SharedWithOrganizations(ctx, id, nil, []string{e2eOU}); err != nil {
+		t.Error(err)
+	}
+	audit := 0
+	for _, r := range em.records(t, "e2e-ou-01") {
+		if r["message"] == "permission changed" && r["organizationalUnitArn"] == e2eOU {
+			audit++
+			if _, ok := r["account"]; ok {
+				t.Errorf("audit record for the OU also names an account: %v", r)
+			}
+		}
+	}
+	if audit != 2 {
+		t.Errorf("audit records naming the OU: %d, want 2 (key and image)", audit)
+	}
+}

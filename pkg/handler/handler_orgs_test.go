@@ -1,0 +1,79 @@
+package handler_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/handler"
+	"github.com/amishare/amishare/pkg/kmspolicy"
+)
+
+const (
+	orgARN = "arn:aws:organizations::210987654321:organization/o-a1b2c3d4e5"
+	ouARN  = "arn:aws:organizations::210987654321:ou/o-a1b2c3d4e5/ou-ab12-11111111"
+	// orgConfig allows A, the organization and the OU.
+	orgConfig = `{"allowedAccounts":["111122223333"],"allowedOrganizations":["` + orgARN + `"],"allowedOrganizationalUnits":["` + ouARN + `"]}`
+)
+
+// TestHandleOrganizationTargets shares an encrypted image with an OU and an
+// account through the handler the Lambda runs: the audit lines name the OU
+// by organizationalUnitArn, the metrics count it with the accounts.
+func TestHandleOrganizationTargets(t *testing.T) {
+	w := newWorld(t, orgConfig)
+	key, err := w.fx.CreateKey(w.ctx, t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, snaps := w.image(t, []awsfixture.Disk{{KeyID: key}}, map[string]string{amitag.Accounts: "ou-ab12-11111111 " + acctA + " ou-ab12-99999999"})
+	if _, err := w.handle(t, w.handler(t, handler.Options{}), sampleEvent(t, "tag-change.json", id)); err != nil {
+		t.Fatal(err)
+	}
+	if p := w.imagePerms(t, id); !slices.Equal(p.OrganizationalUnits, []string{ouARN}) || !slices.Equal(p.Accounts, []string{acctA}) {
+		t.Errorf("image shared with %+v, want %s and the OU", p, acctA)
+	}
+	if p := w.snapshotPerms(t, snaps[0]); !slices.Equal(p.Accounts, []string{acctA}) {
+		t.Errorf("snapshot shared with %v, want only %s", p.Accounts, acctA)
+	}
+	w.wantStatus(t, id, "partial", `"ou-ab12-99999999" (organizational unit is not in the allowlist)`)
+	policy, err := w.fx.KeyPolicy(w.ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, _ := kmspolicy.Grantees(policy); !slices.Equal(g, []string{acctA, "o-a1b2c3d4e5/ou-ab12-11111111"}) {
+		t.Errorf("key grants %v, want %s and the OU", g, acctA)
+	}
+
+	var ouLines int
+	for _, l := range w.linesWithMsg(t, "permission changed") {
+		if l.str("organizationalUnitArn") == ouARN {
+			ouLines++
+			if _, ok := l["account"]; ok {
+				t.Errorf("audit line for the OU also has an account: %v", l)
+			}
+		}
+	}
+	if ouLines != 2 { // the key, then the image
+		t.Errorf("audit lines naming the OU: got %d, want 2 (key and image)", ouLines)
+	}
+	if refused := w.linesWithMsg(t, "target refused"); len(refused) != 1 || refused[0].str("token") != "ou-ab12-99999999" {
+		t.Errorf("refusal log lines: %v, want one for ou-ab12-99999999", refused)
+	}
+	wantCounts(t, metricsLine(t, w), map[string]int{
+		"ImagesShared": 1, "AccountsAdded": 2, "AccountsRemoved": 0, "TargetsRefused": 1, "Errors": 0,
+	})
+
+	// The OU leaves: counted as removed.
+	if err := w.fx.Tag(w.ctx, id, map[string]string{amitag.Accounts: acctA}); err != nil {
+		t.Fatal(err)
+	}
+	w.logs.Reset()
+	if _, err := w.handle(t, w.handler(t, handler.Options{}), sampleEvent(t, "tag-change.json", id)); err != nil {
+		t.Fatal(err)
+	}
+	if p := w.imagePerms(t, id); len(p.OrganizationalUnits) != 0 {
+		t.Errorf("OU still shared: %v", p.OrganizationalUnits)
+	}
+	wantCounts(t, metricsLine(t, w), map[string]int{"ImagesShared": 0, "AccountsAdded": 0, "AccountsRemoved": 1})
+}
