@@ -34,7 +34,12 @@ import (
 const (
 	modulePath      = "github.com/amishare/amishare"
 	configParameter = "/amishare/config"
-	configDoc       = `{"allowedAccounts":["111122223333","444455556666"],"groups":{"prod":["777788889999"]}}`
+	configDoc       = `{"allowedAccounts":["111122223333","444455556666"],"groups":{"prod":["777788889999"]},` +
+		`"allowedOrganizationalUnits":["` + workloadsOU + `"]}`
+	// workloadsOU is the OU "workloads" of organization o-a1b2c3d4e5
+	// (management account 210987654321), allowed in the configuration.
+	workloadsOU   = "arn:aws:organizations::210987654321:ou/o-a1b2c3d4e5/ou-ab12-11111111"
+	workloadsOUID = "ou-ab12-11111111"
 	// sampleImageID is the image id the shipped sample events name.
 	sampleImageID = "ami-0123456789abcdef0"
 
@@ -149,6 +154,7 @@ func run(ctx context.Context, verbose bool) (err error) {
 		{"3. Change the tag: revoke an account", d.changeTag},
 		{"4. Share an AMI encrypted with customer-managed keys", d.shareEncrypted},
 		{"5. Refuse an AMI encrypted with the AWS managed key", d.refuseAWSManaged},
+		{"6. Share an encrypted AMI with an organizational unit (OU)", d.shareWithOU},
 	}
 	for _, s := range steps {
 		if err := ctx.Err(); err != nil {
@@ -172,8 +178,9 @@ func (d *demo) configure() error {
 	}
 	fmt.Printf("SSM parameter %s (%s=%s):\n", configParameter, handler.ConfigParameterEnv, configParameter)
 	printJSON("  ", []byte(configDoc))
-	fmt.Printf("Images may be shared with %s and %s, and with the group prod (%s).\n", accountA, accountB, accountProd)
-	fmt.Println("Any other account named in a tag is refused.")
+	fmt.Printf("Images may be shared with %s and %s, with the group prod (%s),\n", accountA, accountB, accountProd)
+	fmt.Printf("and with the OU %s (tag it by its id, %s).\n", workloadsOU, workloadsOUID)
+	fmt.Println("Any other account, organization or OU named in a tag is refused.")
 	return nil
 }
 

@@ -101,9 +101,20 @@ func signed(cs []share.Change) []string {
 		if c.Action == "remove" {
 			sign = "-"
 		}
-		out = append(out, sign+c.Account)
+		out = append(out, sign+changeTarget(c))
 	}
 	return out
+}
+
+// changeTarget is whom a change is for: an account, organization or OU.
+func changeTarget(c share.Change) string {
+	switch {
+	case c.OrganizationArn != "":
+		return c.OrganizationArn
+	case c.OrganizationalUnitArn != "":
+		return c.OrganizationalUnitArn
+	}
+	return c.Account
 }
 
 func (d *demo) resourceOf(c share.Change) string {
@@ -141,8 +152,13 @@ func (d *demo) printPerms(img image, before, after map[string]awsfixture.Perms) 
 	w.Flush()
 }
 
+// targets lists every account, organization and OU of p.
+func targets(p awsfixture.Perms) []string {
+	return slices.Concat(p.Accounts, p.Organizations, p.OrganizationalUnits)
+}
+
 func describePerms(p awsfixture.Perms) string {
-	parts := slices.Clone(p.Accounts)
+	parts := targets(p)
 	if p.Public {
 		parts = append(parts, "PUBLIC")
 	}
@@ -154,13 +170,13 @@ func describePerms(p awsfixture.Perms) string {
 
 func change(before, after awsfixture.Perms) string {
 	var out []string
-	for _, a := range after.Accounts {
-		if !slices.Contains(before.Accounts, a) {
+	for _, a := range targets(after) {
+		if !slices.Contains(targets(before), a) {
 			out = append(out, "+"+a)
 		}
 	}
-	for _, a := range before.Accounts {
-		if !slices.Contains(after.Accounts, a) {
+	for _, a := range targets(before) {
+		if !slices.Contains(targets(after), a) {
 			out = append(out, "-"+a)
 		}
 	}
@@ -265,7 +281,12 @@ func parsePrincipal(raw json.RawMessage) ([]string, error) {
 	return out, nil
 }
 
-func isOurs(sid string) bool { return sid == kmspolicy.UseSid || sid == kmspolicy.GrantSid }
+// isOurs reports whether a Sid is one amishare owns: the account statements,
+// or those of an organization or OU (the Sid prefix and a dash).
+func isOurs(sid string) bool {
+	return sid == kmspolicy.UseSid || sid == kmspolicy.GrantSid ||
+		strings.HasPrefix(sid, kmspolicy.UseSid+"-o-") || strings.HasPrefix(sid, kmspolicy.GrantSid+"-o-")
+}
 
 // printStatements shows each statement's Sid and principals.
 func printStatements(label string, stmts []statement) {

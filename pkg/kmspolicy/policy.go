@@ -96,7 +96,50 @@ type statement struct {
 	Principal any                       `json:"Principal"`
 	Action    any                       `json:"Action"`
 	Resource  string                    `json:"Resource"`
-	Condition map[string]map[string]any `json:"Condition,omitempty"`
+	Condition conditions `json:"Condition,omitempty"`
+}
+
+// conditions is a statement's Condition block, written in this order (the
+// organization scope first, for a reader) rather than Go's sorted map order.
+type conditions []condition
+
+type condition struct {
+	op   string         // e.g. "StringEquals"
+	keys map[string]any // condition key -> value(s)
+}
+
+// get returns the value of key under op, nil when absent.
+func (cs conditions) get(op, key string) any {
+	for _, c := range cs {
+		if c.op == op {
+			return c.keys[key]
+		}
+	}
+	return nil
+}
+
+// MarshalJSON writes the operators in order.
+func (cs conditions) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, c := range cs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		op, err := json.Marshal(c.op)
+		if err != nil {
+			return nil, err
+		}
+		keys, err := json.Marshal(c.keys)
+		if err != nil {
+			return nil, err
+		}
+		b.Write(op)
+		b.WriteByte(':')
+		b.Write(keys)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
 }
 
 type awsPrincipal struct {
@@ -144,7 +187,7 @@ func ourStatements(grantees []string, partition string) []statement {
 				Principal: awsPrincipal{AWS: slices.Clone(arns)},
 				Action:    "kms:CreateGrant",
 				Resource:  "*",
-				Condition: map[string]map[string]any{"Bool": grantCondition()},
+				Condition: conditions{{"Bool", grantCondition()}},
 			})
 	}
 	for _, g := range orgs {
@@ -166,10 +209,10 @@ func rootARN(partition, account string) string {
 // account's path ends with its parent OU and a "/").
 func orgStatements(grantee string) []statement {
 	org, ou, _ := strings.Cut(grantee, "/")
-	scope := func() map[string]map[string]any {
-		c := map[string]map[string]any{"StringEquals": {orgIDKey: org}}
+	scope := func() conditions {
+		c := conditions{{"StringEquals", map[string]any{orgIDKey: org}}}
 		if ou != "" {
-			c["ForAnyValue:StringLike"] = map[string]any{orgPathsKey: []string{org + "/*/" + ou + "/*"}}
+			c = append(c, condition{"ForAnyValue:StringLike", map[string]any{orgPathsKey: []string{org + "/*/" + ou + "/*"}}})
 		}
 		return c
 	}
@@ -189,7 +232,7 @@ func orgStatements(grantee string) []statement {
 		Resource:  "*",
 		Condition: scope(),
 	}
-	grant.Condition["Bool"] = grantCondition()
+	grant.Condition = append(grant.Condition, condition{"Bool", grantCondition()})
 	return []statement{use, grant}
 }
 
@@ -250,7 +293,7 @@ func scoped(s statement) bool {
 	if p, ok := s.Principal.(awsPrincipal); ok && !slices.Contains(p.AWS, "*") {
 		return len(p.AWS) > 0
 	}
-	id, _ := s.Condition["StringEquals"][orgIDKey].(string)
+	id, _ := s.Condition.get("StringEquals", orgIDKey).(string)
 	return amitag.IsOrganizationID(id)
 }
 
