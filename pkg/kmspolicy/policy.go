@@ -91,11 +91,11 @@ var useActions = []string{
 // statement is the shape of our own statements; field order is the order
 // they are written in.
 type statement struct {
-	Sid       string                    `json:"Sid"`
-	Effect    string                    `json:"Effect"`
-	Principal any                       `json:"Principal"`
-	Action    any                       `json:"Action"`
-	Resource  string                    `json:"Resource"`
+	Sid       string     `json:"Sid"`
+	Effect    string     `json:"Effect"`
+	Principal any        `json:"Principal"`
+	Action    any        `json:"Action"`
+	Resource  string     `json:"Resource"`
 	Condition conditions `json:"Condition,omitempty"`
 }
 
