@@ -1,0 +1,93 @@
+package stack
+
+import (
+	"regexp"
+	"slices"
+	"testing"
+
+	"github.com/amishare/amishare/pkg/config"
+)
+
+// TestConfigParameterParses renders the configuration parameter the stack
+// creates and parses it as the function does: every stack parameter lands in
+// its field, organizations and OUs included.
+func TestConfigParameterParses(t *testing.T) {
+	const (
+		org = "arn:aws:organizations::210987654321:organization/o-a1b2c3d4e5"
+		ou1 = "arn:aws:organizations::210987654321:ou/o-a1b2c3d4e5/ou-ab12-11111111"
+		ou2 = "arn:aws:organizations::210987654321:ou/o-a1b2c3d4e5/ou-ab12-22222222"
+	)
+	tests := []struct {
+		name   string
+		params map[string]string
+		check  func(t *testing.T, c *config.Config)
+	}{
+		{"defaults", nil, func(t *testing.T, c *config.Config) {
+			if len(c.AllowedAccounts)+len(c.AllowedOrganizations)+len(c.AllowedOrganizationalUnits) != 0 {
+				t.Errorf("defaults allow %+v, want nobody", c)
+			}
+		}},
+		{"organizations, OUs and a group with an OU", map[string]string{
+			"AllowedAccounts":            "111122223333",
+			"AllowedOrganizations":       org,
+			"AllowedOrganizationalUnits": ou1 + "," + ou2,
+			"AccountGroups":              `{"prod":["444455556666","` + ou2 + `"]}`,
+		}, func(t *testing.T, c *config.Config) {
+			if !slices.Equal(c.AllowedOrganizations, []string{org}) || !slices.Equal(c.AllowedOrganizationalUnits, []string{ou1, ou2}) {
+				t.Errorf("organizations %v, OUs %v; want [%s] and [%s %s]", c.AllowedOrganizations, c.AllowedOrganizationalUnits, org, ou1, ou2)
+			}
+			if !c.Allowed("111122223333") || !c.Allowed("444455556666") {
+				t.Errorf("accounts not allowed: %+v", c)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := resolve(t, tc.params)
+			cp, _ := res["ConfigParameter"].(map[string]any)
+			value, _ := prop(cp, "Value").(string)
+			c, err := config.Parse([]byte(value))
+			if err != nil {
+				t.Fatalf("the configuration the stack writes does not parse: %v\n%s", err, value)
+			}
+			tc.check(t, c)
+		})
+	}
+}
+
+// TestOrganizationParameterPatterns checks the stack parameters' patterns,
+// applied by CloudFormation to every list element, take organization and OU
+// ARNs as EC2 Image Builder documents them, and nothing else.
+func TestOrganizationParameterPatterns(t *testing.T) {
+	params, _ := translate(t)["Parameters"].(map[string]any)
+	tests := []struct {
+		param    string
+		accept   []string
+		rejected []string
+	}{
+		{"AllowedOrganizations",
+			[]string{"", "arn:aws:organizations::210987654321:organization/o-a1b2c3d4e5", "arn:aws-us-gov:organizations::210987654321:organization/o-a1b2c3d4e5"},
+			[]string{"o-a1b2c3d4e5", "arn:aws:organizations::210987654321:organization/o-a1b2c3d4e5/x", "arn:aws:organizations::210987654321:ou/o-a1b2c3d4e5/ou-ab12-11111111", " arn:aws:organizations::210987654321:organization/o-a1b2c3d4e5"}},
+		{"AllowedOrganizationalUnits",
+			[]string{"", "arn:aws:organizations::210987654321:ou/o-a1b2c3d4e5/ou-ab12-11111111"},
+			[]string{"ou-ab12-11111111", "arn:aws:organizations::210987654321:ou/o-a1b2c3d4e5/ou-ab12-11111111/x", "arn:aws:organizations::210987654321:organization/o-a1b2c3d4e5"}},
+	}
+	for _, tc := range tests {
+		p, _ := params[tc.param].(map[string]any)
+		pattern, _ := p["AllowedPattern"].(string)
+		re, err := regexp.Compile(pattern)
+		if err != nil {
+			t.Fatalf("%s: AllowedPattern %q: %v", tc.param, pattern, err)
+		}
+		for _, v := range tc.accept {
+			if !re.MatchString(v) {
+				t.Errorf("%s rejects %q", tc.param, v)
+			}
+		}
+		for _, v := range tc.rejected {
+			if re.MatchString(v) {
+				t.Errorf("%s accepts %q", tc.param, v)
+			}
+		}
+	}
+}
