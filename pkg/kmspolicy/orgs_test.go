@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -347,4 +348,35 @@ func TestOrganizationStatementsEvaluated(t *testing.T) {
 	if !reflect.DeepEqual(applies, want) {
 		t.Errorf("statements apply to\n%v\nwant\n%v", applies, want)
 	}
+}
+
+func TestStatementIsScoped(t *testing.T) {
+	out := Statement([]string{testOrgARN, testOUARN, "111122223333", "ou-ab12-11111111", "*"}, "aws")
+	checkScoped(t, "", `{"Statement":`+out+`}`)
+	var stmts []map[string]any
+	if err := json.Unmarshal([]byte(out), &stmts); err != nil {
+		t.Fatal(err)
+	}
+	if len(stmts) != 6 { // accounts, organization, OU: two each; the rest left out
+		t.Errorf("got %d statements, want 6:\n%s", len(stmts), out)
+	}
+}
+
+func TestManyOUsHitTheSizeLimit(t *testing.T) {
+	var ous []string
+	for i := range 200 {
+		ous = append(ous, fmt.Sprintf("arn:aws:organizations::210987654321:ou/o-a1b2c3d4e5/ou-ab12-%08d", i))
+	}
+	if _, _, err := Edit(defaultKeyPolicy, ous, nil, ""); !errors.Is(err, ErrPolicyTooLarge) {
+		t.Fatalf("got error %v, want ErrPolicyTooLarge", err)
+	}
+	// As many as fit are accepted, compacted if need be, within the limit.
+	out, _, err := Edit(defaultKeyPolicy, ous[:20], nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) > MaxPolicyBytes {
+		t.Errorf("got %d bytes, want at most %d", len(out), MaxPolicyBytes)
+	}
+	checkScoped(t, defaultKeyPolicy, out)
 }
