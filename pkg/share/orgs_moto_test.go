@@ -207,11 +207,21 @@ func (e *env) wantKeyUsableBy(t *testing.T, keyARN string, allowed, denied []pri
 			}
 		}
 	}
-	// Every statement with a wildcard principal is scoped to an organization.
+	// Statement by statement: none lets a denied principal in.
 	stmts, err := policyeval.Statements(policy)
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, s := range stmts {
+		for _, p := range denied {
+			for _, a := range useAndCopy {
+				if ok, err := s.Applies(p.request(a)); err != nil || (ok && s.Effect == "Allow") {
+					t.Errorf("statement %q lets %s %s (%v)", s.Sid, p.name, a, err)
+				}
+			}
+		}
+	}
+	// Every statement with a wildcard principal is scoped to an organization.
 	for _, s := range stmts {
 		if string(s.Principal) == `"*"` {
 			if id, _ := s.Condition["StringEquals"]["aws:PrincipalOrgID"].(string); !strings.HasPrefix(id, "o-") {
