@@ -266,13 +266,16 @@ func TestKeyPolicyTooLargeIsRefused(t *testing.T) {
 }
 
 // racingKMS holds each engine's first PutKeyPolicy until both engines have
-// read the key policy and are about to write: the lost-update race KMS's
-// unconditional PutKeyPolicy allows.
+// read the key policy and are about to write, and returns from it only once
+// both first writes are done: the lost-update race KMS's unconditional
+// PutKeyPolicy allows, with both read-backs after both writes, which is the
+// case the read-back catches. (A writer whose read-back comes before a
+// stale writer's write cannot notice; its next reconcile restores it.)
 type racingKMS struct {
 	kmspolicy.KMSAPI
-	barrier *barrier
-	puts    *atomic.Int32
-	once    sync.Once
+	before, after *barrier
+	puts          *atomic.Int32
+	once          sync.Once
 }
 
 type barrier struct {
@@ -281,18 +284,28 @@ type barrier struct {
 	done chan struct{}
 }
 
+func newBarrier(n int32) *barrier { return &barrier{want: n, done: make(chan struct{})} }
+
+// wait arrives at the barrier and waits (at most 10 s) for the others.
+func (b *barrier) wait() {
+	if b.n.Add(1) == b.want {
+		close(b.done)
+	}
+	select {
+	case <-b.done:
+	case <-time.After(10 * time.Second):
+	}
+}
+
 func (r *racingKMS) PutKeyPolicy(ctx context.Context, in *kms.PutKeyPolicyInput, opts ...func(*kms.Options)) (*kms.PutKeyPolicyOutput, error) {
-	r.once.Do(func() {
-		if r.barrier.n.Add(1) == r.barrier.want {
-			close(r.barrier.done)
-		}
-		select {
-		case <-r.barrier.done:
-		case <-time.After(10 * time.Second):
-		}
-	})
+	first := false
+	r.once.Do(func() { first = true; r.before.wait() })
 	r.puts.Add(1)
-	return r.KMSAPI.PutKeyPolicy(ctx, in, opts...)
+	out, err := r.KMSAPI.PutKeyPolicy(ctx, in, opts...)
+	if first {
+		r.after.wait()
+	}
+	return out, err
 }
 
 func TestConcurrentHandlersSharingOneKey(t *testing.T) {
@@ -301,12 +314,12 @@ func TestConcurrentHandlersSharingOneKey(t *testing.T) {
 	img1, _ := e.encryptedImage(t, acctA, k)
 	img2, _ := e.encryptedImage(t, acctB, k)
 
-	b := &barrier{want: 2, done: make(chan struct{})}
+	before, after := newBarrier(2), newBarrier(2)
 	var puts atomic.Int32
 	engines := make([]*share.Engine, 2)
 	for i := range engines {
 		eng := *e.engine
-		eng.KMS = &racingKMS{KMSAPI: e.engine.KMS, barrier: b, puts: &puts}
+		eng.KMS = &racingKMS{KMSAPI: e.engine.KMS, before: before, after: after, puts: &puts}
 		engines[i] = &eng
 	}
 	var wg sync.WaitGroup
