@@ -3,6 +3,7 @@
 //	amishare handle [--dry-run] EVENT_FILE   run the Lambda's handler on one event (- for stdin)
 //	amishare plan IMAGE_ID                   show what would change; change nothing
 //	amishare apply [--dry-run] IMAGE_ID      reconcile one image now
+//	amishare sweep [--dry-run]               reconcile every managed image now, clean up after gone ones
 //
 // It prints a JSON summary on stdout and logs JSON on stderr. The exit status
 // is 0 when the work was done or there was nothing to do, 1 when it failed
@@ -29,6 +30,8 @@ const usage = `usage:
   amishare handle [--dry-run] EVENT_FILE   run the Lambda's handler on one event JSON (- reads stdin)
   amishare plan IMAGE_ID                   show what would change; change nothing
   amishare apply [--dry-run] IMAGE_ID      reconcile one image now
+  amishare sweep [--dry-run]               reconcile every managed image now and clean up
+                                           after deregistered ones (at the configured sweepRate)
 
 The AWS endpoint, region and credentials come from the standard SDK chain
 (AWS_ENDPOINT_URL, AWS_REGION, AWS_PROFILE, ...); the configuration parameter
@@ -58,7 +61,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	cmd := args[0]
 	switch cmd {
-	case "handle", "plan", "apply":
+	case "handle", "plan", "apply", "sweep":
 	default:
 		fmt.Fprint(stderr, usage)
 		return 2, fmt.Errorf("unknown command %q", cmd)
@@ -69,7 +72,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2, nil
 	}
-	if fs.NArg() != 1 {
+	wantArgs := 1
+	if cmd == "sweep" {
+		wantArgs = 0
+	}
+	if fs.NArg() != wantArgs {
 		fmt.Fprint(stderr, usage)
 		return 2, nil
 	}
@@ -99,13 +106,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	var out any
 	var runErr error
 	failed := false
-	if cmd == "handle" {
+	switch cmd {
+	case "handle":
 		sum, err := h.Handle(ctx, raw)
 		out, runErr = sum, err
 		for _, res := range sum.Images {
 			failed = failed || res.Status == share.StatusError
 		}
-	} else {
+		for _, s := range sum.Sweeps {
+			failed = failed || s.Errors > 0
+		}
+	case "sweep":
+		sum, err := h.Sweep(ctx)
+		out, runErr = sum, err
+		failed = sum.Errors > 0
+	default:
 		res, err := h.ReconcileImage(ctx, arg)
 		out, runErr = res, err
 		failed = res.Status == share.StatusError
@@ -119,7 +134,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 1, runErr
 	}
 	if failed {
-		return 1, errors.New("an image is in status error; see its message")
+		return 1, errors.New("an image failed or is in status error; see the summary")
 	}
 	return 0, nil
 }

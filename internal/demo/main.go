@@ -80,7 +80,9 @@ type demo struct {
 	fx     *awsfixture.Fixture
 	labels map[string]string // key ARN → short name for display
 
-	plain image // the image of steps 2 and 3
+	plain image // the image of steps 2, 3 and 6
+	enc   image // the encrypted image of steps 4 and 7
+	keys  []string
 }
 
 // image is one AMI the demo registered, with what lies behind it.
@@ -155,6 +157,8 @@ func run(ctx context.Context, verbose bool) (err error) {
 		{"4. Share an AMI encrypted with customer-managed keys", d.shareEncrypted},
 		{"5. Refuse an AMI encrypted with the AWS managed key", d.refuseAWSManaged},
 		{"6. Share an encrypted AMI with an organizational unit (OU)", d.shareWithOU},
+		{"7. Someone shares by hand: the scheduled sweep repairs the drift", d.sweepDrift},
+		{"8. Deregister an AMI: its snapshots and keys are unshared", d.deregister},
 	}
 	for _, s := range steps {
 		if err := ctx.Err(); err != nil {
@@ -274,6 +278,7 @@ func (d *demo) shareEncrypted() error {
 		return err
 	}
 	img := image{id: id, snaps: snaps, keyOf: map[string]string{snaps[0]: "key-1", snaps[1]: "key-1", snaps[2]: "key-2"}}
+	d.enc, d.keys = img, []string{key1, key2}
 	fmt.Printf("Registered %s with 3 encrypted snapshots (two under key-1, one under key-2).\n", id)
 	if err := d.tagImage(id, accountA+" "+accountB); err != nil {
 		return err

@@ -53,8 +53,12 @@ func (d *demo) printSummary(sum handler.Summary, res share.Result) {
 	w := table()
 	fmt.Fprintf(w, "  event\t%s (%s)\n", sum.Kind, sum.DetailType)
 	fmt.Fprintf(w, "  outcome\t%s\n", res.Outcome)
-	fmt.Fprintf(w, "  status\t%s\n", res.Status)
-	fmt.Fprintf(w, "  message\t%s\n", res.Message)
+	if res.Status != "" {
+		fmt.Fprintf(w, "  status\t%s\n", res.Status)
+		fmt.Fprintf(w, "  message\t%s\n", res.Message)
+	} else if res.Reason != "" {
+		fmt.Fprintf(w, "  reason\t%s\n", res.Reason)
+	}
 	for i, r := range res.Refused {
 		label := ""
 		if i == 0 {

@@ -224,6 +224,7 @@ func (s *Server) Env() []string {
 		"AWS_ENDPOINT_URL_EC2=",
 		"AWS_ENDPOINT_URL_KMS=",
 		"AWS_ENDPOINT_URL_SSM=",
+		"AWS_ENDPOINT_URL_SQS=",
 		"AWS_ENDPOINT_URL_STS=",
 	}
 }

@@ -99,6 +99,14 @@ func TestCallRequests(t *testing.T) {
 			"Resources": []any{"ami-0123456789abcdef1"}, "Tags": []any{map[string]any{"Key": "amishare:accounts", "Value": ""}},
 		}},
 		{Service: "KMS", Operation: "PutKeyPolicy", Region: "eu-west-1", Input: map[string]any{"KeyId": "1234abcd-12ab-34cd-56ef-1234567890ab", "Policy": "{}"}},
+		// The snapshots' record, and the sweep's continuation queue.
+		{Service: "EC2", Operation: "CreateTags", Input: map[string]any{
+			"Resources": []any{"snap-0123456789abcdef0", "snap-0123456789abcdef1"}, "Tags": []any{map[string]any{"Key": "amishare:image", "Value": "ami-0123456789abcdef0"}},
+		}},
+		{Service: "EC2", Operation: "DeleteTags", Input: map[string]any{
+			"Resources": []any{"snap-0123456789abcdef0"}, "Tags": []any{map[string]any{"Key": "amishare:image", "Value": "ami-0123456789abcdef0"}},
+		}},
+		{Service: "SQS", Operation: "SendMessage", Input: map[string]any{"QueueUrl": "http://127.0.0.1:5000/123456789012/amishare-SweepQueue"}},
 	}
 	if got := Regions(calls); !slices.Equal(got, []string{"eu-west-1"}) {
 		t.Errorf("Regions = %v, want [eu-west-1]", got)
@@ -118,8 +126,9 @@ func TestCallRequests(t *testing.T) {
 			"SnapshotId": "snap-0123456789abcdef0", "OperationType": "add", "GroupNames": []any{"all"},
 		}},
 		{Service: "EC2", Operation: "CreateTags", Input: map[string]any{
-			"Resources": []any{"snap-0123456789abcdef0"}, "Tags": []any{map[string]any{"Key": "amishare:image", "Value": "ami-0123456789abcdef0"}},
+			"Resources": []any{"snap-0123456789abcdef0"}, "Tags": []any{map[string]any{"Key": "amishare:image", "Value": "ami-0123456789abcdef0"}, map[string]any{"Key": "Name", "Value": "x"}},
 		}},
+		{Service: "EC2", Operation: "DeleteTags", Input: map[string]any{"Resources": []any{"snap-0123456789abcdef0"}}},
 		{Service: "EC2", Operation: "DeregisterImage", Input: map[string]any{"ImageId": "ami-0123456789abcdef0"}},
 		{Service: "SQS", Operation: "SendMessage", Input: map[string]any{"QueueUrl": "http://127.0.0.1:5000/123456789012/amishare-sweep"}},
 		// No AllowedRegions in the role below: no copy to another region.

@@ -246,9 +246,10 @@ func TestGrantOperationsMatchCode(t *testing.T) {
 // target has a dead-letter queue and a retry policy, only this stack's rules
 // may write to that queue, and every queue and Lambda's drop metrics are alarmed.
 func TestEventDelivery(t *testing.T) {
-	for _, cloudTrail := range []string{"false", "true"} {
-		t.Run("EnableCloudTrailEvents="+cloudTrail, func(t *testing.T) {
-			res := resolve(t, map[string]string{"EnableCloudTrailEvents": cloudTrail})
+	for _, c := range []struct{ cloudTrail, schedule string }{{"false", ""}, {"true", ""}, {"false", "rate(6 hours)"}, {"true", "rate(1 day)"}} {
+		cloudTrail := c.cloudTrail
+		t.Run("EnableCloudTrailEvents="+cloudTrail+",SweepSchedule="+c.schedule, func(t *testing.T) {
+			res := resolve(t, map[string]string{"EnableCloudTrailEvents": cloudTrail, "SweepSchedule": c.schedule})
 			var rules []string
 			for name, v := range res {
 				r := v.(map[string]any)
@@ -269,7 +270,13 @@ func TestEventDelivery(t *testing.T) {
 			}
 			wantRules := 2
 			if cloudTrail == "true" {
-				wantRules = 3
+				wantRules++
+			}
+			if c.schedule != "" {
+				wantRules++
+				if r, _ := res["SweepRule"].(map[string]any); prop(r, "ScheduleExpression") != c.schedule {
+					t.Errorf("SweepRule schedule = %v, want %q", prop(r, "ScheduleExpression"), c.schedule)
+				}
 			}
 			if len(rules) != wantRules {
 				t.Fatalf("rules = %v, want %d", rules, wantRules)
@@ -279,8 +286,11 @@ func TestEventDelivery(t *testing.T) {
 			if doc["Version"] != "2012-10-17" {
 				t.Errorf("queue policy Version = %v", doc["Version"])
 			}
-			stmt := list(doc["Statement"])[0].(map[string]any)
-			sources := strs(stmt["Condition"].(map[string]any)["ArnEquals"].(map[string]any)["aws:SourceArn"])
+			var sources []string
+			for _, st := range list(doc["Statement"]) {
+				stmt := st.(map[string]any)
+				sources = append(sources, strs(stmt["Condition"].(map[string]any)["ArnEquals"].(map[string]any)["aws:SourceArn"])...)
+			}
 			for _, rule := range rules {
 				arn := "arn:aws:events:us-east-1:123456789012:rule/amishare-" + rule
 				if !slices.Contains(sources, arn) {
@@ -305,6 +315,7 @@ func TestEventDelivery(t *testing.T) {
 			for _, want := range []string{
 				"AWS/SQS/ApproximateNumberOfMessagesVisible/DeadLetterQueue.QueueName",
 				"AWS/SQS/ApproximateNumberOfMessagesVisible/EventsDeadLetterQueue.QueueName",
+				"AWS/SQS/ApproximateNumberOfMessagesVisible/SweepDeadLetterQueue.QueueName",
 				"AWS/Lambda/AsyncEventsDropped/AmishareFunction",
 				"AWS/Lambda/DeadLetterErrors/AmishareFunction",
 				"AWS/Lambda/Errors/AmishareFunction",
@@ -330,7 +341,7 @@ func TestRulePatterns(t *testing.T) {
 	patterns := map[string]map[string]any{}
 	for name, v := range res {
 		r := v.(map[string]any)
-		if r["Type"] == "AWS::Events::Rule" {
+		if r["Type"] == "AWS::Events::Rule" && prop(r, "ScheduleExpression") == nil {
 			patterns[name] = prop(r, "EventPattern").(map[string]any)
 		}
 	}
@@ -351,7 +362,7 @@ func TestRulePatterns(t *testing.T) {
 		{"available", "ami-available.json", "AmishareFunctionAmiAvailable"},
 		{"AWS documentation sample", "aws-doc-ami-available.json", "AmishareFunctionAmiAvailable"},
 		{"failed (a copy amishare made may have failed)", "ami-failed.json", "AmishareFunctionAmiAvailable"},
-		{"deregistered", "ami-deregistered.json", ""},
+		{"deregistered", "ami-deregistered.json", "AmishareFunctionAmiAvailable"},
 		{"tag change", "tag-change.json", "AmishareFunctionAccountsTagChanged"},
 		{"status-only tag change", "tag-change-status-only.json", ""},
 		{"CloudTrail CreateImage", "cloudtrail-create-image.json", "CloudTrailRule"},

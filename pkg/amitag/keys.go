@@ -16,6 +16,10 @@ const (
 	Copies = Prefix + "copies"
 	// Source, on a copy, names the image it was copied from: "us-east-1/ami-…".
 	Source = Prefix + "source"
+	// Image is written by the engine on each snapshot it shares, naming the
+	// image it shared it for: the record that finds the snapshot again once
+	// the image is deregistered. It is the only tag amishare writes on snapshots.
+	Image = Prefix + "image"
 )
 
 // KeyManaged is the tag on a KMS key (not an image) that delegates the key to

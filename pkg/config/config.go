@@ -48,7 +48,17 @@ type Config struct {
 	// CopyKeys maps a region to the customer-managed KMS key copies in that
 	// region are encrypted with (key id, key ARN or alias).
 	CopyKeys map[string]string `json:"copyKeys,omitempty"`
+	// SweepRate is the most AWS API calls per second a sweep makes, every
+	// call counted (reads, writes, retries); 0 means DefaultSweepRate.
+	SweepRate int `json:"sweepRate,omitempty"`
 }
+
+// DefaultSweepRate is half of the refill rate EC2 documents for its
+// non-mutating API token bucket, leaving the rest to the account's other tools.
+const DefaultSweepRate = 10
+
+// MaxSweepRate bounds sweepRate: far above what EC2 lets one account sustain.
+const MaxSweepRate = 1000
 
 var (
 	groupRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,63}$`)
@@ -111,6 +121,12 @@ func (c *Config) validate() error {
 		}
 	}
 	errs = append(errs, c.validateCopies()...)
+	switch {
+	case c.SweepRate == 0:
+		c.SweepRate = DefaultSweepRate
+	case c.SweepRate < 0 || c.SweepRate > MaxSweepRate:
+		errs = append(errs, fmt.Errorf("sweepRate: %d is not between 1 and %d calls per second", c.SweepRate, MaxSweepRate))
+	}
 	switch c.KMS {
 	case "":
 		c.KMS = ModePolicy

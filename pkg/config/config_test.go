@@ -95,6 +95,19 @@ func TestParse(t *testing.T) {
 		{name: "OU id in a group", doc: `{"groups":{"g":["ou-ab12-11111111"]}}`, wantErr: "member"},
 		{name: "group named like an OU id", doc: `{"groups":{"ou-ab12-11111111":["111122223333"]}}`, wantErr: "organization or OU id"},
 		{name: "dryRun not a bool", doc: `{"dryRun":"true"}`, wantErr: "not valid"},
+		{name: "sweepRate defaults to 10", doc: `{}`, check: func(t *testing.T, c *Config) {
+			if c.SweepRate != DefaultSweepRate || DefaultSweepRate != 10 {
+				t.Errorf("SweepRate = %d, want the default 10", c.SweepRate)
+			}
+		}},
+		{name: "sweepRate set", doc: `{"sweepRate":3}`, check: func(t *testing.T, c *Config) {
+			if c.SweepRate != 3 {
+				t.Errorf("SweepRate = %d, want 3", c.SweepRate)
+			}
+		}},
+		{name: "sweepRate negative", doc: `{"sweepRate":-1}`, wantErr: "sweepRate"},
+		{name: "sweepRate too high", doc: `{"sweepRate":1001}`, wantErr: "between 1 and 1000"},
+		{name: "sweepRate not an integer", doc: `{"sweepRate":2.5}`, wantErr: "not valid"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

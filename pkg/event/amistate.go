@@ -46,10 +46,14 @@ const (
 	StateFailed = "failed"
 )
 
+// stateDeregistered: the image is gone; its snapshots stay and are cleaned up.
+const stateDeregistered = "deregistered"
+
 // decodeAMIState fills t from an AMI State Change detail. An available image
 // is worth a reconcile; a failed one is reported to the handler (it may be a
-// copy amishare made). Pending images cannot be shared yet, and a
-// deregistered or disabled image's permissions go with it.
+// copy amishare made); a deregistered one leaves its snapshots behind, which
+// are cleaned up. Pending images cannot be shared yet, and a disabled image
+// keeps its snapshots' permissions until it is deregistered.
 func decodeAMIState(t *Trigger, raw json.RawMessage) error {
 	var d amiStateDetail
 	if err := json.Unmarshal(raw, &d); err != nil {
@@ -72,6 +76,10 @@ func decodeAMIState(t *Trigger, raw json.RawMessage) error {
 	// retried to the same end: the event is ignored, with the reason.
 	if !validImageID(d.ImageID) {
 		t.Ignored = fmt.Sprintf("ImageId %q is not an AMI id (ami- and 8 or 17 lowercase hex digits)", short(d.ImageID))
+		return nil
+	}
+	if d.State == stateDeregistered {
+		t.Deregistered = []string{d.ImageID}
 		return nil
 	}
 	if d.State != StateAvailable && d.State != StateFailed {

@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/amishare/amishare/pkg/amitag"
@@ -37,17 +38,24 @@ const (
 	KindAMIState  Kind = "ami-state-change" // source aws.ec2, detail-type "EC2 AMI State Change"
 	KindTagChange Kind = "tag-change"       // source aws.tag, detail-type "Tag Change on Resource"
 	KindAPICall   Kind = "api-call"         // source aws.ec2, detail-type "AWS API Call via CloudTrail"
-	KindOther     Kind = "other"
+	KindScheduled Kind = "scheduled"        // source aws.events, detail-type "Scheduled Event": sweep
+	// KindSweepContinuation is not an EventBridge event but Lambda's SQS
+	// event: messages from the sweep's own queue, each naming where an
+	// unfinished sweep resumes.
+	KindSweepContinuation Kind = "sweep-continuation"
+	KindOther             Kind = "other"
 )
 
 // Sources and detail-types of the events Decode understands.
 const (
-	sourceEC2 = "aws.ec2"
-	sourceTag = "aws.tag"
+	sourceEC2    = "aws.ec2"
+	sourceTag    = "aws.tag"
+	sourceEvents = "aws.events"
 
 	detailTypeAMIState  = "EC2 AMI State Change"
 	detailTypeTagChange = "Tag Change on Resource"
 	detailTypeAPICall   = "AWS API Call via CloudTrail"
+	detailTypeScheduled = "Scheduled Event"
 )
 
 // Trigger is what an event asks of the engine.
@@ -64,6 +72,12 @@ type Trigger struct {
 	Region string
 	// ImageState is the state an EC2 AMI State Change reports (KindAMIState only).
 	ImageState string
+	// Deregistered lists images that are gone: what amishare shared for them is revoked.
+	Deregistered []string
+	// Sweep asks for a sweep of every managed image (scheduled event or continuation).
+	Sweep bool
+	// Resume holds, for a continuation, each SQS message body: where to resume.
+	Resume []string
 }
 
 // eventEnvelope is the part of an EventBridge event amishare reads. version,
@@ -91,6 +105,9 @@ func Decode(raw []byte) (Trigger, error) {
 	if bytes.HasPrefix(raw, utf8BOM) {
 		return Trigger{}, errors.New("event: not valid JSON: starts with a UTF-8 byte order mark")
 	}
+	if t, ok, err := decodeSQS(raw); ok {
+		return t, err
+	}
 	var env eventEnvelope
 	if err := json.Unmarshal(raw, &env); err != nil {
 		var syntax *json.SyntaxError
@@ -109,6 +126,14 @@ func Decode(raw []byte) (Trigger, error) {
 	}
 	if t.Kind == KindOther {
 		t.Detail, t.Ignored = describeOther(env.Source, env.DetailType)
+		return t, nil
+	}
+	if t.Kind == KindScheduled {
+		// The detail of a scheduled event is empty ({}): nothing to read.
+		// resources names the rule, for the log only: any shape will do.
+		var rules []string
+		_ = json.Unmarshal(env.Resources, &rules)
+		t.Sweep, t.Detail = true, "scheduled sweep from "+short(strings.Join(rules, " "))
 		return t, nil
 	}
 	if isNull(env.Detail) {
@@ -157,6 +182,8 @@ func kindOf(source, detailType string) Kind {
 		return KindTagChange
 	case source == sourceEC2 && detailType == detailTypeAPICall:
 		return KindAPICall
+	case source == sourceEvents && detailType == detailTypeScheduled:
+		return KindScheduled
 	}
 	return KindOther
 }

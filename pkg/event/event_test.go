@@ -2,6 +2,7 @@ package event
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -71,6 +72,11 @@ type want struct {
 	ids     []string
 	ignored string // substring of Ignored; "" means not ignored
 	err     string // substring of the error; "" means no error
+	// deregistered lists the images to clean up; sweep asks for a sweep
+	// resuming at each of resume.
+	deregistered []string
+	sweep        bool
+	resume       []string
 }
 
 func check(t *testing.T, raw []byte, w want) Trigger {
@@ -96,6 +102,12 @@ func check(t *testing.T, raw []byte, w want) Trigger {
 	}
 	if !slices.Equal(got.ImageIDs, w.ids) {
 		t.Errorf("ImageIDs: got %q, want %q", got.ImageIDs, w.ids)
+	}
+	if !slices.Equal(got.Deregistered, w.deregistered) {
+		t.Errorf("Deregistered: got %q, want %q", got.Deregistered, w.deregistered)
+	}
+	if got.Sweep != w.sweep || !slices.Equal(got.Resume, w.resume) {
+		t.Errorf("Sweep, Resume: got %v %q, want %v %q", got.Sweep, got.Resume, w.sweep, w.resume)
 	}
 	switch {
 	case w.ignored == "" && got.Ignored != "":
@@ -124,7 +136,7 @@ func TestDecodeAMIState(t *testing.T) {
 		{"failed", amiState(`{"ImageId":"` + img1 + `","State":"failed","ErrorMessage":"boom"}`),
 			want{kind: KindAMIState, ids: []string{img1}}},
 		{"deregistered", amiState(`{"ImageId":"` + img1 + `","State":"deregistered"}`),
-			want{kind: KindAMIState, ignored: `"deregistered"`}},
+			want{kind: KindAMIState, deregistered: []string{img1}}},
 		{"disabled", amiState(`{"ImageId":"` + img1 + `","State":"disabled"}`),
 			want{kind: KindAMIState, ignored: `"disabled"`}},
 		{"unknown state", amiState(`{"ImageId":"` + img1 + `","State":"transient"}`),
@@ -498,5 +510,34 @@ func TestDecodeRegionAndState(t *testing.T) {
 				t.Errorf("got region %q state %q, want %q %q", got.Region, got.ImageState, tt.region, tt.state)
 			}
 		})
+	}
+}
+
+func TestDecodeSweepTriggers(t *testing.T) {
+	const body = `{"amishareSweep":{"sweepId":"s1","phase":"images","after":"ami-0123456789abcdef0"}}`
+	sqs := func(records string) []byte { return []byte(`{"Records":[` + records + `]}`) }
+	rec := func(source, b string) string {
+		q, _ := json.Marshal(b)
+		return `{"messageId":"m-1","receiptHandle":"r","body":` + string(q) + `,"eventSource":"` + source + `","awsRegion":"us-east-1"}`
+	}
+	tests := []struct {
+		name string
+		raw  []byte
+		want want
+	}{
+		{"scheduled event", []byte(`{"version":"0","id":"e-1","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012",` +
+			`"time":"2015-10-08T16:53:06Z","region":"us-east-1","resources":["arn:aws:events:us-east-1:123456789012:rule/r"],"detail":{}}`),
+			want{kind: KindScheduled, sweep: true}},
+		{"scheduled detail-type under another source is not ours", []byte(`{"id":"e-1","detail-type":"Scheduled Event","source":"my.app","detail":{}}`),
+			want{kind: KindOther, ignored: "unhandled"}},
+		{"one continuation", sqs(rec("aws:sqs", body)), want{kind: KindSweepContinuation, sweep: true, resume: []string{body}}},
+		{"two continuations", sqs(rec("aws:sqs", body) + "," + rec("aws:sqs", "{}")), want{kind: KindSweepContinuation, sweep: true, resume: []string{body, "{}"}}},
+		{"record from another source", sqs(rec("aws:sns", body)), want{kind: KindSweepContinuation, err: `"aws:sns"`}},
+		{"empty body", sqs(rec("aws:sqs", "")), want{kind: KindSweepContinuation, err: "empty body"}},
+		{"no records", sqs(""), want{kind: KindSweepContinuation, err: "no records"}},
+		{"Records not a list", []byte(`{"Records":{}}`), want{kind: KindSweepContinuation, err: "malformed Records"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { check(t, tt.raw, tt.want) })
 	}
 }

@@ -30,8 +30,19 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		if (got.Ignored != "") == (len(got.ImageIDs) > 0) {
-			t.Errorf("Decode(%q): got Ignored %q with ImageIDs %q, want exactly one of them", raw, got.Ignored, got.ImageIDs)
+		asks := 0
+		for _, b := range []bool{got.Ignored != "", len(got.ImageIDs) > 0, len(got.Deregistered) > 0, got.Sweep} {
+			if b {
+				asks++
+			}
+		}
+		if asks != 1 {
+			t.Errorf("Decode(%q): got Ignored %q, ImageIDs %q, Deregistered %q, Sweep %v: want exactly one of them", raw, got.Ignored, got.ImageIDs, got.Deregistered, got.Sweep)
+		}
+		for _, id := range got.Deregistered {
+			if !validImageID(id) {
+				t.Errorf("Decode(%q): got deregistered image id %q, want ami- and 8 or 17 lowercase hex digits", raw, id)
+			}
 		}
 		seen := make(map[string]bool)
 		for _, id := range got.ImageIDs {
@@ -44,7 +55,7 @@ func FuzzDecode(f *testing.F) {
 			seen[id] = true
 		}
 		switch got.Kind {
-		case KindAMIState, KindTagChange, KindAPICall:
+		case KindAMIState, KindTagChange, KindAPICall, KindScheduled, KindSweepContinuation:
 		case KindOther:
 			if len(got.ImageIDs) > 0 {
 				t.Errorf("Decode(%q): got ImageIDs %q for an event of kind other", raw, got.ImageIDs)

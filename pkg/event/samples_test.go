@@ -25,7 +25,9 @@ func TestSamples(t *testing.T) {
 		"ami-available.json":             {KindAMIState, []string{sampleID}, false},
 		"ami-pending.json":               {KindAMIState, nil, true},
 		"ami-failed.json":                {KindAMIState, []string{sampleID}, false},
-		"ami-deregistered.json":          {KindAMIState, nil, true},
+		"ami-deregistered.json":          {KindAMIState, nil, false},
+		"scheduled-sweep.json":           {KindScheduled, nil, false},
+		"sqs-sweep-continuation.json":    {KindSweepContinuation, nil, false},
 		"tag-change.json":                {KindTagChange, []string{sampleID}, false},
 		"tag-change-status-only.json":    {KindTagChange, nil, true},
 		"cloudtrail-create-image.json":   {KindAPICall, []string{sampleID}, false},
@@ -36,6 +38,15 @@ func TestSamples(t *testing.T) {
 		"other-event.json":               {KindOther, nil, true},
 		// AWS's own sample, verbatim: its image id is a placeholder.
 		"aws-doc-ami-available.json": {KindAMIState, nil, true},
+	}
+	// What the samples that neither reconcile nor are ignored ask for.
+	asks := map[string]struct {
+		deregistered []string
+		sweep        bool
+	}{
+		"ami-deregistered.json":       {deregistered: []string{sampleID}},
+		"scheduled-sweep.json":        {sweep: true},
+		"sqs-sweep-continuation.json": {sweep: true},
 	}
 
 	files, err := filepath.Glob(samplesGlob)
@@ -67,6 +78,9 @@ func TestSamples(t *testing.T) {
 			}
 			if !slices.Equal(got.ImageIDs, w.ids) {
 				t.Errorf("ImageIDs: got %q, want %q", got.ImageIDs, w.ids)
+			}
+			if a := asks[name]; !slices.Equal(got.Deregistered, a.deregistered) || got.Sweep != a.sweep {
+				t.Errorf("Deregistered, Sweep: got %q %v, want %q %v", got.Deregistered, got.Sweep, a.deregistered, a.sweep)
 			}
 			if (got.Ignored != "") != w.ignored {
 				t.Errorf("Ignored: got %q, want ignored=%v", got.Ignored, w.ignored)

@@ -12,13 +12,15 @@ import (
 
 	"github.com/amishare/amishare/pkg/event"
 	"github.com/amishare/amishare/pkg/share"
+	"github.com/amishare/amishare/pkg/sweep"
 )
 
-// Reconciler reconciles one image (*share.Engine in production), and
-// records a failed copy on its source.
+// Reconciler reconciles one image, records a failed copy on its source, or
+// cleans up after an image that is gone (*share.Engine in production).
 type Reconciler interface {
 	Reconcile(ctx context.Context, imageID string, opts share.Options) (share.Result, error)
 	CopyFailed(ctx context.Context, imageID string, opts share.Options) (share.Result, error)
+	Cleanup(ctx context.Context, imageID string, opts share.Options) (share.Result, error)
 }
 
 var _ Reconciler = (*share.Engine)(nil)
@@ -32,7 +34,10 @@ type Handler struct {
 	// handled in the region its envelope names, whatever region the
 	// function runs in.
 	InRegion func(region string) Reconciler
-	Log      *slog.Logger
+	// Sweeper runs the scheduled sweep and its continuations (in the
+	// function's own region).
+	Sweeper *sweep.Sweeper
+	Log     *slog.Logger
 	// DryRun forces a dry run whatever the configuration says (the CLI's --dry-run).
 	DryRun bool
 }
@@ -44,7 +49,9 @@ type Summary struct {
 	DetailType string         `json:"detailType,omitempty"`
 	Ignored    string         `json:"ignored,omitempty"`
 	Images     []share.Result `json:"images,omitempty"`
-	Error      string         `json:"error,omitempty"`
+	// Sweeps holds what each sweep run of the event did.
+	Sweeps []sweep.Summary `json:"sweeps,omitempty"`
+	Error  string          `json:"error,omitempty"`
 }
 
 // Handle decodes one EventBridge envelope and reconciles the images it names.
@@ -63,6 +70,9 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Summary, err
 		log.InfoContext(ctx, "event ignored", "eventId", trig.ID, "kind", string(trig.Kind), "reason", trig.Ignored)
 		return sum, nil
 	}
+	if trig.Sweep {
+		return h.sweep(ctx, trig, sum)
+	}
 	var errs []error
 	engine := h.Engine
 	if trig.Region != "" && h.InRegion != nil {
@@ -74,6 +84,14 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Summary, err
 			reconcile = engine.CopyFailed
 		}
 		res, err := reconcile(ctx, id, share.Options{DryRun: h.DryRun})
+		sum.Images = append(sum.Images, res)
+		logDecision(ctx, log, trig, res, err)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("image %s: %w", id, err))
+		}
+	}
+	for _, id := range trig.Deregistered {
+		res, err := engine.Cleanup(ctx, id, share.Options{DryRun: h.DryRun})
 		sum.Images = append(sum.Images, res)
 		logDecision(ctx, log, trig, res, err)
 		if err != nil {

@@ -17,7 +17,8 @@ import (
 )
 
 // TestHandleSampleEvents delivers every sample event through Handle for a
-// tagged image with three snapshots.
+// tagged image with three snapshots (the sweep's samples and the
+// deregistered one: TestHandleSweepSamples).
 func TestHandleSampleEvents(t *testing.T) {
 	tests := []struct {
 		file      string
@@ -33,7 +34,6 @@ func TestHandleSampleEvents(t *testing.T) {
 		{"cloudtrail-delete-tags.json", event.KindAPICall, true},
 
 		{"ami-failed.json", event.KindAMIState, false},
-		{"ami-deregistered.json", event.KindAMIState, false},
 		{"tag-change-status-only.json", event.KindTagChange, false},
 		{"other-event.json", event.KindOther, false},
 	}

@@ -12,16 +12,22 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/amishare/amishare/pkg/config"
 	"github.com/amishare/amishare/pkg/kmspolicy"
 	"github.com/amishare/amishare/pkg/share"
+	"github.com/amishare/amishare/pkg/sweep"
 )
 
 // ConfigParameterEnv names the environment variable holding the SSM parameter name.
 const ConfigParameterEnv = "AMISHARE_CONFIG_PARAMETER"
+
+// SweepQueueEnv names the environment variable holding the URL of the SQS
+// queue a sweep hands over to when it runs out of time.
+const SweepQueueEnv = "AMISHARE_SWEEP_QUEUE_URL"
 
 // MaxAttempts is how often the SDK tries one call (throttling and 5xx are retried).
 const MaxAttempts = 8
@@ -43,6 +49,11 @@ type Options struct {
 	// ReportBlockPublicAccess makes New read, log and publish the account's
 	// block public access states once (the Lambda sets it: once per container).
 	ReportBlockPublicAccess bool
+	// SweepQueueURL overrides AMISHARE_SWEEP_QUEUE_URL.
+	SweepQueueURL string
+	// SweepMargin and SweepWorkers tune the sweep (see sweep.Sweeper); 0 means the default.
+	SweepMargin  time.Duration
+	SweepWorkers int
 }
 
 // New builds a Handler from the standard AWS SDK chain (so AWS_ENDPOINT_URL,
@@ -65,9 +76,9 @@ func New(ctx context.Context, opts Options) (*Handler, error) {
 			})
 		}),
 	}
-	if len(opts.APIOptions) > 0 {
-		loadOpts = append(loadOpts, awsconfig.WithAPIOptions(opts.APIOptions))
-	}
+	// Every client paces the calls a sweep makes (calls of a single event pass at once).
+	apiOptions := append([]func(*middleware.Stack) error{sweep.APIOption}, opts.APIOptions...)
+	loadOpts = append(loadOpts, awsconfig.WithAPIOptions(apiOptions))
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("loading AWS configuration: %w", err)
@@ -106,9 +117,18 @@ func New(ctx context.Context, opts Options) (*Handler, error) {
 			return kms.NewFromConfig(cfg, func(o *kms.Options) { o.Region = region })
 		},
 	}
+	queueURL := opts.SweepQueueURL
+	if queueURL == "" {
+		queueURL = os.Getenv(SweepQueueEnv)
+	}
+	sweeper := &sweep.Sweeper{
+		Engine: pool.Engine(""), Queue: sqs.NewFromConfig(cfg), QueueURL: queueURL, Log: log,
+		Margin: opts.SweepMargin, Workers: opts.SweepWorkers,
+	}
 	return &Handler{
 		Engine:   pool.Engine(""),
 		InRegion: func(region string) Reconciler { return pool.Engine(region) },
+		Sweeper:  sweeper,
 		Log:      log,
 		DryRun:   opts.DryRun,
 	}, nil

@@ -15,8 +15,11 @@ import (
 )
 
 // apply carries out the plan in its safe order (see Plan), recording and
-// logging each change as soon as AWS has accepted it.
-func (e *Engine) apply(ctx context.Context, p Plan, mode config.KMSMode, res *Result) error {
+// logging each change as soon as AWS has accepted it. The snapshots are
+// recorded (tagged amishare:image) after the removals and before anything
+// is added: a snapshot is never shared without the record that finds it
+// again once the image is gone.
+func (e *Engine) apply(ctx context.Context, p Plan, mode config.KMSMode, cache *Cache, res *Result) error {
 	if err := e.modifyImage(ctx, p.ImageID, nil, p.Image.Remove, p.Image.MakePrivate, res); err != nil {
 		return err
 	}
@@ -25,8 +28,13 @@ func (e *Engine) apply(ctx context.Context, p Plan, mode config.KMSMode, res *Re
 			return err
 		}
 	}
+	if err := e.recordSnapshots(ctx, p.ImageID, p.Record, cache); err != nil {
+		return err
+	}
 	for _, k := range p.Keys {
-		if err := e.modifyKey(ctx, p.ImageID, k, mode, res); err != nil {
+		err := e.modifyKey(ctx, p.ImageID, k, mode, res)
+		cache.forgetKey(k.KeyARN)
+		if err != nil {
 			return err
 		}
 	}
@@ -159,4 +167,21 @@ func (e *KeyNotDelegatedError) Unwrap() error { return e.Err }
 // Reason is the short text for the image's amishare:message.
 func (e *KeyNotDelegatedError) Reason() string {
 	return fmt.Sprintf("key %s is not delegated to amishare: tag the key %s = %s", e.KeyARN, amitag.KeyManaged, amitag.KeyManagedValue)
+}
+
+// recordSnapshots tags the snapshots amishare:image = imageID, in one call.
+func (e *Engine) recordSnapshots(ctx context.Context, imageID string, snaps []string, cache *Cache) error {
+	if len(snaps) == 0 {
+		return nil
+	}
+	_, err := e.EC2.CreateTags(ctx, &ec2.CreateTagsInput{
+		Resources: snaps,
+		Tags:      []ec2types.Tag{{Key: aws.String(amitag.Image), Value: aws.String(imageID)}},
+	})
+	if err != nil {
+		return fmt.Errorf("recording %s on its snapshots: %w", amitag.Image, err)
+	}
+	cache.forgetSnapshots(snaps)
+	e.logger().InfoContext(ctx, "snapshots recorded", "imageId", imageID, "snapshotIds", snaps, "tag", amitag.Image)
+	return nil
 }

@@ -14,10 +14,11 @@ import (
 
 // firstShareBudget is the most AWS calls a first share may cost: the image,
 // the configuration, the launch permissions, the snapshots (one batch), the
-// status tags and the image's share (6), two calls per snapshot (read and
+// snapshots' record (amishare:image, one CreateTags), the status tags and the
+// image's share (7), two calls per snapshot (read and
 // share its permissions) and four per customer-managed key (DescribeKey, the
 // policy read for planning, the write, the read-back).
-func firstShareBudget(snapshots, keys int) int { return 6 + 2*snapshots + 4*keys }
+func firstShareBudget(snapshots, keys int) int { return 7 + 2*snapshots + 4*keys }
 
 // prepareFirstShare registers an image with one snapshot per disk, each of
 // keys encrypting at least one; run reconciles it with an engine whose
@@ -60,7 +61,7 @@ func TestFirstShareCallBudget(t *testing.T) {
 			e := newEnv(t, testConfig)
 			calls, gets := prepareFirstShare(t, e, c.snapshots, c.keys)()
 			if budget := firstShareBudget(c.snapshots, c.keys); calls > budget {
-				t.Errorf("first share made %d calls, budget 6+2S+4K = %d: %v", calls, budget, e.calls.Calls())
+				t.Errorf("first share made %d calls, budget 7+2S+4K = %d: %v", calls, budget, e.calls.Calls())
 			}
 			// One policy read for planning and one after the write, per key.
 			if gets != 2*c.keys {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/awserr"
+	"github.com/amishare/amishare/pkg/config"
 	"github.com/amishare/amishare/pkg/kmspolicy"
 )
 
@@ -36,6 +37,10 @@ type Options struct {
 	// DryRun computes and logs the plan but makes no modifying call and writes no tag.
 	// The configuration's dryRun has the same effect.
 	DryRun bool
+	// Cache, when set, shares reads between the reconciles of one sweep
+	// (configuration, snapshots, keys, the list of managed images). Nil
+	// means every reconcile reads for itself, as an event's does.
+	Cache *Cache
 }
 
 // Outcome says what a reconcile did with an image.
@@ -51,6 +56,7 @@ const (
 	OutcomeSkipped   Outcome = "skipped"   // failed, deregistered or disabled: nothing to share
 	OutcomeGone      Outcome = "gone"      // no such image of this account
 	OutcomeFailed    Outcome = "failed"    // an AWS call failed; retrying may complete it
+	OutcomeCleaned   Outcome = "cleaned"   // the image is gone; what amishare shared for it was revoked
 )
 
 // Change is one permission change, as applied (or planned in a dry run). It
@@ -89,16 +95,23 @@ const publicGroup = "all"
 // error only when an AWS call failed in a way a retry may fix; everything
 // else (unmanaged, refused targets, a blocked image) is a Result.
 func (e *Engine) Reconcile(ctx context.Context, imageID string, opts Options) (Result, error) {
-	res := Result{ImageID: imageID}
 	img, err := e.describeImage(ctx, imageID)
 	if err != nil {
-		res.Outcome = OutcomeFailed
-		return res, err
+		return Result{ImageID: imageID, Outcome: OutcomeFailed}, err
 	}
+	if img == nil {
+		return Result{ImageID: imageID, Outcome: OutcomeGone, Reason: "no such image owned by this account"}, nil
+	}
+	return e.ReconcileImage(ctx, img, opts)
+}
+
+// ReconcileImage is Reconcile for an image already described by
+// DescribeImages (owned by this account): a sweep lists images a page at a
+// time and reconciles each with exactly the rules of a single reconcile.
+func (e *Engine) ReconcileImage(ctx context.Context, img *ec2types.Image, opts Options) (Result, error) {
+	imageID := aws.ToString(img.ImageId)
+	res := Result{ImageID: imageID}
 	switch {
-	case img == nil:
-		res.Outcome, res.Reason = OutcomeGone, "no such image owned by this account"
-		return res, nil
 	case !isManaged(img):
 		res.Outcome, res.Reason = OutcomeUnmanaged, "no "+amitag.Accounts+" or "+amitag.Status+" tag"
 		return res, nil
@@ -111,7 +124,7 @@ func (e *Engine) Reconcile(ctx context.Context, imageID string, opts Options) (R
 	}
 	tags := tagMap(img.Tags)
 
-	cfg, err := e.Config.Load(ctx)
+	cfg, err := e.loadConfig(ctx, opts.Cache)
 	if err != nil {
 		if awserr.IsTransient(err) {
 			res.Outcome = OutcomeFailed
@@ -125,7 +138,7 @@ func (e *Engine) Reconcile(ctx context.Context, imageID string, opts Options) (R
 	targets := amitag.ResolveAccounts(tags[amitag.Accounts], cfg)
 	res.Targets, res.Refused = targets.All(), targets.Refused
 
-	st, err := e.readState(ctx, img, cfg.KMS)
+	st, err := e.readState(ctx, img, cfg.KMS, opts.Cache)
 	if err != nil {
 		return e.fail(ctx, res, tags, err)
 	}
@@ -139,12 +152,18 @@ func (e *Engine) Reconcile(ctx context.Context, imageID string, opts Options) (R
 		targets = amitag.Targets{}
 	}
 	in := Input{Targets: targets, State: st, KMS: cfg.KMS, AllowPublic: cfg.AllowPublic}
-	if stale := staleKeyAccounts(st, targets); len(stale) > 0 {
-		if in.Keep, err = e.keyNeeds(ctx, cfg, imageID, stale); err != nil {
-			return e.fail(ctx, res, tags, err)
-		}
+	if err := e.addNeeds(ctx, cfg, &in, opts.Cache); err != nil {
+		return e.fail(ctx, res, tags, err)
 	}
 	d := Decide(in)
+	if opts.Cache != nil && len(d.Plan.Keys) > 0 {
+		// A key about to be written is read afresh, not from the sweep's
+		// cache, so that the write starts from its current policy.
+		if err := e.refreshKeys(ctx, &in, d.Plan.Keys, cfg, opts.Cache); err != nil {
+			return e.fail(ctx, res, tags, err)
+		}
+		d = Decide(in)
+	}
 	res.Targets, res.Refused = d.Targets.All(), d.Targets.Refused
 	if len(d.Blocked) > 0 {
 		e.logForeignKeyStatements(ctx, st, d.Targets.All())
@@ -162,7 +181,7 @@ func (e *Engine) Reconcile(ctx context.Context, imageID string, opts Options) (R
 		res.Status, res.Message = cw.summarize(res.Status, res.Message, true)
 		return res, nil
 	}
-	if err := e.apply(ctx, d.Plan, cfg.KMS, &res); err != nil {
+	if err := e.apply(ctx, d.Plan, cfg.KMS, opts.Cache, &res); err != nil {
 		var notDelegated *KeyNotDelegatedError
 		if errors.As(err, &notDelegated) {
 			// What was applied before the refusal (removals only: keys come
@@ -259,6 +278,31 @@ func staleKeyAccounts(st State, targets amitag.Targets) []string {
 		}
 	}
 	return keys
+}
+
+// staleSnapshotAccounts lists the snapshots shared with accounts the image no longer wants.
+func staleSnapshotAccounts(st State, desired []string) []string {
+	var snaps []string
+	for _, s := range st.Snapshots {
+		if len(minus(s.Perms.Accounts, desired)) > 0 {
+			snaps = append(snaps, s.ID)
+		}
+	}
+	return snaps
+}
+
+// addNeeds fills in.Keep and in.KeepSnapshots when the image's keys or
+// snapshots hold accounts it no longer wants: those another managed image
+// still needs stay. Nothing is read when nothing would be removed.
+func (e *Engine) addNeeds(ctx context.Context, cfg *config.Config, in *Input, cache *Cache) error {
+	keys := staleKeyAccounts(in.State, in.Targets)
+	snaps := staleSnapshotAccounts(in.State, in.Targets.Accounts)
+	if len(keys) == 0 && len(snaps) == 0 {
+		return nil
+	}
+	var err error
+	in.Keep, in.KeepSnapshots, err = e.otherNeeds(ctx, cfg, in.State.ImageID, keys, snaps, cache)
+	return err
 }
 
 // writeStatus sets the status tags, and any extra tags (the list of

@@ -121,8 +121,9 @@ func TestShareRevokeAndIdempotence(t *testing.T) {
 	}
 	e.wantShared(t, id, snaps, acctA, acctB)
 	e.wantStatus(t, id, share.StatusShared, "shared with 2 account(s)")
-	// Snapshots first, then the image: one call per snapshot, one for the image, then the status tags.
-	want := []string{"ModifySnapshotAttribute", "ModifySnapshotAttribute", "ModifySnapshotAttribute", "ModifyImageAttribute", "CreateTags"}
+	// The record on the snapshots (one call), the snapshots, then the image:
+	// one call per snapshot, one for the image, then the status tags.
+	want := []string{"CreateTags", "ModifySnapshotAttribute", "ModifySnapshotAttribute", "ModifySnapshotAttribute", "ModifyImageAttribute", "CreateTags"}
 	if got := e.calls.Mutating(); !slices.Equal(got, want) {
 		t.Errorf("modifying calls = %v, want %v", got, want)
 	}

@@ -98,8 +98,8 @@ func TestEncryptedImageKeyPolicies(t *testing.T) {
 	if got := e.otherStatements(t, k2); !reflect.DeepEqual(got, before2) {
 		t.Errorf("key 2's other statements changed:\n got %v\nwant %v", got, before2)
 	}
-	// Keys first, then snapshots, then the image.
-	want := []string{"PutKeyPolicy", "PutKeyPolicy", "ModifySnapshotAttribute", "ModifySnapshotAttribute", "ModifySnapshotAttribute", "ModifyImageAttribute", "CreateTags"}
+	// The snapshots' record, keys, then snapshots, then the image.
+	want := []string{"CreateTags", "PutKeyPolicy", "PutKeyPolicy", "ModifySnapshotAttribute", "ModifySnapshotAttribute", "ModifySnapshotAttribute", "ModifyImageAttribute", "CreateTags"}
 	if got := e.calls.Mutating(); !slices.Equal(got, want) {
 		t.Errorf("modifying calls = %v, want %v", got, want)
 	}

@@ -50,8 +50,8 @@ func TestShareWithOrganizationalUnit(t *testing.T) {
 	if want := []string{acctA, ouWork}; !slices.Equal(res.Targets, want) {
 		t.Errorf("targets = %q, want %q", res.Targets, want)
 	}
-	// The account and the OU in one ModifyImageAttribute call.
-	want := []string{"ModifySnapshotAttribute", "ModifySnapshotAttribute", "ModifyImageAttribute", "CreateTags"}
+	// The snapshots' record, then the account and the OU in one ModifyImageAttribute call.
+	want := []string{"CreateTags", "ModifySnapshotAttribute", "ModifySnapshotAttribute", "ModifyImageAttribute", "CreateTags"}
 	if got := e.calls.Mutating(); !slices.Equal(got, want) {
 		t.Errorf("modifying calls = %v, want %v", got, want)
 	}
@@ -261,7 +261,7 @@ func TestEncryptedImageSharedWithOU(t *testing.T) {
 	if got := e.otherStatements(t, k); !slices.EqualFunc(got, before, func(a, b any) bool { x, _ := json.Marshal(a); y, _ := json.Marshal(b); return string(x) == string(y) }) {
 		t.Errorf("other statements changed:\n got %v\nwant %v", got, before)
 	}
-	if want := []string{"PutKeyPolicy", "ModifyImageAttribute", "CreateTags"}; !slices.Equal(e.calls.Mutating(), want) {
+	if want := []string{"CreateTags", "PutKeyPolicy", "ModifyImageAttribute", "CreateTags"}; !slices.Equal(e.calls.Mutating(), want) {
 		t.Errorf("modifying calls = %v, want %v", e.calls.Mutating(), want)
 	}
 	// One read for planning, one after the write.

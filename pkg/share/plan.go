@@ -46,6 +46,8 @@ type SnapshotState struct {
 	Encrypted bool   `json:"encrypted"`
 	KeyARN    string `json:"keyArn,omitempty"`
 	Perms     Perms  `json:"perms"`
+	// Image is the snapshot's amishare:image tag: the image amishare shared it for.
+	Image string `json:"image,omitempty"`
 }
 
 // KeyState is one KMS key behind the image's snapshots, as read.
@@ -79,9 +81,12 @@ type Input struct {
 	State   State
 	// Keep lists, per key ARN, the accounts, organizations ("o-…") and OUs
 	// ("o-…/ou-…") other managed images still need on that key.
-	Keep        map[string][]string
-	KMS         config.KMSMode
-	AllowPublic bool
+	Keep map[string][]string
+	// KeepSnapshots lists, per snapshot id, accounts other managed images
+	// using the same snapshot are shared with: they stay on the snapshot.
+	KeepSnapshots map[string][]string
+	KMS           config.KMSMode
+	AllowPublic   bool
 }
 
 // Diff is a change to one resource's permissions.
@@ -123,11 +128,15 @@ type Plan struct {
 	Keys      []KeyDiff      `json:"keys,omitempty"`
 	// Copies are the copies to make and the copies' tags to set (see DecideCopies).
 	Copies []CopyStep `json:"copies,omitempty"`
+	// Record lists the snapshots to tag amishare:image = ImageID (one
+	// CreateTags, before any snapshot is shared), so that their permissions
+	// can be found and revoked once the image is gone.
+	Record []string `json:"record,omitempty"`
 }
 
 // Empty reports whether the plan changes nothing.
 func (p Plan) Empty() bool {
-	return p.Image.Empty() && len(p.Snapshots) == 0 && len(p.Keys) == 0 && len(p.Copies) == 0
+	return p.Image.Empty() && len(p.Snapshots) == 0 && len(p.Keys) == 0 && len(p.Copies) == 0 && len(p.Record) == 0
 }
 
 // Decision is the outcome of Decide: the plan, and the status to show on the image.
@@ -156,8 +165,17 @@ func Decide(in Input) Decision {
 	// launching an image shared with one needs no snapshot permission).
 	p.Image = diff(in.Targets.All(), st.Image, in.AllowPublic)
 	for _, s := range st.Snapshots {
-		if d := diff(in.Targets.Accounts, s.Perms, in.AllowPublic); !d.Empty() {
+		d := diff(in.Targets.Accounts, s.Perms, in.AllowPublic)
+		d.Remove = minus(d.Remove, in.KeepSnapshots[s.ID])
+		if !d.Empty() {
 			p.Snapshots = append(p.Snapshots, SnapshotDiff{SnapshotID: s.ID, Diff: d})
+		}
+		// Recorded whenever the image has a target, even organizations only
+		// (whose snapshots stay unshared): the record also leads to the keys.
+		// A snapshot already recorded for another image keeps that record:
+		// rewriting it at every reconcile of either image would never settle.
+		if in.Targets.Len() > 0 && s.Image == "" {
+			p.Record = append(p.Record, s.ID)
 		}
 	}
 	if in.KMS != config.ModeOff {

@@ -23,7 +23,7 @@ func TestDecideOrganizations(t *testing.T) {
 	withOU := amitag.Targets{Accounts: []string{acctA}, OrganizationalUnits: []string{ouARN}}
 	encrypted := func(keys ...KeyState) State {
 		return State{ImageID: "ami-1", Owner: owner,
-			Snapshots: []SnapshotState{{ID: "snap-1", Owner: owner, Encrypted: true, KeyARN: keyX}}, Keys: keys}
+			Snapshots: []SnapshotState{{ID: "snap-1", Owner: owner, Encrypted: true, KeyARN: keyX, Image: "ami-1"}}, Keys: keys}
 	}
 	cmk := KeyState{ARN: keyX, Owner: owner, Manager: managerCustomer}
 	tests := []struct {

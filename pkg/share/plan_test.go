@@ -21,10 +21,11 @@ const (
 
 func targets(accounts ...string) amitag.Targets { return amitag.Targets{Accounts: accounts} }
 
+// twoSnapshots are two snapshots already recorded for ami-1.
 func twoSnapshots(perms Perms) []SnapshotState {
 	return []SnapshotState{
-		{ID: "snap-1", Owner: owner, Perms: perms},
-		{ID: "snap-2", Owner: owner, Perms: perms},
+		{ID: "snap-1", Owner: owner, Perms: perms, Image: "ami-1"},
+		{ID: "snap-2", Owner: owner, Perms: perms, Image: "ami-1"},
 	}
 }
 
@@ -59,6 +60,48 @@ func TestDecide(t *testing.T) {
 			status: StatusShared,
 		},
 		{
+			name: "unrecorded snapshots are recorded, one recorded for another image keeps its record",
+			in: Input{Targets: targets(acctA), State: State{ImageID: "ami-1", Owner: owner, Image: Perms{Accounts: []string{acctA}},
+				Snapshots: []SnapshotState{
+					{ID: "snap-1", Owner: owner, Perms: Perms{Accounts: []string{acctA}}},
+					{ID: "snap-2", Owner: owner, Perms: Perms{Accounts: []string{acctA}}, Image: "ami-2"},
+					{ID: "snap-3", Owner: owner, Perms: Perms{Accounts: []string{acctA}}, Image: "ami-1"},
+				}}},
+			want:   Plan{ImageID: "ami-1", Record: []string{"snap-1"}},
+			status: StatusShared,
+		},
+		{
+			name: "nothing is recorded when nothing is shared",
+			in: Input{Targets: targets(), State: State{ImageID: "ami-1", Owner: owner,
+				Snapshots: []SnapshotState{{ID: "snap-1", Owner: owner}}}},
+			want:   Plan{ImageID: "ami-1"},
+			status: StatusUnshared,
+		},
+		{
+			name: "a snapshot another managed image uses keeps that image's targets",
+			in: Input{Targets: targets(acctA), KeepSnapshots: map[string][]string{"snap-1": {acctC}},
+				State: State{ImageID: "ami-1", Owner: owner, Image: Perms{Accounts: []string{acctA, acctB}},
+					Snapshots: twoSnapshots(Perms{Accounts: []string{acctA, acctB, acctC}})}},
+			want: Plan{ImageID: "ami-1", Image: Diff{Remove: []string{acctB}},
+				Snapshots: []SnapshotDiff{{"snap-1", Diff{Remove: []string{acctB}}}, {"snap-2", Diff{Remove: []string{acctB, acctC}}}}},
+			status: StatusShared,
+		},
+		{
+			name: "gone image (no targets): snapshots and key revoked, keeping what other images need",
+			in: Input{KMS: config.ModePolicy, Keep: map[string][]string{keyX: {acctB}}, KeepSnapshots: map[string][]string{"snap-2": {acctB}},
+				State: State{ImageID: "ami-gone", Owner: owner,
+					Snapshots: []SnapshotState{
+						{ID: "snap-1", Owner: owner, Encrypted: true, KeyARN: keyX, Perms: Perms{Accounts: []string{acctA}}, Image: "ami-gone"},
+						{ID: "snap-2", Owner: owner, Encrypted: true, KeyARN: keyX, Perms: Perms{Accounts: []string{acctA, acctB}}, Image: "ami-gone"},
+					},
+					Keys: []KeyState{{ARN: keyX, Owner: owner, Manager: managerCustomer, Accounts: []string{acctA, acctB},
+						Policy: `{"Version":"2012-10-17","Statement":[]}`}}}},
+			want: Plan{ImageID: "ami-gone",
+				Snapshots: []SnapshotDiff{{"snap-1", Diff{Remove: []string{acctA}}}, {"snap-2", Diff{Remove: []string{acctA}}}},
+				Keys:      []KeyDiff{{KeyARN: keyX, Remove: []string{acctA}, Policy: `{"Version":"2012-10-17","Statement":[]}`}}},
+			status: StatusUnshared,
+		},
+		{
 			name: "empty tag revokes all",
 			in: Input{Targets: targets(), State: State{ImageID: "ami-1", Owner: owner,
 				Image: Perms{Accounts: []string{acctA}}, Snapshots: twoSnapshots(Perms{Accounts: []string{acctA}})}},
@@ -82,7 +125,7 @@ func TestDecide(t *testing.T) {
 		{
 			name: "public image and snapshot are made private",
 			in: Input{Targets: targets(acctA), State: State{ImageID: "ami-1", Owner: owner,
-				Image: Perms{Accounts: []string{acctA}, Public: true}, Snapshots: []SnapshotState{{ID: "snap-1", Owner: owner, Perms: Perms{Accounts: []string{acctA}, Public: true}}}}},
+				Image: Perms{Accounts: []string{acctA}, Public: true}, Snapshots: []SnapshotState{{ID: "snap-1", Owner: owner, Perms: Perms{Accounts: []string{acctA}, Public: true}, Image: "ami-1"}}}},
 			want:   Plan{ImageID: "ami-1", Image: Diff{MakePrivate: true}, Snapshots: []SnapshotDiff{{"snap-1", Diff{MakePrivate: true}}}},
 			status: StatusShared,
 		},
@@ -97,7 +140,7 @@ func TestDecide(t *testing.T) {
 			name: "customer key gets the targets, keeping accounts other images need",
 			in: Input{Targets: targets(acctA), KMS: config.ModeGrant, Keep: map[string][]string{keyX: {acctC}},
 				State: State{ImageID: "ami-1", Owner: owner,
-					Snapshots: []SnapshotState{{ID: "snap-1", Owner: owner, Encrypted: true, KeyARN: keyX}},
+					Snapshots: []SnapshotState{{ID: "snap-1", Owner: owner, Encrypted: true, KeyARN: keyX, Image: "ami-1"}},
 					Keys:      []KeyState{{ARN: keyX, Owner: owner, Manager: managerCustomer, Accounts: []string{acctB, acctC}}}}},
 			want: Plan{ImageID: "ami-1", Image: Diff{Add: []string{acctA}}, Snapshots: []SnapshotDiff{{"snap-1", Diff{Add: []string{acctA}}}},
 				Keys: []KeyDiff{{KeyARN: keyX, Add: []string{acctA}, Remove: []string{acctB}}}},

@@ -36,7 +36,8 @@ func (e *Engine) describeImage(ctx context.Context, imageID string) (*ec2types.I
 // Calls: DescribeImageAttribute, one DescribeSnapshots for all snapshots,
 // DescribeSnapshotAttribute per snapshot, and per distinct key DescribeKey
 // plus GetKeyPolicy (policy mode) or ListGrants (grant mode).
-func (e *Engine) readState(ctx context.Context, img *ec2types.Image, mode config.KMSMode) (State, error) {
+// With a cache, snapshots and keys come from it (read once per sweep).
+func (e *Engine) readState(ctx context.Context, img *ec2types.Image, mode config.KMSMode, cache *Cache) (State, error) {
 	id := aws.ToString(img.ImageId)
 	st := State{ImageID: id, Owner: aws.ToString(img.OwnerId)}
 	attr, err := e.EC2.DescribeImageAttribute(ctx, &ec2.DescribeImageAttributeInput{
@@ -61,15 +62,26 @@ func (e *Engine) readState(ctx context.Context, img *ec2types.Image, mode config
 	slices.Sort(st.Image.Organizations)
 	slices.Sort(st.Image.OrganizationalUnits)
 
-	snaps, err := e.describeSnapshots(ctx, snapshotIDs(img))
+	snaps, err := e.describeSnapshots(ctx, snapshotIDs(img), cache)
 	if err != nil {
 		return st, fmt.Errorf("reading snapshots of %s: %w", id, err)
 	}
+	if err := e.readSnapshotsAndKeys(ctx, &st, snaps, mode, cache); err != nil {
+		return st, err
+	}
+	return st, nil
+}
+
+// readSnapshotsAndKeys adds to st each snapshot's create-volume permissions
+// (one DescribeSnapshotAttribute each) and each distinct key behind them.
+func (e *Engine) readSnapshotsAndKeys(ctx context.Context, st *State, snaps []ec2types.Snapshot, mode config.KMSMode, cache *Cache) error {
 	var keyIDs []string
 	for _, s := range snaps {
 		ss := SnapshotState{ID: aws.ToString(s.SnapshotId), Owner: aws.ToString(s.OwnerId), Encrypted: aws.ToBool(s.Encrypted), KeyARN: aws.ToString(s.KmsKeyId)}
+		ss.Image = tagMap(s.Tags)[amitag.Image]
+		var err error
 		if ss.Perms, err = e.snapshotPerms(ctx, ss.ID); err != nil {
-			return st, err
+			return err
 		}
 		st.Snapshots = append(st.Snapshots, ss)
 		if ss.KeyARN != "" && !slices.Contains(keyIDs, ss.KeyARN) {
@@ -77,13 +89,40 @@ func (e *Engine) readState(ctx context.Context, img *ec2types.Image, mode config
 		}
 	}
 	for _, keyID := range keyIDs {
-		k, err := e.readKey(ctx, keyID, st.Owner, mode)
+		k, err := cache.key(keyID, func() (KeyState, error) { return e.readKey(ctx, keyID, st.Owner, mode) })
 		if err != nil {
-			return st, err
+			return err
 		}
 		st.Keys = append(st.Keys, k)
 	}
-	return st, nil
+	return nil
+}
+
+// refreshKeys re-reads, bypassing the cache, the keys a plan would write,
+// and recomputes what other images need on them.
+func (e *Engine) refreshKeys(ctx context.Context, in *Input, diffs []KeyDiff, cfg *config.Config, cache *Cache) error {
+	for _, kd := range diffs {
+		i := slices.IndexFunc(in.State.Keys, func(k KeyState) bool { return k.ARN == kd.KeyARN })
+		if i < 0 {
+			continue
+		}
+		k, err := e.readKey(ctx, kd.KeyARN, in.State.Owner, cfg.KMS)
+		if err != nil {
+			return err
+		}
+		in.State.Keys[i] = k
+		cache.forgetKey(kd.KeyARN)
+	}
+	in.Keep, in.KeepSnapshots = nil, nil
+	return e.addNeeds(ctx, cfg, in, cache)
+}
+
+// loadConfig returns the sweep's configuration when there is one, else reads it.
+func (e *Engine) loadConfig(ctx context.Context, cache *Cache) (*config.Config, error) {
+	if cache != nil && cache.Config != nil {
+		return cache.Config, nil
+	}
+	return e.Config.Load(ctx)
 }
 
 func snapshotIDs(img *ec2types.Image) []string {
@@ -96,21 +135,28 @@ func snapshotIDs(img *ec2types.Image) []string {
 	return ids
 }
 
-// describeSnapshots reads the snapshots in one batched call (paged if AWS pages it).
-func (e *Engine) describeSnapshots(ctx context.Context, ids []string) ([]ec2types.Snapshot, error) {
+// snapshotBatch is how many snapshot ids one DescribeSnapshots names.
+const snapshotBatch = 200
+
+// describeSnapshots reads the snapshots in batched calls (paged if AWS pages
+// them), or from the cache when a sweep has read them already.
+func (e *Engine) describeSnapshots(ctx context.Context, ids []string, cache *Cache) ([]ec2types.Snapshot, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	var out []ec2types.Snapshot
-	p := ec2.NewDescribeSnapshotsPaginator(e.EC2, &ec2.DescribeSnapshotsInput{SnapshotIds: ids})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, err
+	out, missing := cache.snapshots(ids)
+	for chunk := range slices.Chunk(missing, snapshotBatch) {
+		p := ec2.NewDescribeSnapshotsPaginator(e.EC2, &ec2.DescribeSnapshotsInput{SnapshotIds: chunk})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, page.Snapshots...)
+			cache.putSnapshots(page.Snapshots)
 		}
-		out = append(out, page.Snapshots...)
 	}
-	// Keep the image's mapping order, whatever order the API answered in.
+	// Keep the caller's order, whatever order the API answered in.
 	slices.SortStableFunc(out, func(a, b ec2types.Snapshot) int {
 		return slices.Index(ids, aws.ToString(a.SnapshotId)) - slices.Index(ids, aws.ToString(b.SnapshotId))
 	})
@@ -187,12 +233,60 @@ func (e *Engine) readKey(ctx context.Context, keyID, imageOwner string, mode con
 	return k, nil
 }
 
-// keyNeeds finds, for each of keys, the accounts, organizations and OUs
-// (as the key statements name them) that other managed images using that
-// key are still meant to be shared with; those stay on the key. It reads the
-// other managed images' tags, not their permissions: a target stays while
-// any other image's tag names it.
-func (e *Engine) keyNeeds(ctx context.Context, cfg *config.Config, imageID string, keys []string) (map[string][]string, error) {
+// otherNeeds finds what other managed images using a key or a snapshot are
+// still meant to be shared with; that stays. For each of keys: accounts,
+// organizations and OUs, as the key statements name them; for each of
+// snaps: accounts (create-volume permission names only accounts). It reads
+// the other managed images' tags, not their permissions: a target stays
+// while any other image's tag names it. A sweep passes its own list of
+// managed images in the cache.
+func (e *Engine) otherNeeds(ctx context.Context, cfg *config.Config, imageID string, keys, snaps []string, cache *Cache) (keyNeeds, snapNeeds map[string][]string, err error) {
+	managed, err := e.managedImages(ctx, cache)
+	if err != nil {
+		return nil, nil, err
+	}
+	var images []ec2types.Image
+	for _, img := range managed {
+		if aws.ToString(img.ImageId) != imageID && img.State == ec2types.ImageStateAvailable {
+			images = append(images, img)
+		}
+	}
+	keyOf := map[string]string{}
+	if len(keys) > 0 {
+		var ids []string
+		for i := range images {
+			ids = append(ids, snapshotIDs(&images[i])...)
+		}
+		described, err := e.describeSnapshots(ctx, ids, cache)
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading snapshots of managed images: %w", err)
+		}
+		for _, s := range described {
+			keyOf[aws.ToString(s.SnapshotId)] = aws.ToString(s.KmsKeyId)
+		}
+	}
+	keyNeeds, snapNeeds = map[string][]string{}, map[string][]string{}
+	for i := range images {
+		targets := amitag.ResolveAccounts(tagMap(images[i].Tags)[amitag.Accounts], cfg)
+		grantees := keyGrantees(targets)
+		for _, sid := range snapshotIDs(&images[i]) {
+			if slices.Contains(snaps, sid) {
+				snapNeeds[sid] = union(snapNeeds[sid], targets.Accounts)
+			}
+			if k := keyOf[sid]; k != "" && slices.Contains(keys, k) {
+				keyNeeds[k] = union(keyNeeds[k], grantees)
+			}
+		}
+	}
+	return keyNeeds, snapNeeds, nil
+}
+
+// managedImages lists the account's images that carry the accounts tag (the
+// sweep's own list when there is a cache).
+func (e *Engine) managedImages(ctx context.Context, cache *Cache) ([]ec2types.Image, error) {
+	if cache != nil && cache.Managed != nil {
+		return cache.Managed, nil
+	}
 	var images []ec2types.Image
 	p := ec2.NewDescribeImagesPaginator(e.EC2, &ec2.DescribeImagesInput{
 		Owners:  []string{"self"},
@@ -203,34 +297,9 @@ func (e *Engine) keyNeeds(ctx context.Context, cfg *config.Config, imageID strin
 		if err != nil {
 			return nil, fmt.Errorf("listing managed images: %w", err)
 		}
-		for _, img := range page.Images {
-			if aws.ToString(img.ImageId) != imageID && img.State == ec2types.ImageStateAvailable {
-				images = append(images, img)
-			}
-		}
+		images = append(images, page.Images...)
 	}
-	var ids []string
-	for i := range images {
-		ids = append(ids, snapshotIDs(&images[i])...)
-	}
-	snaps, err := e.describeSnapshots(ctx, ids)
-	if err != nil {
-		return nil, fmt.Errorf("reading snapshots of managed images: %w", err)
-	}
-	keyOf := map[string]string{}
-	for _, s := range snaps {
-		keyOf[aws.ToString(s.SnapshotId)] = aws.ToString(s.KmsKeyId)
-	}
-	needs := map[string][]string{}
-	for i := range images {
-		accounts := keyGrantees(amitag.ResolveAccounts(tagMap(images[i].Tags)[amitag.Accounts], cfg))
-		for _, sid := range snapshotIDs(&images[i]) {
-			if k := keyOf[sid]; slices.Contains(keys, k) {
-				needs[k] = union(needs[k], accounts)
-			}
-		}
-	}
-	return needs, nil
+	return images, nil
 }
 
 func union(a, b []string) []string {

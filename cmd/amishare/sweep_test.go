@@ -1,0 +1,148 @@
+package main
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/event"
+	"github.com/amishare/amishare/pkg/handler"
+	"github.com/amishare/amishare/pkg/sweep"
+)
+
+// sweepConfig is testConfig with a rate that does not slow the test down.
+const sweepConfig = `{"allowedAccounts":["111122223333","444455556666","777788889999"],"sweepRate":1000}`
+
+// TestRunSweepManyImages: `amishare sweep` shares 150+ images whose events
+// were lost; a second sweep of the same, now in sync, makes no modifying
+// call and costs at most 1 + S calls per image (S = 1 snapshot here) plus
+// a few per page.
+func TestRunSweepManyImages(t *testing.T) {
+	const n = 150
+	w := newWorld(t, sweepConfig)
+	hookHandler(t, w, nil)
+	ids, snaps, err := w.fx.RegisterImages(w.ctx, "many", n, map[string]string{amitag.Accounts: acctA + " " + acctB})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	r := runCLI(t, "", "sweep")
+	if r.code != 0 || r.err != nil {
+		t.Fatalf("first sweep: got %s; want exit 0", r)
+	}
+	sum := decode[sweep.Summary](t, r)
+	if sum.ManagedImages != n || sum.ImagesChecked != n || sum.DriftRepaired != n || sum.Errors != 0 || sum.Continuation != nil {
+		t.Errorf("first sweep: got %d managed, %d checked, %d repaired, %d errors, continuation %v; want %d, %d, %d, 0, none",
+			sum.ManagedImages, sum.ImagesChecked, sum.DriftRepaired, sum.Errors, sum.Continuation, n, n, n)
+	}
+	for _, i := range []int{0, n / 2, n - 1} {
+		w.wantShared(t, ids[i], snaps[i:i+1], acctA, acctB)
+		if got := w.status(t, ids[i]); got != "shared" {
+			t.Errorf("%s status: got %q, want shared", ids[i], got)
+		}
+	}
+
+	w.calls.Reset()
+	r = runCLI(t, "", "sweep")
+	if r.code != 0 || r.err != nil {
+		t.Fatalf("second sweep: got %s; want exit 0", r)
+	}
+	sum = decode[sweep.Summary](t, r)
+	if got := w.calls.Mutating(); len(got) != 0 {
+		t.Errorf("in-sync sweep: modifying calls %v, want none", got)
+	}
+	for op, want := range map[string]int{"DescribeImageAttribute": n, "DescribeSnapshotAttribute": n, "GetParameter": 1} {
+		if got := w.calls.Count(op); got != want {
+			t.Errorf("%s calls: got %d, want %d", op, got, want)
+		}
+	}
+	// 1 + S per image, plus per sweep: configuration, image list, recorded
+	// snapshots, and one DescribeSnapshots per batch of 50 images.
+	budget := n*(1+1) + 3 + (n+49)/50
+	if got := len(w.calls.Calls()); got > budget {
+		t.Errorf("in-sync sweep of %d images: %d calls, want at most %d", n, got, budget)
+	}
+	if sum.Calls != len(w.calls.Calls()) {
+		t.Errorf("summary calls: got %d, the client made %d", sum.Calls, len(w.calls.Calls()))
+	}
+	if sum.DriftRepaired != 0 || sum.ImagesChecked != n || len(sum.Changed) != 0 {
+		t.Errorf("in-sync sweep: got %d repaired, %d checked, %d changed; want 0, %d, 0", sum.DriftRepaired, sum.ImagesChecked, len(sum.Changed), n)
+	}
+}
+
+// TestRunSweepDryRun: --dry-run plans the repair and the cleanup, changes nothing.
+func TestRunSweepDryRun(t *testing.T) {
+	w := newWorld(t, sweepConfig)
+	hookHandler(t, w, nil)
+	lost, lsnaps := w.image(t, 2, map[string]string{amitag.Accounts: acctA})
+	gone, gsnaps := w.image(t, 1, map[string]string{amitag.Accounts: acctB})
+	if r := runCLI(t, "", "apply", gone); r.code != 0 {
+		t.Fatalf("apply: %s", r)
+	}
+	if err := w.fx.DeregisterImage(w.ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+
+	w.calls.Reset()
+	r := runCLI(t, "", "sweep", "--dry-run")
+	if r.code != 0 || r.err != nil {
+		t.Fatalf("got %s; want exit 0", r)
+	}
+	if got := w.calls.Mutating(); len(got) != 0 {
+		t.Errorf("dry run: modifying calls %v, want none", got)
+	}
+	sum := decode[sweep.Summary](t, r)
+	if !sum.DryRun || len(sum.Changed) != 2 {
+		t.Fatalf("dry run summary: got %+v, want the planned repair and cleanup", sum)
+	}
+	var planned []string
+	for _, res := range sum.Changed {
+		planned = append(planned, res.ImageID)
+		if res.Outcome != "planned" || len(res.Changes) == 0 {
+			t.Errorf("%s: got outcome %q with %d changes, want planned changes", res.ImageID, res.Outcome, len(res.Changes))
+		}
+	}
+	slices.Sort(planned)
+	if want := []string{gone, lost}; !slices.Equal(planned, sortedIDs(want)) {
+		t.Errorf("planned: got %v, want %v", planned, sortedIDs(want))
+	}
+	w.wantShared(t, lost, lsnaps)
+	if p, err := w.fx.VolumePermissions(w.ctx, gsnaps[0]); err != nil || !slices.Equal(p.Accounts, []string{acctB}) {
+		t.Errorf("gone image's snapshot after a dry run: got %v %v, want still %s", p.Accounts, err, acctB)
+	}
+}
+
+func sortedIDs(ids []string) []string {
+	s := slices.Clone(ids)
+	slices.Sort(s)
+	return s
+}
+
+// TestRunHandleScheduledEvent: `amishare handle` with the sample scheduled
+// event runs the same sweep.
+func TestRunHandleScheduledEvent(t *testing.T) {
+	w := newWorld(t, sweepConfig)
+	hookHandler(t, w, nil)
+	id, snaps := w.image(t, 1, map[string]string{amitag.Accounts: acctC})
+	r := runCLI(t, "", "handle", eventFile(t, "scheduled-sweep.json", sampleImage))
+	if r.code != 0 || r.err != nil {
+		t.Fatalf("got %s; want exit 0", r)
+	}
+	sum := decode[handler.Summary](t, r)
+	if sum.Kind != event.KindScheduled || len(sum.Sweeps) != 1 || sum.Sweeps[0].ImagesChecked != 1 {
+		t.Errorf("summary: got %+v, want one sweep of 1 image", sum)
+	}
+	w.wantShared(t, id, snaps, acctC)
+	if !strings.Contains(r.stderr, `"msg":"sweep done"`) {
+		t.Errorf("stderr: got %s, want the sweep's log", r.stderr)
+	}
+}
+
+// TestRunSweepUsage: sweep takes no argument.
+func TestRunSweepUsage(t *testing.T) {
+	r := runCLI(t, "", "sweep", "ami-0123456789abcdef0")
+	if r.code != 2 || !strings.Contains(r.stderr, "amishare sweep [--dry-run]") {
+		t.Errorf("got %s; want exit 2 and the usage", r)
+	}
+}

@@ -1,0 +1,67 @@
+package sweep
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/aws/smithy-go/middleware"
+	"golang.org/x/time/rate"
+)
+
+// slack stretches the limiter's interval a little beyond 1/sweepRate: the
+// limiter spaces calls evenly, so sweepRate+1 calls span at least 1.05 s and
+// no one-second window can hold more than sweepRate of them, even when the
+// network delivers two calls a few milliseconds closer than they were sent.
+const slack = 1.05
+
+// Limiter paces every AWS call of one sweep. A token bucket of burst 1
+// (golang.org/x/time/rate) spaces the calls evenly instead of letting a
+// burst through at the start of each second.
+type Limiter struct {
+	lim   *rate.Limiter
+	calls atomic.Int64
+}
+
+// NewLimiter returns a limiter allowing at most perSecond calls in any one-second window.
+func NewLimiter(perSecond int) *Limiter {
+	return &Limiter{lim: rate.NewLimiter(limit(perSecond), 1)}
+}
+
+// SetRate changes the rate (the sweep reads it from the configuration,
+// with the first call made at the default rate).
+func (l *Limiter) SetRate(perSecond int) { l.lim.SetLimit(limit(perSecond)) }
+
+// Calls returns how many calls (attempts, retries included) the limiter let through.
+func (l *Limiter) Calls() int { return int(l.calls.Load()) }
+
+func limit(perSecond int) rate.Limit {
+	if perSecond < 1 {
+		perSecond = 1
+	}
+	return rate.Limit(float64(perSecond) / slack)
+}
+
+type limiterKey struct{}
+
+// WithLimiter returns a context whose AWS calls wait for l (through APIOption).
+func WithLimiter(ctx context.Context, l *Limiter) context.Context {
+	return context.WithValue(ctx, limiterKey{}, l)
+}
+
+// APIOption installs the pacing on an SDK client's middleware stack: a call
+// whose context carries a Limiter waits for it. It sits in the finalize
+// step after the retry middleware, so each attempt is paced and counted,
+// retries included. Calls without a Limiter (a single event) pass at once.
+func APIOption(stack *middleware.Stack) error {
+	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("amishareSweepRate",
+		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+			if l, ok := ctx.Value(limiterKey{}).(*Limiter); ok {
+				if err := l.lim.Wait(ctx); err != nil {
+					return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("waiting for the sweep's rate limit: %w", err)
+				}
+				l.calls.Add(1)
+			}
+			return next.HandleFinalize(ctx, in)
+		}), middleware.After)
+}

@@ -1,0 +1,467 @@
+// Package sweep re-checks every managed image of the account and region on
+// a schedule, with exactly the engine's single-reconcile rules: it repairs
+// drift (shares made or removed by hand), shares what a lost event never
+// shared, and revokes what amishare shared for images that are gone.
+//
+// A sweep is polite: every AWS call it makes (retries included) waits for
+// one limiter set to the configuration's sweepRate, and a few workers keep
+// it close to that rate. Reads are shared through one share.Cache: the
+// configuration once, snapshots in batches, each key once, and its own list
+// of managed images. What it cannot finish within the invocation's time it
+// hands over to the next invocation through an SQS message naming where to
+// resume; images are taken in the order of their ids, so none is skipped or
+// repeated.
+package sweep
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/config"
+	"github.com/amishare/amishare/pkg/share"
+)
+
+// QueueAPI is the part of *sqs.Client the sweep uses to hand over.
+type QueueAPI interface {
+	SendMessage(ctx context.Context, params *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
+}
+
+var _ QueueAPI = (*sqs.Client)(nil)
+
+// Defaults for a Sweeper's zero fields.
+const (
+	// DefaultWorkers reconcile images at once: enough to keep the limiter
+	// busy while calls are in flight, few enough to stay polite.
+	DefaultWorkers = 4
+	// DefaultMargin is kept free at the end of an invocation: images in
+	// flight finish and the continuation is sent.
+	DefaultMargin = 30 * time.Second
+	// batch is how many images are prefetched (their snapshots read) at once.
+	batch = 50
+	// idBatch is how many ids one DescribeImages filter names (AWS's filter value limit is 200).
+	idBatch = 200
+)
+
+// Phases of a sweep, in order: first what amishare shared for images that
+// are gone, then every managed image.
+const (
+	PhaseGone   = "gone"
+	PhaseImages = "images"
+)
+
+// Cursor says where a sweep stands: the phase, and the last image id done
+// in it (ids are taken in sorted order). It is the continuation message.
+type Cursor struct {
+	SweepID     string    `json:"sweepId"`
+	Started     time.Time `json:"started"`
+	Phase       string    `json:"phase"`
+	After       string    `json:"after,omitempty"`
+	Invocations int       `json:"invocations"` // how many invocations ran before this one
+}
+
+// message is the body of a continuation message.
+type message struct {
+	Sweep *Cursor `json:"amishareSweep"`
+}
+
+var imageIDRe = regexp.MustCompile(`^ami-([0-9a-f]{8}|[0-9a-f]{17})$`)
+
+// ParseContinuation reads a continuation message body. A body that is not
+// one is an error: it changes nothing, and SQS's redrive keeps it for a look.
+func ParseContinuation(body string) (Cursor, error) {
+	var m message
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		return Cursor{}, fmt.Errorf("sweep continuation: not valid JSON: %w", err)
+	}
+	c := m.Sweep
+	switch {
+	case c == nil:
+		return Cursor{}, errors.New("sweep continuation: no amishareSweep object")
+	case c.SweepID == "":
+		return Cursor{}, errors.New("sweep continuation: no sweepId")
+	case c.Phase != PhaseGone && c.Phase != PhaseImages:
+		return Cursor{}, fmt.Errorf("sweep continuation: phase %q is not %q or %q", c.Phase, PhaseGone, PhaseImages)
+	case c.After != "" && !imageIDRe.MatchString(c.After):
+		return Cursor{}, fmt.Errorf("sweep continuation: after %q is not an AMI id", c.After)
+	}
+	return *c, nil
+}
+
+// Body returns the continuation message for c.
+func (c Cursor) Body() string {
+	b, _ := json.Marshal(message{Sweep: &c}) // a struct of strings, a time and an int
+	return string(b)
+}
+
+// Sweeper runs sweeps. Build one per process.
+type Sweeper struct {
+	Engine *share.Engine
+	// Queue and QueueURL receive the continuation; without them a sweep
+	// that runs out of time fails.
+	Queue    QueueAPI
+	QueueURL string
+	Log      *slog.Logger
+	// Workers reconcile images at once; 0 means DefaultWorkers.
+	Workers int
+	// Margin is left of the invocation's deadline when the sweep stops
+	// starting images; 0 means DefaultMargin. Without a deadline (the CLI)
+	// a sweep runs to the end.
+	Margin time.Duration
+}
+
+// RunOptions adjust one run of a sweep.
+type RunOptions struct {
+	// Resume is where a continuation resumes; nil starts a new sweep.
+	Resume *Cursor
+	// DryRun plans and logs every change and makes none.
+	DryRun bool
+	// OnResult, when set, receives each image's result as it is done (the
+	// handler logs the decision there). It is called from several goroutines.
+	OnResult func(ctx context.Context, res share.Result, err error)
+}
+
+// Failure is one image the sweep could not complete.
+type Failure struct {
+	ImageID string `json:"imageId,omitempty"`
+	Error   string `json:"error"`
+}
+
+// Summary is what one invocation of a sweep did.
+type Summary struct {
+	SweepID       string  `json:"sweepId"`
+	ResumedAt     *Cursor `json:"resumedAt,omitempty"`
+	ManagedImages int     `json:"managedImages"`
+	// ImagesChecked counts managed images reconciled (whatever the outcome).
+	ImagesChecked int `json:"imagesChecked"`
+	// DriftRepaired counts images whose permissions the sweep changed.
+	DriftRepaired int `json:"driftRepaired"`
+	// GoneImages counts images found gone whose recorded snapshots were cleaned up.
+	GoneImages int `json:"goneImages"`
+	// SnapshotsCleaned counts snapshots of gone images whose permissions were revoked.
+	SnapshotsCleaned int `json:"snapshotsCleaned"`
+	// Errors counts images that failed or are in status error, and failed listings.
+	Errors   int       `json:"errors"`
+	Failures []Failure `json:"failures,omitempty"`
+	// Changed holds the results of images the sweep changed or planned to change.
+	Changed []share.Result `json:"changed,omitempty"`
+	// Calls counts the AWS calls (attempts) the sweep made in this invocation.
+	Calls   int     `json:"calls"`
+	Seconds float64 `json:"seconds"`
+	DryRun  bool    `json:"dryRun,omitempty"`
+	// Continuation is where the next invocation resumes; nil when the sweep is complete.
+	Continuation *Cursor `json:"continuation,omitempty"`
+}
+
+// Run sweeps from the start (resume nil) or from a continuation. It
+// returns an error only when the sweep as a whole failed: the configuration
+// or the image list could not be read, or it ran out of time and could not
+// hand over. One image failing is in the summary, not an error.
+func (s *Sweeper) Run(ctx context.Context, ro RunOptions) (Summary, error) {
+	resume, dryRun := ro.Resume, ro.DryRun
+	report := func(ctx context.Context, res share.Result, err error) {
+		if ro.OnResult != nil {
+			ro.OnResult(ctx, res, err)
+		}
+	}
+	started := time.Now()
+	lim := NewLimiter(config.DefaultSweepRate)
+	ctx = WithLimiter(ctx, lim)
+	cur := Cursor{SweepID: newSweepID(), Started: started.UTC(), Phase: PhaseGone}
+	sum := Summary{DryRun: dryRun}
+	if resume != nil {
+		cur = *resume
+		cur.Invocations++
+		sum.ResumedAt = resume
+	}
+	sum.SweepID = cur.SweepID
+	finish := func(err error) (Summary, error) {
+		sum.Calls, sum.Seconds = lim.Calls(), time.Since(started).Seconds()
+		return sum, err
+	}
+
+	cfg, err := s.Engine.Config.Load(ctx)
+	if err != nil {
+		return finish(fmt.Errorf("sweep: reading the configuration: %w", err))
+	}
+	lim.SetRate(cfg.SweepRate)
+	sum.DryRun = dryRun || cfg.DryRun
+	images, err := s.listManaged(ctx)
+	if err != nil {
+		return finish(fmt.Errorf("sweep: %w", err))
+	}
+	sum.ManagedImages = len(images)
+	cache := &share.Cache{Config: cfg, Managed: images}
+	opts := share.Options{DryRun: dryRun, Cache: cache}
+	st := &state{sum: &sum}
+	stop := s.stopAt(ctx)
+
+	if cur.Phase == PhaseGone {
+		gone, err := s.goneImages(ctx, images)
+		if err != nil {
+			st.fail("", err)
+		}
+		ids := after(sortedKeys(gone), cur.After)
+		last, stopped := s.each(ctx, ids, stop, nil, func(ctx context.Context, id string) {
+			res, err := s.Engine.CleanupSnapshots(ctx, id, gone[id], opts)
+			report(ctx, res, err)
+			st.cleaned(res, err)
+		})
+		if stopped {
+			cur.After = last
+			return finish(s.handOver(ctx, &sum, cur))
+		}
+		cur.Phase, cur.After = PhaseImages, ""
+	}
+
+	byID := map[string]*ec2types.Image{}
+	var ids []string
+	for i := range images {
+		id := aws.ToString(images[i].ImageId)
+		byID[id] = &images[i]
+		ids = append(ids, id)
+	}
+	ids = after(ids, cur.After) // images are sorted by id
+	prefetch := func(ctx context.Context, chunk []string) {
+		imgs := make([]ec2types.Image, 0, len(chunk))
+		for _, id := range chunk {
+			imgs = append(imgs, *byID[id])
+		}
+		if err := s.Engine.Prefetch(ctx, cache, imgs); err != nil {
+			s.logger().WarnContext(ctx, "sweep: batched snapshot read failed; images read their own", "error", err.Error())
+		}
+	}
+	last, stopped := s.each(ctx, ids, stop, prefetch, func(ctx context.Context, id string) {
+		res, err := s.Engine.ReconcileImage(ctx, byID[id], opts)
+		report(ctx, res, err)
+		st.checked(res, err)
+	})
+	if stopped {
+		cur.After = last
+		return finish(s.handOver(ctx, &sum, cur))
+	}
+	return finish(nil)
+}
+
+// state gathers the summary from concurrent workers.
+type state struct {
+	mu  sync.Mutex
+	sum *Summary
+}
+
+func (st *state) fail(imageID string, err error) {
+	st.sum.Errors++
+	st.sum.Failures = append(st.sum.Failures, Failure{ImageID: imageID, Error: err.Error()})
+}
+
+func (st *state) checked(res share.Result, err error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.sum.ImagesChecked++
+	st.tally(res, err)
+	if res.Outcome == share.OutcomeApplied && hasPermissionChange(res) {
+		st.sum.DriftRepaired++
+	}
+}
+
+func (st *state) cleaned(res share.Result, err error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.tally(res, err)
+	if res.Outcome != share.OutcomeCleaned {
+		return
+	}
+	st.sum.GoneImages++
+	seen := map[string]bool{}
+	for _, c := range res.Changes {
+		if c.SnapshotID != "" && !seen[c.SnapshotID] {
+			seen[c.SnapshotID] = true
+			st.sum.SnapshotsCleaned++
+		}
+	}
+}
+
+func (st *state) tally(res share.Result, err error) {
+	switch {
+	case err != nil:
+		st.fail(res.ImageID, err)
+	case res.Outcome == share.OutcomeFailed || res.Status == share.StatusError:
+		st.sum.Errors++
+		st.sum.Failures = append(st.sum.Failures, Failure{ImageID: res.ImageID, Error: cmp.Or(res.Message, res.Reason)})
+	}
+	if len(res.Changes) > 0 || err != nil || res.Status == share.StatusError {
+		st.sum.Changed = append(st.sum.Changed, res)
+	}
+}
+
+func hasPermissionChange(res share.Result) bool { return len(res.Changes) > 0 }
+
+// stopAt is when the sweep stops starting work: the deadline minus the margin.
+func (s *Sweeper) stopAt(ctx context.Context) time.Time {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return time.Time{}
+	}
+	return d.Add(-cmp.Or(s.Margin, DefaultMargin))
+}
+
+// each runs do on ids, in order, by a few workers, prefetching each batch
+// first. It stops starting ids once stop has passed, but always completes
+// at least one, so every invocation makes progress. Every id it started is
+// done when it returns, so the ids done are exactly a prefix: last is the
+// last of them, and stopped says the prefix is not all of ids.
+func (s *Sweeper) each(ctx context.Context, ids []string, stop time.Time, prefetch func(context.Context, []string), do func(context.Context, string)) (last string, stopped bool) {
+	workers := cmp.Or(s.Workers, DefaultWorkers)
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for id := range work {
+				do(ctx, id)
+			}
+		})
+	}
+	for i, id := range ids {
+		if i > 0 && !stop.IsZero() && !time.Now().Before(stop) {
+			stopped = true
+			break
+		}
+		if prefetch != nil && i%batch == 0 {
+			prefetch(ctx, ids[i:min(i+batch, len(ids))])
+		}
+		work <- id
+		last = id
+	}
+	close(work)
+	wg.Wait()
+	return last, stopped
+}
+
+// handOver sends the continuation: the next invocation resumes after cur.After.
+func (s *Sweeper) handOver(ctx context.Context, sum *Summary, cur Cursor) error {
+	sum.Continuation = &cur
+	if s.Queue == nil || s.QueueURL == "" {
+		return fmt.Errorf("sweep: out of time after %s %s and no continuation queue is configured", cur.Phase, cur.After)
+	}
+	if _, err := s.Queue.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(s.QueueURL), MessageBody: aws.String(cur.Body())}); err != nil {
+		return fmt.Errorf("sweep: sending the continuation (%s after %s): %w", cur.Phase, cur.After, err)
+	}
+	s.logger().InfoContext(ctx, "sweep continues in the next invocation", "sweepId", cur.SweepID, "phase", cur.Phase, "after", cur.After)
+	return nil
+}
+
+// listManaged lists the managed images (accounts or status tag) this
+// account owns, sorted by id. Filter values are ORed: one listing.
+func (s *Sweeper) listManaged(ctx context.Context) ([]ec2types.Image, error) {
+	var images []ec2types.Image
+	p := ec2.NewDescribeImagesPaginator(s.Engine.EC2, &ec2.DescribeImagesInput{
+		Owners:     []string{"self"},
+		Filters:    []ec2types.Filter{{Name: aws.String("tag-key"), Values: []string{amitag.Accounts, amitag.Status}}},
+		MaxResults: aws.Int32(1000),
+		// A disabled image is not gone: it must count as existing below.
+		IncludeDisabled: aws.Bool(true),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing managed images: %w", err)
+		}
+		images = append(images, page.Images...)
+	}
+	slices.SortFunc(images, func(a, b ec2types.Image) int { return cmp.Compare(aws.ToString(a.ImageId), aws.ToString(b.ImageId)) })
+	images = slices.CompactFunc(images, func(a, b ec2types.Image) bool { return aws.ToString(a.ImageId) == aws.ToString(b.ImageId) })
+	return images, nil
+}
+
+// goneImages finds the snapshots recorded (tag amishare:image) for images
+// that no longer exist, by image. An image that exists, managed or not, is
+// not gone: its snapshots are its own reconcile's business, or nobody's.
+func (s *Sweeper) goneImages(ctx context.Context, managed []ec2types.Image) (map[string][]ec2types.Snapshot, error) {
+	byImage := map[string][]ec2types.Snapshot{}
+	p := ec2.NewDescribeSnapshotsPaginator(s.Engine.EC2, &ec2.DescribeSnapshotsInput{
+		OwnerIds:   []string{"self"},
+		Filters:    []ec2types.Filter{{Name: aws.String("tag-key"), Values: []string{amitag.Image}}},
+		MaxResults: aws.Int32(1000),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing recorded snapshots: %w", err)
+		}
+		for _, snap := range page.Snapshots {
+			for _, t := range snap.Tags {
+				if aws.ToString(t.Key) == amitag.Image {
+					byImage[aws.ToString(t.Value)] = append(byImage[aws.ToString(t.Value)], snap)
+				}
+			}
+		}
+	}
+	for _, img := range managed {
+		if img.State != ec2types.ImageStateDeregistered {
+			delete(byImage, aws.ToString(img.ImageId))
+		}
+	}
+	// The rest may be images that exist but are not managed (any more).
+	for chunk := range slices.Chunk(sortedKeys(byImage), idBatch) {
+		out, err := s.Engine.EC2.DescribeImages(ctx, &ec2.DescribeImagesInput{
+			Owners:          []string{"self"},
+			Filters:         []ec2types.Filter{{Name: aws.String("image-id"), Values: chunk}},
+			IncludeDisabled: aws.Bool(true),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("checking which recorded images still exist: %w", err)
+		}
+		for _, img := range out.Images {
+			if img.State != ec2types.ImageStateDeregistered {
+				delete(byImage, aws.ToString(img.ImageId))
+			}
+		}
+	}
+	return byImage, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// after returns the ids (sorted) that come after cursor.
+func after(ids []string, cursor string) []string {
+	if cursor == "" {
+		return ids
+	}
+	i, found := slices.BinarySearch(ids, cursor)
+	if found {
+		i++
+	}
+	return ids[i:]
+}
+
+func newSweepID() string {
+	return rand.Text()[:16]
+}
+
+func (s *Sweeper) logger() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
