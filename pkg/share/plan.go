@@ -180,12 +180,11 @@ func Decide(in Input) Decision {
 	}
 	if in.KMS != config.ModeOff {
 		var tooLarge []string
-		names := targetNames(in)
+		names, desired := targetNames(in), keyGrantees(in.Targets)
 		for _, k := range st.Keys {
 			if k.Manager != managerCustomer || k.Owner != st.Owner {
 				continue // refused by blockers when there is anything to share
 			}
-			desired := keyGrantees(in.Targets)
 			kd := KeyDiff{KeyARN: k.ARN,
 				Add:    names.of(minus(desired, k.grantees())),
 				Remove: names.of(minus(minus(k.grantees(), desired), in.Keep[k.ARN])),
