@@ -16,9 +16,16 @@ type Directory interface {
 	// Group returns the members of a named group: account ids and
 	// organization or OU ARNs, all of them allowed.
 	Group(name string) ([]string, bool)
+}
+
+// OrganizationDirectory is a Directory that also lists the organizations
+// and OUs it allows, so that an id in the tag resolves to its ARN.
+// *config.Config is one; with a plain Directory ids are refused as not
+// allowed, and only full ARNs can name organizations and OUs.
+type OrganizationDirectory interface {
+	Directory
 	// OrganizationTargets returns every organization and OU ARN that may be
-	// shared with (allowed directly or as a group member), so that an id in
-	// the tag can be resolved to its ARN.
+	// shared with (allowed directly or as a group member).
 	OrganizationTargets() []string
 }
 
@@ -94,8 +101,12 @@ func ResolveAccounts(value string, dir Directory) Targets {
 			refuse(tok, notAllowed)
 		}
 	}
+	var orgTargets []string
+	if od, ok := dir.(OrganizationDirectory); ok {
+		orgTargets = od.OrganizationTargets()
+	}
 	addID := func(tok string, match func(string) string, notAllowed string) {
-		arn, ambiguous := resolveID(tok, dir.OrganizationTargets(), match)
+		arn, ambiguous := resolveID(tok, orgTargets, match)
 		switch {
 		case ambiguous:
 			refuse(tok, ReasonAmbiguous)

@@ -143,3 +143,16 @@ func TestQuoteToken(t *testing.T) {
 		}
 	}
 }
+
+func TestResolveWithPlainDirectory(t *testing.T) {
+	var d Directory = struct {
+		Directory
+	}{testDir}
+	got := ResolveAccounts("ou-ab12-11111111 "+ouWork+" 111122223333", d)
+	if want := []string{ouWork}; !reflect.DeepEqual(got.OrganizationalUnits, want) {
+		t.Errorf("OrganizationalUnits = %q, want %q (full ARNs resolve without OrganizationTargets)", got.OrganizationalUnits, want)
+	}
+	if want := []Refusal{{"ou-ab12-11111111", ReasonOUNotAllowed}}; !reflect.DeepEqual(got.Refused, want) {
+		t.Errorf("Refused = %q, want %q", got.Refused, want)
+	}
+}

@@ -154,6 +154,9 @@ func (c *Config) Allowed(target string) bool {
 	return false
 }
 
+// The tag resolves organization and OU ids against the configuration.
+var _ amitag.OrganizationDirectory = (*Config)(nil)
+
 // OrganizationTargets returns every organization and OU ARN that may be
 // shared with, sorted and unique: the allowed ones and group members.
 func (c *Config) OrganizationTargets() []string {
