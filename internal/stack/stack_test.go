@@ -86,7 +86,8 @@ func TestRolePerKmsMode(t *testing.T) {
 	tests := []struct {
 		name string
 		req  Request
-		// want with DelegatedKeysOnly=true; undelegated overrides it for false.
+		// want holds with DelegatedKeysOnly=true, and also with false
+		// unless undelegated says otherwise.
 		want        want
 		undelegated *want
 	}{
@@ -144,8 +145,6 @@ func TestRolePerKmsMode(t *testing.T) {
 				w := tt.want
 				if delegatedOnly == "false" && tt.undelegated != nil {
 					w = *tt.undelegated
-				} else if delegatedOnly == "false" && tt.undelegated == nil {
-					w = tt.want
 				}
 				expect := map[string]bool{"policy": w.policy, "grant": w.grant, "off": w.off}[mode]
 				t.Run("DelegatedKeysOnly="+delegatedOnly+"/KmsMode="+mode+"/"+tt.name, func(t *testing.T) {
