@@ -77,12 +77,14 @@ type demo struct {
 	ctx    context.Context
 	root   string // module root, where events/ lives
 	h      *handler.Handler
+	hopts  handler.Options // to build a new handler (a fresh container) after a configuration change
 	fx     *awsfixture.Fixture
 	labels map[string]string // key ARN → short name for display
 
-	plain image // the image of steps 2, 3 and 6
-	enc   image // the encrypted image of steps 4 and 7
-	keys  []string
+	plain      image // the image of steps 2, 3 and 6
+	enc        image // the encrypted image of steps 4 and 7
+	keys       []string
+	awsManaged image // the image of steps 5 and 10
 }
 
 // image is one AMI the demo registered, with what lies behind it.
@@ -137,7 +139,8 @@ func run(ctx context.Context, verbose bool) (err error) {
 	if err := os.Setenv(handler.ConfigParameterEnv, configParameter); err != nil {
 		return fmt.Errorf("setting %s: %w", handler.ConfigParameterEnv, err)
 	}
-	h, err := handler.New(ctx, handler.Options{Log: slog.New(slog.NewJSONHandler(logw, nil))})
+	hopts := handler.Options{Log: slog.New(slog.NewJSONHandler(logw, nil))}
+	h, err := handler.New(ctx, hopts)
 	if err != nil {
 		return err
 	}
@@ -145,7 +148,7 @@ func run(ctx context.Context, verbose bool) (err error) {
 	if err != nil {
 		return err
 	}
-	d := &demo{ctx: ctx, root: root, h: h, fx: awsfixture.New(cfg), labels: map[string]string{}}
+	d := &demo{ctx: ctx, root: root, h: h, hopts: hopts, fx: awsfixture.New(cfg), labels: map[string]string{}}
 
 	steps := []struct {
 		title string
@@ -159,6 +162,8 @@ func run(ctx context.Context, verbose bool) (err error) {
 		{"6. Share an encrypted AMI with an organizational unit (OU)", d.shareWithOU},
 		{"7. Someone shares by hand: the scheduled sweep repairs the drift", d.sweepDrift},
 		{"8. Deregister an AMI: its snapshots and keys are unshared", d.deregister},
+		{"9. Copy an AMI to a second region and share the copy there", d.copyToRegion},
+		{"10. Share the AWS-managed-key AMI through a re-encrypted copy", d.reencrypt},
 	}
 	for _, s := range steps {
 		if err := ctx.Err(); err != nil {
@@ -354,6 +359,7 @@ func (d *demo) refuseAWSManaged() error {
 		return err
 	}
 	img := image{id: id, snaps: snaps, keyOf: map[string]string{snaps[0]: "aws/ebs"}}
+	d.awsManaged = img
 	fmt.Printf("Registered %s with 1 snapshot encrypted with the default EBS key (alias/aws/ebs).\n", id)
 	if err := d.tagImage(id, accountA); err != nil {
 		return err
