@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/amishare/amishare/pkg/amitag"
@@ -19,6 +20,7 @@ func FuzzParse(f *testing.F) {
 		`{"allowedOrganizationalUnits":["arn:aws:organizations::123456789012:ou/o-a1b2c3d4e5/ou-ab12-11111111"]}`,
 		`{"allowedOrganizations":["o-a1b2c3d4e5"]}`, `{"groups":{"g":["arn:aws:organizations::123456789012:ou/o-a1b2c3d4e5/ou-ab12-11111111/x"]}}`,
 		`{"groups":{"o-a1b2c3d4e5":["111122223333"]}}`,
+		`{"allowedRegions":["eu-west-1"],"copyKeys":{"eu-west-1":"alias/amis"}}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -57,6 +59,16 @@ func FuzzParse(f *testing.F) {
 		case ModePolicy, ModeGrant, ModeOff:
 		default:
 			t.Fatalf("kms mode %q accepted", c.KMS)
+		}
+		for _, r := range c.AllowedRegions {
+			if !amitag.IsRegion(r) {
+				t.Fatalf("allowed region %q is not a region name", r)
+			}
+		}
+		for r, k := range c.CopyKeys {
+			if !amitag.IsRegion(r) || k == "" || strings.Contains(k, "alias/aws/") {
+				t.Fatalf("copy key %q for %q should have been refused", k, r)
+			}
 		}
 	})
 }

@@ -77,6 +77,10 @@ func (e *Engine) planCopies(ctx context.Context, img *ec2types.Image, tags map[s
 		in.Found[r] = found
 	}
 	w.CopyDecision = DecideCopies(in)
+	for _, r := range w.Pending {
+		// Reported, never duplicated: its available event shares it.
+		e.logger().InfoContext(ctx, "copy pending", "imageId", id, "region", r, "copyImageId", w.Copies[r])
+	}
 	return w, nil
 }
 
