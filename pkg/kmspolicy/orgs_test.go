@@ -380,3 +380,33 @@ func TestManyOUsHitTheSizeLimit(t *testing.T) {
 	}
 	checkScoped(t, defaultKeyPolicy, out)
 }
+
+// TestScopedGuard checks the guard Edit runs over every statement it builds.
+func TestScopedGuard(t *testing.T) {
+	org := conditions{{"StringEquals", map[string]any{orgIDKey: testOrgID}}}
+	tests := []struct {
+		name string
+		s    statement
+		want bool
+	}{
+		{"account principals", statement{Principal: awsPrincipal{AWS: []string{"arn:aws:iam::111122223333:root"}}}, true},
+		{"no principals", statement{Principal: awsPrincipal{}}, false},
+		{"wildcard among accounts", statement{Principal: awsPrincipal{AWS: []string{"arn:aws:iam::111122223333:root", "*"}}}, false},
+		{"wildcard without condition", statement{Principal: "*"}, false},
+		{"wildcard with only the paths", statement{Principal: "*", Condition: conditions{{"ForAnyValue:StringLike", map[string]any{orgPathsKey: []string{"o-a1b2c3d4e5/*"}}}}}, false},
+		{"wildcard with an empty organization", statement{Principal: "*", Condition: conditions{{"StringEquals", map[string]any{orgIDKey: ""}}}}, false},
+		{"wildcard scoped to the organization", statement{Principal: "*", Condition: org}, true},
+	}
+	for _, tc := range tests {
+		if got := scoped(tc.s); got != tc.want {
+			t.Errorf("%s: scoped = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	for _, g := range []string{testOrgID, testOUKey} {
+		for _, s := range orgStatements(g) {
+			if !scoped(s) {
+				t.Errorf("%s is not scoped", s.Sid)
+			}
+		}
+	}
+}
