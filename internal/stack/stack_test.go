@@ -370,6 +370,7 @@ func TestRulePatterns(t *testing.T) {
 		{"CloudTrail CreateTags", "cloudtrail-create-tags.json", "CloudTrailRule"},
 		{"CloudTrail DeleteTags", "cloudtrail-delete-tags.json", "CloudTrailRule"},
 		{"DeleteTags removing every tag of an image", deleteAllTags, "CloudTrailRule"},
+		{"DeleteTags removing every tag (sample)", "cloudtrail-delete-all-tags.json", "CloudTrailRule"},
 		{"DeleteTags of another key", deleteOtherTag, ""},
 		{"DeleteTags removing every tag of an instance", deleteAllInstanceTags, ""},
 		{"CreateTags on an instance and an image", createTagsMixed, "CloudTrailRule"},

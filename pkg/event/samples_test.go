@@ -35,7 +35,9 @@ func TestSamples(t *testing.T) {
 		"cloudtrail-copy-image.json":     {KindAPICall, []string{sampleID}, false},
 		"cloudtrail-create-tags.json":    {KindAPICall, []string{sampleID}, false},
 		"cloudtrail-delete-tags.json":    {KindAPICall, []string{sampleID}, false},
-		"other-event.json":               {KindOther, nil, true},
+		// DeleteTags without tags removes every tag of the image.
+		"cloudtrail-delete-all-tags.json": {KindAPICall, []string{sampleID}, false},
+		"other-event.json":                {KindOther, nil, true},
 		// AWS's own sample, verbatim: its image id is a placeholder.
 		"aws-doc-ami-available.json": {KindAMIState, nil, true},
 	}
