@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/internal/motoserver"
+	"github.com/amishare/amishare/pkg/amitag"
+)
+
+// TestLambdaSweep: the real bootstrap under the emulator receives the
+// scheduled event and sweeps (an image whose event was lost is shared, a
+// deregistered image's snapshots are unshared), then the SQS events of the
+// sweep's queue: a continuation resumes after the image it names, and a
+// message that is no continuation is a function error (SQS retries it, then
+// its redrive policy keeps it in the sweep's dead-letter queue).
+func TestLambdaSweep(t *testing.T) {
+	buildArtifacts(t)
+	srv := motoserver.ForTest(t)
+	ctx := context.Background()
+	cfg, err := srv.AWSConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx := awsfixture.New(cfg)
+	if err := fx.PutConfig(ctx, e2eParameter, `{"allowedAccounts":["`+acctA+`"],"sweepRate":1000}`); err != nil {
+		t.Fatal(err)
+	}
+	q, err := sqs.NewFromConfig(cfg).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("amishare-SweepQueue")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	em := startEmulator(t, artifacts.rie, artifacts.bootstrap, append(srv.Env(),
+		"AMISHARE_CONFIG_PARAMETER="+e2eParameter,
+		"AMISHARE_SWEEP_QUEUE_URL="+aws.ToString(q.QueueUrl),
+		"AWS_LAMBDA_LOG_FORMAT=JSON",
+		"AWS_LAMBDA_LOG_LEVEL=INFO",
+		"AWS_LAMBDA_FUNCTION_NAME=amishare",
+		"AWS_LAMBDA_FUNCTION_TIMEOUT=60",
+	))
+	tags := map[string]string{amitag.Accounts: acctA}
+	gone, gsnaps, err := fx.RegisterImage(ctx, "sweep-e2e-gone", make([]awsfixture.Disk, 2), tags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, raw := em.invoke(t, "e2e-sweep-01", readEvent(t, "ami-available.json", gone, true)); status != http.StatusOK {
+		t.Fatalf("sharing %s: HTTP %d %s", gone, status, raw)
+	}
+	wantShared(t, fx, gone, gsnaps, []string{acctA})
+	if err := fx.DeregisterImage(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	lost, lsnaps, err := fx.RegisterImage(ctx, "sweep-e2e-lost", make([]awsfixture.Disk, 1), tags)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	type sweepSummary struct {
+		SweepID          string          `json:"sweepId"`
+		ResumedAt        json.RawMessage `json:"resumedAt"`
+		ImagesChecked    int             `json:"imagesChecked"`
+		DriftRepaired    int             `json:"driftRepaired"`
+		GoneImages       int             `json:"goneImages"`
+		SnapshotsCleaned int             `json:"snapshotsCleaned"`
+		Errors           int             `json:"errors"`
+	}
+	var got struct {
+		Kind         string         `json:"kind"`
+		Sweeps       []sweepSummary `json:"sweeps"`
+		ErrorMessage string         `json:"errorMessage"`
+	}
+	invoke := func(requestID string, body []byte) int {
+		t.Helper()
+		got.Kind, got.Sweeps, got.ErrorMessage = "", nil, ""
+		status, raw := em.invoke(t, requestID, body)
+		if err := json.Unmarshal(raw, &got); err != nil {
+			t.Fatalf("%s: response is not JSON: %v: %s", requestID, err, raw)
+		}
+		return status
+	}
+
+	if status := invoke("e2e-sweep-02", readEvent(t, "scheduled-sweep.json", sampleImageID, false)); status != http.StatusOK || len(got.Sweeps) != 1 {
+		t.Fatalf("scheduled event: HTTP %d, %+v", status, got)
+	}
+	s := got.Sweeps[0]
+	if got.Kind != "scheduled" || s.ImagesChecked != 1 || s.DriftRepaired != 1 || s.GoneImages != 1 || s.SnapshotsCleaned != 2 || s.Errors != 0 {
+		t.Errorf("scheduled sweep: kind %q %+v, want 1 image checked and repaired, 1 gone image with 2 snapshots cleaned", got.Kind, s)
+	}
+	wantShared(t, fx, lost, lsnaps, []string{acctA})
+	for _, snap := range gsnaps {
+		if p, err := fx.VolumePermissions(ctx, snap); err != nil || len(p.Accounts) != 0 {
+			t.Errorf("snapshot %s of the deregistered image: %v %v, want no permission", snap, p.Accounts, err)
+		}
+	}
+	var done, metrics bool
+	for _, r := range em.records(t, "e2e-sweep-02") {
+		done = done || r["message"] == "sweep done"
+		metrics = metrics || (r["message"] == "metrics" && r["ImagesChecked"] == 1.0 && r["SnapshotsCleaned"] == 2.0)
+	}
+	if !done || !metrics {
+		t.Errorf("logs of the scheduled sweep: sweep done %v, metrics %v; want both", done, metrics)
+	}
+
+	sqsEvent := func(body string) []byte {
+		b, _ := json.Marshal(map[string]any{"Records": []map[string]any{{
+			"messageId": "e2e-message", "receiptHandle": "r", "body": body, "eventSource": "aws:sqs",
+			"eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:amishare-SweepQueue", "awsRegion": "us-east-1",
+		}}})
+		return b
+	}
+	body := `{"amishareSweep":{"sweepId":"` + s.SweepID + `","phase":"images","after":"` + lost + `"}}`
+	if status := invoke("e2e-sweep-03", sqsEvent(body)); status != http.StatusOK || len(got.Sweeps) != 1 {
+		t.Fatalf("continuation: HTTP %d, %+v", status, got)
+	}
+	if c := got.Sweeps[0]; got.Kind != "sweep-continuation" || c.SweepID != s.SweepID || len(c.ResumedAt) == 0 || c.ImagesChecked != 0 {
+		t.Errorf("continuation after the last image: kind %q %+v, want the same sweep resumed with nothing left", got.Kind, c)
+	}
+
+	invoke("e2e-sweep-04", sqsEvent(`{"hello":"world"}`))
+	if !strings.Contains(got.ErrorMessage, "sweep continuation") {
+		t.Errorf("a message that is no continuation: errorMessage %q, want a function error naming the sweep continuation", got.ErrorMessage)
+	}
+}
