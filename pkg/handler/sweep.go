@@ -72,7 +72,7 @@ func (h *Handler) runSweep(ctx context.Context, trig event.Trigger, resume *swee
 		attrs = append(attrs, "continuation", s.Continuation)
 	}
 	for _, f := range s.Failures {
-		log.ErrorContext(ctx, "sweep failure", "sweepId", s.SweepID, "imageId", f.ImageID, "error", f.Error)
+		log.WarnContext(ctx, "sweep failure", "sweepId", s.SweepID, "imageId", f.ImageID, "error", f.Error)
 	}
 	if err != nil {
 		log.ErrorContext(ctx, "sweep failed", append(attrs, "error", err.Error())...)

@@ -213,7 +213,9 @@ func (s *Sweeper) Run(ctx context.Context, ro RunOptions) (Summary, error) {
 	if cur.Phase == PhaseGone {
 		gone, err := s.goneImages(ctx, images)
 		if err != nil {
+			st.mu.Lock()
 			st.fail("", err)
+			st.mu.Unlock()
 		}
 		ids := after(sortedKeys(gone), cur.After)
 		last, stopped := s.each(ctx, ids, stop, nil, func(ctx context.Context, id string) {
@@ -263,6 +265,7 @@ type state struct {
 	sum *Summary
 }
 
+// fail records a failure; st.mu must be held.
 func (st *state) fail(imageID string, err error) {
 	st.sum.Errors++
 	st.sum.Failures = append(st.sum.Failures, Failure{ImageID: imageID, Error: err.Error()})
@@ -273,7 +276,7 @@ func (st *state) checked(res share.Result, err error) {
 	defer st.mu.Unlock()
 	st.sum.ImagesChecked++
 	st.tally(res, err)
-	if res.Outcome == share.OutcomeApplied && hasPermissionChange(res) {
+	if res.Outcome == share.OutcomeApplied && len(res.Changes) > 0 {
 		st.sum.DriftRepaired++
 	}
 }
@@ -307,8 +310,6 @@ func (st *state) tally(res share.Result, err error) {
 		st.sum.Changed = append(st.sum.Changed, res)
 	}
 }
-
-func hasPermissionChange(res share.Result) bool { return len(res.Changes) > 0 }
 
 // stopAt is when the sweep stops starting work: the deadline minus the margin.
 func (s *Sweeper) stopAt(ctx context.Context) time.Time {
