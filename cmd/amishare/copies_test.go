@@ -235,6 +235,7 @@ func TestCopyToRegion(t *testing.T) {
 		t.Errorf("status: got %q (%s), want shared", res.Status, res.Message)
 	}
 	wantContains(t, "message", res.Message, "copies in "+away)
+	wantContains(t, "metrics", r.stderr, `"ImagesCopied":1`)
 	w.wantShared(t, src, srcSnaps, acctA)
 	if got := w.calls.Count("CopyImage"); got != 1 {
 		t.Errorf("CopyImage calls: got %d, want 1", got)
@@ -254,12 +255,13 @@ func TestCopyToRegion(t *testing.T) {
 	}
 
 	// Rerun: the same event again makes no second copy.
-	if _, r := w.handle(t, eventFile(t, "ami-available.json", src)); r.code != 0 {
+	if _, r = w.handle(t, eventFile(t, "ami-available.json", src)); r.code != 0 {
 		t.Fatalf("rerun: %s", r)
 	}
 	if got := w.calls.Count("CopyImage"); got != 0 {
 		t.Errorf("CopyImage calls on rerun: got %d, want 0", got)
 	}
+	wantContains(t, "metrics", r.stderr, `"ImagesCopied":0`)
 	w.onlyCopy(t, w.eu, src)
 
 	// The copy's available event comes from eu-west-1: it is shared there.

@@ -20,6 +20,9 @@ type Metrics struct {
 	AccountsRemoved int
 	TargetsRefused  int
 	Errors          int
+	// ImagesCopied counts the copies CopyImage started (amishare:regions,
+	// re-encryption).
+	ImagesCopied int
 }
 
 // Count tallies the results of one event. Only applied changes count: a dry
@@ -35,6 +38,13 @@ func Count(results []share.Result) Metrics {
 		m.TargetsRefused += len(r.Refused)
 		if r.Outcome != share.OutcomeApplied {
 			continue
+		}
+		if r.Plan != nil {
+			for _, c := range r.Plan.Copies {
+				if c.Action == share.CopyActionCopy && c.ImageID != "" {
+					m.ImagesCopied++
+				}
+			}
 		}
 		added := 0
 		for _, c := range r.Changes {
@@ -61,7 +71,7 @@ func emitMetrics(ctx context.Context, log *slog.Logger, results []share.Result) 
 		return
 	}
 	m := Count(results)
-	names := []string{"ImagesShared", "AccountsAdded", "AccountsRemoved", "TargetsRefused", "Errors"}
+	names := []string{"ImagesShared", "AccountsAdded", "AccountsRemoved", "TargetsRefused", "Errors", "ImagesCopied"}
 	defs := make([]map[string]string, len(names))
 	for i, n := range names {
 		defs[i] = map[string]string{"Name": n, "Unit": "Count"}
@@ -80,5 +90,6 @@ func emitMetrics(ctx context.Context, log *slog.Logger, results []share.Result) 
 		slog.Int("AccountsRemoved", m.AccountsRemoved),
 		slog.Int("TargetsRefused", m.TargetsRefused),
 		slog.Int("Errors", m.Errors),
+		slog.Int("ImagesCopied", m.ImagesCopied),
 	)
 }
