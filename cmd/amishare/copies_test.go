@@ -552,4 +552,13 @@ func TestCopyFailed(t *testing.T) {
 	wantTag(t, tags, amitag.Copies, away+"="+aws.ToString(good.ImageId))
 	wantTag(t, tags, amitag.Status, "shared")
 	wantContains(t, "source message", tags[amitag.Message], "copy "+failedID+" to "+away+" failed, copying again")
+
+	// The old failure's event, delivered again, no longer concerns the source.
+	sum, r = w.handle(t, regionEvent(t, "ami-failed.json", failedID, away))
+	if r.code != 0 || len(sum.Images) != 1 || sum.Images[0].Outcome != share.OutcomeSkipped {
+		t.Fatalf("stale failed event: %s", r)
+	}
+	if got := w.calls.Mutating(); len(got) != 0 {
+		t.Errorf("modifying calls for a superseded copy's failure: got %v, want none", got)
+	}
 }

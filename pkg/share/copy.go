@@ -241,6 +241,11 @@ func (e *Engine) CopyFailed(ctx context.Context, imageID string, opts Options) (
 		return res, nil
 	}
 	srcTags := tagMap(out.Images[0].Tags)
+	if rec := ParseCopiesTag(srcTags[amitag.Copies])[e.Region]; rec != "" && rec != imageID {
+		res.Outcome = OutcomeSkipped
+		res.Reason += fmt.Sprintf("; the source's copy in %s is now %s", e.Region, rec)
+		return res, nil
+	}
 	status := Status(srcTags[amitag.Status])
 	switch status {
 	case "", StatusShared, StatusUnshared:
