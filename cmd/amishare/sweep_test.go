@@ -36,6 +36,10 @@ func TestRunSweepManyImages(t *testing.T) {
 		t.Errorf("first sweep: got %d managed, %d checked, %d repaired, %d errors, continuation %v; want %d, %d, %d, 0, none",
 			sum.ManagedImages, sum.ImagesChecked, sum.DriftRepaired, sum.Errors, sum.Continuation, n, n, n)
 	}
+	// The summary lists at most 100 results and counts the rest.
+	if len(sum.Changed) != 100 || sum.Omitted != n-100 {
+		t.Errorf("first sweep: %d results listed, %d omitted; want 100 and %d", len(sum.Changed), sum.Omitted, n-100)
+	}
 	for _, i := range []int{0, n / 2, n - 1} {
 		w.wantShared(t, ids[i], snaps[i:i+1], acctA, acctB)
 		if got := w.status(t, ids[i]); got != "shared" {

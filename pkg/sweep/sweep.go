@@ -51,6 +51,10 @@ const (
 	// DefaultMargin is kept free at the end of an invocation: images in
 	// flight finish and the continuation is sent.
 	DefaultMargin = 30 * time.Second
+	// maxListed bounds the results and failures a summary lists (the counts
+	// stay exact): the Lambda returns the summary, and a response must stay
+	// far below Lambda's payload limit however many images a sweep changes.
+	maxListed = 100
 	// batch is how many images are prefetched (their snapshots read) at once.
 	batch = 50
 	// idBatch is how many ids one DescribeImages filter names (AWS's filter value limit is 200).
@@ -157,8 +161,11 @@ type Summary struct {
 	// Errors counts images that failed or are in status error, and failed listings.
 	Errors   int       `json:"errors"`
 	Failures []Failure `json:"failures,omitempty"`
-	// Changed holds the results of images the sweep changed or planned to change.
+	// Changed holds the results of images the sweep changed or planned to
+	// change, or that failed. Both lists hold at most 100 entries; Omitted
+	// counts the entries left out of them (every one is in the log).
 	Changed []share.Result `json:"changed,omitempty"`
+	Omitted int            `json:"omitted,omitempty"`
 	// Calls counts the AWS calls (attempts) the sweep made in this invocation.
 	Calls   int     `json:"calls"`
 	Seconds float64 `json:"seconds"`
@@ -268,7 +275,15 @@ type state struct {
 // fail records a failure; st.mu must be held.
 func (st *state) fail(imageID string, err error) {
 	st.sum.Errors++
-	st.sum.Failures = append(st.sum.Failures, Failure{ImageID: imageID, Error: err.Error()})
+	st.addFailure(Failure{ImageID: imageID, Error: err.Error()})
+}
+
+func (st *state) addFailure(f Failure) {
+	if len(st.sum.Failures) < maxListed {
+		st.sum.Failures = append(st.sum.Failures, f)
+	} else {
+		st.sum.Omitted++
+	}
 }
 
 func (st *state) checked(res share.Result, err error) {
@@ -304,10 +319,14 @@ func (st *state) tally(res share.Result, err error) {
 		st.fail(res.ImageID, err)
 	case res.Outcome == share.OutcomeFailed || res.Status == share.StatusError:
 		st.sum.Errors++
-		st.sum.Failures = append(st.sum.Failures, Failure{ImageID: res.ImageID, Error: cmp.Or(res.Message, res.Reason)})
+		st.addFailure(Failure{ImageID: res.ImageID, Error: cmp.Or(res.Message, res.Reason)})
 	}
 	if len(res.Changes) > 0 || err != nil || res.Status == share.StatusError {
-		st.sum.Changed = append(st.sum.Changed, res)
+		if len(st.sum.Changed) < maxListed {
+			st.sum.Changed = append(st.sum.Changed, res)
+		} else {
+			st.sum.Omitted++
+		}
 	}
 }
 
