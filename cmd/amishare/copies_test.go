@@ -277,6 +277,15 @@ func TestCopyToRegion(t *testing.T) {
 		t.Errorf("home key accounts: got %v, want [%s]", got, acctA)
 	}
 
+	// The operator CLI plans the copy in its region; nothing to change.
+	r = runCLI(t, "", "plan", "--region", away, cpID)
+	if res := decode[share.Result](t, r); r.code != 0 || res.Outcome != share.OutcomePlanned || res.Status != share.StatusShared || len(res.Changes) != 0 {
+		t.Errorf("plan --region %s %s: %s", away, cpID, r)
+	}
+	if r := runCLI(t, "", "plan", "--region", "eu_west", cpID); r.code != 2 {
+		t.Errorf("plan --region eu_west: got exit %d, want 2", r.code)
+	}
+
 	// The source's accounts change: the copy's tag follows, and its own tag
 	// change event (in eu-west-1) reconciles it.
 	if err := w.fx.Tag(w.ctx, src, map[string]string{amitag.Accounts: acctA + " " + acctB}); err != nil {

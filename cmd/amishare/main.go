@@ -1,8 +1,8 @@
 // Command amishare is the operator CLI over the same engine as the Lambda.
 //
 //	amishare handle [--dry-run] EVENT_FILE   run the Lambda's handler on one event (- for stdin)
-//	amishare plan IMAGE_ID                   show what would change; change nothing
-//	amishare apply [--dry-run] IMAGE_ID      reconcile one image now
+//	amishare plan [--region R] IMAGE_ID      show what would change; change nothing
+//	amishare apply [--dry-run] [--region R] IMAGE_ID   reconcile one image now
 //	amishare sweep [--dry-run]               reconcile every managed image now, clean up after gone ones
 //
 // It prints a JSON summary on stdout and logs JSON on stderr. The exit status
@@ -22,14 +22,17 @@ import (
 	"os"
 	"regexp"
 
+	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/handler"
 	"github.com/amishare/amishare/pkg/share"
 )
 
 const usage = `usage:
   amishare handle [--dry-run] EVENT_FILE   run the Lambda's handler on one event JSON (- reads stdin)
-  amishare plan IMAGE_ID                   show what would change; change nothing
-  amishare apply [--dry-run] IMAGE_ID      reconcile one image now
+  amishare plan [--region R] IMAGE_ID      show what would change; change nothing
+  amishare apply [--dry-run] [--region R] IMAGE_ID
+                                           reconcile one image now (of region R: a copy;
+                                           the configuration is still read in AWS_REGION)
   amishare sweep [--dry-run]               reconcile every managed image now and clean up
                                            after deregistered ones (at the configured sweepRate)
 
@@ -69,6 +72,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dryRun := fs.Bool("dry-run", false, "compute and print the plan; change nothing")
+	var region string
+	if cmd == "plan" || cmd == "apply" {
+		fs.StringVar(&region, "region", "", "the image's region, when not AWS_REGION (the configuration is read in AWS_REGION)")
+	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2, nil
 	}
@@ -96,6 +103,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if !imageIDRe.MatchString(arg) {
 			return 2, fmt.Errorf("%q is not an AMI id (ami- and 8 or 17 hex digits)", arg)
 		}
+		if region != "" && !amitag.IsRegion(region) {
+			return 2, fmt.Errorf("--region %q is not a region name", region)
+		}
 	}
 
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
@@ -121,7 +131,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		out, runErr = sum, err
 		failed = sum.Errors > 0
 	default:
-		res, err := h.ReconcileImage(ctx, arg)
+		res, err := h.ReconcileImageIn(ctx, region, arg)
 		out, runErr = res, err
 		failed = res.Status == share.StatusError
 	}

@@ -124,9 +124,19 @@ const KindOperator event.Kind = "operator"
 // ReconcileImage reconciles one image outside any event, logging the
 // decision and the metrics exactly as Handle does for an event's images.
 func (h *Handler) ReconcileImage(ctx context.Context, imageID string) (share.Result, error) {
+	return h.ReconcileImageIn(ctx, "", imageID)
+}
+
+// ReconcileImageIn is ReconcileImage for an image of region ("" is the
+// handler's own); the configuration is still read in the handler's region.
+func (h *Handler) ReconcileImageIn(ctx context.Context, region, imageID string) (share.Result, error) {
 	log := h.logger()
-	res, err := h.Engine.Reconcile(ctx, imageID, share.Options{DryRun: h.DryRun})
-	logDecision(ctx, log, event.Trigger{Kind: KindOperator}, res, err)
+	engine := h.Engine
+	if region != "" && h.InRegion != nil {
+		engine = h.InRegion(region)
+	}
+	res, err := engine.Reconcile(ctx, imageID, share.Options{DryRun: h.DryRun})
+	logDecision(ctx, log, event.Trigger{Kind: KindOperator, Region: region}, res, err)
 	emitMetrics(ctx, log, []share.Result{res})
 	return res, err
 }
