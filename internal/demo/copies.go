@@ -37,8 +37,9 @@ func (d *demo) copyToRegion() error {
 		return err
 	}
 	d.labels[euKey], d.labels[homeKey] = "eu-copy-key", "us-copy-key"
-	doc := fmt.Sprintf(`{"allowedAccounts":["%s","%s"],"groups":{"prod":["%s"]},"allowedRegions":["%s"],"copyKeys":{"%s":"%s","%s":"%s"}}`,
-		accountA, accountB, accountProd, secondRegion, secondRegion, euKey, homeRegion, homeKey)
+	// The configuration of step 1 (the OU of step 6 stays allowed), plus copies.
+	doc := fmt.Sprintf(`{"allowedAccounts":["%s","%s"],"groups":{"prod":["%s"]},"allowedOrganizationalUnits":["%s"],"allowedRegions":["%s"],"copyKeys":{"%s":"%s","%s":"%s"}}`,
+		accountA, accountB, accountProd, workloadsOU, secondRegion, secondRegion, euKey, homeRegion, homeKey)
 	if err := d.fx.PutConfig(d.ctx, configParameter, doc); err != nil {
 		return err
 	}

@@ -160,10 +160,10 @@ func run(ctx context.Context, verbose bool) (err error) {
 		{"4. Share an AMI encrypted with customer-managed keys", d.shareEncrypted},
 		{"5. Refuse an AMI encrypted with the AWS managed key", d.refuseAWSManaged},
 		{"6. Share an encrypted AMI with an organizational unit (OU)", d.shareWithOU},
-		{"7. Someone shares by hand: the scheduled sweep repairs the drift", d.sweepDrift},
-		{"8. Deregister an AMI: its snapshots and keys are unshared", d.deregister},
-		{"9. Copy an AMI to a second region and share the copy there", d.copyToRegion},
-		{"10. Share the AWS-managed-key AMI through a re-encrypted copy", d.reencrypt},
+		{"7. Copy an AMI to a second region and share the copy there", d.copyToRegion},
+		{"8. Share the AWS-managed-key AMI through a re-encrypted copy", d.reencrypt},
+		{"9. Someone shares by hand: the scheduled sweep repairs the drift", d.sweepDrift},
+		{"10. Deregister an AMI: its snapshots and keys are unshared", d.deregister},
 	}
 	for _, s := range steps {
 		if err := ctx.Err(); err != nil {

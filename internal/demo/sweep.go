@@ -139,6 +139,10 @@ func (d *demo) deregister() error {
 		}
 	}
 	w.Flush()
+	// key-1 also encrypts the golden image of step 7, shared with accountA:
+	// that account stays on key-1; everything else goes.
+	keep := map[string][]string{"key-1": {accountA}}
+	fmt.Println("Keys (an account stays only while another managed image on the key needs it):")
 	for _, k := range d.keys {
 		doc, err := d.fx.KeyPolicy(d.ctx, k)
 		if err != nil {
@@ -149,8 +153,8 @@ func (d *demo) deregister() error {
 			return err
 		}
 		fmt.Printf("  %s: amishare's statements grant %v\n", d.labels[k], accounts)
-		if len(accounts) != 0 {
-			return fmt.Errorf("key %s still grants %v", d.labels[k], accounts)
+		if want := keep[d.labels[k]]; !slices.Equal(accounts, want) {
+			return fmt.Errorf("key %s grants %v, want %v", d.labels[k], accounts, want)
 		}
 	}
 	fmt.Printf("Find them with: aws ec2 describe-snapshots --owner-ids self --snapshot-ids %s\n", img.snaps[0])
@@ -164,6 +168,6 @@ func (d *demo) deregister() error {
 	if !slices.Equal(remaining, img.snaps) {
 		return fmt.Errorf("snapshots %v exist, want all of %v kept", remaining, img.snaps)
 	}
-	check("the deregistered image's 3 snapshots are shared with nobody; both keys dropped %s and %s", accountA, accountB)
+	check("the deregistered image's 3 snapshots are shared with nobody; its keys dropped %s, and %s where no other image needs it", accountB, accountA)
 	return nil
 }
