@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/amishare/amishare/internal/awsfixture"
-	"github.com/amishare/amishare/internal/motoserver"
 	"github.com/amishare/amishare/pkg/amitag"
 )
 
@@ -31,24 +29,9 @@ const (
 // and a key the role may not write because it is not delegated. None of them
 // may fail the invocation (Lambda would retry it and send it to the DLQ).
 func TestLambdaKeysAndAWSSample(t *testing.T) {
-	buildArtifacts(t)
-	srv := motoserver.ForTest(t)
-	ctx := context.Background()
-	cfg, err := srv.AWSConfig(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fx := awsfixture.New(cfg)
-	if err := fx.PutConfig(ctx, e2eParameter, e2eConfig); err != nil {
-		t.Fatal(err)
-	}
-	em := startEmulator(t, artifacts.rie, artifacts.bootstrap, append(srv.Env(),
-		"AMISHARE_CONFIG_PARAMETER="+e2eParameter,
-		"AWS_LAMBDA_LOG_FORMAT=JSON",
-		"AWS_LAMBDA_LOG_LEVEL=INFO",
-		"AWS_LAMBDA_FUNCTION_NAME=amishare",
-		"AWS_LAMBDA_FUNCTION_TIMEOUT=60",
-	))
+	le := newLambdaEnv(t, e2eConfig)
+	ctx, srv, fx := le.ctx, le.srv, le.fx
+	em := le.start(t)
 	sample, err := os.ReadFile(filepath.Join(artifacts.root, "events", awsDocSample))
 	if err != nil {
 		t.Fatal(err)

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
 	"testing"
 
 	"github.com/amishare/amishare/internal/awsfixture"
-	"github.com/amishare/amishare/internal/motoserver"
 	"github.com/amishare/amishare/pkg/amitag"
 )
 
@@ -20,24 +18,9 @@ const e2eOU = "arn:aws:organizations::210987654321:ou/o-a1b2c3d4e5/ou-ab12-11111
 // statements, the snapshots only the account, and the audit log names the
 // OU by organizationalUnitArn.
 func TestLambdaOrganizationalUnit(t *testing.T) {
-	buildArtifacts(t)
-	srv := motoserver.ForTest(t)
-	ctx := context.Background()
-	cfg, err := srv.AWSConfig(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fx := awsfixture.New(cfg)
-	if err := fx.PutConfig(ctx, e2eParameter, `{"allowedAccounts":["`+acctA+`"],"allowedOrganizationalUnits":["`+e2eOU+`"]}`); err != nil {
-		t.Fatal(err)
-	}
-	em := startEmulator(t, artifacts.rie, artifacts.bootstrap, append(srv.Env(),
-		"AMISHARE_CONFIG_PARAMETER="+e2eParameter,
-		"AWS_LAMBDA_LOG_FORMAT=JSON",
-		"AWS_LAMBDA_LOG_LEVEL=INFO",
-		"AWS_LAMBDA_FUNCTION_NAME=amishare",
-		"AWS_LAMBDA_FUNCTION_TIMEOUT=60",
-	))
+	le := newLambdaEnv(t, `{"allowedAccounts":["`+acctA+`"],"allowedOrganizationalUnits":["`+e2eOU+`"]}`)
+	ctx, fx := le.ctx, le.fx
+	em := le.start(t)
 	key, err := fx.CreateKey(ctx, "ou-e2e")
 	if err != nil {
 		t.Fatal(err)

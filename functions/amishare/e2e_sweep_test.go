@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/amishare/amishare/internal/awsfixture"
-	"github.com/amishare/amishare/internal/motoserver"
 	"github.com/amishare/amishare/pkg/amitag"
 )
 
@@ -22,29 +20,13 @@ import (
 // message that is no continuation is a function error (SQS retries it, then
 // its redrive policy keeps it in the sweep's dead-letter queue).
 func TestLambdaSweep(t *testing.T) {
-	buildArtifacts(t)
-	srv := motoserver.ForTest(t)
-	ctx := context.Background()
-	cfg, err := srv.AWSConfig(ctx)
+	le := newLambdaEnv(t, `{"allowedAccounts":["`+acctA+`"],"sweepRate":1000}`)
+	ctx, fx := le.ctx, le.fx
+	q, err := sqs.NewFromConfig(le.cfg).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("amishare-SweepQueue")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fx := awsfixture.New(cfg)
-	if err := fx.PutConfig(ctx, e2eParameter, `{"allowedAccounts":["`+acctA+`"],"sweepRate":1000}`); err != nil {
-		t.Fatal(err)
-	}
-	q, err := sqs.NewFromConfig(cfg).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("amishare-SweepQueue")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	em := startEmulator(t, artifacts.rie, artifacts.bootstrap, append(srv.Env(),
-		"AMISHARE_CONFIG_PARAMETER="+e2eParameter,
-		"AMISHARE_SWEEP_QUEUE_URL="+aws.ToString(q.QueueUrl),
-		"AWS_LAMBDA_LOG_FORMAT=JSON",
-		"AWS_LAMBDA_LOG_LEVEL=INFO",
-		"AWS_LAMBDA_FUNCTION_NAME=amishare",
-		"AWS_LAMBDA_FUNCTION_TIMEOUT=60",
-	))
+	em := le.start(t, "AMISHARE_SWEEP_QUEUE_URL="+aws.ToString(q.QueueUrl))
 	tags := map[string]string{amitag.Accounts: acctA}
 	gone, gsnaps, err := fx.RegisterImage(ctx, "sweep-e2e-gone", make([]awsfixture.Disk, 2), tags)
 	if err != nil {

@@ -29,6 +29,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/amishare/amishare/internal/awsfixture"
 	"github.com/amishare/amishare/internal/motoserver"
 	"github.com/amishare/amishare/pkg/amitag"
@@ -126,31 +128,14 @@ func build() error {
 // events against one image; each step depends on the state the previous ones
 // left, so the steps run in order and the first failure stops the rest.
 func TestLambdaUnderEmulator(t *testing.T) {
-	buildArtifacts(t)
-	srv := motoserver.ForTest(t)
-	ctx := context.Background()
-	cfg, err := srv.AWSConfig(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fx := awsfixture.New(cfg)
-	if err := fx.PutConfig(ctx, e2eParameter, e2eConfig); err != nil {
-		t.Fatal(err)
-	}
+	le := newLambdaEnv(t, e2eConfig)
+	ctx, fx := le.ctx, le.fx
 	imageID, snaps, err := fx.RegisterImage(ctx, "amishare-e2e", make([]awsfixture.Disk, 3),
 		map[string]string{amitag.Accounts: acctA + " prod"})
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	env := append(srv.Env(),
-		"AMISHARE_CONFIG_PARAMETER="+e2eParameter,
-		"AWS_LAMBDA_LOG_FORMAT=JSON",
-		"AWS_LAMBDA_LOG_LEVEL=INFO",
-		"AWS_LAMBDA_FUNCTION_NAME=amishare",
-		"AWS_LAMBDA_FUNCTION_TIMEOUT=60",
-	)
-	em := startEmulator(t, artifacts.rie, artifacts.bootstrap, env)
+	em := le.start(t)
 
 	retag := func(value string) func(t *testing.T) {
 		return func(t *testing.T) {
@@ -318,6 +303,45 @@ func TestLambdaUnderEmulator(t *testing.T) {
 			t.Fatalf("step %q failed; the later steps depend on it", st.name)
 		}
 	}
+}
+
+// lambdaEnv is where each end-to-end test starts: moto with the function's
+// configuration parameter in place, and a fixture on it.
+type lambdaEnv struct {
+	ctx context.Context
+	srv *motoserver.Server
+	cfg aws.Config
+	fx  *awsfixture.Fixture
+}
+
+// newLambdaEnv builds the artifacts (once), starts moto and writes config.
+func newLambdaEnv(t *testing.T, config string) lambdaEnv {
+	t.Helper()
+	buildArtifacts(t)
+	le := lambdaEnv{ctx: context.Background(), srv: motoserver.ForTest(t)}
+	var err error
+	if le.cfg, err = le.srv.AWSConfig(le.ctx); err != nil {
+		t.Fatal(err)
+	}
+	le.fx = awsfixture.New(le.cfg)
+	if err := le.fx.PutConfig(le.ctx, e2eParameter, config); err != nil {
+		t.Fatal(err)
+	}
+	return le
+}
+
+// start runs the bootstrap under the emulator against moto, as Lambda runs
+// it (JSON logs, INFO level), with extra environment variables.
+func (le lambdaEnv) start(t *testing.T, extraEnv ...string) *emulator {
+	t.Helper()
+	env := append(le.srv.Env(),
+		"AMISHARE_CONFIG_PARAMETER="+e2eParameter,
+		"AWS_LAMBDA_LOG_FORMAT=JSON",
+		"AWS_LAMBDA_LOG_LEVEL=INFO",
+		"AWS_LAMBDA_FUNCTION_NAME=amishare",
+		"AWS_LAMBDA_FUNCTION_TIMEOUT=60",
+	)
+	return startEmulator(t, artifacts.rie, artifacts.bootstrap, append(env, extraEnv...))
 }
 
 // step is one invocation of TestLambdaUnderEmulator and what it must lead to.
