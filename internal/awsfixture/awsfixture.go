@@ -142,11 +142,15 @@ func (f *Fixture) Tags(ctx context.Context, imageID string) (map[string]string, 
 	if len(out.Images) != 1 {
 		return nil, fmt.Errorf("describing %s: %d images", imageID, len(out.Images))
 	}
-	m := map[string]string{}
-	for _, t := range out.Images[0].Tags {
+	return tagMap(out.Images[0].Tags), nil
+}
+
+func tagMap(tags []ec2types.Tag) map[string]string {
+	m := make(map[string]string, len(tags))
+	for _, t := range tags {
 		m[aws.ToString(t.Key)] = aws.ToString(t.Value)
 	}
-	return m, nil
+	return m
 }
 
 // Perms is who may use a resource, as the owner sees it.

@@ -86,9 +86,5 @@ func (f *Fixture) SnapshotTags(ctx context.Context, snapshotID string) (map[stri
 	if len(out.Snapshots) != 1 {
 		return nil, fmt.Errorf("describing %s: %d snapshots", snapshotID, len(out.Snapshots))
 	}
-	m := map[string]string{}
-	for _, t := range out.Snapshots[0].Tags {
-		m[aws.ToString(t.Key)] = aws.ToString(t.Value)
-	}
-	return m, nil
+	return tagMap(out.Snapshots[0].Tags), nil
 }
