@@ -382,9 +382,19 @@ func (e *Engine) logForeignKeyStatements(ctx context.Context, st State, desired 
 		return
 	}
 	for _, k := range st.Keys {
-		if k.Manager != managerAWS && isForeign(k, st.Owner) {
-			e.logger().WarnContext(ctx, "key belongs to another account: its owner must add this statement to the key policy",
-				"imageId", st.ImageID, "keyArn", k.ARN, "keyOwner", k.Owner, "statement", kmspolicy.Statement(desired, kmspolicy.PartitionOf(k.ARN)))
+		// A key DescribeKey is denied on is as good as foreign: amishare
+		// cannot change it, its owner must.
+		msg := "key belongs to another account: its owner must add this statement to the key policy"
+		switch {
+		case k.Manager == managerAWS:
+			continue
+		case isForeign(k, st.Owner):
+		case k.Denied:
+			msg = "key refuses this account's IAM: its owner must add this statement to the key policy"
+		default:
+			continue
 		}
+		e.logger().WarnContext(ctx, msg,
+			"imageId", st.ImageID, "keyArn", k.ARN, "keyOwner", k.Owner, "statement", kmspolicy.Statement(desired, kmspolicy.PartitionOf(k.ARN)))
 	}
 }

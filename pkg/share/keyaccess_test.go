@@ -82,8 +82,15 @@ func TestDescribeKeyDeniedIsBlocked(t *testing.T) {
 	if res.Outcome != share.OutcomeBlocked {
 		t.Fatalf("outcome %q, want blocked", res.Outcome)
 	}
-	e.wantStatus(t, id, share.StatusError, "key "+k+" refuses this account's IAM")
+	e.wantStatus(t, id, share.StatusError, "key "+k+" refuses this account's IAM (DescribeKey denied): its owner, account "+kmspolicy.OwnerOf(k)+", must allow")
 	e.wantShared(t, id, snaps)
+	// As for another account's key, the log holds the statement the key's
+	// owner must add: amishare cannot change the key itself.
+	logs := e.logs.String()
+	if !strings.Contains(logs, "key refuses this account's IAM: its owner must add this statement") ||
+		!strings.Contains(logs, `"keyArn":"`+k+`"`) || !strings.Contains(logs, `arn:aws:iam::`+acctA+`:root`) {
+		t.Errorf("log has no statement for the key's owner:\n%s", logs)
+	}
 }
 
 // TestUndelegatedKeyIsBlocked: with the role's DelegatedKeysOnly (emulated by

@@ -292,7 +292,7 @@ func blockers(in Input) []string {
 		case isForeign(k, st.Owner):
 			out = append(out, fmt.Sprintf("encrypted with key %s of account %s: its owner must allow the target accounts (statement in the log)", k.ARN, k.Owner))
 		case k.Denied:
-			out = append(out, fmt.Sprintf("key %s refuses this account's IAM (DescribeKey denied): its key policy must allow this account", k.ARN))
+			out = append(out, fmt.Sprintf("key %s refuses this account's IAM (DescribeKey denied): its owner, account %s, must allow this account or the target accounts (statement in the log)", k.ARN, k.Owner))
 		case in.KMS == config.ModeOff:
 			out = append(out, fmt.Sprintf(`encrypted with customer-managed key %s and the configuration says "kms": "off"`, k.ARN))
 		}
