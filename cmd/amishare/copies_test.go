@@ -571,3 +571,37 @@ func TestCopyFailed(t *testing.T) {
 		t.Errorf("modifying calls for a superseded copy's failure: got %v, want none", got)
 	}
 }
+
+// TestCopyFailedConfigDryRun: with the configuration's dryRun on, a copy's
+// failed event writes nothing on the source, as every other reconcile.
+func TestCopyFailedConfigDryRun(t *testing.T) {
+	missing := "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-4000-8000-000000000000"
+	doc := func(dryRun bool) string {
+		return fmt.Sprintf(`{"allowedAccounts":["%s"],"allowedRegions":["%s"],"copyKeys":{"%s":"%s"},"dryRun":%v}`, acctA, away, away, missing, dryRun)
+	}
+	w := newCopyWorld(t, func(_, _ string) string { return doc(false) })
+	src, _ := w.image(t, 1, map[string]string{amitag.Accounts: acctA, amitag.Regions: away})
+	if _, r := w.handle(t, eventFile(t, "ami-available.json", src)); r.code != 0 {
+		t.Fatalf("handle: %s", r)
+	}
+	failedID := aws.ToString(w.onlyCopy(t, w.eu, src).ImageId)
+	before := w.tags(t, w.fx, src)
+
+	w.putConfig(t, doc(true))
+	sum, r := w.handle(t, regionEvent(t, "ami-failed.json", failedID, away))
+	if r.code != 0 || len(sum.Images) != 1 {
+		t.Fatalf("failed event: %s", r)
+	}
+	if res := sum.Images[0]; res.Outcome != share.OutcomePlanned || !res.DryRun || res.TagsWritten {
+		t.Errorf("failed event under dryRun: got outcome %q, dryRun %v, tagsWritten %v; want planned, true, false", res.Outcome, res.DryRun, res.TagsWritten)
+	}
+	if got := w.calls.Mutating(); len(got) != 0 {
+		t.Errorf("modifying calls under the configuration's dryRun: got %v, want none", got)
+	}
+	after := w.tags(t, w.fx, src)
+	for _, k := range []string{amitag.Status, amitag.Message} {
+		if after[k] != before[k] {
+			t.Errorf("source tag %s: got %q, want it unchanged (%q)", k, after[k], before[k])
+		}
+	}
+}

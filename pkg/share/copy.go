@@ -224,6 +224,20 @@ func (e *Engine) CopyFailed(ctx context.Context, imageID string, opts Options) (
 		res.Outcome, res.Reason = OutcomeSkipped, "failed image is not a copy made by amishare"
 		return res, nil
 	}
+	cfg, err := e.loadConfig(ctx, opts.Cache)
+	if err != nil {
+		if awserr.IsTransient(err) {
+			res.Outcome = OutcomeFailed
+			return res, err
+		}
+		// Without a valid configuration nothing is written, not even a note
+		// (its dryRun is unknown); the source's next reconcile reports the error.
+		res.Outcome, res.Status = OutcomeBlocked, StatusError
+		res.Reason = err.Error()
+		e.logger().WarnContext(ctx, "failed copy not reported on its source", "imageId", imageID, "reason", res.Reason)
+		return res, nil
+	}
+	res.DryRun = opts.DryRun || cfg.DryRun
 	reason := "copy failed"
 	if img.StateReason != nil && img.StateReason.Message != nil {
 		reason = "copy failed: " + aws.ToString(img.StateReason.Message)
@@ -257,7 +271,7 @@ func (e *Engine) CopyFailed(ctx context.Context, imageID string, opts Options) (
 	}
 	res.Status, res.Message = status, trimMessage(msg)
 	e.logger().WarnContext(ctx, "copy failed", "imageId", sourceID, "copyImageId", imageID, "region", e.Region, "reason", reason)
-	if opts.DryRun {
+	if res.DryRun {
 		res.Outcome = OutcomePlanned
 		return res, nil
 	}
