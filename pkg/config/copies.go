@@ -67,9 +67,3 @@ func checkCopyKey(region, key string) error {
 func (c *Config) RegionAllowed(region string) bool {
 	return slices.Contains(c.AllowedRegions, region)
 }
-
-// CopyKey returns the key copies in region are encrypted with, if one is configured.
-func (c *Config) CopyKey(region string) (string, bool) {
-	k, ok := c.CopyKeys[region]
-	return k, ok
-}

@@ -45,7 +45,7 @@ func TestParseCopies(t *testing.T) {
 	if !c.RegionAllowed("eu-west-1") || c.RegionAllowed("eu-west-2") {
 		t.Errorf("RegionAllowed: want only eu-west-1")
 	}
-	if k, ok := c.CopyKey("eu-west-1"); !ok || k != "alias/amis" {
-		t.Errorf("CopyKey(eu-west-1): got %q %v", k, ok)
+	if k := c.CopyKeys["eu-west-1"]; k != "alias/amis" {
+		t.Errorf("CopyKeys[eu-west-1]: got %q, want alias/amis", k)
 	}
 }
