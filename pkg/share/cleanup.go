@@ -97,7 +97,7 @@ func (e *Engine) CleanupSnapshots(ctx context.Context, imageID string, snaps []e
 		res.Outcome = OutcomeFailed
 		return res, err
 	}
-	in := Input{State: st, KMS: cfg.KMS, AllowPublic: cfg.AllowPublic}
+	in := Input{State: st, KMS: cfg.KMS, AllowPublic: cfg.AllowPublic, Known: cfg.OrganizationTargets()}
 	if err := e.addNeeds(ctx, cfg, &in, opts.Cache); err != nil {
 		res.Outcome = OutcomeFailed
 		return res, err

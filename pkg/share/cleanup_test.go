@@ -56,6 +56,20 @@ func TestCleanupOrganizationKeys(t *testing.T) {
 		t.Errorf("snapshot of the gone image: got %+v %v, want no permission", p, err)
 	}
 	wantKey(acctB)
+	// The audit names the OU by its ARN (from the configuration: the image
+	// that held it is gone).
+	var ouRemoved bool
+	for _, c := range res.Changes {
+		if c.KeyARN == k && c.Action == "remove" && c.OrganizationalUnitArn != "" {
+			ouRemoved = c.OrganizationalUnitArn == ouWork
+			if !ouRemoved {
+				t.Errorf("key change %+v: organizationalUnitArn is not the OU's ARN %s", c, ouWork)
+			}
+		}
+	}
+	if !ouRemoved {
+		t.Errorf("changes %+v: want the OU removed from the key", res.Changes)
+	}
 	if tags, err := e.fx.SnapshotTags(e.ctx, gsnaps[0]); err != nil || tags[amitag.Image] != "" {
 		t.Errorf("record after cleanup: got %v %v, want none", tags, err)
 	}

@@ -151,7 +151,7 @@ func (e *Engine) ReconcileImage(ctx context.Context, img *ec2types.Image, opts O
 		// (and reports its refused tokens); the source itself is unshared.
 		targets = amitag.Targets{}
 	}
-	in := Input{Targets: targets, State: st, KMS: cfg.KMS, AllowPublic: cfg.AllowPublic}
+	in := Input{Targets: targets, State: st, KMS: cfg.KMS, AllowPublic: cfg.AllowPublic, Known: cfg.OrganizationTargets()}
 	if err := e.addNeeds(ctx, cfg, &in, opts.Cache); err != nil {
 		return e.fail(ctx, res, tags, err)
 	}

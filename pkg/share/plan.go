@@ -87,6 +87,11 @@ type Input struct {
 	KeepSnapshots map[string][]string
 	KMS           config.KMSMode
 	AllowPublic   bool
+	// Known are the organization and OU ARNs the configuration knows
+	// (config.Config.OrganizationTargets): they name a key statement's
+	// organization or OU by its ARN when neither the targets nor the image
+	// hold it (an OU removed by hand, an image that is gone).
+	Known []string
 }
 
 // Diff is a change to one resource's permissions.
@@ -243,12 +248,13 @@ func keyGrantees(t amitag.Targets) []string {
 }
 
 // names maps the id a key statement holds for an organization or OU to its
-// ARN, where the targets or the image's launch permissions know it.
+// ARN, where the configuration, the image's launch permissions or the
+// targets know it (the later win).
 type names map[string]string
 
 func targetNames(in Input) names {
 	n := names{}
-	for _, arn := range slices.Concat(in.State.Image.Organizations, in.State.Image.OrganizationalUnits, in.Targets.Organizations, in.Targets.OrganizationalUnits) {
+	for _, arn := range slices.Concat(in.Known, in.State.Image.Organizations, in.State.Image.OrganizationalUnits, in.Targets.Organizations, in.Targets.OrganizationalUnits) {
 		if k, ok := kmspolicy.GranteeKey(arn); ok {
 			n[k] = arn
 		}

@@ -67,6 +67,15 @@ func TestDecideOrganizations(t *testing.T) {
 			status: StatusUnshared,
 		},
 		{
+			name: "a key statement of an image gone from the image is named by the ARN the configuration knows",
+			in: Input{Targets: amitag.Targets{}, KMS: config.ModePolicy, Known: []string{orgARN, ou2ARN, ouARN},
+				State: State{ImageID: "ami-1", Owner: owner,
+					Snapshots: []SnapshotState{{ID: "snap-1", Owner: owner, Encrypted: true, KeyARN: keyX}},
+					Keys:      []KeyState{{ARN: keyX, Owner: owner, Manager: managerCustomer, Organizations: []string{orgKey, ouKey, "o-zzzzzzzzzz"}}}}},
+			want:   Plan{ImageID: "ami-1", Keys: []KeyDiff{{KeyARN: keyX, Remove: []string{orgARN, ouARN, "o-zzzzzzzzzz"}}}},
+			status: StatusUnshared,
+		},
+		{
 			name:    "grant mode refuses the OU of an encrypted image, the account proceeds",
 			in:      Input{Targets: withOU, KMS: config.ModeGrant, State: encrypted(cmk)},
 			want:    Plan{ImageID: "ami-1", Image: Diff{Add: []string{acctA}}, Snapshots: []SnapshotDiff{{"snap-1", Diff{Add: []string{acctA}}}}, Keys: []KeyDiff{{KeyARN: keyX, Add: []string{acctA}}}},
