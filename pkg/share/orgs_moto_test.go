@@ -340,3 +340,37 @@ func TestGrantModeRefusesOrganizationsOfEncryptedImages(t *testing.T) {
 	e.reconcile(t, plain)
 	e.wantOrgs(t, plain, nil, []string{ouWork})
 }
+
+// TestKeyKeepsOUAnotherImageNeedsThroughGroup: an OU that another image on
+// the same key names only through a group stays on the key when the first
+// image drops it, and leaves once no image names it.
+func TestKeyKeepsOUAnotherImageNeedsThroughGroup(t *testing.T) {
+	e := newEnv(t, orgConfig)
+	k := e.key(t)
+	byID, _ := e.encryptedImage(t, "ou-ab12-22222222", k)
+	byGroup, _ := e.encryptedImage(t, "workloads", k)
+	for _, id := range []string{byID, byGroup} {
+		if res := e.reconcile(t, id); res.Status != share.StatusShared {
+			t.Fatalf("%s: status %q (%s), want shared", id, res.Status, res.Message)
+		}
+	}
+	devKey := "o-a1b2c3d4e5/ou-ab12-22222222"
+	if got, want := e.keyGrantees(t, k), []string{acctC, devKey}; !slices.Equal(got, want) {
+		t.Fatalf("key grants %v, want %v", got, want)
+	}
+	if err := e.fx.Tag(e.ctx, byID, map[string]string{amitag.Accounts: ""}); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(t, byID)
+	e.wantOrgs(t, byID, nil, nil)
+	if got, want := e.keyGrantees(t, k), []string{acctC, devKey}; !slices.Equal(got, want) {
+		t.Errorf("key grants %v, want %v (the OU is still needed by %s through its group)", got, want, byGroup)
+	}
+	if err := e.fx.Tag(e.ctx, byGroup, map[string]string{amitag.Accounts: ""}); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(t, byGroup)
+	if got := e.keyGrantees(t, k); len(got) != 0 {
+		t.Errorf("key grants %v, want nothing once no image names the OU", got)
+	}
+}
