@@ -230,7 +230,7 @@ func metricsLine(t *testing.T, w *world) logLine {
 			t.Errorf("metric %q: got %v at the root, want a number", name, l[name])
 		}
 	}
-	want := []string{"ImagesShared", "AccountsAdded", "AccountsRemoved", "TargetsRefused", "Errors", "ImagesCopied"}
+	want := []string{"ImagesShared", "AccountsAdded", "AccountsRemoved", "TargetsRefused", "Errors", "ImagesCopied", "SnapshotsCleaned"}
 	if !slices.Equal(names, want) {
 		t.Errorf("metric names: got %v, want %v", names, want)
 	}

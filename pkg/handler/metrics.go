@@ -23,6 +23,9 @@ type Metrics struct {
 	// ImagesCopied counts the copies CopyImage started (amishare:regions,
 	// re-encryption).
 	ImagesCopied int
+	// SnapshotsCleaned counts the snapshots of deregistered images whose
+	// create-volume permissions were revoked (as a sweep's metric does).
+	SnapshotsCleaned int
 }
 
 // Count tallies the results of one event. Only applied changes count: a dry
@@ -36,6 +39,9 @@ func Count(results []share.Result) Metrics {
 			m.Errors++
 		}
 		m.TargetsRefused += len(r.Refused)
+		if r.Outcome == share.OutcomeCleaned {
+			m.SnapshotsCleaned += r.SnapshotsChanged()
+		}
 		if r.Outcome != share.OutcomeApplied {
 			continue
 		}
@@ -71,7 +77,7 @@ func emitMetrics(ctx context.Context, log *slog.Logger, results []share.Result) 
 		return
 	}
 	m := Count(results)
-	names := []string{"ImagesShared", "AccountsAdded", "AccountsRemoved", "TargetsRefused", "Errors", "ImagesCopied"}
+	names := []string{"ImagesShared", "AccountsAdded", "AccountsRemoved", "TargetsRefused", "Errors", "ImagesCopied", "SnapshotsCleaned"}
 	defs := make([]map[string]string, len(names))
 	for i, n := range names {
 		defs[i] = map[string]string{"Name": n, "Unit": "Count"}
@@ -91,5 +97,6 @@ func emitMetrics(ctx context.Context, log *slog.Logger, results []share.Result) 
 		slog.Int("TargetsRefused", m.TargetsRefused),
 		slog.Int("Errors", m.Errors),
 		slog.Int("ImagesCopied", m.ImagesCopied),
+		slog.Int("SnapshotsCleaned", m.SnapshotsCleaned),
 	)
 }

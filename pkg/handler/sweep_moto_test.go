@@ -323,6 +323,8 @@ func TestDeregisteredEventCleansUp(t *testing.T) {
 	if removed != 3 { // A and B from snapshot 1, A from snapshot 2
 		t.Errorf("audit lines for snapshot removals: got %d, want 3\n%s", removed, w.logs)
 	}
+	// The event counts the snapshots it unshared, as a sweep does.
+	wantCounts(t, metricsLine(t, w), map[string]int{"SnapshotsCleaned": 2, "AccountsRemoved": 0, "Errors": 0})
 
 	// A second delivery, and the event of an image amishare never shared, change nothing.
 	for _, id := range []string{gone, manual} {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -90,6 +91,18 @@ type Result struct {
 }
 
 const publicGroup = "all"
+
+// SnapshotsChanged counts the distinct snapshots whose permissions the
+// result changed (or, in a dry run, planned to change).
+func (r Result) SnapshotsChanged() int {
+	var seen []string
+	for _, c := range r.Changes {
+		if c.SnapshotID != "" && !slices.Contains(seen, c.SnapshotID) {
+			seen = append(seen, c.SnapshotID)
+		}
+	}
+	return len(seen)
+}
 
 // Reconcile makes the image's sharing match its accounts tag. It returns an
 // error only when an AWS call failed in a way a retry may fix; everything

@@ -304,13 +304,7 @@ func (st *state) cleaned(res share.Result, err error) {
 		return
 	}
 	st.sum.GoneImages++
-	seen := map[string]bool{}
-	for _, c := range res.Changes {
-		if c.SnapshotID != "" && !seen[c.SnapshotID] {
-			seen[c.SnapshotID] = true
-			st.sum.SnapshotsCleaned++
-		}
-	}
+	st.sum.SnapshotsCleaned += res.SnapshotsChanged()
 }
 
 func (st *state) tally(res share.Result, err error) {
