@@ -55,8 +55,11 @@ const (
 	// stay exact): the Lambda returns the summary, and a response must stay
 	// far below Lambda's payload limit however many images a sweep changes.
 	maxListed = 100
-	// batch is how many images are prefetched (their snapshots read) at once.
-	batch = 50
+	// batch is how many images are prefetched (their snapshots read) at
+	// once: as many as one DescribeSnapshots reads when each has one
+	// snapshot (the engine names 200 ids per call), so a batch never costs
+	// more calls than its snapshots need.
+	batch = 200
 	// idBatch is how many ids one DescribeImages filter names (AWS's filter value limit is 200).
 	idBatch = 200
 )
