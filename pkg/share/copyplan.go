@@ -271,7 +271,9 @@ func (d CopyDecision) summarize(status Status, msg string, dryRun bool) (Status,
 		}
 		msg = fmt.Sprintf("not shared itself (AWS managed key); shared through re-encrypted copy %s in %s", id, d.Home)
 	}
-	var parts, copied []string
+	// Copies that exist, and (in a dry run, when nothing was made) those
+	// that would be made.
+	var parts, copied, planned []string
 	for r := range d.Copies {
 		if !d.Reencrypt || r != d.Home {
 			copied = append(copied, r)
@@ -279,17 +281,19 @@ func (d CopyDecision) summarize(status Status, msg string, dryRun bool) (Status,
 	}
 	for _, s := range d.Steps {
 		if s.Action == CopyActionCopy && !s.Reencrypt {
-			copied = append(copied, s.Region)
+			if dryRun {
+				planned = append(planned, s.Region)
+			} else {
+				copied = append(copied, s.Region)
+			}
 		}
 	}
 	slices.Sort(copied)
-	copied = slices.Compact(copied)
-	if len(copied) > 0 {
-		verb := "copies in "
-		if dryRun {
-			verb = "would copy to "
-		}
-		parts = append(parts, verb+strings.Join(copied, ", "))
+	if copied = slices.Compact(copied); len(copied) > 0 {
+		parts = append(parts, "copies in "+strings.Join(copied, ", "))
+	}
+	if slices.Sort(planned); len(planned) > 0 {
+		parts = append(parts, "would copy to "+strings.Join(planned, ", "))
 	}
 	for _, f := range d.Failed {
 		parts = append(parts, fmt.Sprintf("copy %s to %s failed, copying again", f.ImageID, f.Region))

@@ -210,3 +210,19 @@ func TestSummarizeCopies(t *testing.T) {
 		})
 	}
 }
+
+// TestSummarizeCopiesDryRun: a dry run tells the copies that exist from the
+// ones it would make.
+func TestSummarizeCopiesDryRun(t *testing.T) {
+	d := CopyDecision{Listed: true, Copies: map[string]string{"eu-west-1": "ami-1"},
+		Steps: []CopyStep{{Action: CopyActionCopy, Region: "ap-southeast-2"}}}
+	_, msg := d.summarize(StatusShared, "base", true)
+	for _, want := range []string{"copies in eu-west-1", "would copy to ap-southeast-2"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message: got %q, want it to contain %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "would copy to eu-west-1") {
+		t.Errorf("message: got %q, want eu-west-1 reported as an existing copy", msg)
+	}
+}
