@@ -113,7 +113,11 @@ func (e *Engine) modifyKey(ctx context.Context, imageID string, k KeyDiff, mode 
 	added, removed := k.Add, k.Remove
 	switch mode {
 	case config.ModePolicy:
-		if _, err := kmspolicy.EnsurePolicy(ctx, e.KMS, k.KeyARN, k.Policy, k.Add, k.Remove); err != nil {
+		wrote, err := kmspolicy.EnsurePolicy(ctx, e.KMS, k.KeyARN, k.Policy, k.Add, k.Remove)
+		if wrote && k.Restore {
+			e.logger().InfoContext(ctx, "key statements restored", "imageId", imageID, "keyArn", k.KeyARN)
+		}
+		if err != nil {
 			if awserr.IsAccessDenied(err) {
 				return &KeyNotDelegatedError{KeyARN: k.KeyARN, Err: err}
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/amishare/amishare/internal/policyeval"
 	"github.com/amishare/amishare/pkg/amitag"
@@ -372,5 +373,57 @@ func TestKeyKeepsOUAnotherImageNeedsThroughGroup(t *testing.T) {
 	e.reconcile(t, byGroup)
 	if got := e.keyGrantees(t, k); len(got) != 0 {
 		t.Errorf("key grants %v, want nothing once no image names the OU", got)
+	}
+}
+
+// TestWidenedOrganizationStatementIsRestored: someone rewrites amishare's
+// statement for the organization by hand so that it no longer carries the
+// aws:PrincipalOrgID condition (anyone could use the key). The next
+// reconcile of an image on the key, which otherwise has nothing to change,
+// writes the statement back as amishare owns it, and says so in the log.
+func TestWidenedOrganizationStatementIsRestored(t *testing.T) {
+	e := newEnv(t, orgConfig)
+	k := e.key(t)
+	id, _ := e.encryptedImage(t, "o-a1b2c3d4e5", k)
+	e.reconcile(t, id)
+	policy, err := e.fx.KeyPolicy(e.ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(policy), &doc); err != nil {
+		t.Fatal(err)
+	}
+	widened := 0
+	for _, s := range doc["Statement"].([]any) {
+		if st := s.(map[string]any); st["Sid"] == kmspolicy.UseSid+"-o-a1b2c3d4e5" {
+			delete(st, "Condition")
+			widened++
+		}
+	}
+	if widened != 1 {
+		t.Fatalf("found %d use statements for the organization, want 1:\n%s", widened, policy)
+	}
+	b, _ := json.Marshal(doc)
+	if _, err := e.fx.KMS.PutKeyPolicy(e.ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(k), PolicyName: aws.String("default"), Policy: aws.String(string(b))}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := policyeval.Allows(string(b), pOtherOrg.request("kms:Decrypt")); err != nil || !ok {
+		t.Fatalf("the widened statement does not let another organization in (%v): the test proves nothing", err)
+	}
+	e.calls.Reset()
+	e.logs.Reset()
+	e.reconcile(t, id)
+	if got := e.calls.Mutating(); !slices.Equal(got, []string{"PutKeyPolicy"}) {
+		t.Errorf("modifying calls = %v, want the key policy written back", got)
+	}
+	e.wantKeyUsableBy(t, k, []principal{pInOU, pSibling}, []principal{pOtherOrg, pNoOrg})
+	if !strings.Contains(e.logs.String(), `"msg":"key statements restored"`) {
+		t.Errorf("no log line says the key statements were restored:\n%s", e.logs)
+	}
+	// Restored: nothing more to do.
+	e.reconcile(t, id)
+	if got := e.calls.Mutating(); len(got) != 0 {
+		t.Errorf("after the repair: modifying calls %v, want none", got)
 	}
 }

@@ -61,6 +61,10 @@ type KeyState struct {
 	// amishare's policy statements grant (see kmspolicy.GranteeKey).
 	Organizations []string `json:"organizations,omitempty"`
 	Policy        string   `json:"-"` // key policy, policy mode only
+	// Stale means amishare's statements in the policy are not as it writes
+	// them for the grantees they name (edited by hand, e.g. an
+	// organization's condition dropped): the policy is written back.
+	Stale bool `json:"stale,omitempty"`
 }
 
 // grantees returns every account, organization and OU the key grants.
@@ -120,6 +124,9 @@ type KeyDiff struct {
 	// Policy is the key policy read for planning (policy mode), from which
 	// the edit starts: one read of it per reconcile before the write.
 	Policy string `json:"-"`
+	// Restore writes amishare's statements back as it owns them (see
+	// KeyState.Stale), whether or not anyone is added or removed.
+	Restore bool `json:"restore,omitempty"`
 }
 
 // Plan is every permission change a reconcile makes. Apply runs it in a safe
@@ -191,10 +198,11 @@ func Decide(in Input) Decision {
 				continue // refused by blockers when there is anything to share
 			}
 			kd := KeyDiff{KeyARN: k.ARN,
-				Add:    names.of(minus(desired, k.grantees())),
-				Remove: names.of(minus(minus(k.grantees(), desired), in.Keep[k.ARN])),
+				Add:     names.of(minus(desired, k.grantees())),
+				Remove:  names.of(minus(minus(k.grantees(), desired), in.Keep[k.ARN])),
+				Restore: k.Stale && in.KMS == config.ModePolicy,
 			}
-			if len(kd.Add) == 0 && len(kd.Remove) == 0 {
+			if len(kd.Add) == 0 && len(kd.Remove) == 0 && !kd.Restore {
 				continue
 			}
 			if in.KMS == config.ModePolicy {

@@ -225,6 +225,10 @@ func (e *Engine) readKey(ctx context.Context, keyID, imageOwner string, mode con
 				k.Organizations = append(k.Organizations, g)
 			}
 		}
+		// An edit that adds and removes no one changes only statements of
+		// ours that are not as amishare writes them.
+		_, changed, err := kmspolicy.Edit(k.Policy, nil, nil, kmspolicy.PartitionOf(k.ARN))
+		k.Stale = err == nil && changed
 	case config.ModeGrant:
 		if k.Accounts, err = kmspolicy.GrantAccounts(ctx, e.KMS, k.ARN); err != nil {
 			return k, fmt.Errorf("listing grants of key %s: %w", k.ARN, err)
