@@ -605,3 +605,20 @@ func TestCopyFailedConfigDryRun(t *testing.T) {
 		}
 	}
 }
+
+// TestCopiesTagInRegionsOrder: amishare:copies lists the copies in the
+// order of amishare:regions, as the contract's example does
+// (regions "eu-west-1 ap-southeast-2" -> "eu-west-1=ami-… ap-southeast-2=ami-…").
+func TestCopiesTagInRegionsOrder(t *testing.T) {
+	const ap = "ap-southeast-2"
+	w := newCopyWorld(t, func(_, _ string) string {
+		return fmt.Sprintf(`{"allowedAccounts":["%s"],"allowedRegions":["%s","%s"]}`, acctA, ap, away)
+	})
+	src, _ := w.image(t, 1, map[string]string{amitag.Accounts: acctA, amitag.Regions: away + " " + ap})
+	if _, r := w.handle(t, eventFile(t, "ami-available.json", src)); r.code != 0 {
+		t.Fatalf("handle: %s", r)
+	}
+	euID := aws.ToString(w.onlyCopy(t, w.eu, src).ImageId)
+	apID := aws.ToString(w.onlyCopy(t, w.fx.In(ap), src).ImageId)
+	wantTag(t, w.tags(t, w.fx, src), amitag.Copies, away+"="+euID+" "+ap+"="+apID)
+}

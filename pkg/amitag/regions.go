@@ -2,7 +2,6 @@ package amitag
 
 import (
 	"regexp"
-	"slices"
 	"strings"
 	"unicode"
 )
@@ -30,7 +29,7 @@ const (
 
 // RegionTargets is the regions tag resolved against the configuration.
 type RegionTargets struct {
-	Regions []string  `json:"regions"`           // allowed destination regions, sorted, unique
+	Regions []string  `json:"regions"`           // allowed destination regions, in tag order, each once
 	Refused []Refusal `json:"refused,omitempty"` // in tag order, each token once
 }
 
@@ -58,6 +57,5 @@ func ResolveRegions(value, home string, dir RegionDirectory) RegionTargets {
 			t.Regions = append(t.Regions, tok)
 		}
 	}
-	slices.Sort(t.Regions)
 	return t
 }

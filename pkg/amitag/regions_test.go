@@ -17,8 +17,8 @@ func TestResolveRegions(t *testing.T) {
 		refused []Refusal
 	}{
 		{"", nil, nil},
-		{"eu-west-1 ap-southeast-2", []string{"ap-southeast-2", "eu-west-1"}, nil},
-		{"eu-west-1,ap-southeast-2, eu-west-1", []string{"ap-southeast-2", "eu-west-1"}, nil},
+		{"eu-west-1 ap-southeast-2", []string{"eu-west-1", "ap-southeast-2"}, nil},
+		{"ap-southeast-2,eu-west-1, ap-southeast-2", []string{"ap-southeast-2", "eu-west-1"}, nil},
 		{"us-east-1 eu-west-1", []string{"eu-west-1"}, nil}, // the image's own region: skipped
 		{"us-gov-west-1", []string{"us-gov-west-1"}, nil},
 		{"ap-south-1 EU-WEST-1 eu_west_1 ../x", nil, []Refusal{

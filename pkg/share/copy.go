@@ -191,7 +191,7 @@ func (e *Engine) copiesTag(ctx context.Context, w *copyWork) []ec2types.Tag {
 	if w.source == "" {
 		return nil
 	}
-	value, left := CopiesTag(w.Copies)
+	value, left := CopiesTag(w.Copies, w.Order)
 	if left > 0 {
 		for r, id := range w.Copies {
 			e.logger().InfoContext(ctx, "copy of image", "imageId", strings.TrimPrefix(w.source, e.Region+"/"), "region", r, "copyImageId", id)

@@ -85,6 +85,8 @@ type CopyDecision struct {
 	Refused []amitag.Refusal  `json:"refused,omitempty"`
 	// Listed says whether the regions tag named any region (or a re-encrypted copy is wanted).
 	Listed bool `json:"-"`
+	// Order is the regions tag's order, which amishare:copies follows.
+	Order []string `json:"-"`
 	// Home is the source's region.
 	Home string `json:"-"`
 }
@@ -114,7 +116,7 @@ func Reencrypts(awsManaged bool, keys map[string]string, home string) bool {
 // DecideCopies computes, without any I/O, which copies to make and which
 // copies' accounts tags to set.
 func DecideCopies(in CopyInput) CopyDecision {
-	d := CopyDecision{Reencrypt: Reencrypts(in.AWSManaged, in.Keys, in.Home), Copies: map[string]string{}, Refused: in.Regions.Refused, Home: in.Home}
+	d := CopyDecision{Reencrypt: Reencrypts(in.AWSManaged, in.Keys, in.Home), Copies: map[string]string{}, Refused: in.Regions.Refused, Home: in.Home, Order: in.Regions.Regions}
 	wanted := slices.Clone(in.Regions.Regions)
 	if d.Reencrypt {
 		wanted = append(wanted, in.Home)
@@ -220,11 +222,24 @@ func copyName(name, home, sourceID string, attempt int) string {
 const maxTagValue = 256
 
 // CopiesTag renders the amishare:copies value, "region=ami-… region=ami-…"
-// sorted by region, and how many copies did not fit in 256 characters.
-func CopiesTag(copies map[string]string) (string, int) {
+// with the regions of order first, in that order (the regions tag's), then
+// any other (a re-encrypted copy, ...) sorted by region; and how many
+// copies did not fit in 256 characters.
+func CopiesTag(copies map[string]string, order []string) (string, int) {
+	var regions []string
+	for _, r := range order {
+		if _, ok := copies[r]; ok && !slices.Contains(regions, r) {
+			regions = append(regions, r)
+		}
+	}
+	for _, r := range slices.Sorted(maps.Keys(copies)) {
+		if !slices.Contains(regions, r) {
+			regions = append(regions, r)
+		}
+	}
 	var b strings.Builder
 	left := 0
-	for _, r := range slices.Sorted(maps.Keys(copies)) {
+	for _, r := range regions {
 		entry := r + "=" + copies[r]
 		n := len(entry)
 		if b.Len() > 0 {
@@ -320,7 +335,7 @@ func (d CopyDecision) summarize(status Status, msg string, dryRun bool) (Status,
 		}
 		parts = append(parts, "refused regions: "+strings.Join(groups, "; "))
 	}
-	if _, left := CopiesTag(d.Copies); left > 0 {
+	if _, left := CopiesTag(d.Copies, d.Order); left > 0 {
 		parts = append(parts, fmt.Sprintf("%d copies not listed in %s (256 characters): see the log", left, amitag.Copies))
 	}
 	if len(d.NoKey)+len(d.Refused) > 0 && status != StatusError {

@@ -156,9 +156,14 @@ func TestCopyName(t *testing.T) {
 }
 
 func TestCopiesTag(t *testing.T) {
-	v, left := CopiesTag(map[string]string{"eu-west-1": "ami-1", "ap-southeast-2": "ami-2"})
+	v, left := CopiesTag(map[string]string{"eu-west-1": "ami-1", "ap-southeast-2": "ami-2"}, nil)
 	if v != "ap-southeast-2=ami-2 eu-west-1=ami-1" || left != 0 {
 		t.Errorf("got %q %d", v, left)
+	}
+	// The regions tag's order first, then any other region sorted.
+	ordered, _ := CopiesTag(map[string]string{"eu-west-1": "ami-1", "ap-southeast-2": "ami-2", "us-east-1": "ami-3"}, []string{"eu-west-1", "ap-southeast-2", "eu-central-1"})
+	if want := "eu-west-1=ami-1 ap-southeast-2=ami-2 us-east-1=ami-3"; ordered != want {
+		t.Errorf("ordered: got %q, want %q", ordered, want)
 	}
 	if got := ParseCopiesTag(v + " junk bad=ami-3 eu-west-2=snap-1"); len(got) != 2 || got["eu-west-1"] != "ami-1" {
 		t.Errorf("ParseCopiesTag: got %v", got)
@@ -167,7 +172,7 @@ func TestCopiesTag(t *testing.T) {
 	for _, r := range []string{"us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-north-1", "ap-south-1", "ap-northeast-1", "ap-northeast-2"} {
 		many[r] = "ami-0123456789abcdef0"
 	}
-	v, left = CopiesTag(many)
+	v, left = CopiesTag(many, nil)
 	if len(v) > 256 || left == 0 || len(ParseCopiesTag(v))+left != len(many) {
 		t.Errorf("overflow: got %d chars, %d left", len(v), left)
 	}
