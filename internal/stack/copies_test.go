@@ -57,6 +57,33 @@ func TestRoleForCopies(t *testing.T) {
 			}
 		})
 	}
+	// Key reads are not gated by DelegatedKeysOnly in an allowed region
+	// either (as in this one): an undelegated copy key is refused at the
+	// write, which the engine turns into a blocked image with the tag to add,
+	// not at the read, which would fail the event on every retry.
+	for _, tt := range []struct {
+		mode string
+		req  Request
+		want bool
+	}{
+		{"policy", Request{"kms:GetKeyPolicy", euKey, region("eu-west-1")}, true},
+		{"policy", Request{"kms:GetKeyPolicy", "arn:aws:kms:ap-south-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", region("ap-south-1")}, false},
+		{"grant", Request{"kms:ListGrants", euKey, region("eu-west-1")}, true},
+		{"grant", Request{"kms:RevokeGrant", euKey, region("eu-west-1")}, false},
+		{"grant", Request{"kms:RevokeGrant", euKey, with(region("eu-west-1"), delegated)}, true},
+		{"grant", Request{"kms:CreateGrant", euKey, grantCtx(grantOps, accountRoot, region("eu-west-1"))}, false},
+		{"grant", Request{"kms:CreateGrant", euKey, grantCtx(grantOps, accountRoot, region("eu-west-1"), delegated)}, true},
+		{"off", Request{"kms:GetKeyPolicy", euKey, region("eu-west-1")}, false},
+		{"off", Request{"kms:ListGrants", euKey, region("eu-west-1")}, false},
+	} {
+		t.Run("KmsMode="+tt.mode+"/"+tt.req.Action, func(t *testing.T) {
+			stmts := role(t, map[string]string{"KmsMode": tt.mode, "DelegatedKeysOnly": "true", "AllowedRegions": "eu-west-1"}).Statements()
+			if d := Evaluate(stmts, tt.req); d.Allowed != tt.want {
+				t.Errorf("%s: allowed = %v, want %v (decided by %v)", tt.req, d.Allowed, tt.want, sids(d.By))
+			}
+		})
+	}
+
 	// Without AllowedRegions nothing is copied elsewhere.
 	none := role(t, map[string]string{"KmsMode": "policy", "DelegatedKeysOnly": "true"}).Statements()
 	if d := Evaluate(none, Request{"ec2:CopyImage", euImage, region("eu-west-1")}); d.Allowed {
