@@ -97,18 +97,10 @@ func (e *Engine) CleanupSnapshots(ctx context.Context, imageID string, snaps []e
 		res.Outcome = OutcomeFailed
 		return res, err
 	}
-	in := Input{State: st, KMS: cfg.KMS, AllowPublic: cfg.AllowPublic, Known: cfg.OrganizationTargets()}
-	if err := e.addNeeds(ctx, cfg, &in, opts.Cache); err != nil {
+	d, err := e.decide(ctx, cfg, Input{State: st, KMS: cfg.KMS, AllowPublic: cfg.AllowPublic, Known: cfg.OrganizationTargets()}, opts.Cache)
+	if err != nil {
 		res.Outcome = OutcomeFailed
 		return res, err
-	}
-	d := Decide(in)
-	if opts.Cache != nil && len(d.Plan.Keys) > 0 {
-		if err := e.refreshKeys(ctx, &in, d.Plan.Keys, cfg, opts.Cache); err != nil {
-			res.Outcome = OutcomeFailed
-			return res, err
-		}
-		d = Decide(in)
 	}
 	if len(d.Blocked) > 0 { // cannot happen without targets; never act on a blocked plan
 		res.Outcome, res.Reason = OutcomeBlocked, fmt.Sprint(d.Blocked)
@@ -116,11 +108,7 @@ func (e *Engine) CleanupSnapshots(ctx context.Context, imageID string, snaps []e
 	}
 	res.Plan = &d.Plan
 	if res.DryRun {
-		res.Outcome = OutcomePlanned
-		res.Changes = planChanges(d.Plan)
-		for _, c := range res.Changes {
-			e.audit(ctx, "planned permission change (dry run)", c)
-		}
+		e.planOnly(ctx, &res, d.Plan)
 		return res, nil
 	}
 	if err := e.apply(ctx, d.Plan, cfg.KMS, opts.Cache, &res); err != nil {

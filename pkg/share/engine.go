@@ -164,18 +164,9 @@ func (e *Engine) ReconcileImage(ctx context.Context, img *ec2types.Image, opts O
 		// (and reports its refused tokens); the source itself is unshared.
 		targets = amitag.Targets{}
 	}
-	in := Input{Targets: targets, State: st, KMS: cfg.KMS, AllowPublic: cfg.AllowPublic, Known: cfg.OrganizationTargets()}
-	if err := e.addNeeds(ctx, cfg, &in, opts.Cache); err != nil {
+	d, err := e.decide(ctx, cfg, Input{Targets: targets, State: st, KMS: cfg.KMS, AllowPublic: cfg.AllowPublic, Known: cfg.OrganizationTargets()}, opts.Cache)
+	if err != nil {
 		return e.fail(ctx, res, tags, err)
-	}
-	d := Decide(in)
-	if opts.Cache != nil && len(d.Plan.Keys) > 0 {
-		// A key about to be written is read afresh, not from the sweep's
-		// cache, so that the write starts from its current policy.
-		if err := e.refreshKeys(ctx, &in, d.Plan.Keys, cfg, opts.Cache); err != nil {
-			return e.fail(ctx, res, tags, err)
-		}
-		d = Decide(in)
 	}
 	res.Targets, res.Refused = d.Targets.All(), d.Targets.Refused
 	if len(d.Blocked) > 0 {
@@ -185,11 +176,7 @@ func (e *Engine) ReconcileImage(ctx context.Context, img *ec2types.Image, opts O
 	res.Plan, res.Status, res.Message = &d.Plan, d.Status, d.Message
 	res.Plan.Copies = cw.Steps
 	if res.DryRun {
-		res.Outcome = OutcomePlanned
-		res.Changes = planChanges(d.Plan)
-		for _, c := range res.Changes {
-			e.audit(ctx, "planned permission change (dry run)", c)
-		}
+		e.planOnly(ctx, &res, d.Plan)
 		e.logPlannedCopies(ctx, cw)
 		res.Status, res.Message = cw.summarize(res.Status, res.Message, true)
 		return res, nil
@@ -215,6 +202,33 @@ func (e *Engine) ReconcileImage(ctx context.Context, img *ec2types.Image, opts O
 		return res, err
 	}
 	return res, nil
+}
+
+// decide fills in what other managed images still need (see addNeeds) and
+// decides. In a sweep, the keys the plan would write are then read afresh,
+// not from the sweep's cache, so that the write starts from their current
+// policy, and the decision is made again from them.
+func (e *Engine) decide(ctx context.Context, cfg *config.Config, in Input, cache *Cache) (Decision, error) {
+	if err := e.addNeeds(ctx, cfg, &in, cache); err != nil {
+		return Decision{}, err
+	}
+	d := Decide(in)
+	if cache == nil || len(d.Plan.Keys) == 0 {
+		return d, nil
+	}
+	if err := e.refreshKeys(ctx, &in, d.Plan.Keys, cfg, cache); err != nil {
+		return Decision{}, err
+	}
+	return Decide(in), nil
+}
+
+// planOnly records a dry run's plan in res, each change logged as planned.
+func (e *Engine) planOnly(ctx context.Context, res *Result, p Plan) {
+	res.Outcome = OutcomePlanned
+	res.Changes = planChanges(p)
+	for _, c := range res.Changes {
+		e.audit(ctx, "planned permission change (dry run)", c)
+	}
 }
 
 // block records that nothing may change on the image, and why.
