@@ -20,7 +20,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"regexp"
 
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/handler"
@@ -54,8 +53,6 @@ func main() {
 
 // newHandler builds the handler; tests wrap it to count calls or inject faults.
 var newHandler = handler.New
-
-var imageIDRe = regexp.MustCompile(`^ami-([0-9a-f]{8}|[0-9a-f]{17})$`)
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
 	if len(args) == 0 {
@@ -100,7 +97,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		*dryRun = true
 		fallthrough
 	case "apply":
-		if !imageIDRe.MatchString(arg) {
+		if !amitag.IsImageID(arg) {
 			return 2, fmt.Errorf("%q is not an AMI id (ami- and 8 or 17 hex digits)", arg)
 		}
 		if region != "" && !amitag.IsRegion(region) {

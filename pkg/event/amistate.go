@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/amishare/amishare/pkg/amitag"
 )
 
 /* Example EC2 AMI State Change event (EC2 User Guide, "Monitor AMI events
@@ -74,7 +76,7 @@ func decodeAMIState(t *Trigger, raw json.RawMessage) error {
 	// ("ami-0123456789example"), and they are pasted into `sam local invoke`.
 	// There is nothing to reconcile, and a failed invocation would only be
 	// retried to the same end: the event is ignored, with the reason.
-	if !validImageID(d.ImageID) {
+	if !amitag.IsImageID(d.ImageID) {
 		t.Ignored = fmt.Sprintf("ImageId %q is not an AMI id (ami- and 8 or 17 lowercase hex digits)", short(d.ImageID))
 		return nil
 	}

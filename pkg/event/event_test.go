@@ -392,36 +392,6 @@ func TestDecodeErrors(t *testing.T) {
 	}
 }
 
-func TestValidImageID(t *testing.T) {
-	tests := []struct {
-		id   string
-		want bool
-	}{
-		{img1, true},
-		{img8, true},
-		{"ami-00000000", true},
-		{"ami-", false},
-		{"ami-0123456", false},            // 7
-		{"ami-012345678", false},          // 9
-		{"ami-0123456789abcdef", false},   // 16
-		{"ami-0123456789abcdef01", false}, // 18
-		{"ami-0123456789abcdeg0", false},
-		{"ami-0123456789ABCDEF0", false},
-		{"AMI-0123456789abcdef0", false},
-		{"snap-0123456789abcdef0", false},
-		{" ami-0123456789abcdef0", false},
-		{"ami-0123456789abcdef0 ", false},
-		{"", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.id, func(t *testing.T) {
-			if got := validImageID(tt.id); got != tt.want {
-				t.Errorf("validImageID(%q): got %v, want %v", tt.id, got, tt.want)
-			}
-		})
-	}
-}
-
 func TestShort(t *testing.T) {
 	long := strings.Repeat("é", 150) // 300 bytes, 2 per rune
 	got := short(long)

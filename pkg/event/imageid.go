@@ -3,29 +3,15 @@ package event
 import (
 	"fmt"
 	"strings"
+
+	"github.com/amishare/amishare/pkg/amitag"
 )
 
 const imagePrefix = "ami-"
 
-// validImageID reports whether id has the shape of an EC2 image id: "ami-"
-// followed by 8 (older ids) or 17 lowercase hex digits. It says nothing about
-// whether the image exists.
-func validImageID(id string) bool {
-	hex, ok := strings.CutPrefix(id, imagePrefix)
-	if !ok || (len(hex) != 8 && len(hex) != 17) {
-		return false
-	}
-	for _, c := range []byte(hex) {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
-
 // checkImageID returns an error naming id when it is not an image id.
 func checkImageID(id string) error {
-	if !validImageID(id) {
+	if !amitag.IsImageID(id) {
 		return fmt.Errorf("invalid image id %q: want ami- and 8 or 17 lowercase hex digits", id)
 	}
 	return nil

@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"slices"
 	"sync"
 	"time"
@@ -86,8 +85,6 @@ type message struct {
 	Sweep *Cursor `json:"amishareSweep"`
 }
 
-var imageIDRe = regexp.MustCompile(`^ami-([0-9a-f]{8}|[0-9a-f]{17})$`)
-
 // ParseContinuation reads a continuation message body. A body that is not
 // one is an error: it changes nothing, and SQS's redrive keeps it for a look.
 func ParseContinuation(body string) (Cursor, error) {
@@ -103,7 +100,7 @@ func ParseContinuation(body string) (Cursor, error) {
 		return Cursor{}, errors.New("sweep continuation: no sweepId")
 	case c.Phase != PhaseGone && c.Phase != PhaseImages:
 		return Cursor{}, fmt.Errorf("sweep continuation: phase %q is not %q or %q", c.Phase, PhaseGone, PhaseImages)
-	case c.After != "" && !imageIDRe.MatchString(c.After):
+	case c.After != "" && !amitag.IsImageID(c.After):
 		return Cursor{}, fmt.Errorf("sweep continuation: after %q is not an AMI id", c.After)
 	}
 	return *c, nil
