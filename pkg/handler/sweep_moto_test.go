@@ -358,6 +358,15 @@ func TestSweepCleansDeregisteredWithoutEvent(t *testing.T) {
 	if err := w.fx.Untag(w.ctx, released, amitag.Accounts, amitag.Status, amitag.Message); err != nil {
 		t.Fatal(err)
 	}
+	// A snapshot shared by hand whose amishare:image names no image id:
+	// amishare never wrote that record, so it never touches the snapshot.
+	_, hsnaps := w.plainImage(t, 1, nil)
+	if err := w.fx.ShareSnapshot(w.ctx, hsnaps[0], []string{outsider}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.fx.Tag(w.ctx, hsnaps[0], map[string]string{amitag.Image: "golden image"}); err != nil {
+		t.Fatal(err)
+	}
 
 	w.logs.Reset()
 	s := w.sweepNow(t, h)
@@ -371,6 +380,12 @@ func TestSweepCleansDeregisteredWithoutEvent(t *testing.T) {
 	}
 	w.wantShared(t, released, rsnaps, acctB)
 	w.wantShared(t, keep, ksnaps, acctB)
+	if p := w.snapshotPerms(t, hsnaps[0]); !slices.Equal(p.Accounts, []string{outsider}) {
+		t.Errorf("snapshot whose record names no image: got %v, want the hand share kept", p.Accounts)
+	}
+	if got := w.snapshotTag(t, hsnaps[0]); got != "golden image" {
+		t.Errorf("its %s: got %q, want it left as it was", amitag.Image, got)
+	}
 	wantCounts(t, sweepMetrics(t, w), map[string]int{"SnapshotsCleaned": 2, "ImagesChecked": 1, "DriftRepaired": 0})
 
 	s = w.sweepNow(t, h)

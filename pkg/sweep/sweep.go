@@ -418,8 +418,10 @@ func (s *Sweeper) goneImages(ctx context.Context, managed []ec2types.Image) (map
 		}
 		for _, snap := range page.Snapshots {
 			for _, t := range snap.Tags {
-				if aws.ToString(t.Key) == amitag.Image {
-					byImage[aws.ToString(t.Value)] = append(byImage[aws.ToString(t.Value)], snap)
+				// A value that is no image id is no record amishare wrote:
+				// the snapshot is not amishare's to touch.
+				if id := aws.ToString(t.Value); aws.ToString(t.Key) == amitag.Image && amitag.IsImageID(id) {
+					byImage[id] = append(byImage[id], snap)
 				}
 			}
 		}
