@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -22,22 +23,14 @@ import (
 // without the record (amishare never shared them) are never touched.
 func (e *Engine) Cleanup(ctx context.Context, imageID string, opts Options) (Result, error) {
 	res := Result{ImageID: imageID}
-	// A filter, unlike ImageIds, answers an unknown id with nothing rather
-	// than an error; disabled images are not gone and must be listed too.
-	out, err := e.EC2.DescribeImages(ctx, &ec2.DescribeImagesInput{
-		Owners:          []string{"self"},
-		Filters:         []ec2types.Filter{{Name: aws.String("image-id"), Values: []string{imageID}}},
-		IncludeDisabled: aws.Bool(true),
-	})
+	states, err := e.ImageStates(ctx, []string{imageID})
 	if err != nil {
 		res.Outcome = OutcomeFailed
-		return res, fmt.Errorf("describing image %s: %w", imageID, err)
+		return res, err
 	}
-	for _, img := range out.Images {
-		if aws.ToString(img.ImageId) == imageID && img.State != ec2types.ImageStateDeregistered {
-			res.Outcome, res.Reason = OutcomeSkipped, fmt.Sprintf("image still exists (%s): nothing to clean up", img.State)
-			return res, nil
-		}
+	if st, ok := states[imageID]; ok && st != ec2types.ImageStateDeregistered {
+		res.Outcome, res.Reason = OutcomeSkipped, fmt.Sprintf("image still exists (%s): nothing to clean up", st)
+		return res, nil
 	}
 	snaps, err := e.RecordedSnapshots(ctx, imageID)
 	if err != nil {
@@ -47,18 +40,49 @@ func (e *Engine) Cleanup(ctx context.Context, imageID string, opts Options) (Res
 	return e.CleanupSnapshots(ctx, imageID, snaps, opts)
 }
 
+// ImageStates returns the state of each of ids that names an image of this
+// account (a deregistered image while EC2 still lists it, and a disabled
+// one: it is not gone). A filter, unlike ImageIds, answers an unknown id
+// with nothing rather than an error.
+func (e *Engine) ImageStates(ctx context.Context, ids []string) (map[string]ec2types.ImageState, error) {
+	states := map[string]ec2types.ImageState{}
+	for chunk := range slices.Chunk(ids, filterValues) {
+		out, err := e.EC2.DescribeImages(ctx, &ec2.DescribeImagesInput{
+			Owners:          []string{"self"},
+			Filters:         []ec2types.Filter{{Name: aws.String("image-id"), Values: chunk}},
+			IncludeDisabled: aws.Bool(true),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("describing images %s: %w", strings.Join(chunk, " "), err)
+		}
+		for _, img := range out.Images {
+			states[aws.ToString(img.ImageId)] = img.State
+		}
+	}
+	return states, nil
+}
+
+// filterValues is the most values one EC2 filter takes.
+const filterValues = 200
+
 // RecordedSnapshots lists this account's snapshots recorded for imageID
-// (tag amishare:image), in one paged DescribeSnapshots.
+// (tag amishare:image) or, when imageID is "", every recorded snapshot, in
+// one paged DescribeSnapshots.
 func (e *Engine) RecordedSnapshots(ctx context.Context, imageID string) ([]ec2types.Snapshot, error) {
+	filter := ec2types.Filter{Name: aws.String("tag:" + amitag.Image), Values: []string{imageID}}
+	what := "the snapshots recorded for " + imageID
+	if imageID == "" {
+		filter = ec2types.Filter{Name: aws.String("tag-key"), Values: []string{amitag.Image}}
+		what = "the recorded snapshots"
+	}
 	var out []ec2types.Snapshot
 	p := ec2.NewDescribeSnapshotsPaginator(e.EC2, &ec2.DescribeSnapshotsInput{
-		OwnerIds: []string{"self"},
-		Filters:  []ec2types.Filter{{Name: aws.String("tag:" + amitag.Image), Values: []string{imageID}}},
+		OwnerIds: []string{"self"}, Filters: []ec2types.Filter{filter}, MaxResults: aws.Int32(1000),
 	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("finding the snapshots recorded for %s: %w", imageID, err)
+			return nil, fmt.Errorf("finding %s: %w", what, err)
 		}
 		out = append(out, page.Snapshots...)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -285,16 +286,25 @@ func (e *Engine) otherNeeds(ctx context.Context, cfg *config.Config, imageID str
 	return keyNeeds, snapNeeds, nil
 }
 
-// managedImages lists the account's images that carry the accounts tag (the
-// sweep's own list when there is a cache).
+// managedImages returns the sweep's list of managed images when there is
+// one, else lists them.
 func (e *Engine) managedImages(ctx context.Context, cache *Cache) ([]ec2types.Image, error) {
 	if cache != nil && cache.Managed != nil {
 		return cache.Managed, nil
 	}
+	return e.ManagedImages(ctx)
+}
+
+// ManagedImages lists the managed images this account owns (tag
+// amishare:accounts or amishare:status; the filter's values are ORed, so
+// one listing), disabled ones included, sorted by id.
+func (e *Engine) ManagedImages(ctx context.Context) ([]ec2types.Image, error) {
 	var images []ec2types.Image
 	p := ec2.NewDescribeImagesPaginator(e.EC2, &ec2.DescribeImagesInput{
-		Owners:  []string{"self"},
-		Filters: []ec2types.Filter{{Name: aws.String("tag-key"), Values: []string{amitag.Accounts}}},
+		Owners:          []string{"self"},
+		Filters:         []ec2types.Filter{{Name: aws.String("tag-key"), Values: []string{amitag.Accounts, amitag.Status}}},
+		MaxResults:      aws.Int32(1000),
+		IncludeDisabled: aws.Bool(true),
 	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -303,7 +313,10 @@ func (e *Engine) managedImages(ctx context.Context, cache *Cache) ([]ec2types.Im
 		}
 		images = append(images, page.Images...)
 	}
-	return images, nil
+	slices.SortFunc(images, func(a, b ec2types.Image) int {
+		return strings.Compare(aws.ToString(a.ImageId), aws.ToString(b.ImageId))
+	})
+	return slices.CompactFunc(images, func(a, b ec2types.Image) bool { return aws.ToString(a.ImageId) == aws.ToString(b.ImageId) }), nil
 }
 
 func union(a, b []string) []string {

@@ -26,7 +26,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -59,8 +58,6 @@ const (
 	// snapshot (the engine names 200 ids per call), so a batch never costs
 	// more calls than its snapshots need.
 	batch = 200
-	// idBatch is how many ids one DescribeImages filter names (AWS's filter value limit is 200).
-	idBatch = 200
 )
 
 // Phases of a sweep, in order: first what amishare shared for images that
@@ -207,7 +204,7 @@ func (s *Sweeper) Run(ctx context.Context, ro RunOptions) (Summary, error) {
 	}
 	lim.SetRate(cfg.SweepRate)
 	sum.DryRun = dryRun || cfg.DryRun
-	images, err := s.listManaged(ctx)
+	images, err := s.Engine.ManagedImages(ctx)
 	if err != nil {
 		return finish(fmt.Errorf("sweep: %w", err))
 	}
@@ -378,52 +375,20 @@ func (s *Sweeper) handOver(ctx context.Context, sum *Summary, cur Cursor) error 
 	return nil
 }
 
-// listManaged lists the managed images (accounts or status tag) this
-// account owns, sorted by id. Filter values are ORed: one listing.
-func (s *Sweeper) listManaged(ctx context.Context) ([]ec2types.Image, error) {
-	var images []ec2types.Image
-	p := ec2.NewDescribeImagesPaginator(s.Engine.EC2, &ec2.DescribeImagesInput{
-		Owners:     []string{"self"},
-		Filters:    []ec2types.Filter{{Name: aws.String("tag-key"), Values: []string{amitag.Accounts, amitag.Status}}},
-		MaxResults: aws.Int32(1000),
-		// A disabled image is not gone: it must count as existing below.
-		IncludeDisabled: aws.Bool(true),
-	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("listing managed images: %w", err)
-		}
-		images = append(images, page.Images...)
-	}
-	slices.SortFunc(images, func(a, b ec2types.Image) int { return cmp.Compare(aws.ToString(a.ImageId), aws.ToString(b.ImageId)) })
-	images = slices.CompactFunc(images, func(a, b ec2types.Image) bool { return aws.ToString(a.ImageId) == aws.ToString(b.ImageId) })
-	return images, nil
-}
-
 // goneImages finds the snapshots recorded (tag amishare:image) for images
 // that no longer exist, by image. An image that exists, managed or not, is
 // not gone: its snapshots are its own reconcile's business, or nobody's.
 func (s *Sweeper) goneImages(ctx context.Context, managed []ec2types.Image) (map[string][]ec2types.Snapshot, error) {
+	recorded, err := s.Engine.RecordedSnapshots(ctx, "")
+	if err != nil {
+		return nil, err
+	}
 	byImage := map[string][]ec2types.Snapshot{}
-	p := ec2.NewDescribeSnapshotsPaginator(s.Engine.EC2, &ec2.DescribeSnapshotsInput{
-		OwnerIds:   []string{"self"},
-		Filters:    []ec2types.Filter{{Name: aws.String("tag-key"), Values: []string{amitag.Image}}},
-		MaxResults: aws.Int32(1000),
-	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("listing recorded snapshots: %w", err)
-		}
-		for _, snap := range page.Snapshots {
-			for _, t := range snap.Tags {
-				// A value that is no image id is no record amishare wrote:
-				// the snapshot is not amishare's to touch.
-				if id := aws.ToString(t.Value); aws.ToString(t.Key) == amitag.Image && amitag.IsImageID(id) {
-					byImage[id] = append(byImage[id], snap)
-				}
-			}
+	for _, snap := range recorded {
+		// A value that is no image id is no record amishare wrote: the
+		// snapshot is not amishare's to touch.
+		if id := tagValue(snap.Tags, amitag.Image); amitag.IsImageID(id) {
+			byImage[id] = append(byImage[id], snap)
 		}
 	}
 	for _, img := range managed {
@@ -432,22 +397,25 @@ func (s *Sweeper) goneImages(ctx context.Context, managed []ec2types.Image) (map
 		}
 	}
 	// The rest may be images that exist but are not managed (any more).
-	for chunk := range slices.Chunk(sortedKeys(byImage), idBatch) {
-		out, err := s.Engine.EC2.DescribeImages(ctx, &ec2.DescribeImagesInput{
-			Owners:          []string{"self"},
-			Filters:         []ec2types.Filter{{Name: aws.String("image-id"), Values: chunk}},
-			IncludeDisabled: aws.Bool(true),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("checking which recorded images still exist: %w", err)
-		}
-		for _, img := range out.Images {
-			if img.State != ec2types.ImageStateDeregistered {
-				delete(byImage, aws.ToString(img.ImageId))
-			}
+	states, err := s.Engine.ImageStates(ctx, sortedKeys(byImage))
+	if err != nil {
+		return nil, fmt.Errorf("checking which recorded images still exist: %w", err)
+	}
+	for id, st := range states {
+		if st != ec2types.ImageStateDeregistered {
+			delete(byImage, id)
 		}
 	}
 	return byImage, nil
+}
+
+func tagValue(tags []ec2types.Tag, key string) string {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == key {
+			return aws.ToString(t.Value)
+		}
+	}
+	return ""
 }
 
 func sortedKeys[V any](m map[string]V) []string {
