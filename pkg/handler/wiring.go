@@ -77,7 +77,8 @@ func New(ctx context.Context, opts Options) (*Handler, error) {
 		}),
 	}
 	// Every client paces the calls a sweep makes (calls of a single event pass at once).
-	apiOptions := append([]func(*middleware.Stack) error{sweep.APIOption}, opts.APIOptions...)
+	pacer := &sweep.Pacer{}
+	apiOptions := append([]func(*middleware.Stack) error{pacer.APIOption}, opts.APIOptions...)
 	loadOpts = append(loadOpts, awsconfig.WithAPIOptions(apiOptions))
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
@@ -123,7 +124,7 @@ func New(ctx context.Context, opts Options) (*Handler, error) {
 	}
 	sweeper := &sweep.Sweeper{
 		Engine: pool.Engine(""), Queue: sqs.NewFromConfig(cfg), QueueURL: queueURL, Log: log,
-		Margin: opts.SweepMargin, Workers: opts.SweepWorkers,
+		Pacer: pacer, Margin: opts.SweepMargin, Workers: opts.SweepWorkers,
 	}
 	return &Handler{
 		Engine:   pool.Engine(""),

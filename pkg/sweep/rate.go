@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/aws/smithy-go/middleware"
 	"golang.org/x/time/rate"
@@ -44,24 +45,56 @@ func limit(perSecond int) rate.Limit {
 
 type limiterKey struct{}
 
-// WithLimiter returns a context whose AWS calls wait for l (through APIOption).
+// WithLimiter returns a context whose AWS calls wait for l (through Pacer.APIOption).
 func WithLimiter(ctx context.Context, l *Limiter) context.Context {
 	return context.WithValue(ctx, limiterKey{}, l)
 }
 
-// APIOption installs the pacing on an SDK client's middleware stack: a call
-// whose context carries a Limiter waits for it. It sits in the finalize
-// step after the retry middleware, so each attempt is paced and counted,
-// retries included. Calls without a Limiter (a single event) pass at once.
-func APIOption(stack *middleware.Stack) error {
+// Pacer is the pacing middleware of one process's AWS clients (APIOption).
+// A call whose context carries a sweep's Limiter waits for it; any other
+// call (a single event's, the Lambda's start-up reads) passes at once and
+// is noted, so that a sweep starting right after lets it out of its first
+// one-second window (Quiet). Build one per process; the zero value is ready.
+type Pacer struct {
+	lastUnpaced atomic.Int64 // when the last unpaced call ended, in Unix nanoseconds
+}
+
+// APIOption installs the pacing on an SDK client's middleware stack. It sits
+// in the finalize step after the retry middleware, so each attempt is paced
+// and counted, retries included.
+func (p *Pacer) APIOption(stack *middleware.Stack) error {
 	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("amishareSweepRate",
 		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-			if l, ok := ctx.Value(limiterKey{}).(*Limiter); ok {
-				if err := l.lim.Wait(ctx); err != nil {
-					return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("waiting for the sweep's rate limit: %w", err)
-				}
-				l.calls.Add(1)
+			l, ok := ctx.Value(limiterKey{}).(*Limiter)
+			if !ok {
+				defer func() { p.lastUnpaced.Store(time.Now().UnixNano()) }()
+				return next.HandleFinalize(ctx, in)
 			}
+			if err := l.lim.Wait(ctx); err != nil {
+				return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("waiting for the sweep's rate limit: %w", err)
+			}
+			l.calls.Add(1)
 			return next.HandleFinalize(ctx, in)
 		}), middleware.After)
+}
+
+// Quiet waits until a second has passed since the last unpaced call, so
+// that no one-second window holds those calls and a sweep's. A nil Pacer
+// has seen no call.
+func (p *Pacer) Quiet(ctx context.Context) error {
+	if p == nil || p.lastUnpaced.Load() == 0 {
+		return nil
+	}
+	d := time.Until(time.Unix(0, p.lastUnpaced.Load()).Add(time.Second))
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -117,6 +117,9 @@ type Sweeper struct {
 	Queue    QueueAPI
 	QueueURL string
 	Log      *slog.Logger
+	// Pacer is the middleware of the clients the engine uses; when set, a
+	// sweep first lets their unpaced calls out of its one-second windows.
+	Pacer *Pacer
 	// Workers reconcile images at once; 0 means DefaultWorkers.
 	Workers int
 	// Margin is left of the invocation's deadline when the sweep stops
@@ -198,6 +201,9 @@ func (s *Sweeper) Run(ctx context.Context, ro RunOptions) (Summary, error) {
 		return sum, err
 	}
 
+	if err := s.Pacer.Quiet(ctx); err != nil {
+		return finish(fmt.Errorf("sweep: %w", err))
+	}
 	cfg, err := s.Engine.Config.Load(ctx)
 	if err != nil {
 		return finish(fmt.Errorf("sweep: reading the configuration: %w", err))
