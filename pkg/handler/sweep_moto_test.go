@@ -547,3 +547,29 @@ func TestSweepRate(t *testing.T) {
 	}
 	t.Logf("%d calls in %s, at most %d in one second", len(hits), span, most)
 }
+
+// TestSweepImagesOnOneKey: images on one customer-managed key, each shared
+// with its own account, are reconciled at once by the sweep's workers;
+// their key policy writes must not undo each other: the key ends up
+// granting every account (KMS has no conditional write).
+func TestSweepImagesOnOneKey(t *testing.T) {
+	var accounts []string
+	for i := range 12 {
+		accounts = append(accounts, fmt.Sprintf("1000000000%02d", i))
+	}
+	w := newWorld(t, `{"allowedAccounts":["`+strings.Join(accounts, `","`)+`"],"sweepRate":1000}`)
+	key, err := w.fx.CreateKey(w.ctx, "one key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range accounts {
+		w.image(t, []awsfixture.Disk{{KeyID: key}}, map[string]string{amitag.Accounts: a})
+	}
+	s := w.sweepNow(t, w.handler(t, handler.Options{SweepWorkers: len(accounts)}))
+	if s.DriftRepaired != len(accounts) || s.Errors != 0 {
+		t.Errorf("sweep: got %+v, want %d images shared", s, len(accounts))
+	}
+	if got, want := w.keyAccounts(t, key), sorted(accounts...); !slices.Equal(got, want) {
+		t.Errorf("key grants %v after one sweep, want %v", got, want)
+	}
+}

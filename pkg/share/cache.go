@@ -14,8 +14,9 @@ import (
 // sweep reads the configuration once, each snapshot in batches, each key
 // once, and the list of managed images once. Build a new one per sweep (a
 // zero Cache is ready to use): it never expires. What a reconcile writes is
-// forgotten (keys) or read afresh before writing, so the cache never decides
-// a change. It is safe for concurrent use; a nil *Cache caches nothing.
+// forgotten (keys) or read afresh before writing, under a lock that keeps
+// the sweep's other workers off that key until the write is done, so the
+// cache never decides a change. It is safe for concurrent use; a nil *Cache caches nothing.
 type Cache struct {
 	// Config is the configuration the sweep read at its start.
 	Config *config.Config
@@ -23,9 +24,10 @@ type Cache struct {
 	// or status tag), used to find what other images need on a key or snapshot.
 	Managed []ec2types.Image
 
-	mu    sync.Mutex
-	snaps map[string]ec2types.Snapshot
-	keys  map[string]*keyEntry
+	mu     sync.Mutex
+	snaps  map[string]ec2types.Snapshot
+	keys   map[string]*keyEntry
+	writes map[string]*sync.Mutex // per key ARN: held from its fresh read to its write
 }
 
 // keyEntry is one key's read; its mutex makes concurrent reconciles that
@@ -116,4 +118,34 @@ func (c *Cache) forgetKey(keyARN string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.keys, keyARN)
+}
+
+// lockKeys locks the keys a reconcile is about to read afresh and write,
+// in ARN order (so two reconciles never wait for each other in a cycle),
+// and returns the function that unlocks them.
+func (c *Cache) lockKeys(arns []string) (unlock func()) {
+	if c == nil || len(arns) == 0 {
+		return func() {}
+	}
+	arns = slices.Compact(slices.Sorted(slices.Values(arns)))
+	locks := make([]*sync.Mutex, len(arns))
+	c.mu.Lock()
+	if c.writes == nil {
+		c.writes = map[string]*sync.Mutex{}
+	}
+	for i, arn := range arns {
+		if c.writes[arn] == nil {
+			c.writes[arn] = &sync.Mutex{}
+		}
+		locks[i] = c.writes[arn]
+	}
+	c.mu.Unlock()
+	for _, l := range locks {
+		l.Lock()
+	}
+	return func() {
+		for _, l := range slices.Backward(locks) {
+			l.Unlock()
+		}
+	}
 }

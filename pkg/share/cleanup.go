@@ -121,7 +121,8 @@ func (e *Engine) CleanupSnapshots(ctx context.Context, imageID string, snaps []e
 		res.Outcome = OutcomeFailed
 		return res, err
 	}
-	d, err := e.decide(ctx, cfg, Input{State: st, KMS: cfg.KMS, AllowPublic: cfg.AllowPublic, Known: cfg.OrganizationTargets()}, opts.Cache)
+	d, unlock, err := e.decide(ctx, cfg, Input{State: st, KMS: cfg.KMS, AllowPublic: cfg.AllowPublic, Known: cfg.OrganizationTargets()}, opts.Cache)
+	defer unlock()
 	if err != nil {
 		res.Outcome = OutcomeFailed
 		return res, err

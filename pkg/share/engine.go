@@ -164,7 +164,8 @@ func (e *Engine) ReconcileImage(ctx context.Context, img *ec2types.Image, opts O
 		// (and reports its refused tokens); the source itself is unshared.
 		targets = amitag.Targets{}
 	}
-	d, err := e.decide(ctx, cfg, Input{Targets: targets, State: st, KMS: cfg.KMS, AllowPublic: cfg.AllowPublic, Known: cfg.OrganizationTargets()}, opts.Cache)
+	d, unlock, err := e.decide(ctx, cfg, Input{Targets: targets, State: st, KMS: cfg.KMS, AllowPublic: cfg.AllowPublic, Known: cfg.OrganizationTargets()}, opts.Cache)
+	defer unlock()
 	if err != nil {
 		return e.fail(ctx, res, tags, err)
 	}
@@ -205,21 +206,32 @@ func (e *Engine) ReconcileImage(ctx context.Context, img *ec2types.Image, opts O
 }
 
 // decide fills in what other managed images still need (see addNeeds) and
-// decides. In a sweep, the keys the plan would write are then read afresh,
-// not from the sweep's cache, so that the write starts from their current
-// policy, and the decision is made again from them.
-func (e *Engine) decide(ctx context.Context, cfg *config.Config, in Input, cache *Cache) (Decision, error) {
+// decides. In a sweep, when the plan writes a key, the image's keys are
+// locked against the sweep's other workers and read afresh, not from the
+// sweep's cache, and the decision is made again from them: the caller
+// applies it, then calls unlock. KMS has no conditional write, so two
+// workers editing one key policy from the same read would lose one edit.
+func (e *Engine) decide(ctx context.Context, cfg *config.Config, in Input, cache *Cache) (d Decision, unlock func(), err error) {
+	unlock = func() {}
 	if err := e.addNeeds(ctx, cfg, &in, cache); err != nil {
-		return Decision{}, err
+		return Decision{}, unlock, err
 	}
-	d := Decide(in)
+	d = Decide(in)
 	if cache == nil || len(d.Plan.Keys) == 0 {
-		return d, nil
+		return d, unlock, nil
 	}
-	if err := e.refreshKeys(ctx, &in, d.Plan.Keys, cfg, cache); err != nil {
-		return Decision{}, err
+	var arns []string
+	for _, k := range in.State.Keys {
+		if writable(k, in.State.Owner) {
+			arns = append(arns, k.ARN)
+		}
 	}
-	return Decide(in), nil
+	unlock = cache.lockKeys(arns)
+	if err := e.refreshKeys(ctx, &in, cfg, cache); err != nil {
+		unlock()
+		return Decision{}, func() {}, err
+	}
+	return Decide(in), unlock, nil
 }
 
 // planOnly records a dry run's plan in res, each change logged as planned.

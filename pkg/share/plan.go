@@ -194,7 +194,7 @@ func Decide(in Input) Decision {
 		var tooLarge []string
 		names, desired := targetNames(in), keyGrantees(in.Targets)
 		for _, k := range st.Keys {
-			if k.Manager != managerCustomer || k.Owner != st.Owner {
+			if !writable(k, st.Owner) {
 				continue // refused by blockers when there is anything to share
 			}
 			kd := KeyDiff{KeyARN: k.ARN,
@@ -312,6 +312,12 @@ func blockers(in Input) []string {
 		}
 	}
 	return out
+}
+
+// writable reports whether amishare may change who uses the key: a
+// customer-managed key of the image's own account.
+func writable(k KeyState, imageOwner string) bool {
+	return k.Manager == managerCustomer && k.Owner == imageOwner
 }
 
 // isForeign reports whether the key belongs to another account than the image.

@@ -99,20 +99,20 @@ func (e *Engine) readSnapshotsAndKeys(ctx context.Context, st *State, snaps []ec
 	return nil
 }
 
-// refreshKeys re-reads, bypassing the cache, the keys a plan would write,
-// and recomputes what other images need on them.
-func (e *Engine) refreshKeys(ctx context.Context, in *Input, diffs []KeyDiff, cfg *config.Config, cache *Cache) error {
-	for _, kd := range diffs {
-		i := slices.IndexFunc(in.State.Keys, func(k KeyState) bool { return k.ARN == kd.KeyARN })
-		if i < 0 {
+// refreshKeys re-reads, bypassing the cache, every key of the image that
+// amishare may write (customer-managed, of the image's account), and
+// recomputes what other images need on them.
+func (e *Engine) refreshKeys(ctx context.Context, in *Input, cfg *config.Config, cache *Cache) error {
+	for i, k := range in.State.Keys {
+		if !writable(k, in.State.Owner) {
 			continue
 		}
-		k, err := e.readKey(ctx, kd.KeyARN, in.State.Owner, cfg.KMS)
+		fresh, err := e.readKey(ctx, k.ARN, in.State.Owner, cfg.KMS)
 		if err != nil {
 			return err
 		}
-		in.State.Keys[i] = k
-		cache.forgetKey(kd.KeyARN)
+		in.State.Keys[i] = fresh
+		cache.forgetKey(k.ARN)
 	}
 	in.Keep, in.KeepSnapshots = nil, nil
 	return e.addNeeds(ctx, cfg, in, cache)
