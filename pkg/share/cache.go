@@ -16,7 +16,8 @@ import (
 // zero Cache is ready to use): it never expires. What a reconcile writes is
 // forgotten (keys) or read afresh before writing, under a lock that keeps
 // the sweep's other workers off that key until the write is done, so the
-// cache never decides a change. It is safe for concurrent use; a nil *Cache caches nothing.
+// cache never decides a change. It is safe for concurrent use; a nil *Cache
+// caches nothing.
 type Cache struct {
 	// Config is the configuration the sweep read at its start.
 	Config *config.Config

@@ -82,11 +82,12 @@ func (p *Pacer) APIOption(stack *middleware.Stack) error {
 // that no one-second window holds those calls and a sweep's. A nil Pacer
 // has seen no call.
 func (p *Pacer) Quiet(ctx context.Context) error {
-	if p == nil || p.lastUnpaced.Load() == 0 {
+	if p == nil {
 		return nil
 	}
-	d := time.Until(time.Unix(0, p.lastUnpaced.Load()).Add(time.Second))
-	if d <= 0 {
+	last := p.lastUnpaced.Load()
+	d := time.Until(time.Unix(0, last).Add(time.Second))
+	if last == 0 || d <= 0 {
 		return nil
 	}
 	t := time.NewTimer(d)
