@@ -172,14 +172,20 @@ func (s *Server) stop() error {
 // Reset clears all moto state: every backend of every service, account and
 // region. The patches stay in place.
 func (s *Server) Reset() error {
-	resp, err := http.Post(s.Endpoint+"/moto-api/reset", "application/json", nil)
+	return s.control("resetting moto", "/moto-api/reset", "application/json", nil)
+}
+
+// control POSTs to one of the server's control endpoints (moto's own, or
+// the launcher's /amishare-test/...), wanting 200.
+func (s *Server) control(what, path, contentType string, body io.Reader) error {
+	resp, err := http.Post(s.Endpoint+path, contentType, body)
 	if err != nil {
-		return fmt.Errorf("resetting moto: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	out, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("resetting moto: %s: %s", resp.Status, bytes.TrimSpace(body))
+		return fmt.Errorf("%s: %s: %s", what, resp.Status, bytes.TrimSpace(out))
 	}
 	return nil
 }
@@ -189,16 +195,7 @@ func (s *Server) Reset() error {
 // amishare:managed=true, as amishare's role does with the stack parameter
 // DelegatedKeysOnly=true (moto enforces no IAM). Reset turns it off again.
 func (s *Server) SetDelegatedKeysOnly(on bool) error {
-	resp, err := http.Post(s.Endpoint+"/amishare-test/delegated-keys-only", "text/plain", strings.NewReader(fmt.Sprint(on)))
-	if err != nil {
-		return fmt.Errorf("setting delegated keys only: %w", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("setting delegated keys only: %s: %s", resp.Status, bytes.TrimSpace(body))
-	}
-	return nil
+	return s.control("setting delegated keys only", "/amishare-test/delegated-keys-only", "text/plain", strings.NewReader(fmt.Sprint(on)))
 }
 
 // Env returns the environment, as "K=V" strings, that points the AWS SDK
