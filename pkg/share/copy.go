@@ -24,6 +24,7 @@ type RegionalEC2 interface {
 type copyWork struct {
 	CopyDecision
 	source     string // amishare:source value copies get: HOME/ami-…
+	sourceID   string // the source image's id
 	name, desc string
 	tagged     bool   // the source has an amishare:copies tag
 	tagValue   string // its value
@@ -66,7 +67,7 @@ func (e *Engine) planCopies(ctx context.Context, img *ec2types.Image, tags map[s
 	if e.Region == "" {
 		return nil, fmt.Errorf("copies of %s: the engine does not know its region", id)
 	}
-	w.source = e.Region + "/" + id
+	w.source, w.sourceID = e.Region+"/"+id, id
 	w.name = in.Name
 	w.desc = "amishare copy of " + w.source
 	for _, r := range regions {
@@ -123,7 +124,7 @@ func (e *Engine) applyCopies(ctx context.Context, w *copyWork) error {
 		switch s.Action {
 		case CopyActionCopy:
 			in := &ec2.CopyImageInput{
-				SourceImageId: aws.String(strings.TrimPrefix(w.source, e.Region+"/")),
+				SourceImageId: aws.String(w.sourceID),
 				SourceRegion:  aws.String(e.Region),
 				Name:          aws.String(s.Name),
 				Description:   aws.String(w.desc),
@@ -148,7 +149,7 @@ func (e *Engine) applyCopies(ctx context.Context, w *copyWork) error {
 			}
 			s.ImageID = aws.ToString(out.ImageId)
 			w.Copies[s.Region] = s.ImageID
-			attrs := []any{"imageId", strings.TrimPrefix(w.source, e.Region+"/"), "copyImageId", s.ImageID, "region", s.Region, "clientToken", s.Token}
+			attrs := []any{"imageId", w.sourceID, "copyImageId", s.ImageID, "region", s.Region, "clientToken", s.Token}
 			if s.KmsKeyID != "" {
 				attrs = append(attrs, "kmsKeyId", s.KmsKeyID)
 			}
@@ -164,7 +165,7 @@ func (e *Engine) applyCopies(ctx context.Context, w *copyWork) error {
 			if err != nil {
 				return fmt.Errorf("setting the accounts tag of copy %s in %s: %w", s.ImageID, s.Region, err)
 			}
-			e.logger().InfoContext(ctx, "copy accounts tag set", "imageId", strings.TrimPrefix(w.source, e.Region+"/"),
+			e.logger().InfoContext(ctx, "copy accounts tag set", "imageId", w.sourceID,
 				"copyImageId", s.ImageID, "region", s.Region, "accounts", s.Accounts)
 		}
 	}
@@ -174,7 +175,7 @@ func (e *Engine) applyCopies(ctx context.Context, w *copyWork) error {
 // logPlannedCopies logs a dry run's copy steps.
 func (e *Engine) logPlannedCopies(ctx context.Context, w *copyWork) {
 	for _, s := range w.Steps {
-		attrs := []any{"imageId", strings.TrimPrefix(w.source, e.Region+"/"), "action", s.Action, "region", s.Region, "accounts", s.Accounts}
+		attrs := []any{"imageId", w.sourceID, "action", s.Action, "region", s.Region, "accounts", s.Accounts}
 		if s.KmsKeyID != "" {
 			attrs = append(attrs, "kmsKeyId", s.KmsKeyID)
 		}
@@ -194,7 +195,7 @@ func (e *Engine) copiesTag(ctx context.Context, w *copyWork) []ec2types.Tag {
 	value, left := CopiesTag(w.Copies, w.Order)
 	if left > 0 {
 		for r, id := range w.Copies {
-			e.logger().InfoContext(ctx, "copy of image", "imageId", strings.TrimPrefix(w.source, e.Region+"/"), "region", r, "copyImageId", id)
+			e.logger().InfoContext(ctx, "copy of image", "imageId", w.sourceID, "region", r, "copyImageId", id)
 		}
 	}
 	if value == w.tagValue && (w.tagged || value == "") {
