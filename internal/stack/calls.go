@@ -102,30 +102,13 @@ func (c Call) Requests() []Request {
 			}
 			for _, spec := range list(in["TagSpecifications"]) {
 				sm, _ := spec.(map[string]any)
-				var keys []string
 				tctx := map[string][]string{"aws:RequestedRegion": {region}, "ec2:CreateAction": {"CopyImage"}}
-				for _, t := range list(sm["Tags"]) {
-					tm, _ := t.(map[string]any)
-					k := fmt.Sprint(tm["Key"])
-					keys = append(keys, k)
-					if v, ok := tm["Value"].(string); ok {
-						tctx["aws:RequestTag/"+k] = []string{v}
-					}
-				}
-				tctx["aws:TagKeys"] = keys
+				tctx["aws:TagKeys"] = addRequestTags(tctx, list(sm["Tags"]))
 				extra = append(extra, Request{Action: "ec2:CreateTags", Resource: fmt.Sprintf("arn:%s:ec2:%s::%v/*", Partition, region, sm["ResourceType"]), Context: tctx})
 			}
 		case "CreateTags", "DeleteTags":
 			resources = ec2ARNs(strList(in["Resources"]), region)
-			var keys []string
-			for _, t := range list(in["Tags"]) {
-				tm, _ := t.(map[string]any)
-				k := fmt.Sprint(tm["Key"])
-				keys = append(keys, k)
-				if v, ok := tm["Value"].(string); ok {
-					ctx["aws:RequestTag/"+k] = []string{v}
-				}
-			}
+			keys := addRequestTags(ctx, list(in["Tags"]))
 			if len(keys) > 0 {
 				ctx["aws:TagKeys"] = keys
 			}
@@ -277,4 +260,19 @@ func Summary(calls []Call) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// addRequestTags puts each tag's aws:RequestTag/KEY into ctx and returns
+// the tag keys, in order (aws:TagKeys).
+func addRequestTags(ctx map[string][]string, tags []any) []string {
+	var keys []string
+	for _, t := range tags {
+		tm, _ := t.(map[string]any)
+		k := fmt.Sprint(tm["Key"])
+		keys = append(keys, k)
+		if v, ok := tm["Value"].(string); ok {
+			ctx["aws:RequestTag/"+k] = []string{v}
+		}
+	}
+	return keys
 }
