@@ -21,7 +21,7 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/awsid"
 	"github.com/amishare/amishare/pkg/handler"
 	"github.com/amishare/amishare/pkg/share"
 )
@@ -97,10 +97,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		*dryRun = true
 		fallthrough
 	case "apply":
-		if !amitag.IsImageID(arg) {
+		if !awsid.IsImageID(arg) {
 			return 2, fmt.Errorf("%q is not an AMI id (ami- and 8 or 17 hex digits)", arg)
 		}
-		if region != "" && !amitag.IsRegion(region) {
+		if region != "" && !awsid.IsRegion(region) {
 			return 2, fmt.Errorf("--region %q is not a region name", region)
 		}
 	}

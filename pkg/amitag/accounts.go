@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/amishare/amishare/pkg/awsid"
 )
 
 // Directory answers which targets an accounts tag may name: the configuration.
@@ -82,11 +84,11 @@ func ResolveAccounts(value string, dir Directory) Targets {
 	add := func(target string) {
 		list := &t.Accounts
 		switch {
-		case IsOrganizationARN(target):
+		case awsid.IsOrganizationARN(target):
 			list = &t.Organizations
-		case IsOrganizationalUnitARN(target):
+		case awsid.IsOrganizationalUnitARN(target):
 			list = &t.OrganizationalUnits
-		case !IsAccountID(target):
+		case !awsid.IsAccountID(target):
 			return // not a target at all; a valid configuration has none
 		}
 		if !slices.Contains(*list, target) {
@@ -125,20 +127,20 @@ func ResolveAccounts(value string, dir Directory) Targets {
 		switch {
 		case strings.EqualFold(tok, "all"):
 			refuse(tok, ReasonPublic)
-		case IsAccountID(tok):
+		case awsid.IsAccountID(tok):
 			if dir.Allowed(tok) {
 				add(tok)
 			} else {
 				refuse(tok, ReasonNotAllowed)
 			}
-		case IsOrganizationARN(tok):
+		case awsid.IsOrganizationARN(tok):
 			addARN(tok, tok, ReasonOrgNotAllowed)
-		case IsOrganizationalUnitARN(tok):
+		case awsid.IsOrganizationalUnitARN(tok):
 			addARN(tok, tok, ReasonOUNotAllowed)
-		case IsOrganizationID(tok):
+		case awsid.IsOrganizationID(tok):
 			addID(tok, organizationIDOf, ReasonOrgNotAllowed)
-		case IsOrganizationalUnitID(tok):
-			addID(tok, OrganizationalUnitID, ReasonOUNotAllowed)
+		case awsid.IsOrganizationalUnitID(tok):
+			addID(tok, awsid.OrganizationalUnitID, ReasonOUNotAllowed)
 		default:
 			members, ok := dir.Group(tok)
 			if !ok {
@@ -156,19 +158,6 @@ func ResolveAccounts(value string, dir Directory) Targets {
 	return t
 }
 
-// IsAccountID reports whether s is a 12-digit AWS account id (ASCII digits only).
-func IsAccountID(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
 // QuoteToken renders a token from a tag for a message or log: quoted, ASCII
 // only (control and other characters escaped) and cut to a readable length,
 // so that a hostile tag value cannot forge log lines or flood a message.
@@ -176,9 +165,34 @@ func IsAccountID(s string) bool {
 // bounded length), so that the message names the organization or OU.
 func QuoteToken(tok string) string {
 	const max = 24
-	if utf8.RuneCountInString(tok) > max && !isOrgTarget(tok) {
+	if utf8.RuneCountInString(tok) > max && !awsid.IsOrganizationTarget(tok) {
 		r := []rune(tok)
 		tok = string(r[:max]) + "…"
 	}
 	return strconv.QuoteToASCII(tok)
+}
+
+// resolveID finds the one allowed ARN whose id is id (of the kind match
+// selects). ambiguous is true when several allowed ARNs carry that id (an OU
+// id is only unique within its organization): the tag must then name the
+// full ARN.
+func resolveID(id string, allowed []string, match func(arn string) string) (arn string, ambiguous bool) {
+	for _, a := range allowed {
+		if match(a) != id {
+			continue
+		}
+		if arn != "" && arn != a {
+			return "", true
+		}
+		arn = a
+	}
+	return arn, false
+}
+
+// organizationIDOf returns the id of an organization ARN, "" for an OU's.
+func organizationIDOf(arn string) string {
+	if awsid.IsOrganizationARN(arn) {
+		return awsid.OrganizationID(arn)
+	}
+	return ""
 }

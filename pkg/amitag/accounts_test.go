@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/amishare/amishare/pkg/awsid"
 )
 
 type dir struct {
@@ -32,13 +34,13 @@ func (d dir) Group(n string) ([]string, bool) { m, ok := d.groups[n]; return m, 
 func (d dir) OrganizationTargets() []string {
 	var out []string
 	for _, x := range d.allowed {
-		if IsOrganizationARN(x) || IsOrganizationalUnitARN(x) {
+		if awsid.IsOrganizationARN(x) || awsid.IsOrganizationalUnitARN(x) {
 			out = append(out, x)
 		}
 	}
 	for _, m := range d.groups {
 		for _, x := range m {
-			if IsOrganizationARN(x) || IsOrganizationalUnitARN(x) {
+			if awsid.IsOrganizationARN(x) || awsid.IsOrganizationalUnitARN(x) {
 				out = append(out, x)
 			}
 		}

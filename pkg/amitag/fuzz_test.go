@@ -3,6 +3,8 @@ package amitag
 import (
 	"strings"
 	"testing"
+
+	"github.com/amishare/amishare/pkg/awsid"
 )
 
 // FuzzResolveAccounts checks that no tag value, however hostile, yields a
@@ -23,7 +25,7 @@ func FuzzResolveAccounts(f *testing.F) {
 		for _, list := range []struct {
 			targets []string
 			valid   func(string) bool
-		}{{got.Accounts, IsAccountID}, {got.Organizations, IsOrganizationARN}, {got.OrganizationalUnits, IsOrganizationalUnitARN}} {
+		}{{got.Accounts, awsid.IsAccountID}, {got.Organizations, awsid.IsOrganizationARN}, {got.OrganizationalUnits, awsid.IsOrganizationalUnitARN}} {
 			for i, a := range list.targets {
 				if !list.valid(a) || !testDir.Allowed(a) {
 					t.Fatalf("target %q is not an allowed target of its kind", a)

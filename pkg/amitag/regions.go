@@ -1,20 +1,11 @@
 package amitag
 
 import (
-	"regexp"
 	"strings"
 	"unicode"
+
+	"github.com/amishare/amishare/pkg/awsid"
 )
-
-// regionRe matches AWS region names: us-east-1, eu-central-2, ap-southeast-4,
-// us-gov-west-1, cn-north-1, il-central-1, mx-central-1 ...
-var regionRe = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`)
-
-// IsRegion reports whether s has the shape of an AWS region name. It does
-// not say whether the region exists or is enabled.
-func IsRegion(s string) bool {
-	return len(s) <= 32 && regionRe.MatchString(s)
-}
 
 // RegionDirectory answers which regions a regions tag may name: the configuration.
 type RegionDirectory interface {
@@ -48,7 +39,7 @@ func ResolveRegions(value, home string, dir RegionDirectory) RegionTargets {
 		}
 		seen[tok] = true
 		switch {
-		case !IsRegion(tok):
+		case !awsid.IsRegion(tok):
 			t.Refused = append(t.Refused, Refusal{Token: tok, Reason: ReasonNotRegion})
 		case tok == home:
 		case !dir.RegionAllowed(tok):

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/awsid"
 )
 
 // KMSMode says how the engine lets target accounts use customer-managed keys.
@@ -87,17 +88,17 @@ func Parse(data []byte) (*Config, error) {
 func (c *Config) validate() error {
 	var errs []error
 	for _, id := range c.AllowedAccounts {
-		if !amitag.IsAccountID(id) {
+		if !awsid.IsAccountID(id) {
 			errs = append(errs, fmt.Errorf("allowedAccounts: %q is not a 12-digit account id", id))
 		}
 	}
 	for _, a := range c.AllowedOrganizations {
-		if !amitag.IsOrganizationARN(a) {
+		if !awsid.IsOrganizationARN(a) {
 			errs = append(errs, fmt.Errorf("allowedOrganizations: %q is not an organization ARN (arn:aws:organizations::MANAGEMENT_ACCOUNT:organization/o-…)", a))
 		}
 	}
 	for _, a := range c.AllowedOrganizationalUnits {
-		if !amitag.IsOrganizationalUnitARN(a) {
+		if !awsid.IsOrganizationalUnitARN(a) {
 			errs = append(errs, fmt.Errorf("allowedOrganizationalUnits: %q is not an OU ARN (arn:aws:organizations::MANAGEMENT_ACCOUNT:ou/o-…/ou-…)", a))
 		}
 	}
@@ -108,14 +109,14 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("groups: name %q must start with a letter and hold only letters, digits, '.', '_' or '-' (at most 64)", name))
 		case strings.EqualFold(name, "all"):
 			errs = append(errs, errors.New(`groups: "all" is reserved (it means public)`))
-		case amitag.IsOrganizationID(name) || amitag.IsOrganizationalUnitID(name):
+		case awsid.IsOrganizationID(name) || awsid.IsOrganizationalUnitID(name):
 			errs = append(errs, fmt.Errorf("groups: name %q is an organization or OU id, which the tag reads as such", name))
 		}
 		if len(members) == 0 {
 			errs = append(errs, fmt.Errorf("groups: %q is empty", name))
 		}
 		for _, m := range members {
-			if !amitag.IsAccountID(m) && !amitag.IsOrganizationARN(m) && !amitag.IsOrganizationalUnitARN(m) {
+			if !awsid.IsAccountID(m) && !awsid.IsOrganizationARN(m) && !awsid.IsOrganizationalUnitARN(m) {
 				errs = append(errs, fmt.Errorf("groups: %q member %q is not a 12-digit account id, an organization ARN or an OU ARN", name, m))
 			}
 		}
@@ -163,7 +164,7 @@ func (c *Config) OrganizationTargets() []string {
 	var out []string
 	add := func(list []string) {
 		for _, a := range list {
-			if (amitag.IsOrganizationARN(a) || amitag.IsOrganizationalUnitARN(a)) && !slices.Contains(out, a) {
+			if (awsid.IsOrganizationARN(a) || awsid.IsOrganizationalUnitARN(a)) && !slices.Contains(out, a) {
 				out = append(out, a)
 			}
 		}

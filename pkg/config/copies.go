@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/awsid"
 )
 
 var (
@@ -23,13 +23,13 @@ var (
 func (c *Config) validateCopies() []error {
 	var errs []error
 	for _, r := range c.AllowedRegions {
-		if !amitag.IsRegion(r) {
+		if !awsid.IsRegion(r) {
 			errs = append(errs, fmt.Errorf("allowedRegions: %q is not a region name", r))
 		}
 	}
 	for _, region := range slices.Sorted(maps.Keys(c.CopyKeys)) {
 		key := c.CopyKeys[region]
-		if !amitag.IsRegion(region) {
+		if !awsid.IsRegion(region) {
 			errs = append(errs, fmt.Errorf("copyKeys: %q is not a region name", region))
 			continue
 		}

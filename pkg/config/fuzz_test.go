@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/awsid"
 )
 
 // FuzzParse checks that a configuration that parses only ever allows
@@ -30,27 +30,27 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		for _, id := range c.AllowedAccounts {
-			if !amitag.IsAccountID(id) {
+			if !awsid.IsAccountID(id) {
 				t.Fatalf("allowed %q is not a 12-digit id", id)
 			}
 		}
 		for _, a := range c.AllowedOrganizations {
-			if !amitag.IsOrganizationARN(a) {
+			if !awsid.IsOrganizationARN(a) {
 				t.Fatalf("allowed organization %q is not an organization ARN", a)
 			}
 		}
 		for _, a := range c.AllowedOrganizationalUnits {
-			if !amitag.IsOrganizationalUnitARN(a) {
+			if !awsid.IsOrganizationalUnitARN(a) {
 				t.Fatalf("allowed OU %q is not an OU ARN", a)
 			}
 		}
 		for name, members := range c.Groups {
 			if !groupRe.MatchString(name) || name == "all" || len(members) == 0 ||
-				amitag.IsOrganizationID(name) || amitag.IsOrganizationalUnitID(name) {
+				awsid.IsOrganizationID(name) || awsid.IsOrganizationalUnitID(name) {
 				t.Fatalf("group %q (%v) should have been refused", name, members)
 			}
 			for _, m := range members {
-				if !amitag.IsAccountID(m) && !amitag.IsOrganizationARN(m) && !amitag.IsOrganizationalUnitARN(m) {
+				if !awsid.IsAccountID(m) && !awsid.IsOrganizationARN(m) && !awsid.IsOrganizationalUnitARN(m) {
 					t.Fatalf("group %q member %q is not an account id or organization/OU ARN", name, m)
 				}
 			}
@@ -61,12 +61,12 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("kms mode %q accepted", c.KMS)
 		}
 		for _, r := range c.AllowedRegions {
-			if !amitag.IsRegion(r) {
+			if !awsid.IsRegion(r) {
 				t.Fatalf("allowed region %q is not a region name", r)
 			}
 		}
 		for r, k := range c.CopyKeys {
-			if !amitag.IsRegion(r) || k == "" || strings.Contains(k, "alias/aws/") {
+			if !awsid.IsRegion(r) || k == "" || strings.Contains(k, "alias/aws/") {
 				t.Fatalf("copy key %q for %q should have been refused", k, r)
 			}
 		}

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/awsid"
 )
 
 /* Example EC2 AMI State Change event (EC2 User Guide, "Monitor AMI events
@@ -76,7 +76,7 @@ func decodeAMIState(t *Trigger, raw json.RawMessage) error {
 	// ("ami-0123456789example"), and they are pasted into `sam local invoke`.
 	// There is nothing to reconcile, and a failed invocation would only be
 	// retried to the same end: the event is ignored, with the reason.
-	if !amitag.IsImageID(d.ImageID) {
+	if !awsid.IsImageID(d.ImageID) {
 		t.Ignored = fmt.Sprintf("ImageId %q is not an AMI id (ami- and 8 or 17 lowercase hex digits)", short(d.ImageID))
 		return nil
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/amishare/amishare/pkg/awsid"
 )
 
 /* Example AWS API Call via CloudTrail event for EC2 CreateTags. The envelope's
@@ -180,7 +182,7 @@ func decodeTagsRequest(t *Trigger, raw json.RawMessage) error {
 
 	var ids imageIDs
 	for _, item := range r.ResourcesSet.Items {
-		if !strings.HasPrefix(item.ResourceID, imagePrefix) {
+		if !strings.HasPrefix(item.ResourceID, awsid.ImagePrefix) {
 			continue
 		}
 		if err := ids.add(item.ResourceID); err != nil {

@@ -27,7 +27,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/awsid"
 )
 
 // Kind names the shape of event that arrived.
@@ -139,7 +139,7 @@ func Decode(raw []byte) (Trigger, error) {
 	if isNull(env.Detail) {
 		return t, fmt.Errorf("%s: no detail", errorPrefix(t))
 	}
-	if t.Region != "" && !amitag.IsRegion(t.Region) {
+	if t.Region != "" && !awsid.IsRegion(t.Region) {
 		return t, fmt.Errorf("%s: region %q is not a region name", errorPrefix(t), short(t.Region))
 	}
 

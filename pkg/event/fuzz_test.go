@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/awsid"
 )
 
 // FuzzDecode checks that Decode never panics and that whatever it accepts is
@@ -42,13 +42,13 @@ func FuzzDecode(f *testing.F) {
 			t.Errorf("Decode(%q): got Ignored %q, ImageIDs %q, Deregistered %q, Sweep %v: want exactly one of them", raw, got.Ignored, got.ImageIDs, got.Deregistered, got.Sweep)
 		}
 		for _, id := range got.Deregistered {
-			if !amitag.IsImageID(id) {
+			if !awsid.IsImageID(id) {
 				t.Errorf("Decode(%q): got deregistered image id %q, want ami- and 8 or 17 lowercase hex digits", raw, id)
 			}
 		}
 		seen := make(map[string]bool)
 		for _, id := range got.ImageIDs {
-			if !amitag.IsImageID(id) {
+			if !awsid.IsImageID(id) {
 				t.Errorf("Decode(%q): got image id %q, want ami- and 8 or 17 lowercase hex digits", raw, id)
 			}
 			if seen[id] {

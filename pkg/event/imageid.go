@@ -4,14 +4,12 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/awsid"
 )
-
-const imagePrefix = "ami-"
 
 // checkImageID returns an error naming id when it is not an image id.
 func checkImageID(id string) error {
-	if !amitag.IsImageID(id) {
+	if !awsid.IsImageID(id) {
 		return fmt.Errorf("invalid image id %q: want ami- and 8 or 17 lowercase hex digits", id)
 	}
 	return nil

@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
-	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/awserr"
+	"github.com/amishare/amishare/pkg/awsid"
 )
 
 // KMSAPI is the part of *kms.Client the engine uses.
@@ -104,26 +104,6 @@ func Describe(ctx context.Context, api KMSAPI, keyID string) (KeyInfo, error) {
 	return info, nil
 }
 
-// PartitionOf returns the partition of a key ARN ("aws", "aws-cn", ...);
-// "aws" for anything that is not an ARN (a bare key id).
-func PartitionOf(keyARN string) string {
-	if a, err := arn.Parse(keyARN); err == nil && partitionRE.MatchString(a.Partition) {
-		return a.Partition
-	}
-	return defaultPartition
-}
-
-// OwnerOf returns the account id in a key ARN, or "" when keyARN is not an
-// ARN with a 12-digit account (a bare key id, an alias name). Snapshots name
-// their key by full ARN, so this tells a key of another account without any
-// call: such a key is never this account's to describe or edit.
-func OwnerOf(keyARN string) string {
-	if a, err := arn.Parse(keyARN); err == nil && amitag.IsAccountID(a.AccountID) {
-		return a.AccountID
-	}
-	return ""
-}
-
 // EnsurePolicy makes the policy of the key keyARN grant add and not grant
 // remove (accounts, organizations and OUs, see Edit), editing only our
 // statements. policy is the key's policy as the caller last read it (for
@@ -140,7 +120,7 @@ func OwnerOf(keyARN string) string {
 //
 // wrote reports whether at least one PutKeyPolicy succeeded, also on error.
 func EnsurePolicy(ctx context.Context, api KMSAPI, keyARN, policy string, add, remove []string) (wrote bool, err error) {
-	partition := PartitionOf(keyARN)
+	partition := awsid.PartitionOf(keyARN)
 	writes := 0
 	for {
 		out, changed, err := Edit(policy, add, remove, partition)
@@ -271,7 +251,7 @@ func EnsureGrants(ctx context.Context, api KMSAPI, keyARN string, add, remove []
 		return nil, nil, err
 	}
 
-	partition := PartitionOf(keyARN)
+	partition := awsid.PartitionOf(keyARN)
 	var errs []error
 	for _, a := range sortedKeys(addSet) {
 		name := GrantNamePrefix + a
@@ -341,7 +321,7 @@ func GrantAccounts(ctx context.Context, api KMSAPI, keyARN string) ([]string, er
 	}
 	var out []string
 	for name := range byName {
-		if a, ok := strings.CutPrefix(name, GrantNamePrefix); ok && amitag.IsAccountID(a) {
+		if a, ok := strings.CutPrefix(name, GrantNamePrefix); ok && awsid.IsAccountID(a) {
 			out = append(out, a)
 		}
 	}

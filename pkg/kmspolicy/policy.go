@@ -24,13 +24,11 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 
+	"github.com/amishare/amishare/pkg/awsid"
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
-
-	"github.com/amishare/amishare/pkg/amitag"
 )
 
 // Sids of the statements this package owns. Changing them orphans the
@@ -49,11 +47,10 @@ const (
 const MaxPolicyBytes = 32768
 
 const (
-	defaultPartition = "aws"
-	policyVersion    = "2012-10-17"
-	statementKey     = "Statement"
-	sidKey           = "Sid"
-	principalKey     = "Principal"
+	policyVersion = "2012-10-17"
+	statementKey  = "Statement"
+	sidKey        = "Sid"
+	principalKey  = "Principal"
 )
 
 var (
@@ -165,7 +162,7 @@ func ourStatements(grantees []string, partition string) []statement {
 	var arns []string
 	var orgs []string
 	for _, g := range grantees {
-		if amitag.IsAccountID(g) {
+		if awsid.IsAccountID(g) {
 			arns = append(arns, rootARN(partition, g))
 		} else {
 			orgs = append(orgs, g)
@@ -252,13 +249,13 @@ func granteeOfSid(sid string) (grantee string, ok bool) {
 	default:
 		return "", false
 	}
-	if amitag.IsOrganizationID(rest) {
+	if awsid.IsOrganizationID(rest) {
 		return rest, true
 	}
 	// An organization id holds no dash after "o-", so the first "-ou-"
 	// separates it from the OU id.
 	org, ou, found := strings.Cut(rest, "-ou-")
-	if found && amitag.IsOrganizationID(org) && amitag.IsOrganizationalUnitID("ou-"+ou) {
+	if found && awsid.IsOrganizationID(org) && awsid.IsOrganizationalUnitID("ou-"+ou) {
 		return org + "/ou-" + ou, true
 	}
 	return "", false
@@ -268,14 +265,14 @@ func granteeOfSid(sid string) (grantee string, ok bool) {
 // account id, an organization id, or an OU's "o-…/ou-…".
 func granteeKey(s string) (string, bool) {
 	switch {
-	case amitag.IsAccountID(s), amitag.IsOrganizationID(s):
+	case awsid.IsAccountID(s), awsid.IsOrganizationID(s):
 		return s, true
-	case amitag.IsOrganizationARN(s):
-		return amitag.OrganizationID(s), true
-	case amitag.IsOrganizationalUnitARN(s):
-		return amitag.OrganizationID(s) + "/" + amitag.OrganizationalUnitID(s), true
+	case awsid.IsOrganizationARN(s):
+		return awsid.OrganizationID(s), true
+	case awsid.IsOrganizationalUnitARN(s):
+		return awsid.OrganizationID(s) + "/" + awsid.OrganizationalUnitID(s), true
 	}
-	if org, ou, ok := strings.Cut(s, "/"); ok && amitag.IsOrganizationID(org) && amitag.IsOrganizationalUnitID(ou) {
+	if org, ou, ok := strings.Cut(s, "/"); ok && awsid.IsOrganizationID(org) && awsid.IsOrganizationalUnitID(ou) {
 		return s, true
 	}
 	return "", false
@@ -294,7 +291,7 @@ func scoped(s statement) bool {
 		return len(p.AWS) > 0
 	}
 	id, _ := s.Condition.get("StringEquals", orgIDKey).(string)
-	return amitag.IsOrganizationID(id)
+	return awsid.IsOrganizationID(id)
 }
 
 // Accounts returns the account ids our statements currently grant, sorted.
@@ -303,7 +300,7 @@ func Accounts(policy string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return slices.DeleteFunc(g, func(s string) bool { return !amitag.IsAccountID(s) }), nil
+	return slices.DeleteFunc(g, func(s string) bool { return !awsid.IsAccountID(s) }), nil
 }
 
 // Grantees returns who our statements currently grant, sorted: account ids,
@@ -413,7 +410,7 @@ func freshStatements(desired []string, partition string) ([]json.RawMessage, err
 func Statement(grantees []string, partition string) string {
 	partition, err := checkPartition(partition)
 	if err != nil {
-		partition = defaultPartition
+		partition = awsid.DefaultPartition
 	}
 	set := map[string]bool{}
 	for _, g := range grantees {
@@ -569,12 +566,12 @@ func readOurs(s json.RawMessage) (ourStatement, bool, error) {
 // parsePrincipal reads an account principal: a bare 12-digit id (partition
 // "") or arn:PARTITION:iam::ID:root. IAM treats both as the same account.
 func parsePrincipal(s string) (account, partition string, ok bool) {
-	if amitag.IsAccountID(s) {
+	if awsid.IsAccountID(s) {
 		return s, "", true
 	}
 	a, err := arn.Parse(s)
 	if err != nil || a.Service != "iam" || a.Region != "" || a.Resource != "root" ||
-		!amitag.IsAccountID(a.AccountID) || !partitionRE.MatchString(a.Partition) {
+		!awsid.IsAccountID(a.AccountID) || !awsid.IsPartition(a.Partition) {
 		return "", "", false
 	}
 	return a.AccountID, a.Partition, true
@@ -621,7 +618,7 @@ func (d *document) canonical(desired []string, partition string) bool {
 			}
 			var accounts []string
 			for _, g := range desired {
-				if amitag.IsAccountID(g) {
+				if awsid.IsAccountID(g) {
 					accounts = append(accounts, g)
 				}
 			}
@@ -782,14 +779,11 @@ func marshal(v any, indent bool) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// partitionRE matches AWS partition names: aws, aws-cn, aws-us-gov, aws-iso-b…
-var partitionRE = regexp.MustCompile(`^aws(-[a-z]+){0,3}$`)
-
 func checkPartition(p string) (string, error) {
 	if p == "" {
-		return defaultPartition, nil
+		return awsid.DefaultPartition, nil
 	}
-	if !partitionRE.MatchString(p) {
+	if !awsid.IsPartition(p) {
 		return "", fmt.Errorf("%w: %q", ErrInvalidPartition, p)
 	}
 	return p, nil
@@ -798,7 +792,7 @@ func checkPartition(p string) (string, error) {
 func accountSet(ids []string) (map[string]bool, error) {
 	set := make(map[string]bool, len(ids))
 	for _, id := range ids {
-		if !amitag.IsAccountID(id) {
+		if !awsid.IsAccountID(id) {
 			return nil, fmt.Errorf("%w: %q", ErrInvalidAccount, id)
 		}
 		set[id] = true

@@ -11,6 +11,7 @@ import (
 
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/awserr"
+	"github.com/amishare/amishare/pkg/awsid"
 	"github.com/amishare/amishare/pkg/config"
 )
 
@@ -221,7 +222,7 @@ func (e *Engine) CopyFailed(ctx context.Context, imageID string, opts Options) (
 	}
 	source := tagMap(img.Tags)[amitag.Source]
 	home, sourceID, ok := strings.Cut(source, "/")
-	if source == "" || !ok || !amitag.IsRegion(home) || !strings.HasPrefix(sourceID, "ami-") {
+	if source == "" || !ok || !awsid.IsRegion(home) || !awsid.IsImageID(sourceID) {
 		res.Outcome, res.Reason = OutcomeSkipped, "failed image is not a copy made by amishare"
 		return res, nil
 	}

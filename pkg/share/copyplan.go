@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/awsid"
 )
 
 // Copy step actions.
@@ -262,7 +263,7 @@ func ParseCopiesTag(value string) map[string]string {
 	out := map[string]string{}
 	for _, f := range strings.Fields(value) {
 		r, id, ok := strings.Cut(f, "=")
-		if ok && amitag.IsRegion(r) && strings.HasPrefix(id, "ami-") {
+		if ok && awsid.IsRegion(r) && awsid.IsImageID(id) {
 			out[r] = id
 		}
 	}

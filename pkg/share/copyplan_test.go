@@ -156,16 +156,16 @@ func TestCopyName(t *testing.T) {
 }
 
 func TestCopiesTag(t *testing.T) {
-	v, left := CopiesTag(map[string]string{"eu-west-1": "ami-1", "ap-southeast-2": "ami-2"}, nil)
-	if v != "ap-southeast-2=ami-2 eu-west-1=ami-1" || left != 0 {
+	v, left := CopiesTag(map[string]string{"eu-west-1": "ami-00000001", "ap-southeast-2": "ami-00000002"}, nil)
+	if v != "ap-southeast-2=ami-00000002 eu-west-1=ami-00000001" || left != 0 {
 		t.Errorf("got %q %d", v, left)
 	}
 	// The regions tag's order first, then any other region sorted.
-	ordered, _ := CopiesTag(map[string]string{"eu-west-1": "ami-1", "ap-southeast-2": "ami-2", "us-east-1": "ami-3"}, []string{"eu-west-1", "ap-southeast-2", "eu-central-1"})
-	if want := "eu-west-1=ami-1 ap-southeast-2=ami-2 us-east-1=ami-3"; ordered != want {
+	ordered, _ := CopiesTag(map[string]string{"eu-west-1": "ami-00000001", "ap-southeast-2": "ami-00000002", "us-east-1": "ami-00000003"}, []string{"eu-west-1", "ap-southeast-2", "eu-central-1"})
+	if want := "eu-west-1=ami-00000001 ap-southeast-2=ami-00000002 us-east-1=ami-00000003"; ordered != want {
 		t.Errorf("ordered: got %q, want %q", ordered, want)
 	}
-	if got := ParseCopiesTag(v + " junk bad=ami-3 eu-west-2=snap-1"); len(got) != 2 || got["eu-west-1"] != "ami-1" {
+	if got := ParseCopiesTag(v + " junk bad=ami-00000003 eu-west-2=snap-1"); len(got) != 2 || got["eu-west-1"] != "ami-00000001" {
 		t.Errorf("ParseCopiesTag: got %v", got)
 	}
 	many := map[string]string{}

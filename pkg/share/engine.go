@@ -14,6 +14,7 @@ import (
 
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/awserr"
+	"github.com/amishare/amishare/pkg/awsid"
 	"github.com/amishare/amishare/pkg/config"
 	"github.com/amishare/amishare/pkg/kmspolicy"
 )
@@ -434,6 +435,6 @@ func (e *Engine) logForeignKeyStatements(ctx context.Context, st State, desired 
 			continue
 		}
 		e.logger().WarnContext(ctx, msg,
-			"imageId", st.ImageID, "keyArn", k.ARN, "keyOwner", k.Owner, "statement", kmspolicy.Statement(desired, kmspolicy.PartitionOf(k.ARN)))
+			"imageId", st.ImageID, "keyArn", k.ARN, "keyOwner", k.Owner, "statement", kmspolicy.Statement(desired, awsid.PartitionOf(k.ARN)))
 	}
 }

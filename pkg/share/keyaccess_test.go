@@ -12,6 +12,7 @@ import (
 	"github.com/amishare/amishare/internal/awsfixture"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/awserr"
+	"github.com/amishare/amishare/pkg/awsid"
 	"github.com/amishare/amishare/pkg/kmspolicy"
 	"github.com/amishare/amishare/pkg/share"
 )
@@ -82,7 +83,7 @@ func TestDescribeKeyDeniedIsBlocked(t *testing.T) {
 	if res.Outcome != share.OutcomeBlocked {
 		t.Fatalf("outcome %q, want blocked", res.Outcome)
 	}
-	e.wantStatus(t, id, share.StatusError, "key "+k+" refuses this account's IAM (DescribeKey denied): its owner, account "+kmspolicy.OwnerOf(k)+", must allow")
+	e.wantStatus(t, id, share.StatusError, "key "+k+" refuses this account's IAM (DescribeKey denied): its owner, account "+awsid.AccountOf(k)+", must allow")
 	e.wantShared(t, id, snaps)
 	// As for another account's key, the log holds the statement the key's
 	// owner must add: amishare cannot change the key itself.

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/awsid"
 	"github.com/amishare/amishare/pkg/config"
 	"github.com/amishare/amishare/pkg/kmspolicy"
 )
@@ -207,7 +208,7 @@ func Decide(in Input) Decision {
 			}
 			if in.KMS == config.ModePolicy {
 				kd.Policy = k.Policy
-				if _, _, err := kmspolicy.Edit(k.Policy, kd.Add, kd.Remove, kmspolicy.PartitionOf(k.ARN)); errors.Is(err, kmspolicy.ErrPolicyTooLarge) {
+				if _, _, err := kmspolicy.Edit(k.Policy, kd.Add, kd.Remove, awsid.PartitionOf(k.ARN)); errors.Is(err, kmspolicy.ErrPolicyTooLarge) {
 					tooLarge = append(tooLarge, fmt.Sprintf("key %s: policy would exceed KMS's %d-byte limit", k.ARN, kmspolicy.MaxPolicyBytes))
 				}
 			}
@@ -302,7 +303,7 @@ func blockers(in Input) []string {
 		switch {
 		case k.Manager == managerAWS:
 			out = append(out, fmt.Sprintf("encrypted with the AWS managed key %s, which can never be shared: configure copyKeys[%q] (a customer-managed key of that region) and amishare shares a re-encrypted copy",
-				k.ARN, arnRegion(k.ARN)))
+				k.ARN, awsid.RegionOf(k.ARN)))
 		case isForeign(k, st.Owner):
 			out = append(out, fmt.Sprintf("encrypted with key %s of account %s: its owner must allow the target accounts (statement in the log)", k.ARN, k.Owner))
 		case k.Denied:
@@ -345,13 +346,4 @@ func minus(a, b []string) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// arnRegion returns the region field of an ARN ("" if it has none).
-func arnRegion(arn string) string {
-	parts := strings.SplitN(arn, ":", 5)
-	if len(parts) < 5 {
-		return ""
-	}
-	return parts[3]
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/awserr"
+	"github.com/amishare/amishare/pkg/awsid"
 	"github.com/amishare/amishare/pkg/config"
 	"github.com/amishare/amishare/pkg/kmspolicy"
 )
@@ -196,12 +197,12 @@ func (e *Engine) snapshotPerms(ctx context.Context, snapshotID string) (Perms, e
 // and Decide blocks the image with a message instead of failing the event,
 // which no retry could fix.
 func (e *Engine) readKey(ctx context.Context, keyID, imageOwner string, mode config.KMSMode) (KeyState, error) {
-	if owner := kmspolicy.OwnerOf(keyID); owner != "" && imageOwner != "" && owner != imageOwner {
+	if owner := awsid.AccountOf(keyID); owner != "" && imageOwner != "" && owner != imageOwner {
 		return KeyState{ARN: keyID, Owner: owner}, nil
 	}
 	info, err := kmspolicy.Describe(ctx, e.KMS, keyID)
 	if awserr.IsAccessDenied(err) {
-		return KeyState{ARN: keyID, Owner: kmspolicy.OwnerOf(keyID), Denied: true}, nil
+		return KeyState{ARN: keyID, Owner: awsid.AccountOf(keyID), Denied: true}, nil
 	}
 	if err != nil {
 		return KeyState{}, fmt.Errorf("describing key %s: %w", keyID, err)
@@ -220,7 +221,7 @@ func (e *Engine) readKey(ctx context.Context, keyID, imageOwner string, mode con
 			return k, fmt.Errorf("parsing policy of key %s: %w", k.ARN, err)
 		}
 		for _, g := range grantees {
-			if amitag.IsAccountID(g) {
+			if awsid.IsAccountID(g) {
 				k.Accounts = append(k.Accounts, g)
 			} else {
 				k.Organizations = append(k.Organizations, g)
@@ -228,7 +229,7 @@ func (e *Engine) readKey(ctx context.Context, keyID, imageOwner string, mode con
 		}
 		// An edit that adds and removes no one changes only statements of
 		// ours that are not as amishare writes them.
-		_, changed, err := kmspolicy.Edit(k.Policy, nil, nil, kmspolicy.PartitionOf(k.ARN))
+		_, changed, err := kmspolicy.Edit(k.Policy, nil, nil, awsid.PartitionOf(k.ARN))
 		k.Stale = err == nil && changed
 	case config.ModeGrant:
 		if k.Accounts, err = kmspolicy.GrantAccounts(ctx, e.KMS, k.ARN); err != nil {

@@ -3,10 +3,9 @@ package share
 import (
 	"strings"
 
+	"github.com/amishare/amishare/pkg/awsid"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-
-	"github.com/amishare/amishare/pkg/amitag"
 )
 
 // targetKind is what a target string names.
@@ -24,7 +23,7 @@ const (
 // the shape of its ARN, so that whatever is there can be removed.
 func kindOf(target string) targetKind {
 	switch {
-	case amitag.IsAccountID(target) || target == publicGroup:
+	case awsid.IsAccountID(target) || target == publicGroup:
 		return kindAccount
 	case strings.Contains(target, ":ou/") || strings.Contains(target, "/ou-"):
 		return kindOrganizationalUnit

@@ -30,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/awsid"
 	"github.com/amishare/amishare/pkg/config"
 	"github.com/amishare/amishare/pkg/share"
 )
@@ -97,7 +98,7 @@ func ParseContinuation(body string) (Cursor, error) {
 		return Cursor{}, errors.New("sweep continuation: no sweepId")
 	case c.Phase != PhaseGone && c.Phase != PhaseImages:
 		return Cursor{}, fmt.Errorf("sweep continuation: phase %q is not %q or %q", c.Phase, PhaseGone, PhaseImages)
-	case c.After != "" && !amitag.IsImageID(c.After):
+	case c.After != "" && !awsid.IsImageID(c.After):
 		return Cursor{}, fmt.Errorf("sweep continuation: after %q is not an AMI id", c.After)
 	}
 	return *c, nil
@@ -393,7 +394,7 @@ func (s *Sweeper) goneImages(ctx context.Context, managed []ec2types.Image) (map
 	for _, snap := range recorded {
 		// A value that is no image id is no record amishare wrote: the
 		// snapshot is not amishare's to touch.
-		if id := tagValue(snap.Tags, amitag.Image); amitag.IsImageID(id) {
+		if id := tagValue(snap.Tags, amitag.Image); awsid.IsImageID(id) {
 			byImage[id] = append(byImage[id], snap)
 		}
 	}

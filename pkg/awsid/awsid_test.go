@@ -1,4 +1,4 @@
-package amitag
+package awsid
 
 import "testing"
 
@@ -29,5 +29,18 @@ func TestIsImageID(t *testing.T) {
 				t.Errorf("IsImageID(%q): got %v, want %v", tt.id, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestIsRegion(t *testing.T) {
+	for _, r := range []string{"us-east-1", "eu-central-2", "ap-southeast-4", "us-gov-west-1", "cn-north-1", "il-central-1", "mx-central-1"} {
+		if !IsRegion(r) {
+			t.Errorf("IsRegion(%q) = false, want true", r)
+		}
+	}
+	for _, r := range []string{"", "us-east", "useast1", "US-EAST-1", "us-east-1a", "us-east-1 ", "x-y-1", "us-east-123"} {
+		if IsRegion(r) {
+			t.Errorf("IsRegion(%q) = true, want false", r)
+		}
 	}
 }

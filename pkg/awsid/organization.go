@@ -1,4 +1,4 @@
-package amitag
+package awsid
 
 import "regexp"
 
@@ -23,6 +23,9 @@ func IsOrganizationARN(s string) bool { return orgARNRE.MatchString(s) }
 // IsOrganizationalUnitARN reports whether s is an OU's ARN,
 // arn:PARTITION:organizations::MANAGEMENT_ACCOUNT:ou/o-…/ou-…-….
 func IsOrganizationalUnitARN(s string) bool { return ouARNRE.MatchString(s) }
+
+// IsOrganizationTarget reports whether s is an organization or OU ARN.
+func IsOrganizationTarget(s string) bool { return IsOrganizationARN(s) || IsOrganizationalUnitARN(s) }
 
 // IsOrganizationID reports whether s is an organization id (o-…).
 func IsOrganizationID(s string) bool { return orgIDRE.MatchString(s) }
@@ -49,30 +52,3 @@ func OrganizationalUnitID(arn string) string {
 	}
 	return ""
 }
-
-// resolveID finds the one allowed ARN whose id is id (of the kind match
-// selects). ambiguous is true when several allowed ARNs carry that id (an OU
-// id is only unique within its organization): the tag must then name the
-// full ARN.
-func resolveID(id string, allowed []string, match func(arn string) string) (arn string, ambiguous bool) {
-	for _, a := range allowed {
-		if match(a) != id {
-			continue
-		}
-		if arn != "" && arn != a {
-			return "", true
-		}
-		arn = a
-	}
-	return arn, false
-}
-
-func organizationIDOf(arn string) string {
-	if IsOrganizationARN(arn) {
-		return OrganizationID(arn)
-	}
-	return ""
-}
-
-// isOrgTarget reports whether s is an organization or OU ARN.
-func isOrgTarget(s string) bool { return IsOrganizationARN(s) || IsOrganizationalUnitARN(s) }
