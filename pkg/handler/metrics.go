@@ -3,13 +3,10 @@ package handler
 import (
 	"context"
 	"log/slog"
-	"time"
 
+	"github.com/amishare/amishare/pkg/metrics"
 	"github.com/amishare/amishare/pkg/share"
 )
-
-// Namespace is the CloudWatch namespace of amishare's metrics.
-const Namespace = "amishare"
 
 // Metrics are one invocation's counts, published through CloudWatch's
 // embedded metric format: a JSON log line CloudWatch turns into metrics, so
@@ -77,26 +74,13 @@ func emitMetrics(ctx context.Context, log *slog.Logger, results []share.Result) 
 		return
 	}
 	m := Count(results)
-	names := []string{"ImagesShared", "AccountsAdded", "AccountsRemoved", "TargetsRefused", "Errors", "ImagesCopied", "SnapshotsCleaned"}
-	defs := make([]map[string]string, len(names))
-	for i, n := range names {
-		defs[i] = map[string]string{"Name": n, "Unit": "Count"}
-	}
-	log.InfoContext(ctx, "metrics",
-		slog.Any("_aws", map[string]any{
-			"Timestamp": time.Now().UnixMilli(),
-			"CloudWatchMetrics": []map[string]any{{
-				"Namespace":  Namespace,
-				"Dimensions": [][]string{{}},
-				"Metrics":    defs,
-			}},
-		}),
-		slog.Int("ImagesShared", m.ImagesShared),
-		slog.Int("AccountsAdded", m.AccountsAdded),
-		slog.Int("AccountsRemoved", m.AccountsRemoved),
-		slog.Int("TargetsRefused", m.TargetsRefused),
-		slog.Int("Errors", m.Errors),
-		slog.Int("ImagesCopied", m.ImagesCopied),
-		slog.Int("SnapshotsCleaned", m.SnapshotsCleaned),
+	metrics.Emit(ctx, log,
+		metrics.Counted("ImagesShared", m.ImagesShared),
+		metrics.Counted("AccountsAdded", m.AccountsAdded),
+		metrics.Counted("AccountsRemoved", m.AccountsRemoved),
+		metrics.Counted("TargetsRefused", m.TargetsRefused),
+		metrics.Counted("Errors", m.Errors),
+		metrics.Counted("ImagesCopied", m.ImagesCopied),
+		metrics.Counted("SnapshotsCleaned", m.SnapshotsCleaned),
 	)
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
 
+	"github.com/amishare/amishare/pkg/metrics"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 )
 
@@ -62,8 +62,7 @@ func ReportBlockPublicAccess(ctx context.Context, log *slog.Logger, api BlockPub
 		log.InfoContext(ctx, "block public access", attrs...)
 	}
 
-	var defs []map[string]string
-	metrics := []any{}
+	var ms []metrics.Metric
 	for _, m := range []struct{ name, state string }{{"ImageBlockPublicAccess", st.Image}, {"SnapshotBlockPublicAccess", st.Snapshot}} {
 		if m.state == StateUnknown {
 			continue
@@ -72,18 +71,8 @@ func ReportBlockPublicAccess(ctx context.Context, log *slog.Logger, api BlockPub
 		if m.state != StateUnblocked {
 			on = 1
 		}
-		defs = append(defs, map[string]string{"Name": m.name, "Unit": "Count"})
-		metrics = append(metrics, slog.Int(m.name, on))
+		ms = append(ms, metrics.Counted(m.name, on))
 	}
-	if len(defs) > 0 {
-		log.InfoContext(ctx, "metrics", append([]any{slog.Any("_aws", map[string]any{
-			"Timestamp": time.Now().UnixMilli(),
-			"CloudWatchMetrics": []map[string]any{{
-				"Namespace":  Namespace,
-				"Dimensions": [][]string{{}},
-				"Metrics":    defs,
-			}},
-		})}, metrics...)...)
-	}
+	metrics.Emit(ctx, log, ms...)
 	return st
 }

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"time"
 
 	"github.com/amishare/amishare/pkg/event"
+	"github.com/amishare/amishare/pkg/metrics"
 	"github.com/amishare/amishare/pkg/share"
 	"github.com/amishare/amishare/pkg/sweep"
 )
@@ -84,30 +84,13 @@ func (h *Handler) runSweep(ctx context.Context, trig event.Trigger, resume *swee
 	return s, err
 }
 
-// emitSweepMetrics publishes one sweep invocation's counts in embedded metric format.
+// emitSweepMetrics publishes one sweep invocation's counts.
 func emitSweepMetrics(ctx context.Context, log *slog.Logger, s sweep.Summary) {
-	counts := []struct {
-		name, unit string
-		value      float64
-	}{
-		{"ImagesChecked", "Count", float64(s.ImagesChecked)},
-		{"DriftRepaired", "Count", float64(s.DriftRepaired)},
-		{"SnapshotsCleaned", "Count", float64(s.SnapshotsCleaned)},
-		{"SweepSeconds", "Seconds", s.Seconds},
-		{"Errors", "Count", float64(s.Errors)},
-	}
-	defs := make([]map[string]string, len(counts))
-	attrs := []any{slog.Any("_aws", map[string]any{
-		"Timestamp": time.Now().UnixMilli(),
-		"CloudWatchMetrics": []map[string]any{{
-			"Namespace":  Namespace,
-			"Dimensions": [][]string{{}},
-			"Metrics":    defs,
-		}},
-	})}
-	for i, c := range counts {
-		defs[i] = map[string]string{"Name": c.name, "Unit": c.unit}
-		attrs = append(attrs, slog.Float64(c.name, c.value))
-	}
-	log.InfoContext(ctx, "metrics", attrs...)
+	metrics.Emit(ctx, log,
+		metrics.Counted("ImagesChecked", s.ImagesChecked),
+		metrics.Counted("DriftRepaired", s.DriftRepaired),
+		metrics.Counted("SnapshotsCleaned", s.SnapshotsCleaned),
+		metrics.Metric{Name: "SweepSeconds", Unit: metrics.Seconds, Value: s.Seconds},
+		metrics.Counted("Errors", s.Errors),
+	)
 }

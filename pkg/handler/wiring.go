@@ -18,6 +18,7 @@ import (
 
 	"github.com/amishare/amishare/pkg/config"
 	"github.com/amishare/amishare/pkg/kmspolicy"
+	"github.com/amishare/amishare/pkg/pacing"
 	"github.com/amishare/amishare/pkg/share"
 	"github.com/amishare/amishare/pkg/sweep"
 )
@@ -77,7 +78,7 @@ func New(ctx context.Context, opts Options) (*Handler, error) {
 		}),
 	}
 	// Every client paces the calls a sweep makes (calls of a single event pass at once).
-	pacer := &sweep.Pacer{}
+	pacer := &pacing.Pacer{}
 	apiOptions := append([]func(*middleware.Stack) error{pacer.APIOption}, opts.APIOptions...)
 	loadOpts = append(loadOpts, awsconfig.WithAPIOptions(apiOptions))
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, loadOpts...)

@@ -32,6 +32,7 @@ import (
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/awsid"
 	"github.com/amishare/amishare/pkg/config"
+	"github.com/amishare/amishare/pkg/pacing"
 	"github.com/amishare/amishare/pkg/share"
 )
 
@@ -120,7 +121,7 @@ type Sweeper struct {
 	Log      *slog.Logger
 	// Pacer is the middleware of the clients the engine uses; when set, a
 	// sweep first lets their unpaced calls out of its one-second windows.
-	Pacer *Pacer
+	Pacer *pacing.Pacer
 	// Workers reconcile images at once; 0 means DefaultWorkers.
 	Workers int
 	// Margin is left of the invocation's deadline when the sweep stops
@@ -187,8 +188,8 @@ func (s *Sweeper) Run(ctx context.Context, ro RunOptions) (Summary, error) {
 		}
 	}
 	started := time.Now()
-	lim := NewLimiter(config.DefaultSweepRate)
-	ctx = WithLimiter(ctx, lim)
+	lim := pacing.NewLimiter(config.DefaultSweepRate)
+	ctx = pacing.WithLimiter(ctx, lim)
 	cur := Cursor{SweepID: newSweepID(), Started: started.UTC(), Phase: PhaseGone}
 	sum := Summary{DryRun: dryRun}
 	if resume != nil {

@@ -1,4 +1,9 @@
-package sweep
+// Package pacing spaces AWS calls: a sweep's calls wait for its Limiter,
+// through a Pacer installed on every SDK client by the composition root
+// (pkg/app), so that whatever client the engine uses, a sweep's calls are
+// paced. Calls without a limiter in their context (a single event's) pass at
+// once.
+package pacing
 
 import (
 	"context"
@@ -63,7 +68,7 @@ type Pacer struct {
 // in the finalize step after the retry middleware, so each attempt is paced
 // and counted, retries included.
 func (p *Pacer) APIOption(stack *middleware.Stack) error {
-	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("amishareSweepRate",
+	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("amisharePacing",
 		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 			l, ok := ctx.Value(limiterKey{}).(*Limiter)
 			if !ok {
