@@ -18,6 +18,7 @@ import (
 
 	"github.com/amishare/amishare/internal/awsfixture"
 	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/handler"
 	"github.com/amishare/amishare/pkg/kmspolicy"
 	"github.com/amishare/amishare/pkg/share"
@@ -57,12 +58,12 @@ func newCopyWorld(t *testing.T, configFor func(homeKey, euKey string) string) *c
 // options; it keeps no other state, so handlers may be built concurrently.
 func (w *copyWorld) hook(t *testing.T, extra ...func(*middleware.Stack) error) {
 	t.Helper()
-	orig := newHandler
-	t.Cleanup(func() { newHandler = orig })
-	newHandler = func(ctx context.Context, o handler.Options) (*handler.Handler, error) {
+	orig := newApp
+	t.Cleanup(func() { newApp = orig })
+	newApp = func(ctx context.Context, o app.Options) (*app.App, error) {
 		o.APIOptions = append(append(o.APIOptions, w.calls.APIOption), extra...)
 		o.MaxBackoff = 5 * time.Millisecond
-		return handler.New(ctx, o)
+		return app.New(ctx, o)
 	}
 }
 

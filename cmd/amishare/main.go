@@ -21,8 +21,8 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/awsid"
-	"github.com/amishare/amishare/pkg/handler"
 	"github.com/amishare/amishare/pkg/share"
 )
 
@@ -40,9 +40,6 @@ The AWS endpoint, region and credentials come from the standard SDK chain
 from AMISHARE_CONFIG_PARAMETER (default /amishare/config).
 `
 
-// usageError marks errors that are the caller's: exit status 2.
-type usageError struct{ error }
-
 func main() {
 	code, err := run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	if err != nil {
@@ -51,8 +48,8 @@ func main() {
 	os.Exit(code)
 }
 
-// newHandler builds the handler; tests wrap it to count calls or inject faults.
-var newHandler = handler.New
+// newApp builds the composition root; tests wrap it to count calls or inject faults.
+var newApp = app.New
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
 	if len(args) == 0 {
@@ -106,10 +103,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	h, err := newHandler(ctx, handler.Options{Log: log, DryRun: *dryRun})
+	a, err := newApp(ctx, app.Options{Log: log, DryRun: *dryRun})
 	if err != nil {
 		return 1, err
 	}
+	h := a.Handler
 	var out any
 	var runErr error
 	failed := false
@@ -128,7 +126,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		out, runErr = sum, err
 		failed = sum.Errors > 0
 	default:
-		res, err := h.ReconcileImageIn(ctx, region, arg)
+		res, err := h.Reconcile(ctx, region, arg)
 		out, runErr = res, err
 		failed = res.Status == share.StatusError
 	}

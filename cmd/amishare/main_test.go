@@ -18,6 +18,7 @@ import (
 	"github.com/amishare/amishare/internal/awsfixture"
 	"github.com/amishare/amishare/internal/faultinject"
 	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/event"
 	"github.com/amishare/amishare/pkg/handler"
 	"github.com/amishare/amishare/pkg/share"
@@ -47,12 +48,12 @@ func newWorld(t *testing.T, configDoc string) *world {
 
 // hookHandler makes run build its handler with extra options (the call
 // log, and whatever tune sets) and counts how often it was built.
-func hookHandler(t *testing.T, w *world, tune func(*handler.Options)) *int {
+func hookHandler(t *testing.T, w *world, tune func(*app.Options)) *int {
 	t.Helper()
-	orig := newHandler
-	t.Cleanup(func() { newHandler = orig })
+	orig := newApp
+	t.Cleanup(func() { newApp = orig })
 	built := 0
-	newHandler = func(ctx context.Context, o handler.Options) (*handler.Handler, error) {
+	newApp = func(ctx context.Context, o app.Options) (*app.App, error) {
 		built++
 		if w != nil {
 			o.APIOptions = append(o.APIOptions, w.calls.APIOption)
@@ -61,7 +62,7 @@ func hookHandler(t *testing.T, w *world, tune func(*handler.Options)) *int {
 		if tune != nil {
 			tune(&o)
 		}
-		return handler.New(ctx, o)
+		return app.New(ctx, o)
 	}
 	return &built
 }
@@ -392,7 +393,7 @@ func TestRunHandleAWSFailure(t *testing.T) {
 			}
 			path := eventFile(t, "tag-change.json", id)
 			faults := faultinject.New(faultinject.Rule{Action: tc.action, Kind: faultinject.ServerError})
-			hookHandler(t, w, func(o *handler.Options) {
+			hookHandler(t, w, func(o *app.Options) {
 				o.HTTPClient = faults.Client()
 				o.MaxAttempts = 2
 			})

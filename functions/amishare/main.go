@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/amishare/amishare/pkg/handler"
+	"github.com/amishare/amishare/pkg/app"
 )
 
 func main() {
@@ -19,11 +19,11 @@ func main() {
 	slog.SetDefault(logger)
 	// After SetDefault, which routes the log package to slog: the runtime
 	// library's own copy of each returned error is dropped.
-	log.SetOutput(handler.RuntimeLog{Log: logger})
-	h, err := handler.New(context.Background(), handler.Options{Log: logger, ReportBlockPublicAccess: true})
+	log.SetOutput(RuntimeLog{Log: logger})
+	a, err := app.New(context.Background(), app.Options{Log: logger, ReportBlockPublicAccess: true})
 	if err != nil {
 		logger.Error("start-up failed", "error", err.Error())
 		os.Exit(1)
 	}
-	lambda.Start(h) // h.Invoke takes the raw payload
+	lambda.Start(a.Handler) // Handler.Invoke takes the raw payload
 }

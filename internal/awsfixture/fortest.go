@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/amishare/amishare/internal/motoserver"
-	"github.com/amishare/amishare/pkg/handler"
+	"github.com/amishare/amishare/pkg/app"
 )
 
 // ForTest resets the shared moto (motoserver.ForTest), points the SDK's
@@ -16,7 +16,7 @@ func ForTest(t testing.TB, param, doc string) *Fixture {
 	t.Helper()
 	srv := motoserver.ForTest(t)
 	srv.SetEnv(t)
-	t.Setenv(handler.ConfigParameterEnv, param)
+	t.Setenv(app.ConfigParameterEnv, param)
 	ctx := context.Background()
 	cfg, err := srv.AWSConfig(ctx)
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/amishare/amishare/internal/awsfixture"
 	"github.com/amishare/amishare/pkg/amitag"
-	"github.com/amishare/amishare/pkg/handler"
+	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/kmspolicy"
 	"github.com/amishare/amishare/pkg/share"
 )
@@ -47,9 +47,11 @@ func (d *demo) copyToRegion() error {
 	fmt.Println("key per region for them (copyKeys):")
 	printJSON("  ", []byte(doc))
 	// A Lambda container keeps the configuration for a minute; start a new one.
-	if d.h, err = handler.New(d.ctx, d.hopts); err != nil {
+	a, err := app.New(d.ctx, d.hopts)
+	if err != nil {
 		return err
 	}
+	d.h = a.Handler
 	fmt.Println("(A new handler, as a new Lambda container would be: each caches the configuration for 60 s.)")
 
 	key1 := ""

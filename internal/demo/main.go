@@ -27,6 +27,7 @@ import (
 	"github.com/amishare/amishare/internal/awsfixture"
 	"github.com/amishare/amishare/internal/motoserver"
 	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/handler"
 	"github.com/amishare/amishare/pkg/share"
 )
@@ -77,7 +78,7 @@ type demo struct {
 	ctx    context.Context
 	root   string // module root, where events/ lives
 	h      *handler.Handler
-	hopts  handler.Options // to build a new handler (a fresh container) after a configuration change
+	hopts  app.Options // to build a new handler (a fresh container) after a configuration change
 	fx     *awsfixture.Fixture
 	labels map[string]string // key ARN → short name for display
 
@@ -129,21 +130,22 @@ func run(ctx context.Context, verbose bool) (err error) {
 	}
 
 	// The handler builds its clients from the standard SDK chain, so the
-	// environment must point at moto before handler.New.
+	// environment must point at moto before app.New.
 	for _, kv := range srv.Env() {
 		k, v, _ := strings.Cut(kv, "=")
 		if err := os.Setenv(k, v); err != nil {
 			return fmt.Errorf("setting %s: %w", k, err)
 		}
 	}
-	if err := os.Setenv(handler.ConfigParameterEnv, configParameter); err != nil {
-		return fmt.Errorf("setting %s: %w", handler.ConfigParameterEnv, err)
+	if err := os.Setenv(app.ConfigParameterEnv, configParameter); err != nil {
+		return fmt.Errorf("setting %s: %w", app.ConfigParameterEnv, err)
 	}
-	hopts := handler.Options{Log: slog.New(slog.NewJSONHandler(logw, nil))}
-	h, err := handler.New(ctx, hopts)
+	hopts := app.Options{Log: slog.New(slog.NewJSONHandler(logw, nil))}
+	a, err := app.New(ctx, hopts)
 	if err != nil {
 		return err
 	}
+	h := a.Handler
 	cfg, err := srv.AWSConfig(ctx)
 	if err != nil {
 		return err
@@ -185,7 +187,7 @@ func (d *demo) configure() error {
 	if err := d.fx.PutConfig(d.ctx, configParameter, configDoc); err != nil {
 		return err
 	}
-	fmt.Printf("SSM parameter %s (%s=%s):\n", configParameter, handler.ConfigParameterEnv, configParameter)
+	fmt.Printf("SSM parameter %s (%s=%s):\n", configParameter, app.ConfigParameterEnv, configParameter)
 	printJSON("  ", []byte(configDoc))
 	fmt.Printf("Images may be shared with %s and %s, with the group prod (%s),\n", accountA, accountB, accountProd)
 	fmt.Printf("and with the OU %s (tag it by its id, %s).\n", workloadsOU, workloadsOUID)

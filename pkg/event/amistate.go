@@ -41,22 +41,21 @@ type amiStateDetail struct {
 
 // Image states an event can report that the engine acts on.
 const (
-	// StateAvailable is the only state in which an image can be shared.
-	StateAvailable = "available"
-	// StateFailed matters for copies amishare made: the source's message
+	// stateAvailable is the only state in which an image can be shared.
+	stateAvailable = "available"
+	// stateFailed matters for copies amishare made: the source's message
 	// must say the copy failed.
-	StateFailed = "failed"
+	stateFailed = "failed"
+	// stateDeregistered: the image is gone; its snapshots stay and are cleaned up.
+	stateDeregistered = "deregistered"
 )
-
-// stateDeregistered: the image is gone; its snapshots stay and are cleaned up.
-const stateDeregistered = "deregistered"
 
 // decodeAMIState fills t from an AMI State Change detail. An available image
 // is worth a reconcile; a failed one is reported to the handler (it may be a
 // copy amishare made); a deregistered one leaves its snapshots behind, which
 // are cleaned up. Pending images cannot be shared yet, and a disabled image
 // keeps its snapshots' permissions until it is deregistered.
-func decodeAMIState(t *Trigger, raw json.RawMessage) error {
+func decodeAMIState(t *Event, raw json.RawMessage) error {
 	var d amiStateDetail
 	if err := json.Unmarshal(raw, &d); err != nil {
 		return fmt.Errorf("malformed detail: %w", err)
@@ -80,15 +79,15 @@ func decodeAMIState(t *Trigger, raw json.RawMessage) error {
 		t.Ignored = fmt.Sprintf("ImageId %q is not an AMI id (ami- and 8 or 17 lowercase hex digits)", short(d.ImageID))
 		return nil
 	}
-	if d.State == stateDeregistered {
-		t.Deregistered = []string{d.ImageID}
-		return nil
+	switch d.State {
+	case stateAvailable:
+		t.Work = Reconcile{ImageIDs: []string{d.ImageID}}
+	case stateFailed:
+		t.Work = CopyFailed{ImageID: d.ImageID}
+	case stateDeregistered:
+		t.Work = Cleanup{ImageIDs: []string{d.ImageID}}
+	default:
+		t.Ignored = fmt.Sprintf("AMI state %q is not %q, %q or %q", short(d.State), stateAvailable, stateFailed, stateDeregistered)
 	}
-	if d.State != StateAvailable && d.State != StateFailed {
-		t.Ignored = fmt.Sprintf("AMI state %q is not %q or %q", short(d.State), StateAvailable, StateFailed)
-		return nil
-	}
-	t.ImageState = d.State
-	t.ImageIDs = []string{d.ImageID}
 	return nil
 }

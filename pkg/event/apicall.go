@@ -107,7 +107,7 @@ type tagsRequest struct {
 const eventSourceEC2 = "ec2.amazonaws.com"
 
 // decodeAPICall fills t from a CloudTrail record of an EC2 API call.
-func decodeAPICall(t *Trigger, raw json.RawMessage) error {
+func decodeAPICall(t *Event, raw json.RawMessage) error {
 	var d apiCallDetail
 	if err := json.Unmarshal(raw, &d); err != nil {
 		return fmt.Errorf("malformed detail: %w", err)
@@ -138,7 +138,7 @@ func decodeAPICall(t *Trigger, raw json.RawMessage) error {
 }
 
 // decodeImageResponse reads the image a successful create, register or copy made.
-func decodeImageResponse(t *Trigger, raw json.RawMessage) error {
+func decodeImageResponse(t *Event, raw json.RawMessage) error {
 	if isNull(raw) {
 		return errors.New("successful call has no responseElements")
 	}
@@ -152,7 +152,7 @@ func decodeImageResponse(t *Trigger, raw json.RawMessage) error {
 	if err := checkImageID(r.ImageID); err != nil {
 		return fmt.Errorf("responseElements: %w", err)
 	}
-	t.ImageIDs = []string{r.ImageID}
+	t.Work = Reconcile{ImageIDs: []string{r.ImageID}}
 	t.Detail += " made " + r.ImageID
 	return nil
 }
@@ -161,7 +161,7 @@ func decodeImageResponse(t *Trigger, raw json.RawMessage) error {
 // Tagging takes any EC2 resource at once, so ids of other kinds are skipped.
 // A call that names tag keys is judged by them as a Tag Change is; DeleteTags
 // without keys removes every tag, which always matters.
-func decodeTagsRequest(t *Trigger, raw json.RawMessage) error {
+func decodeTagsRequest(t *Event, raw json.RawMessage) error {
 	if isNull(raw) {
 		return errors.New("successful call has no requestParameters")
 	}
@@ -193,7 +193,7 @@ func decodeTagsRequest(t *Trigger, raw json.RawMessage) error {
 		t.Ignored = "no image among the tagged resources"
 		return nil
 	}
-	t.ImageIDs = ids.ids
+	t.Work = Reconcile{ImageIDs: ids.ids}
 	t.Detail += " on " + strings.Join(ids.ids, ",")
 	return nil
 }

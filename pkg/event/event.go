@@ -1,6 +1,7 @@
 // Package event turns an EventBridge event, as delivered to the Lambda, into
-// a Trigger: which images the engine should reconcile, or why there is
-// nothing to do.
+// an Event whose Work says what to do (reconcile images, record a failed
+// copy, clean up after deregistered images, sweep, resume a sweep), or why
+// there is nothing to do. The dispatcher switches on the type of the work.
 //
 // Decoding happens in two steps. The envelope is read into a struct that
 // holds only the fields amishare uses (id, source, detail-type, and detail as
@@ -44,6 +45,10 @@ const (
 	// unfinished sweep resumes.
 	KindSweepContinuation Kind = "sweep-continuation"
 	KindOther             Kind = "other"
+	// KindOperator and KindSweep are no event: an operator asked for a
+	// reconcile (the CLI's plan and apply) or a sweep (the CLI's sweep).
+	KindOperator Kind = "operator"
+	KindSweep    Kind = "sweep"
 )
 
 // Sources and detail-types of the events Decode understands.
@@ -58,27 +63,58 @@ const (
 	detailTypeScheduled = "Scheduled Event"
 )
 
-// Trigger is what an event asks of the engine.
-type Trigger struct {
+// Event is one decoded event: its envelope, and the work it asks for.
+type Event struct {
 	Kind       Kind
 	ID         string // the envelope's id
 	Source     string
 	DetailType string
-	ImageIDs   []string // images to reconcile, deduplicated, in event order; empty when Ignored != ""
-	Ignored    string   // non-empty: a short reason why there is nothing to do (a success, not an error)
-	Detail     string   // short human description, e.g. "AMI ami-1 state available", "CreateTags by arn:..."
+	Detail     string // short human description, e.g. "AMI ami-1 state available", "CreateTags by arn:..."
 	// Region is the envelope's region: where the images are. The handler acts
 	// there, whatever region it runs in. Empty when the event names none.
 	Region string
-	// ImageState is the state an EC2 AMI State Change reports (KindAMIState only).
-	ImageState string
-	// Deregistered lists images that are gone: what amishare shared for them is revoked.
-	Deregistered []string
-	// Sweep asks for a sweep of every managed image (scheduled event or continuation).
-	Sweep bool
-	// Resume holds, for a continuation, each SQS message body: where to resume.
-	Resume []string
+	// Ignored, when not empty, is a short reason why there is nothing to do
+	// (a success, not an error); Work is then nil.
+	Ignored string
+	// Work is what to do: Reconcile, CopyFailed, Cleanup, Sweep or Resume.
+	Work Work
 }
+
+// Work is what an event asks of amishare: one of Reconcile, CopyFailed,
+// Cleanup, Sweep and Resume.
+type Work interface{ work() }
+
+// Reconcile asks to make each image's sharing match its tags.
+type Reconcile struct {
+	ImageIDs []string // deduplicated, in event order
+}
+
+// CopyFailed reports an image that EC2 says failed: if it is a copy
+// amishare made, its source must say so.
+type CopyFailed struct {
+	ImageID string
+}
+
+// Cleanup asks to revoke what amishare shared for images that are gone
+// (deregistered).
+type Cleanup struct {
+	ImageIDs []string
+}
+
+// Sweep asks for a sweep of every managed image (the scheduled event).
+type Sweep struct{}
+
+// Resume asks to resume the unfinished sweeps the bodies name (messages of
+// the sweep's own queue).
+type Resume struct {
+	Bodies []string
+}
+
+func (Reconcile) work()  {}
+func (CopyFailed) work() {}
+func (Cleanup) work()    {}
+func (Sweep) work()      {}
+func (Resume) work()     {}
 
 // eventEnvelope is the part of an EventBridge event amishare reads. version,
 // account and time are left out on purpose: nothing here uses them. region
@@ -99,11 +135,11 @@ type eventEnvelope struct {
 // A known event (by source and detail-type) whose envelope fields that
 // amishare uses have the wrong JSON types is treated like a malformed detail. Every error describes
 // bad input: decoding the same bytes again gives the same error, so a caller
-// should report it rather than retry. On error the returned Trigger still
+// should report it rather than retry. On error the returned Event still
 // carries whatever envelope fields could be read, for logging.
-func Decode(raw []byte) (Trigger, error) {
+func Decode(raw []byte) (Event, error) {
 	if bytes.HasPrefix(raw, utf8BOM) {
-		return Trigger{}, errors.New("event: not valid JSON: starts with a UTF-8 byte order mark")
+		return Event{}, errors.New("event: not valid JSON: starts with a UTF-8 byte order mark")
 	}
 	if t, ok, err := decodeSQS(raw); ok {
 		return t, err
@@ -112,12 +148,12 @@ func Decode(raw []byte) (Trigger, error) {
 	if err := json.Unmarshal(raw, &env); err != nil {
 		var syntax *json.SyntaxError
 		if errors.As(err, &syntax) {
-			return Trigger{}, fmt.Errorf("event: not valid JSON: %w", err)
+			return Event{}, fmt.Errorf("event: not valid JSON: %w", err)
 		}
 		return decodeBadEnvelope(raw, err)
 	}
 
-	t := Trigger{
+	t := Event{
 		Kind:       kindOf(env.Source, env.DetailType),
 		ID:         env.ID,
 		Source:     env.Source,
@@ -133,7 +169,7 @@ func Decode(raw []byte) (Trigger, error) {
 		// resources names the rule, for the log only: any shape will do.
 		var rules []string
 		_ = json.Unmarshal(env.Resources, &rules)
-		t.Sweep, t.Detail = true, "scheduled sweep from "+short(strings.Join(rules, " "))
+		t.Work, t.Detail = Sweep{}, "scheduled sweep from "+short(strings.Join(rules, " "))
 		return t, nil
 	}
 	if isNull(env.Detail) {
@@ -156,7 +192,7 @@ func Decode(raw []byte) (Trigger, error) {
 		return t, fmt.Errorf("%s: %w", errorPrefix(t), err)
 	}
 	if t.Ignored != "" {
-		t.ImageIDs = nil
+		t.Work = nil
 	}
 	return t, nil
 }
@@ -165,7 +201,7 @@ func Decode(raw []byte) (Trigger, error) {
 var utf8BOM = []byte("\xef\xbb\xbf")
 
 // errorPrefix names the event an error is about, by detail-type and id.
-func errorPrefix(t Trigger) string {
+func errorPrefix(t Event) string {
 	if t.ID == "" {
 		return "event: " + t.DetailType
 	}
@@ -200,12 +236,12 @@ func describeOther(source, detailType string) (detail, ignored string) {
 // decodeBadEnvelope handles valid JSON that does not fit eventEnvelope
 // (id, source or detail-type of the wrong JSON type, a top-level array). If source and detail-type can still be read and name an event we
 // handle, that event is malformed: an error. Anything else is not ours.
-func decodeBadEnvelope(raw []byte, envErr error) (Trigger, error) {
+func decodeBadEnvelope(raw []byte, envErr error) (Event, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil {
-		return Trigger{Kind: KindOther, Ignored: "not an EventBridge event", Detail: "JSON is not an object"}, nil
+		return Event{Kind: KindOther, Ignored: "not an EventBridge event", Detail: "JSON is not an object"}, nil
 	}
-	t := Trigger{
+	t := Event{
 		ID:         stringField(fields, "id"),
 		Source:     stringField(fields, "source"),
 		DetailType: stringField(fields, "detail-type"),

@@ -67,6 +67,32 @@ func tagsParams(resources []string, keys ...string) string {
 	return p + "}"
 }
 
+// asks is an event's work in a shape tests compare: images to reconcile
+// (a failed copy's image among them), images to clean up, a sweep, and the
+// continuations to resume.
+type asks struct {
+	ids, deregistered []string
+	sweep             bool
+	resume            []string
+}
+
+func asksOf(ev Event) asks {
+	var a asks
+	switch w := ev.Work.(type) {
+	case Reconcile:
+		a.ids = w.ImageIDs
+	case CopyFailed:
+		a.ids = []string{w.ImageID}
+	case Cleanup:
+		a.deregistered = w.ImageIDs
+	case Sweep:
+		a.sweep = true
+	case Resume:
+		a.sweep, a.resume = true, w.Bodies
+	}
+	return a
+}
+
 type want struct {
 	kind    Kind
 	ids     []string
@@ -79,7 +105,7 @@ type want struct {
 	resume       []string
 }
 
-func check(t *testing.T, raw []byte, w want) Trigger {
+func check(t *testing.T, raw []byte, w want) Event {
 	t.Helper()
 	got, err := Decode(raw)
 	if w.err != "" {
@@ -100,14 +126,15 @@ func check(t *testing.T, raw []byte, w want) Trigger {
 	if got.Kind != w.kind {
 		t.Errorf("Kind: got %q, want %q", got.Kind, w.kind)
 	}
-	if !slices.Equal(got.ImageIDs, w.ids) {
-		t.Errorf("ImageIDs: got %q, want %q", got.ImageIDs, w.ids)
+	a := asksOf(got)
+	if !slices.Equal(a.ids, w.ids) {
+		t.Errorf("images to reconcile: got %q, want %q", a.ids, w.ids)
 	}
-	if !slices.Equal(got.Deregistered, w.deregistered) {
-		t.Errorf("Deregistered: got %q, want %q", got.Deregistered, w.deregistered)
+	if !slices.Equal(a.deregistered, w.deregistered) {
+		t.Errorf("images to clean up: got %q, want %q", a.deregistered, w.deregistered)
 	}
-	if got.Sweep != w.sweep || !slices.Equal(got.Resume, w.resume) {
-		t.Errorf("Sweep, Resume: got %v %q, want %v %q", got.Sweep, got.Resume, w.sweep, w.resume)
+	if a.sweep != w.sweep || !slices.Equal(a.resume, w.resume) {
+		t.Errorf("sweep, resume: got %v %q, want %v %q", a.sweep, a.resume, w.sweep, w.resume)
 	}
 	switch {
 	case w.ignored == "" && got.Ignored != "":
@@ -476,8 +503,12 @@ func TestDecodeRegionAndState(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Decode: %v", err)
 			}
-			if got.Region != tt.region || got.ImageState != tt.state {
-				t.Errorf("got region %q state %q, want %q %q", got.Region, got.ImageState, tt.region, tt.state)
+			state := "available"
+			if _, failed := got.Work.(CopyFailed); failed {
+				state = "failed"
+			}
+			if got.Region != tt.region || state != tt.state {
+				t.Errorf("got region %q state %q, want %q %q", got.Region, state, tt.region, tt.state)
 			}
 		})
 	}

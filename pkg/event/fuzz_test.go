@@ -32,22 +32,20 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		asks := 0
-		for _, b := range []bool{got.Ignored != "", len(got.ImageIDs) > 0, len(got.Deregistered) > 0, got.Sweep} {
-			if b {
-				asks++
-			}
+		if (got.Ignored != "") == (got.Work != nil) {
+			t.Errorf("Decode(%q): got Ignored %q and work %#v: want exactly one of them", raw, got.Ignored, got.Work)
 		}
-		if asks != 1 {
-			t.Errorf("Decode(%q): got Ignored %q, ImageIDs %q, Deregistered %q, Sweep %v: want exactly one of them", raw, got.Ignored, got.ImageIDs, got.Deregistered, got.Sweep)
+		a := asksOf(got)
+		if got.Work != nil && len(a.ids)+len(a.deregistered) == 0 && !a.sweep {
+			t.Errorf("Decode(%q): got work %#v that names nothing to do", raw, got.Work)
 		}
-		for _, id := range got.Deregistered {
+		for _, id := range a.deregistered {
 			if !awsid.IsImageID(id) {
 				t.Errorf("Decode(%q): got deregistered image id %q, want ami- and 8 or 17 lowercase hex digits", raw, id)
 			}
 		}
 		seen := make(map[string]bool)
-		for _, id := range got.ImageIDs {
+		for _, id := range a.ids {
 			if !awsid.IsImageID(id) {
 				t.Errorf("Decode(%q): got image id %q, want ami- and 8 or 17 lowercase hex digits", raw, id)
 			}
@@ -59,8 +57,8 @@ func FuzzDecode(f *testing.F) {
 		switch got.Kind {
 		case KindAMIState, KindTagChange, KindAPICall, KindScheduled, KindSweepContinuation:
 		case KindOther:
-			if len(got.ImageIDs) > 0 {
-				t.Errorf("Decode(%q): got ImageIDs %q for an event of kind other", raw, got.ImageIDs)
+			if got.Work != nil {
+				t.Errorf("Decode(%q): got work %#v for an event of kind other", raw, got.Work)
 			}
 		default:
 			t.Errorf("Decode(%q): got Kind %q, want a known kind", raw, got.Kind)

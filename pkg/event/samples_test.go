@@ -42,7 +42,7 @@ func TestSamples(t *testing.T) {
 		"aws-doc-ami-available.json": {KindAMIState, nil, true},
 	}
 	// What the samples that neither reconcile nor are ignored ask for.
-	asks := map[string]struct {
+	extra := map[string]struct {
 		deregistered []string
 		sweep        bool
 	}{
@@ -78,11 +78,12 @@ func TestSamples(t *testing.T) {
 			if got.Kind != w.kind {
 				t.Errorf("Kind: got %q, want %q", got.Kind, w.kind)
 			}
-			if !slices.Equal(got.ImageIDs, w.ids) {
-				t.Errorf("ImageIDs: got %q, want %q", got.ImageIDs, w.ids)
+			a := asksOf(got)
+			if !slices.Equal(a.ids, w.ids) {
+				t.Errorf("images to reconcile: got %q, want %q", a.ids, w.ids)
 			}
-			if a := asks[name]; !slices.Equal(got.Deregistered, a.deregistered) || got.Sweep != a.sweep {
-				t.Errorf("Deregistered, Sweep: got %q %v, want %q %v", got.Deregistered, got.Sweep, a.deregistered, a.sweep)
+			if x := extra[name]; !slices.Equal(a.deregistered, x.deregistered) || a.sweep != x.sweep {
+				t.Errorf("images to clean up, sweep: got %q %v, want %q %v", a.deregistered, a.sweep, x.deregistered, x.sweep)
 			}
 			if (got.Ignored != "") != w.ignored {
 				t.Errorf("Ignored: got %q, want ignored=%v", got.Ignored, w.ignored)

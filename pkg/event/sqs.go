@@ -45,19 +45,19 @@ const eventSourceSQS = "aws:sqs"
 // detail-type). ok is false for anything else, which is then decoded as an
 // EventBridge envelope. Every record must come from SQS and carry a body;
 // the body itself is the sweep's to parse.
-func decodeSQS(raw []byte) (t Trigger, ok bool, err error) {
+func decodeSQS(raw []byte) (t Event, ok bool, err error) {
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(raw, &fields) != nil {
-		return Trigger{}, false, nil
+		return Event{}, false, nil
 	}
 	recs, has := fields["Records"]
 	if !has {
-		return Trigger{}, false, nil
+		return Event{}, false, nil
 	}
 	if _, envelope := fields["detail-type"]; envelope {
-		return Trigger{}, false, nil
+		return Event{}, false, nil
 	}
-	t = Trigger{Kind: KindSweepContinuation, Source: eventSourceSQS}
+	t = Event{Kind: KindSweepContinuation, Source: eventSourceSQS}
 	var records []sqsRecord
 	if err := json.Unmarshal(recs, &records); err != nil {
 		return t, true, fmt.Errorf("event: SQS event: malformed Records: %w", err)
@@ -65,6 +65,7 @@ func decodeSQS(raw []byte) (t Trigger, ok bool, err error) {
 	if len(records) == 0 {
 		return t, true, errors.New("event: SQS event: no records")
 	}
+	var bodies []string
 	for i, r := range records {
 		if r.EventSource != eventSourceSQS {
 			return t, true, fmt.Errorf("event: record %d: eventSource %q is not %q", i, short(r.EventSource), eventSourceSQS)
@@ -72,9 +73,9 @@ func decodeSQS(raw []byte) (t Trigger, ok bool, err error) {
 		if r.Body == "" {
 			return t, true, fmt.Errorf("event: SQS message %q: empty body", short(r.MessageID))
 		}
-		t.Resume = append(t.Resume, r.Body)
+		bodies = append(bodies, r.Body)
 	}
-	t.ID, t.Sweep = records[0].MessageID, true
+	t.ID, t.Work = records[0].MessageID, Resume{Bodies: bodies}
 	t.DetailType = "SQS message"
 	t.Detail = fmt.Sprintf("%d sweep continuation message(s)", len(records))
 	return t, true, nil

@@ -47,7 +47,7 @@ type tagChangeDetail struct {
 
 // decodeTagChange fills t from a Tag Change on Resource event. The images are
 // named only by the ARNs in the envelope's resources.
-func decodeTagChange(t *Trigger, rawResources, raw json.RawMessage) error {
+func decodeTagChange(t *Event, rawResources, raw json.RawMessage) error {
 	var resources []string
 	if !isNull(rawResources) {
 		if err := json.Unmarshal(rawResources, &resources); err != nil {
@@ -89,7 +89,7 @@ func decodeTagChange(t *Trigger, rawResources, raw json.RawMessage) error {
 		t.Ignored = "tag change is not on an ec2 image (no image ARN in resources)"
 		return nil
 	}
-	t.ImageIDs = ids.ids
+	t.Work = Reconcile{ImageIDs: ids.ids}
 	t.Detail = fmt.Sprintf("tags %s changed on %s", keys, strings.Join(ids.ids, ","))
 	return nil
 }

@@ -27,20 +27,24 @@ var _ Reconciler = (*share.Engine)(nil)
 
 // Handler handles EventBridge events.
 type Handler struct {
-	// Engine acts in the function's own region: the CLI's plan and apply,
-	// and events that name no region.
-	Engine Reconciler
-	// InRegion, when set, gives the engine acting in a region: an event is
-	// handled in the region its envelope names, whatever region the
-	// function runs in.
-	InRegion func(region string) Reconciler
+	// Engines gives the engine acting in a region ("" is the function's
+	// own): an event is handled in the region its envelope names, whatever
+	// region the function runs in.
+	Engines func(region string) Reconciler
 	// Sweeper runs the scheduled sweep and its continuations (in the
 	// function's own region).
-	Sweeper *sweep.Sweeper
+	Sweeper Sweeper
 	Log     *slog.Logger
 	// DryRun forces a dry run whatever the configuration says (the CLI's --dry-run).
 	DryRun bool
 }
+
+// Sweeper runs one invocation of a sweep (*sweep.Sweeper in production).
+type Sweeper interface {
+	Run(ctx context.Context, ro sweep.RunOptions) (sweep.Summary, error)
+}
+
+var _ Sweeper = (*sweep.Sweeper)(nil)
 
 // Summary is what one event led to; the Lambda returns it and the CLI prints it.
 type Summary struct {
@@ -60,43 +64,42 @@ type Summary struct {
 // dead-letter queue); the summary then says what was done before.
 func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Summary, error) {
 	log := h.logger()
-	trig, err := event.Decode(raw)
+	ev, err := event.Decode(raw)
 	if err != nil {
 		log.ErrorContext(ctx, "event rejected", "error", err.Error())
 		return Summary{Kind: event.KindOther, Error: err.Error()}, err
 	}
-	sum := Summary{EventID: trig.ID, Kind: trig.Kind, DetailType: trig.DetailType, Ignored: trig.Ignored}
-	if trig.Ignored != "" {
-		log.InfoContext(ctx, "event ignored", "eventId", trig.ID, "kind", string(trig.Kind), "reason", trig.Ignored)
+	sum := Summary{EventID: ev.ID, Kind: ev.Kind, DetailType: ev.DetailType, Ignored: ev.Ignored}
+	if ev.Ignored != "" {
+		log.InfoContext(ctx, "event ignored", "eventId", ev.ID, "kind", string(ev.Kind), "reason", ev.Ignored)
 		return sum, nil
 	}
-	if trig.Sweep {
-		return h.sweep(ctx, trig, sum)
-	}
+	engine := h.Engines(ev.Region)
+	opts := share.Options{DryRun: h.DryRun}
 	var errs []error
-	engine := h.Engine
-	if trig.Region != "" && h.InRegion != nil {
-		engine = h.InRegion(trig.Region)
-	}
-	for _, id := range trig.ImageIDs {
-		reconcile := engine.Reconcile
-		if trig.ImageState == event.StateFailed {
-			reconcile = engine.CopyFailed
-		}
-		res, err := reconcile(ctx, id, share.Options{DryRun: h.DryRun})
-		sum.Images = append(sum.Images, res)
-		logDecision(ctx, log, trig, res, err)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("image %s: %w", id, err))
+	each := func(ids []string, do func(context.Context, string, share.Options) (share.Result, error)) {
+		for _, id := range ids {
+			res, err := do(ctx, id, opts)
+			sum.Images = append(sum.Images, res)
+			logDecision(ctx, log, ev, res, err)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("image %s: %w", id, err))
+			}
 		}
 	}
-	for _, id := range trig.Deregistered {
-		res, err := engine.Cleanup(ctx, id, share.Options{DryRun: h.DryRun})
-		sum.Images = append(sum.Images, res)
-		logDecision(ctx, log, trig, res, err)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("image %s: %w", id, err))
-		}
+	switch w := ev.Work.(type) {
+	case event.Reconcile:
+		each(w.ImageIDs, engine.Reconcile)
+	case event.CopyFailed:
+		each([]string{w.ImageID}, engine.CopyFailed)
+	case event.Cleanup:
+		each(w.ImageIDs, engine.Cleanup)
+	case event.Sweep:
+		return h.sweep(ctx, ev, nil, sum)
+	case event.Resume:
+		return h.sweep(ctx, ev, w.Bodies, sum)
+	default:
+		return sum, fmt.Errorf("event %s: no work of type %T", ev.ID, ev.Work)
 	}
 	emitMetrics(ctx, log, sum.Images)
 	if err := errors.Join(errs...); err != nil {
@@ -117,26 +120,14 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	return json.Marshal(sum)
 }
 
-// KindOperator marks a reconcile an operator asked for (the CLI's plan and
-// apply) rather than an event.
-const KindOperator event.Kind = "operator"
-
-// ReconcileImage reconciles one image outside any event, logging the
-// decision and the metrics exactly as Handle does for an event's images.
-func (h *Handler) ReconcileImage(ctx context.Context, imageID string) (share.Result, error) {
-	return h.ReconcileImageIn(ctx, "", imageID)
-}
-
-// ReconcileImageIn is ReconcileImage for an image of region ("" is the
-// handler's own); the configuration is still read in the handler's region.
-func (h *Handler) ReconcileImageIn(ctx context.Context, region, imageID string) (share.Result, error) {
+// Reconcile reconciles one image of region ("" is the function's own)
+// outside any event (the CLI's plan and apply), logging the decision and
+// the metrics exactly as Handle does for an event's images. The
+// configuration is still read in the function's own region.
+func (h *Handler) Reconcile(ctx context.Context, region, imageID string) (share.Result, error) {
 	log := h.logger()
-	engine := h.Engine
-	if region != "" && h.InRegion != nil {
-		engine = h.InRegion(region)
-	}
-	res, err := engine.Reconcile(ctx, imageID, share.Options{DryRun: h.DryRun})
-	logDecision(ctx, log, event.Trigger{Kind: KindOperator, Region: region}, res, err)
+	res, err := h.Engines(region).Reconcile(ctx, imageID, share.Options{DryRun: h.DryRun})
+	logDecision(ctx, log, event.Event{Kind: event.KindOperator, Region: region}, res, err)
 	emitMetrics(ctx, log, []share.Result{res})
 	return res, err
 }
@@ -149,9 +140,9 @@ func (h *Handler) logger() *slog.Logger {
 }
 
 // logDecision writes the one line that says what happened to an image.
-func logDecision(ctx context.Context, log *slog.Logger, trig event.Trigger, res share.Result, err error) {
+func logDecision(ctx context.Context, log *slog.Logger, ev event.Event, res share.Result, err error) {
 	attrs := []any{
-		"eventId", trig.ID, "kind", string(trig.Kind), "region", trig.Region, "imageId", res.ImageID,
+		"eventId", ev.ID, "kind", string(ev.Kind), "region", ev.Region, "imageId", res.ImageID,
 		"outcome", string(res.Outcome), "changes", len(res.Changes), "tagsWritten", res.TagsWritten,
 	}
 	if res.Status != "" {

@@ -11,7 +11,7 @@ import (
 	"github.com/amishare/amishare/internal/awsfixture"
 	"github.com/amishare/amishare/internal/faultinject"
 	"github.com/amishare/amishare/pkg/amitag"
-	"github.com/amishare/amishare/pkg/handler"
+	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/share"
 )
 
@@ -35,7 +35,7 @@ func TestHandleRetriesThrottling(t *testing.T) {
 			}
 			id, snaps := w.image(t, []awsfixture.Disk{{KeyID: key}, {KeyID: key}, {}}, map[string]string{amitag.Accounts: acctA + " " + acctB})
 			faults := faultinject.New(faultinject.Rule{Action: tc.action, Times: 2, Kind: faultinject.Throttle})
-			h := w.handler(t, handler.Options{HTTPClient: faults.Client()})
+			h := w.handler(t, app.Options{HTTPClient: faults.Client()})
 
 			sum, err := w.handle(t, h, sampleEvent(t, "ami-available.json", id))
 			if err != nil {
@@ -63,7 +63,7 @@ func TestHandleRetriesThrottling(t *testing.T) {
 	}
 }
 
-// TestHandleMaxAttempts checks the retry budget: handler.MaxAttempts by
+// TestHandleMaxAttempts checks the retry budget: app.MaxAttempts by
 // default, Options.MaxAttempts when set.
 func TestHandleMaxAttempts(t *testing.T) {
 	tests := []struct {
@@ -71,7 +71,7 @@ func TestHandleMaxAttempts(t *testing.T) {
 		opt  int
 		want int
 	}{
-		{"default", 0, handler.MaxAttempts},
+		{"default", 0, app.MaxAttempts},
 		{"option", 2, 2},
 	}
 	for _, tc := range tests {
@@ -79,7 +79,7 @@ func TestHandleMaxAttempts(t *testing.T) {
 			w := newWorld(t, testConfig)
 			id, _ := w.plainImage(t, 1, map[string]string{amitag.Accounts: acctA})
 			faults := faultinject.New(faultinject.Rule{Action: "DescribeImages", Kind: faultinject.ServerError})
-			h := w.handler(t, handler.Options{HTTPClient: faults.Client(), MaxAttempts: tc.opt})
+			h := w.handler(t, app.Options{HTTPClient: faults.Client(), MaxAttempts: tc.opt})
 			if _, err := w.handle(t, h, sampleEvent(t, "ami-available.json", id)); err == nil {
 				t.Fatal("Handle: got nil error, want the failure of DescribeImages")
 			}
@@ -121,7 +121,7 @@ func TestHandleFailureIsSafeAndConverges(t *testing.T) {
 				t.Fatal(err)
 			}
 			faults := faultinject.New(faultinject.Rule{Action: tc.action, Kind: faultinject.ServerError})
-			h := w.handler(t, handler.Options{HTTPClient: faults.Client(), MaxAttempts: 3})
+			h := w.handler(t, app.Options{HTTPClient: faults.Client(), MaxAttempts: 3})
 			raw := sampleEvent(t, "ami-available.json", id)
 
 			start := time.Now()
@@ -171,7 +171,7 @@ func TestHandleFailureIsSafeAndConverges(t *testing.T) {
 			}
 
 			// The retry, without faults, finishes the job.
-			sum, err = w.handle(t, w.handler(t, handler.Options{}), raw)
+			sum, err = w.handle(t, w.handler(t, app.Options{}), raw)
 			if err != nil {
 				t.Fatalf("second delivery: %v", err)
 			}
@@ -185,7 +185,7 @@ func TestHandleFailureIsSafeAndConverges(t *testing.T) {
 			w.wantStatus(t, id, "shared", "shared with 2 account(s)")
 
 			// And a third changes nothing.
-			if _, err := w.handle(t, w.handler(t, handler.Options{}), raw); err != nil {
+			if _, err := w.handle(t, w.handler(t, app.Options{}), raw); err != nil {
 				t.Fatalf("third delivery: %v", err)
 			}
 			if got := w.calls.Mutating(); len(got) != 0 {
@@ -202,14 +202,14 @@ func TestHandleFailedRevokeIsSafe(t *testing.T) {
 	w := newWorld(t, testConfig)
 	id, snaps := w.plainImage(t, 2, map[string]string{amitag.Accounts: acctA + " " + acctB})
 	raw := sampleEvent(t, "tag-change.json", id)
-	if _, err := w.handle(t, w.handler(t, handler.Options{}), raw); err != nil {
+	if _, err := w.handle(t, w.handler(t, app.Options{}), raw); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.fx.Tag(w.ctx, id, map[string]string{amitag.Accounts: acctA}); err != nil {
 		t.Fatal(err)
 	}
 	faults := faultinject.New(faultinject.Rule{Action: "ModifyImageAttribute", Kind: faultinject.Unavailable})
-	if _, err := w.handle(t, w.handler(t, handler.Options{HTTPClient: faults.Client(), MaxAttempts: 2}), raw); err == nil {
+	if _, err := w.handle(t, w.handler(t, app.Options{HTTPClient: faults.Client(), MaxAttempts: 2}), raw); err == nil {
 		t.Fatal("Handle: got nil error, want the failure of ModifyImageAttribute")
 	}
 	// Nothing changed: the image's removal comes first.
@@ -217,7 +217,7 @@ func TestHandleFailedRevokeIsSafe(t *testing.T) {
 	if got := w.calls.Count("ModifySnapshotAttribute"); got != 0 {
 		t.Errorf("ModifySnapshotAttribute calls after the image failed: got %d, want 0", got)
 	}
-	if _, err := w.handle(t, w.handler(t, handler.Options{}), raw); err != nil {
+	if _, err := w.handle(t, w.handler(t, app.Options{}), raw); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
 	w.wantShared(t, id, snaps, acctA)
@@ -233,14 +233,14 @@ func TestHandlePublicImageWhenPrivatizingFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	faults := faultinject.New(faultinject.Rule{Action: "ModifyImageAttribute", Kind: faultinject.ServerError})
-	if _, err := w.handle(t, w.handler(t, handler.Options{HTTPClient: faults.Client(), MaxAttempts: 2}), sampleEvent(t, "ami-available.json", id)); err == nil {
+	if _, err := w.handle(t, w.handler(t, app.Options{HTTPClient: faults.Client(), MaxAttempts: 2}), sampleEvent(t, "ami-available.json", id)); err == nil {
 		t.Fatal("Handle: got nil error, want the failure of ModifyImageAttribute")
 	}
 	if got := w.calls.Count("ModifySnapshotAttribute"); got != 0 {
 		t.Errorf("ModifySnapshotAttribute calls while the image is still public: got %d, want 0", got)
 	}
 	w.wantStatus(t, id, "error", "incomplete, will be retried")
-	if _, err := w.handle(t, w.handler(t, handler.Options{}), sampleEvent(t, "ami-available.json", id)); err != nil {
+	if _, err := w.handle(t, w.handler(t, app.Options{}), sampleEvent(t, "ami-available.json", id)); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
 	w.wantShared(t, id, snaps, acctA)

@@ -11,8 +11,8 @@ import (
 
 	"github.com/amishare/amishare/internal/awsfixture"
 	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/event"
-	"github.com/amishare/amishare/pkg/handler"
 	"github.com/amishare/amishare/pkg/share"
 )
 
@@ -41,7 +41,7 @@ func TestHandleSampleEvents(t *testing.T) {
 		t.Run(tc.file, func(t *testing.T) {
 			w := newWorld(t, testConfig)
 			id, snaps := w.plainImage(t, 3, map[string]string{amitag.Accounts: acctA + "," + acctB})
-			h := w.handler(t, handler.Options{})
+			h := w.handler(t, app.Options{})
 
 			sum, err := w.handle(t, h, sampleEvent(t, tc.file, id))
 			if err != nil {
@@ -109,7 +109,7 @@ func TestHandleInvalidJSON(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t, testConfig)
-			h := w.handler(t, handler.Options{})
+			h := w.handler(t, app.Options{})
 			sum, err := w.handle(t, h, []byte(tc.raw))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Handle: got error %v, want one containing %q", err, tc.want)
@@ -137,7 +137,7 @@ func TestHandleUntaggedImageKeepsManualShare(t *testing.T) {
 	if err := w.fx.ShareSnapshot(w.ctx, snaps[0], []string{outsider}, nil); err != nil {
 		t.Fatal(err)
 	}
-	h := w.handler(t, handler.Options{})
+	h := w.handler(t, app.Options{})
 	sum, err := w.handle(t, h, sampleEvent(t, "ami-available.json", id))
 	if err != nil {
 		t.Fatalf("Handle: %v", err)
@@ -162,7 +162,7 @@ func TestHandleUntaggedImageKeepsManualShare(t *testing.T) {
 func TestHandleSecondDeliveryChangesNothing(t *testing.T) {
 	w := newWorld(t, testConfig)
 	id, snaps := w.plainImage(t, 2, map[string]string{amitag.Accounts: "prod " + acctA})
-	h := w.handler(t, handler.Options{})
+	h := w.handler(t, app.Options{})
 	raw := sampleEvent(t, "tag-change.json", id)
 	if _, err := w.handle(t, h, raw); err != nil {
 		t.Fatalf("first delivery: %v", err)
@@ -186,7 +186,7 @@ func TestHandleSecondDeliveryChangesNothing(t *testing.T) {
 
 func TestHandleUnknownImageIsGone(t *testing.T) {
 	w := newWorld(t, testConfig)
-	h := w.handler(t, handler.Options{})
+	h := w.handler(t, app.Options{})
 	sum, err := w.handle(t, h, sampleEvent(t, "ami-available.json", sampleImage))
 	if err != nil {
 		t.Fatalf("Handle: got error %v, want nil", err)
@@ -251,7 +251,7 @@ func TestHandleMetrics(t *testing.T) {
 	id, snaps := w.plainImage(t, 2, map[string]string{amitag.Accounts: acctA + " " + acctB + " prod"})
 
 	// Share: four accounts added to the image (and to two snapshots, not counted).
-	if _, err := w.handle(t, w.handler(t, handler.Options{}), sampleEvent(t, "tag-change.json", id)); err != nil {
+	if _, err := w.handle(t, w.handler(t, app.Options{}), sampleEvent(t, "tag-change.json", id)); err != nil {
 		t.Fatal(err)
 	}
 	w.wantShared(t, id, snaps, acctA, acctD, acctB, acctC)
@@ -265,7 +265,7 @@ func TestHandleMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.logs.Reset()
-	if _, err := w.handle(t, w.handler(t, handler.Options{}), sampleEvent(t, "tag-change.json", id)); err != nil {
+	if _, err := w.handle(t, w.handler(t, app.Options{}), sampleEvent(t, "tag-change.json", id)); err != nil {
 		t.Fatal(err)
 	}
 	w.wantShared(t, id, snaps, acctA, acctB)
@@ -278,7 +278,7 @@ func TestHandleMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.logs.Reset()
-	if _, err := w.handle(t, w.handler(t, handler.Options{}), sampleEvent(t, "tag-change.json", id)); err != nil {
+	if _, err := w.handle(t, w.handler(t, app.Options{}), sampleEvent(t, "tag-change.json", id)); err != nil {
 		t.Fatal(err)
 	}
 	w.wantShared(t, id, snaps)
@@ -289,7 +289,7 @@ func TestHandleMetrics(t *testing.T) {
 
 func TestHandleIgnoredEventEmitsNoMetrics(t *testing.T) {
 	w := newWorld(t, testConfig)
-	if _, err := w.handle(t, w.handler(t, handler.Options{}), sampleEvent(t, "other-event.json", sampleImage)); err != nil {
+	if _, err := w.handle(t, w.handler(t, app.Options{}), sampleEvent(t, "other-event.json", sampleImage)); err != nil {
 		t.Fatal(err)
 	}
 	if got := w.linesWithMsg(t, "metrics"); len(got) != 0 {
@@ -301,10 +301,10 @@ func TestHandleDryRun(t *testing.T) {
 	tests := []struct {
 		name   string
 		config string
-		opts   handler.Options
+		opts   app.Options
 	}{
-		{"configuration", `{"allowedAccounts":["111122223333","444455556666","222233334444"],"dryRun":true}`, handler.Options{}},
-		{"option", `{"allowedAccounts":["111122223333","444455556666","222233334444"],"dryRun":false}`, handler.Options{DryRun: true}},
+		{"configuration", `{"allowedAccounts":["111122223333","444455556666","222233334444"],"dryRun":true}`, app.Options{}},
+		{"option", `{"allowedAccounts":["111122223333","444455556666","222233334444"],"dryRun":false}`, app.Options{DryRun: true}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -433,7 +433,7 @@ func TestHandlePublicGuard(t *testing.T) {
 			if !w.imagePerms(t, id).Public || !w.snapshotPerms(t, snaps[0]).Public {
 				t.Fatal("the image and snapshot are not public before the test")
 			}
-			sum, err := w.handle(t, w.handler(t, handler.Options{}), sampleEvent(t, "ami-available.json", id))
+			sum, err := w.handle(t, w.handler(t, app.Options{}), sampleEvent(t, "ami-available.json", id))
 			if err != nil {
 				t.Fatalf("Handle: %v", err)
 			}
@@ -520,7 +520,7 @@ func TestHandleHostileTags(t *testing.T) {
 			if got := w.tags(t, id)[amitag.Accounts]; got != tc.value {
 				t.Fatalf("the emulator stored the tag as %q, want %q", got, tc.value)
 			}
-			sum, err := w.handle(t, w.handler(t, handler.Options{}), sampleEvent(t, "tag-change.json", id))
+			sum, err := w.handle(t, w.handler(t, app.Options{}), sampleEvent(t, "tag-change.json", id))
 			if err != nil {
 				t.Fatalf("Handle: %v", err)
 			}
@@ -583,7 +583,7 @@ func TestHandleManyRefusedTokens(t *testing.T) {
 	}
 	value := strings.Join(toks, " ")
 	id, snaps := w.plainImage(t, 1, map[string]string{amitag.Accounts: value})
-	if _, err := w.handle(t, w.handler(t, handler.Options{}), sampleEvent(t, "tag-change.json", id)); err != nil {
+	if _, err := w.handle(t, w.handler(t, app.Options{}), sampleEvent(t, "tag-change.json", id)); err != nil {
 		t.Fatalf("Handle: %v", err)
 	}
 	w.wantShared(t, id, snaps)
@@ -626,7 +626,7 @@ func TestHandleBrokenConfiguration(t *testing.T) {
 			if err := w.fx.ShareSnapshot(w.ctx, snaps[0], []string{acctB}, nil); err != nil {
 				t.Fatal(err)
 			}
-			sum, err := w.handle(t, w.handler(t, handler.Options{}), sampleEvent(t, "ami-available.json", id))
+			sum, err := w.handle(t, w.handler(t, app.Options{}), sampleEvent(t, "ami-available.json", id))
 			if err != nil {
 				t.Fatalf("Handle: got error %v, want nil (a broken configuration is not retried)", err)
 			}

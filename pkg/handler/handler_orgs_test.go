@@ -6,7 +6,7 @@ import (
 
 	"github.com/amishare/amishare/internal/awsfixture"
 	"github.com/amishare/amishare/pkg/amitag"
-	"github.com/amishare/amishare/pkg/handler"
+	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/kmspolicy"
 )
 
@@ -27,7 +27,7 @@ func TestHandleOrganizationTargets(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, snaps := w.image(t, []awsfixture.Disk{{KeyID: key}}, map[string]string{amitag.Accounts: "ou-ab12-11111111 " + acctA + " ou-ab12-99999999"})
-	if _, err := w.handle(t, w.handler(t, handler.Options{}), sampleEvent(t, "tag-change.json", id)); err != nil {
+	if _, err := w.handle(t, w.handler(t, app.Options{}), sampleEvent(t, "tag-change.json", id)); err != nil {
 		t.Fatal(err)
 	}
 	if p := w.imagePerms(t, id); !slices.Equal(p.OrganizationalUnits, []string{ouARN}) || !slices.Equal(p.Accounts, []string{acctA}) {
@@ -69,7 +69,7 @@ func TestHandleOrganizationTargets(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.logs.Reset()
-	if _, err := w.handle(t, w.handler(t, handler.Options{}), sampleEvent(t, "tag-change.json", id)); err != nil {
+	if _, err := w.handle(t, w.handler(t, app.Options{}), sampleEvent(t, "tag-change.json", id)); err != nil {
 		t.Fatal(err)
 	}
 	if p := w.imagePerms(t, id); len(p.OrganizationalUnits) != 0 {

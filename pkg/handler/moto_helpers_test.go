@@ -17,6 +17,7 @@ import (
 
 	"github.com/amishare/amishare/internal/awsfixture"
 	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/handler"
 	"github.com/amishare/amishare/pkg/kmspolicy"
 )
@@ -61,21 +62,21 @@ func (w *world) putConfig(t *testing.T, doc string) {
 	}
 }
 
-// handler builds a handler with handler.New, the way the Lambda does, that
+// handler builds a handler with app.New, the way the Lambda does, that
 // logs to w.logs and records its calls in w.calls. Retries wait at most a
 // few milliseconds, so injected faults cost no time.
-func (w *world) handler(t *testing.T, opts handler.Options) *handler.Handler {
+func (w *world) handler(t *testing.T, opts app.Options) *handler.Handler {
 	t.Helper()
 	opts.Log = slog.New(slog.NewJSONHandler(w.logs, nil))
 	opts.APIOptions = append([]func(*middleware.Stack) error{w.calls.APIOption}, opts.APIOptions...)
 	if opts.MaxBackoff == 0 {
 		opts.MaxBackoff = 5 * time.Millisecond
 	}
-	h, err := handler.New(w.ctx, opts)
+	a, err := app.New(w.ctx, opts)
 	if err != nil {
-		t.Fatalf("handler.New: %v", err)
+		t.Fatalf("app.New: %v", err)
 	}
-	return h
+	return a.Handler
 }
 
 // image registers an available image with the given disks and tags.

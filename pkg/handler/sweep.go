@@ -11,20 +11,17 @@ import (
 	"github.com/amishare/amishare/pkg/sweep"
 )
 
-// KindSweep marks the decisions of a sweep an operator started (the CLI's sweep).
-const KindSweep event.Kind = "sweep"
-
 // Sweep runs a whole sweep now, outside any event (the CLI), logging each
 // decision and the metrics as the Lambda does.
 func (h *Handler) Sweep(ctx context.Context) (sweep.Summary, error) {
-	return h.runSweep(ctx, event.Trigger{Kind: KindSweep}, nil)
+	return h.runSweep(ctx, event.Event{Kind: event.KindSweep}, nil)
 }
 
-// sweep runs the sweep a scheduled event asks for, or resumes the sweep
-// each continuation message names.
-func (h *Handler) sweep(ctx context.Context, trig event.Trigger, sum Summary) (Summary, error) {
-	if trig.Kind == event.KindScheduled {
-		s, err := h.runSweep(ctx, trig, nil)
+// sweep runs the sweep a scheduled event asks for (bodies nil), or resumes
+// the sweep each continuation message names.
+func (h *Handler) sweep(ctx context.Context, ev event.Event, bodies []string, sum Summary) (Summary, error) {
+	if bodies == nil {
+		s, err := h.runSweep(ctx, ev, nil)
 		sum.Sweeps = append(sum.Sweeps, s)
 		if err != nil {
 			sum.Error = err.Error()
@@ -32,14 +29,14 @@ func (h *Handler) sweep(ctx context.Context, trig event.Trigger, sum Summary) (S
 		return sum, err
 	}
 	var errs []error
-	for _, body := range trig.Resume {
+	for _, body := range bodies {
 		cur, err := sweep.ParseContinuation(body)
 		if err != nil {
-			h.logger().ErrorContext(ctx, "event rejected", "eventId", trig.ID, "error", err.Error())
+			h.logger().ErrorContext(ctx, "event rejected", "eventId", ev.ID, "error", err.Error())
 			errs = append(errs, err)
 			continue
 		}
-		s, err := h.runSweep(ctx, trig, &cur)
+		s, err := h.runSweep(ctx, ev, &cur)
 		sum.Sweeps = append(sum.Sweeps, s)
 		if err != nil {
 			errs = append(errs, err)
@@ -52,7 +49,7 @@ func (h *Handler) sweep(ctx context.Context, trig event.Trigger, sum Summary) (S
 	return sum, nil
 }
 
-func (h *Handler) runSweep(ctx context.Context, trig event.Trigger, resume *sweep.Cursor) (sweep.Summary, error) {
+func (h *Handler) runSweep(ctx context.Context, ev event.Event, resume *sweep.Cursor) (sweep.Summary, error) {
 	log := h.logger()
 	if h.Sweeper == nil {
 		return sweep.Summary{}, errors.New("sweep: not configured")
@@ -61,10 +58,10 @@ func (h *Handler) runSweep(ctx context.Context, trig event.Trigger, resume *swee
 		Resume: resume,
 		DryRun: h.DryRun,
 		OnResult: func(ctx context.Context, res share.Result, err error) {
-			logDecision(ctx, log, trig, res, err)
+			logDecision(ctx, log, ev, res, err)
 		},
 	})
-	attrs := []any{"eventId", trig.ID, "kind", string(trig.Kind), "sweepId", s.SweepID,
+	attrs := []any{"eventId", ev.ID, "kind", string(ev.Kind), "sweepId", s.SweepID,
 		"managedImages", s.ManagedImages, "imagesChecked", s.ImagesChecked, "driftRepaired", s.DriftRepaired,
 		"goneImages", s.GoneImages, "snapshotsCleaned", s.SnapshotsCleaned, "errors", s.Errors,
 		"calls", s.Calls, "seconds", s.Seconds}

@@ -18,6 +18,7 @@ import (
 	"github.com/amishare/amishare/internal/faultinject"
 	"github.com/amishare/amishare/internal/motoserver"
 	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/event"
 	"github.com/amishare/amishare/pkg/handler"
 	"github.com/amishare/amishare/pkg/share"
@@ -93,7 +94,7 @@ func (w *world) unshareSnapshot(t *testing.T, snap string, accounts ...string) {
 func TestHandleSweepSamples(t *testing.T) {
 	w := newWorld(t, fastConfig)
 	id, snaps := w.plainImage(t, 2, map[string]string{amitag.Accounts: acctA})
-	h := w.handler(t, handler.Options{})
+	h := w.handler(t, app.Options{})
 
 	// The continuation sample resumes after the sample image id: our
 	// image's id replaces it, so there is nothing left to do.
@@ -127,7 +128,7 @@ func TestHandleSweepSamples(t *testing.T) {
 // nothing to do.
 func TestSweepRepairsDrift(t *testing.T) {
 	w := newWorld(t, fastConfig)
-	h := w.handler(t, handler.Options{})
+	h := w.handler(t, app.Options{})
 
 	// Drifted: shared by an event, then changed by hand.
 	drifted, dsnaps := w.plainImage(t, 2, map[string]string{amitag.Accounts: acctA})
@@ -230,7 +231,7 @@ func TestSweepSurvivesUnreadableKey(t *testing.T) {
 	p1, p1snaps := w.plainImage(t, 1, map[string]string{amitag.Accounts: acctA})
 	p2, p2snaps := w.plainImage(t, 1, map[string]string{amitag.Accounts: acctB})
 	faults := faultinject.New(faultinject.Rule{Action: "DescribeKey", Kind: faultinject.ServerError})
-	h := w.handler(t, handler.Options{HTTPClient: faults.Client(), MaxAttempts: 2})
+	h := w.handler(t, app.Options{HTTPClient: faults.Client(), MaxAttempts: 2})
 
 	s := w.sweepNow(t, h)
 	w.wantShared(t, p1, p1snaps, acctA)
@@ -275,7 +276,7 @@ func TestDeregisteredEventCleansUp(t *testing.T) {
 	if err := w.fx.ShareSnapshot(w.ctx, msnaps[0], []string{outsider}, nil); err != nil {
 		t.Fatal(err)
 	}
-	h := w.handler(t, handler.Options{})
+	h := w.handler(t, app.Options{})
 	for _, id := range []string{gone, other} {
 		if _, err := w.handle(t, h, sampleEvent(t, "ami-available.json", id)); err != nil {
 			t.Fatal(err)
@@ -346,7 +347,7 @@ func TestDeregisteredEventCleansUp(t *testing.T) {
 // image that exists but is no longer managed keeps its snapshots' shares.
 func TestSweepCleansDeregisteredWithoutEvent(t *testing.T) {
 	w := newWorld(t, fastConfig)
-	h := w.handler(t, handler.Options{})
+	h := w.handler(t, app.Options{})
 	gone, gsnaps := w.plainImage(t, 2, map[string]string{amitag.Accounts: acctA})
 	released, rsnaps := w.plainImage(t, 1, map[string]string{amitag.Accounts: acctB})
 	keep, ksnaps := w.plainImage(t, 1, map[string]string{amitag.Accounts: acctB})
@@ -417,7 +418,7 @@ func TestSweepContinuation(t *testing.T) {
 		t.Fatal(err)
 	}
 	gone, gsnaps := w.plainImage(t, 1, map[string]string{amitag.Accounts: acctB})
-	setup := w.handler(t, handler.Options{})
+	setup := w.handler(t, app.Options{})
 	if _, err := w.handle(t, setup, sampleEvent(t, "ami-available.json", gone)); err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +427,7 @@ func TestSweepContinuation(t *testing.T) {
 	}
 
 	const margin = time.Second
-	h := w.handler(t, handler.Options{SweepQueueURL: queueURL, SweepMargin: margin, SweepWorkers: 2})
+	h := w.handler(t, app.Options{SweepQueueURL: queueURL, SweepMargin: margin, SweepWorkers: 2})
 	invoke := func(raw []byte) handler.Summary {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(w.ctx, margin+150*time.Millisecond)
@@ -513,7 +514,7 @@ func TestSweepRate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.sweepNow(t, w.handler(t, handler.Options{})) // bring them in sync, fast
+	w.sweepNow(t, w.handler(t, app.Options{})) // bring them in sync, fast
 	w.putConfig(t, strings.Replace(fastConfig, `"sweepRate":1000`, fmt.Sprintf(`"sweepRate":%d`, rate), 1))
 
 	rec, err := awsfixture.NewRecorder(srv.Endpoint)
@@ -522,7 +523,7 @@ func TestSweepRate(t *testing.T) {
 	}
 	defer rec.Close()
 	t.Setenv("AWS_ENDPOINT_URL", rec.Endpoint)
-	h := w.handler(t, handler.Options{ReportBlockPublicAccess: true})
+	h := w.handler(t, app.Options{ReportBlockPublicAccess: true})
 	s := w.sweepNow(t, h)
 	hits := rec.Hits()
 	for i, id := range ids {
@@ -565,7 +566,7 @@ func TestSweepImagesOnOneKey(t *testing.T) {
 	for _, a := range accounts {
 		w.image(t, []awsfixture.Disk{{KeyID: key}}, map[string]string{amitag.Accounts: a})
 	}
-	s := w.sweepNow(t, w.handler(t, handler.Options{SweepWorkers: len(accounts)}))
+	s := w.sweepNow(t, w.handler(t, app.Options{SweepWorkers: len(accounts)}))
 	if s.DriftRepaired != len(accounts) || s.Errors != 0 {
 		t.Errorf("sweep: got %+v, want %d images shared", s, len(accounts))
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/amishare/amishare/internal/awsfixture"
 	"github.com/amishare/amishare/pkg/amitag"
-	"github.com/amishare/amishare/pkg/handler"
+	"github.com/amishare/amishare/pkg/app"
 )
 
 // BenchmarkSweep sweeps 1,000 in-sync images (one snapshot each) against
@@ -27,13 +27,14 @@ func BenchmarkSweep(b *testing.B) {
 		b.Fatal(err)
 	}
 	calls := &awsfixture.CallLog{}
-	h, err := handler.New(ctx, handler.Options{
+	a, err := app.New(ctx, app.Options{
 		Log:        slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		APIOptions: []func(*middleware.Stack) error{calls.APIOption},
 	})
 	if err != nil {
 		b.Fatal(err)
 	}
+	h := a.Handler
 	if s, err := h.Sweep(ctx); err != nil || s.DriftRepaired != n { // share them all once
 		b.Fatalf("first sweep: %+v, %v", s, err)
 	}

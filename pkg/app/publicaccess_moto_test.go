@@ -1,7 +1,8 @@
-package handler_test
+package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
@@ -12,7 +13,7 @@ import (
 	smithy "github.com/aws/smithy-go"
 
 	"github.com/amishare/amishare/internal/awsfixture"
-	"github.com/amishare/amishare/pkg/handler"
+	"github.com/amishare/amishare/pkg/app"
 )
 
 // TestBlockPublicAccessReportedOnceAtStartUp: the Lambda's wiring reads both
@@ -31,7 +32,7 @@ func TestBlockPublicAccessReportedOnceAtStartUp(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := newWorld(t, testConfig)
+			w := newWorld(t)
 			if tt.enable {
 				if _, err := w.fx.EC2.EnableImageBlockPublicAccess(w.ctx, &ec2.EnableImageBlockPublicAccessInput{
 					ImageBlockPublicAccessState: ec2types.ImageBlockPublicAccessEnabledStateBlockNewSharing}); err != nil {
@@ -42,7 +43,7 @@ func TestBlockPublicAccessReportedOnceAtStartUp(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			h := w.handler(t, handler.Options{ReportBlockPublicAccess: true})
+			h := w.app(t, app.Options{ReportBlockPublicAccess: true}).Handler
 			lines := w.linesWithMsg(t, tt.wantMsg)
 			if len(lines) != 1 {
 				t.Fatalf("log lines %q = %d, want 1:\n%s", tt.wantMsg, len(lines), w.logs)
@@ -89,8 +90,8 @@ func (deniedBPA) GetSnapshotBlockPublicAccessState(context.Context, *ec2.GetSnap
 
 func TestBlockPublicAccessUnreadableIsReportedNotFatal(t *testing.T) {
 	logs := &awsfixture.LogBuffer{}
-	st := handler.ReportBlockPublicAccess(context.Background(), slog.New(slog.NewJSONHandler(logs, nil)), deniedBPA{})
-	if st.Image != handler.StateUnknown || st.Snapshot != handler.StateUnknown {
+	st := app.ReportBlockPublicAccess(context.Background(), slog.New(slog.NewJSONHandler(logs, nil)), deniedBPA{})
+	if st.Image != app.StateUnknown || st.Snapshot != app.StateUnknown {
 		t.Errorf("state %+v, want unknown for both", st)
 	}
 	out := logs.String()
@@ -102,4 +103,49 @@ func TestBlockPublicAccessUnreadableIsReportedNotFatal(t *testing.T) {
 	if strings.Contains(out, `"msg":"metrics"`) {
 		t.Errorf("metrics published for unknown states:\n%s", out)
 	}
+}
+
+// world is one test's moto, reached through the environment as the Lambda
+// reaches it, with the calls and the log of the app it builds.
+type world struct {
+	ctx   context.Context
+	fx    *awsfixture.Fixture
+	calls *awsfixture.CallLog
+	logs  *awsfixture.LogBuffer
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	return &world{ctx: context.Background(), fx: awsfixture.ForTest(t, "/amishare/app-test", `{"allowedAccounts":["111122223333"]}`),
+		calls: &awsfixture.CallLog{}, logs: &awsfixture.LogBuffer{}}
+}
+
+func (w *world) app(t *testing.T, opts app.Options) *app.App {
+	t.Helper()
+	opts.Log = slog.New(slog.NewJSONHandler(w.logs, nil))
+	opts.APIOptions = append(opts.APIOptions, w.calls.APIOption)
+	a, err := app.New(w.ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+type logLine map[string]any
+
+func (l logLine) str(key string) string { s, _ := l[key].(string); return s }
+
+func (w *world) linesWithMsg(t *testing.T, msg string) []logLine {
+	t.Helper()
+	var out []logLine
+	for _, raw := range strings.Split(strings.TrimSpace(w.logs.String()), "\n") {
+		var l logLine
+		if err := json.Unmarshal([]byte(raw), &l); err != nil {
+			t.Fatalf("log line %q: %v", raw, err)
+		}
+		if l.str("msg") == msg {
+			out = append(out, l)
+		}
+	}
+	return out
 }

@@ -1,4 +1,10 @@
-package handler
+// Package app is amishare's one composition root: it builds the SDK
+// configuration (adaptive retries, the pacing middleware on every client),
+// the engines of every region, the configuration loader, the sweeper and the
+// handler. The Lambda (functions/amishare) and the operator CLI
+// (cmd/amishare) both start here, so a client built anywhere else cannot
+// miss the pacing a sweep depends on.
+package app
 
 import (
 	"context"
@@ -17,6 +23,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/amishare/amishare/pkg/config"
+	"github.com/amishare/amishare/pkg/handler"
 	"github.com/amishare/amishare/pkg/kmspolicy"
 	"github.com/amishare/amishare/pkg/pacing"
 	"github.com/amishare/amishare/pkg/share"
@@ -32,6 +39,16 @@ const SweepQueueEnv = "AMISHARE_SWEEP_QUEUE_URL"
 
 // MaxAttempts is how often the SDK tries one call (throttling and 5xx are retried).
 const MaxAttempts = 8
+
+// App is everything one process needs, built once.
+type App struct {
+	Handler *handler.Handler
+	Sweeper *sweep.Sweeper
+	Pool    *share.Pool
+	// Region is the process's own region (AWS_REGION): where the
+	// configuration is read and the sweep runs.
+	Region string
+}
 
 // Options tune New; the zero value is production.
 type Options struct {
@@ -57,10 +74,10 @@ type Options struct {
 	SweepWorkers int
 }
 
-// New builds a Handler from the standard AWS SDK chain (so AWS_ENDPOINT_URL,
+// New builds the App from the standard AWS SDK chain (so AWS_ENDPOINT_URL,
 // AWS_REGION and credentials come from the environment), with the SDK's
 // retryer in adaptive mode. Call it once per process.
-func New(ctx context.Context, opts Options) (*Handler, error) {
+func New(ctx context.Context, opts Options) (*App, error) {
 	attempts := MaxAttempts
 	if opts.MaxAttempts > 0 {
 		attempts = opts.MaxAttempts
@@ -127,11 +144,11 @@ func New(ctx context.Context, opts Options) (*Handler, error) {
 		Engine: pool.Engine(""), Queue: sqs.NewFromConfig(cfg), QueueURL: queueURL, Log: log,
 		Pacer: pacer, Margin: opts.SweepMargin, Workers: opts.SweepWorkers,
 	}
-	return &Handler{
-		Engine:   pool.Engine(""),
-		InRegion: func(region string) Reconciler { return pool.Engine(region) },
-		Sweeper:  sweeper,
-		Log:      log,
-		DryRun:   opts.DryRun,
-	}, nil
+	h := &handler.Handler{
+		Engines: func(region string) handler.Reconciler { return pool.Engine(region) },
+		Sweeper: sweeper,
+		Log:     log,
+		DryRun:  opts.DryRun,
+	}
+	return &App{Handler: h, Sweeper: sweeper, Pool: pool, Region: cfg.Region}, nil
 }
