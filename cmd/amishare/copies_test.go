@@ -20,8 +20,8 @@ import (
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/handler"
-	"github.com/amishare/amishare/pkg/kmspolicy"
 	"github.com/amishare/amishare/pkg/share"
+	"github.com/amishare/amishare/pkg/share/rules"
 )
 
 // The function runs in us-east-1 (AWS_REGION, moto's default); copies go to eu-west-1.
@@ -190,15 +190,11 @@ func (w *copyWorld) wantCopyEncrypted(t *testing.T, fx *awsfixture.Fixture, img 
 
 func (w *copyWorld) keyAccounts(t *testing.T, fx *awsfixture.Fixture, key string) []string {
 	t.Helper()
-	p, err := fx.KeyPolicy(w.ctx, key)
+	a, err := fx.KeyAccounts(w.ctx, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	accounts, err := kmspolicy.Accounts(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return accounts
+	return a
 }
 
 func wantTag(t *testing.T, tags map[string]string, key, want string) {
@@ -232,7 +228,7 @@ func TestCopyToRegion(t *testing.T) {
 		t.Fatalf("handle: %s", r)
 	}
 	res := sum.Images[0]
-	if res.Status != share.StatusShared {
+	if res.Status != rules.StatusShared {
 		t.Errorf("status: got %q (%s), want shared", res.Status, res.Message)
 	}
 	wantContains(t, "message", res.Message, "copies in "+away)
@@ -267,7 +263,7 @@ func TestCopyToRegion(t *testing.T) {
 
 	// The copy's available event comes from eu-west-1: it is shared there.
 	sum, r = w.handle(t, regionEvent(t, "ami-available.json", cpID, away))
-	if r.code != 0 || len(sum.Images) != 1 || sum.Images[0].Status != share.StatusShared {
+	if r.code != 0 || len(sum.Images) != 1 || sum.Images[0].Status != rules.StatusShared {
 		t.Fatalf("copy's event: %s", r)
 	}
 	w.wantSharedIn(t, w.eu, cpID, cpSnaps, acctA)
@@ -280,7 +276,7 @@ func TestCopyToRegion(t *testing.T) {
 
 	// The operator CLI plans the copy in its region; nothing to change.
 	r = runCLI(t, "", "plan", "--region", away, cpID)
-	if res := decode[share.Result](t, r); r.code != 0 || res.Outcome != share.OutcomePlanned || res.Status != share.StatusShared || len(res.Changes) != 0 {
+	if res := decode[share.Result](t, r); r.code != 0 || res.Outcome != share.OutcomePlanned || res.Status != rules.StatusShared || len(res.Changes) != 0 {
 		t.Errorf("plan --region %s %s: %s", away, cpID, r)
 	}
 	if r := runCLI(t, "", "plan", "--region", "eu_west", cpID); r.code != 2 {
@@ -374,17 +370,17 @@ func TestCopyRefusals(t *testing.T) {
 		name       string
 		encrypted  bool
 		regions    string
-		status     share.Status
+		status     rules.Status
 		msg        []string
 		copiedToEU bool
 	}{
-		{"region not allowed", false, away + " ap-south-1,bogus", share.StatusPartial,
+		{"region not allowed", false, away + " ap-south-1,bogus", rules.StatusPartial,
 			[]string{`"ap-south-1" (region is not in allowedRegions)`, `"bogus" (not a region name)`, "copies in " + away}, true},
-		{"every region refused", false, "ap-south-1", share.StatusError,
+		{"every region refused", false, "ap-south-1", rules.StatusError,
 			[]string{`"ap-south-1" (region is not in allowedRegions)`}, false},
-		{"encrypted, no key for the region", true, "eu-central-1", share.StatusError,
+		{"encrypted, no key for the region", true, "eu-central-1", rules.StatusError,
 			[]string{`not copied to eu-central-1`, `copyKeys["eu-central-1"]`}, false},
-		{"encrypted, one region without key", true, "eu-central-1 " + away, share.StatusPartial,
+		{"encrypted, one region without key", true, "eu-central-1 " + away, rules.StatusPartial,
 			[]string{`copyKeys["eu-central-1"]`, "copies in " + away}, true},
 	}
 	for _, tc := range tests {
@@ -406,7 +402,7 @@ func TestCopyRefusals(t *testing.T) {
 			if res.Status != tc.status {
 				t.Errorf("status: got %q (%s), want %q", res.Status, res.Message, tc.status)
 			}
-			if want := tc.status == share.StatusError; (r.code == 1) != want {
+			if want := tc.status == rules.StatusError; (r.code == 1) != want {
 				t.Errorf("exit code %d, want 1 only for status error", r.code)
 			}
 			tags := w.tags(t, w.fx, src)
@@ -446,7 +442,7 @@ func TestReencryptAWSManagedKey(t *testing.T) {
 	cp := w.onlyCopy(t, w.fx, src)
 	cpID := aws.ToString(cp.ImageId)
 	res := sum.Images[0]
-	if res.Status != share.StatusCopied {
+	if res.Status != rules.StatusCopied {
 		t.Errorf("status: got %q (%s), want copied", res.Status, res.Message)
 	}
 	wantContains(t, "message", res.Message, "re-encrypted copy "+cpID)
@@ -464,7 +460,7 @@ func TestReencryptAWSManagedKey(t *testing.T) {
 
 	// The copy's own event shares it with the source's accounts.
 	sum, r = w.handle(t, eventFile(t, "ami-available.json", cpID))
-	if r.code != 0 || sum.Images[0].Status != share.StatusShared {
+	if r.code != 0 || sum.Images[0].Status != rules.StatusShared {
 		t.Fatalf("copy's event: %s", r)
 	}
 	w.wantShared(t, cpID, cpSnaps, acctA)
@@ -494,7 +490,7 @@ func TestCopyDryRun(t *testing.T) {
 		t.Fatalf("plan copies: got %+v, want one", res.Plan)
 	}
 	c := res.Plan.Copies[0]
-	if c.Action != share.CopyActionCopy || c.Region != away || c.KmsKeyID != w.euKey || c.Accounts != acctA {
+	if c.Action != rules.CopyActionCopy || c.Region != away || c.KMSKeyID != w.euKey || c.Accounts != acctA {
 		t.Errorf("planned copy: got %+v, want copy to %s with key %s", c, away, w.euKey)
 	}
 	if got := w.calls.Mutating(); len(got) != 0 {
@@ -545,7 +541,7 @@ func TestCopyFailed(t *testing.T) {
 		t.Errorf("CopyImage calls on retry: got %d, want 1", got)
 	}
 	steps := sum.Images[0].Plan.Copies
-	if len(steps) != 1 || steps[0].RetryOf != failedID || steps[0].Token == share.CopyToken(src, away, "") {
+	if len(steps) != 1 || steps[0].RetryOf != failedID || steps[0].Token == rules.CopyToken(src, away, "") {
 		t.Errorf("retry step: got %+v, want a copy retrying %s with a new token", steps, failedID)
 	}
 	var good ec2types.Image

@@ -23,7 +23,7 @@ import (
 
 	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/awsid"
-	"github.com/amishare/amishare/pkg/share"
+	"github.com/amishare/amishare/pkg/share/rules"
 )
 
 const usage = `usage:
@@ -116,7 +116,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		sum, err := h.Handle(ctx, raw)
 		out, runErr = sum, err
 		for _, res := range sum.Images {
-			failed = failed || res.Status == share.StatusError
+			failed = failed || res.Status == rules.StatusError
 		}
 		for _, s := range sum.Sweeps {
 			failed = failed || s.Errors > 0
@@ -128,7 +128,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	default:
 		res, err := h.Reconcile(ctx, region, arg)
 		out, runErr = res, err
-		failed = res.Status == share.StatusError
+		failed = res.Status == rules.StatusError
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")

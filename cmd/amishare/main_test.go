@@ -22,6 +22,7 @@ import (
 	"github.com/amishare/amishare/pkg/event"
 	"github.com/amishare/amishare/pkg/handler"
 	"github.com/amishare/amishare/pkg/share"
+	"github.com/amishare/amishare/pkg/share/rules"
 )
 
 const (
@@ -163,7 +164,7 @@ func TestRunHandle(t *testing.T) {
 				t.Fatalf("got %s; want exit 0", r)
 			}
 			sum := decode[handler.Summary](t, r)
-			if sum.Kind != event.KindAMIState || len(sum.Images) != 1 || sum.Images[0].ImageID != id || sum.Images[0].Status != share.StatusShared {
+			if sum.Kind != event.KindAMIState || len(sum.Images) != 1 || sum.Images[0].ImageID != id || sum.Images[0].Status != rules.StatusShared {
 				t.Errorf("summary: got %+v, want %s shared", sum, id)
 			}
 			w.wantShared(t, id, snaps, acctA, acctB)
@@ -280,7 +281,7 @@ func TestRunApply(t *testing.T) {
 				t.Fatalf("got %s; want exit 0", r)
 			}
 			res := decode[share.Result](t, r)
-			if res.Outcome != tc.outcome || res.Status != share.StatusShared || res.DryRun != tc.dryRun {
+			if res.Outcome != tc.outcome || res.Status != rules.StatusShared || res.DryRun != tc.dryRun {
 				t.Errorf("result: got %s %s dryRun=%v, want %s shared dryRun=%v", res.Outcome, res.Status, res.DryRun, tc.outcome, tc.dryRun)
 			}
 			if tc.dryRun {

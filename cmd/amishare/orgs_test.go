@@ -9,7 +9,7 @@ import (
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/handler"
 	"github.com/amishare/amishare/pkg/kmspolicy"
-	"github.com/amishare/amishare/pkg/share"
+	"github.com/amishare/amishare/pkg/share/rules"
 )
 
 const (
@@ -54,7 +54,7 @@ func TestRunHandleOrganizationalUnit(t *testing.T) {
 		t.Fatalf("got %s; want exit 0", r)
 	}
 	sum = decode[handler.Summary](t, r)
-	if len(sum.Images) != 1 || sum.Images[0].Status != share.StatusShared {
+	if len(sum.Images) != 1 || sum.Images[0].Status != rules.StatusShared {
 		t.Fatalf("summary: got %+v, want shared", sum.Images)
 	}
 	if err := w.fx.SharedWithOrganizations(w.ctx, id, nil, []string{ouARN}); err != nil {

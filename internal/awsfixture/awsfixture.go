@@ -20,6 +20,8 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/amishare/amishare/internal/motoserver"
+	"github.com/amishare/amishare/pkg/awsid"
+	"github.com/amishare/amishare/pkg/kmspolicy"
 )
 
 // Fixture holds the clients it seeds and inspects with.
@@ -361,4 +363,18 @@ func (f *Fixture) SnapshotKeys(ctx context.Context, img ec2types.Image) (snaps [
 		keys = append(keys, byID[s])
 	}
 	return snaps, keys, nil
+}
+
+// KeyAccounts returns the accounts amishare's statements in the key's
+// policy grant, sorted.
+func (f *Fixture) KeyAccounts(ctx context.Context, keyID string) ([]string, error) {
+	policy, err := f.KeyPolicy(ctx, keyID)
+	if err != nil {
+		return nil, err
+	}
+	grantees, err := kmspolicy.Grantees(policy)
+	if err != nil {
+		return nil, fmt.Errorf("parsing the policy of %s: %w", keyID, err)
+	}
+	return slices.DeleteFunc(grantees, func(g string) bool { return !awsid.IsAccountID(g) }), nil
 }

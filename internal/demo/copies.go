@@ -13,8 +13,8 @@ import (
 	"github.com/amishare/amishare/internal/awsfixture"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/app"
-	"github.com/amishare/amishare/pkg/kmspolicy"
 	"github.com/amishare/amishare/pkg/share"
+	"github.com/amishare/amishare/pkg/share/rules"
 )
 
 const (
@@ -75,7 +75,7 @@ func (d *demo) copyToRegion() error {
 	if err != nil {
 		return err
 	}
-	if err := expectResult(res, share.OutcomeApplied, share.StatusShared); err != nil {
+	if err := expectResult(res, share.OutcomeApplied, rules.StatusShared); err != nil {
 		return err
 	}
 	cp, err := d.onlyCopy(eu, id)
@@ -107,7 +107,7 @@ func (d *demo) copyToRegion() error {
 	if err != nil {
 		return err
 	}
-	if err := expectResult(res, share.OutcomeApplied, share.StatusShared); err != nil {
+	if err := expectResult(res, share.OutcomeApplied, rules.StatusShared); err != nil {
 		return err
 	}
 	after, err := permsIn(d, eu, copyImg)
@@ -136,7 +136,7 @@ func (d *demo) reencrypt() error {
 	if err := d.printStatusTags(src.id); err != nil {
 		return err
 	}
-	if err := expectResult(res, share.OutcomeApplied, share.StatusCopied); err != nil {
+	if err := expectResult(res, share.OutcomeApplied, rules.StatusCopied); err != nil {
 		return err
 	}
 	cp, err := d.onlyCopy(d.fx, src.id)
@@ -168,7 +168,7 @@ func (d *demo) reencrypt() error {
 	if err != nil {
 		return err
 	}
-	if err := expectResult(res, share.OutcomeApplied, share.StatusShared); err != nil {
+	if err := expectResult(res, share.OutcomeApplied, rules.StatusShared); err != nil {
 		return err
 	}
 	after, err := permsIn(d, d.fx, copyImg)
@@ -223,8 +223,8 @@ func printCopySteps(d *demo, res share.Result) {
 	w := table()
 	for _, c := range res.Plan.Copies {
 		key := "(unencrypted)"
-		if c.KmsKeyID != "" {
-			key = d.labels[c.KmsKeyID]
+		if c.KMSKeyID != "" {
+			key = d.labels[c.KMSKeyID]
 		}
 		fmt.Fprintf(w, "    %s\t%s\t%s\tkey %s\taccounts %q\tclient token %s\n", c.Action, c.Region, c.ImageID, key, c.Accounts, c.Token)
 	}
@@ -295,11 +295,7 @@ func expectCopy(cp ec2types.Image, img image, accounts, source string, snaps int
 }
 
 func (d *demo) expectKeyAccounts(fx *awsfixture.Fixture, key string, want []string) error {
-	doc, err := fx.KeyPolicy(d.ctx, key)
-	if err != nil {
-		return err
-	}
-	got, err := kmspolicy.Accounts(doc)
+	got, err := fx.KeyAccounts(d.ctx, key)
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/handler"
 	"github.com/amishare/amishare/pkg/share"
+	"github.com/amishare/amishare/pkg/share/rules"
 )
 
 const (
@@ -220,7 +221,7 @@ func (d *demo) sharePlain() error {
 		return err
 	}
 	want := []string{accountA, accountProd}
-	if err := expectResult(res, share.OutcomeApplied, share.StatusPartial); err != nil {
+	if err := expectResult(res, share.OutcomeApplied, rules.StatusPartial); err != nil {
 		return err
 	}
 	if len(res.Refused) != 1 || res.Refused[0].Token != accountOther {
@@ -251,7 +252,7 @@ func (d *demo) changeTag() error {
 	if err := d.printStatusTags(d.plain.id); err != nil {
 		return err
 	}
-	if err := expectResult(res, share.OutcomeApplied, share.StatusShared); err != nil {
+	if err := expectResult(res, share.OutcomeApplied, rules.StatusShared); err != nil {
 		return err
 	}
 	if err := expectPerms(d.plain, after, []string{accountA}); err != nil {
@@ -334,7 +335,7 @@ func (d *demo) shareEncrypted() error {
 		return err
 	}
 
-	if err := expectResult(res, share.OutcomeApplied, share.StatusShared); err != nil {
+	if err := expectResult(res, share.OutcomeApplied, rules.StatusShared); err != nil {
 		return err
 	}
 	for _, k := range keys {
@@ -374,7 +375,7 @@ func (d *demo) refuseAWSManaged() error {
 	if err := d.printStatusTags(id); err != nil {
 		return err
 	}
-	if err := expectResult(res, share.OutcomeBlocked, share.StatusError); err != nil {
+	if err := expectResult(res, share.OutcomeBlocked, rules.StatusError); err != nil {
 		return err
 	}
 	if !strings.Contains(res.Message, `configure copyKeys["us-east-1"]`) {
@@ -473,7 +474,7 @@ func (d *demo) policy(keyARN string) ([]statement, error) {
 }
 
 // expectResult checks a reconcile's outcome and status.
-func expectResult(res share.Result, outcome share.Outcome, want share.Status) error {
+func expectResult(res share.Result, outcome share.Outcome, want rules.Status) error {
 	if res.Outcome != outcome || res.Status != want {
 		return fmt.Errorf("image %s: outcome %q, status %q (%s), want outcome %q, status %q",
 			res.ImageID, res.Outcome, res.Status, res.Message, outcome, want)

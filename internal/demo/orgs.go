@@ -7,6 +7,7 @@ import (
 	"github.com/amishare/amishare/internal/awsfixture"
 	"github.com/amishare/amishare/internal/policyeval"
 	"github.com/amishare/amishare/pkg/share"
+	"github.com/amishare/amishare/pkg/share/rules"
 )
 
 // orgPrincipal is an account's place in AWS Organizations, as the request
@@ -69,7 +70,7 @@ func (d *demo) shareWithOU() error {
 		return err
 	}
 
-	if err := expectResult(res, share.OutcomeApplied, share.StatusShared); err != nil {
+	if err := expectResult(res, share.OutcomeApplied, rules.StatusShared); err != nil {
 		return err
 	}
 	if p := permsAfter[id]; !slices.Equal(p.OrganizationalUnits, []string{workloadsOU}) || !slices.Equal(p.Accounts, []string{accountA}) || p.Public {

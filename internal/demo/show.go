@@ -16,6 +16,7 @@ import (
 	"github.com/amishare/amishare/pkg/handler"
 	"github.com/amishare/amishare/pkg/kmspolicy"
 	"github.com/amishare/amishare/pkg/share"
+	"github.com/amishare/amishare/pkg/share/rules"
 )
 
 func title(s string) {
@@ -82,23 +83,23 @@ func (d *demo) printSummary(sum handler.Summary, res share.Result) {
 }
 
 // groupChanges splits changes into runs on the same resource.
-func groupChanges(cs []share.Change) [][]share.Change {
-	var out [][]share.Change
+func groupChanges(cs []rules.Change) [][]rules.Change {
+	var out [][]rules.Change
 	for _, c := range cs {
 		if n := len(out); n > 0 && sameResource(out[n-1][0], c) {
 			out[n-1] = append(out[n-1], c)
 			continue
 		}
-		out = append(out, []share.Change{c})
+		out = append(out, []rules.Change{c})
 	}
 	return out
 }
 
-func sameResource(a, b share.Change) bool {
+func sameResource(a, b rules.Change) bool {
 	return a.ImageID == b.ImageID && a.SnapshotID == b.SnapshotID && a.KeyARN == b.KeyARN
 }
 
-func signed(cs []share.Change) []string {
+func signed(cs []rules.Change) []string {
 	var out []string
 	for _, c := range cs {
 		sign := "+"
@@ -111,17 +112,17 @@ func signed(cs []share.Change) []string {
 }
 
 // changeTarget is whom a change is for: an account, organization or OU.
-func changeTarget(c share.Change) string {
+func changeTarget(c rules.Change) string {
 	switch {
-	case c.OrganizationArn != "":
-		return c.OrganizationArn
-	case c.OrganizationalUnitArn != "":
-		return c.OrganizationalUnitArn
+	case c.OrganizationARN != "":
+		return c.OrganizationARN
+	case c.OrganizationalUnitARN != "":
+		return c.OrganizationalUnitARN
 	}
 	return c.Account
 }
 
-func (d *demo) resourceOf(c share.Change) string {
+func (d *demo) resourceOf(c rules.Change) string {
 	switch {
 	case c.KeyARN != "":
 		if l, ok := d.labels[c.KeyARN]; ok {

@@ -12,7 +12,6 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/amishare/amishare/pkg/amitag"
-	"github.com/amishare/amishare/pkg/kmspolicy"
 	"github.com/amishare/amishare/pkg/share"
 )
 
@@ -144,11 +143,7 @@ func (d *demo) deregister() error {
 	keep := map[string][]string{"key-1": {accountA}}
 	fmt.Println("Keys (an account stays only while another managed image on the key needs it):")
 	for _, k := range d.keys {
-		doc, err := d.fx.KeyPolicy(d.ctx, k)
-		if err != nil {
-			return err
-		}
-		accounts, err := kmspolicy.Accounts(doc)
+		accounts, err := d.fx.KeyAccounts(d.ctx, k)
 		if err != nil {
 			return err
 		}

@@ -24,7 +24,6 @@ import (
 
 	"github.com/amishare/amishare/pkg/config"
 	"github.com/amishare/amishare/pkg/handler"
-	"github.com/amishare/amishare/pkg/kmspolicy"
 	"github.com/amishare/amishare/pkg/pacing"
 	"github.com/amishare/amishare/pkg/share"
 	"github.com/amishare/amishare/pkg/sweep"
@@ -132,7 +131,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 			}
 			return ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.Region = region })
 		},
-		NewKMS: func(region string) kmspolicy.KMSAPI {
+		NewKMS: func(region string) share.KMSAPI {
 			return kms.NewFromConfig(cfg, func(o *kms.Options) { o.Region = region })
 		},
 	}
@@ -141,7 +140,8 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		queueURL = os.Getenv(SweepQueueEnv)
 	}
 	sweeper := &sweep.Sweeper{
-		Engine: pool.Engine(""), Queue: sqs.NewFromConfig(cfg), QueueURL: queueURL, Log: log,
+		Engine: func(c *share.Cache) sweep.Engine { return pool.Engine("").WithCache(c) },
+		Queue:  sqs.NewFromConfig(cfg), QueueURL: queueURL, Log: log,
 		Pacer: pacer, Margin: opts.SweepMargin, Workers: opts.SweepWorkers,
 	}
 	h := &handler.Handler{

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/amishare/amishare/pkg/metrics"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/amishare/amishare/pkg/metrics"
 )
 
 // BlockPublicAccessAPI is the part of *ec2.Client that reads the account's

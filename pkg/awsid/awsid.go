@@ -89,3 +89,9 @@ func RegionOf(s string) string {
 	}
 	return ""
 }
+
+// RootARN is the ARN of an account's root principal, which stands for the
+// whole account in a key policy or a grant: arn:PARTITION:iam::ACCOUNT:root.
+func RootARN(partition, account string) string {
+	return "arn:" + partition + ":iam::" + account + ":root"
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/share"
+	"github.com/amishare/amishare/pkg/share/rules"
 )
 
 // TestHandleRetriesThrottling throttles the first two calls of one
@@ -51,7 +52,7 @@ func TestHandleRetriesThrottling(t *testing.T) {
 			if got := w.calls.Count(tc.action); got != tc.calls {
 				t.Errorf("%s calls made: got %d, want %d", tc.action, got, tc.calls)
 			}
-			if res := sum.Images[0]; res.Outcome != share.OutcomeApplied || res.Status != share.StatusShared {
+			if res := sum.Images[0]; res.Outcome != share.OutcomeApplied || res.Status != rules.StatusShared {
 				t.Errorf("result: got %s %s, want applied shared", res.Outcome, res.Status)
 			}
 			w.wantShared(t, id, snaps, acctA, acctB)
@@ -175,7 +176,7 @@ func TestHandleFailureIsSafeAndConverges(t *testing.T) {
 			if err != nil {
 				t.Fatalf("second delivery: %v", err)
 			}
-			if res := sum.Images[0]; res.Outcome != share.OutcomeApplied || res.Status != share.StatusShared {
+			if res := sum.Images[0]; res.Outcome != share.OutcomeApplied || res.Status != rules.StatusShared {
 				t.Errorf("second delivery: got %s %s, want applied shared", res.Outcome, res.Status)
 			}
 			w.wantShared(t, id, snaps, acctA, acctB)

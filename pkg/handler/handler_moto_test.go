@@ -14,6 +14,7 @@ import (
 	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/event"
 	"github.com/amishare/amishare/pkg/share"
+	"github.com/amishare/amishare/pkg/share/rules"
 )
 
 // TestHandleSampleEvents delivers every sample event through Handle for a
@@ -86,7 +87,7 @@ func TestHandleSampleEvents(t *testing.T) {
 				t.Fatalf("images: got %d, want 1", len(sum.Images))
 			}
 			res := sum.Images[0]
-			if res.ImageID != id || res.Outcome != share.OutcomeApplied || res.Status != share.StatusShared {
+			if res.ImageID != id || res.Outcome != share.OutcomeApplied || res.Status != rules.StatusShared {
 				t.Errorf("result: got %s %s %s, want %s applied shared", res.ImageID, res.Outcome, res.Status, id)
 			}
 			w.wantShared(t, id, snaps, acctA, acctB)
@@ -348,11 +349,11 @@ func TestHandleDryRun(t *testing.T) {
 			if !slices.Equal(p.Image.Add, []string{acctA, acctB}) || !slices.Equal(p.Image.Remove, []string{acctD}) || p.Image.MakePrivate {
 				t.Errorf("plan for the image: got %+v, want add [%s %s] remove [%s]", p.Image, acctA, acctB, acctD)
 			}
-			wantSnaps := []share.SnapshotDiff{
-				{SnapshotID: snaps[0], Diff: share.Diff{Add: []string{acctA, acctB}}},
-				{SnapshotID: snaps[1], Diff: share.Diff{Add: []string{acctA, acctB}, Remove: []string{acctD}}},
+			wantSnaps := []rules.SnapshotDiff{
+				{SnapshotID: snaps[0], Diff: rules.Diff{Add: []string{acctA, acctB}}},
+				{SnapshotID: snaps[1], Diff: rules.Diff{Add: []string{acctA, acctB}, Remove: []string{acctD}}},
 			}
-			if !slices.EqualFunc(p.Snapshots, wantSnaps, func(a, b share.SnapshotDiff) bool {
+			if !slices.EqualFunc(p.Snapshots, wantSnaps, func(a, b rules.SnapshotDiff) bool {
 				return a.SnapshotID == b.SnapshotID && slices.Equal(a.Add, b.Add) && slices.Equal(a.Remove, b.Remove) && a.MakePrivate == b.MakePrivate
 			}) {
 				t.Errorf("plan for the snapshots: got %+v, want %+v", p.Snapshots, wantSnaps)
@@ -361,7 +362,7 @@ func TestHandleDryRun(t *testing.T) {
 				t.Errorf("plan for the keys: got %+v, want %s add [%s %s]", p.Keys, key, acctA, acctB)
 			}
 
-			wantChanges := []share.Change{
+			wantChanges := []rules.Change{
 				{ImageID: id, Account: acctD, Action: "remove"},
 				{ImageID: id, SnapshotID: snaps[1], Account: acctD, Action: "remove"},
 				{ImageID: id, KeyARN: key, Account: acctA, Action: "add"},
@@ -438,11 +439,11 @@ func TestHandlePublicGuard(t *testing.T) {
 				t.Fatalf("Handle: %v", err)
 			}
 			res := sum.Images[0]
-			wantPublicChanges := []share.Change{
+			wantPublicChanges := []rules.Change{
 				{ImageID: id, Account: "all", Action: "remove"},
 				{ImageID: id, SnapshotID: snaps[0], Account: "all", Action: "remove"},
 			}
-			var publicChanges []share.Change
+			var publicChanges []rules.Change
 			for _, c := range res.Changes {
 				if c.Account == "all" {
 					publicChanges = append(publicChanges, c)
@@ -631,7 +632,7 @@ func TestHandleBrokenConfiguration(t *testing.T) {
 				t.Fatalf("Handle: got error %v, want nil (a broken configuration is not retried)", err)
 			}
 			res := sum.Images[0]
-			if res.Outcome != share.OutcomeBlocked || res.Status != share.StatusError || !strings.Contains(res.Message, tc.reason) {
+			if res.Outcome != share.OutcomeBlocked || res.Status != rules.StatusError || !strings.Contains(res.Message, tc.reason) {
 				t.Errorf("result: got %s %s %q, want blocked error with %q", res.Outcome, res.Status, res.Message, tc.reason)
 			}
 			if got := w.calls.Mutating(); !slices.Equal(got, []string{"CreateTags"}) {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/amishare/amishare/pkg/metrics"
 	"github.com/amishare/amishare/pkg/share"
+	"github.com/amishare/amishare/pkg/share/rules"
 )
 
 // Metrics are one invocation's counts, published through CloudWatch's
@@ -32,7 +33,7 @@ type Metrics struct {
 func Count(results []share.Result) Metrics {
 	var m Metrics
 	for _, r := range results {
-		if r.Outcome == share.OutcomeFailed || r.Status == share.StatusError {
+		if r.Outcome == share.OutcomeFailed || r.Status == rules.StatusError {
 			m.Errors++
 		}
 		m.TargetsRefused += len(r.Refused)
@@ -44,7 +45,7 @@ func Count(results []share.Result) Metrics {
 		}
 		if r.Plan != nil {
 			for _, c := range r.Plan.Copies {
-				if c.Action == share.CopyActionCopy && c.ImageID != "" {
+				if c.Action == rules.CopyActionCopy && c.ImageID != "" {
 					m.ImagesCopied++
 				}
 			}
@@ -55,9 +56,9 @@ func Count(results []share.Result) Metrics {
 				continue // count targets once, on the image
 			}
 			switch c.Action {
-			case "add":
+			case rules.ActionAdd:
 				added++
-			case "remove":
+			case rules.ActionRemove:
 				m.AccountsRemoved++
 			}
 		}

@@ -19,7 +19,6 @@ import (
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/handler"
-	"github.com/amishare/amishare/pkg/kmspolicy"
 )
 
 const (
@@ -164,15 +163,11 @@ func (w *world) wantStatus(t *testing.T, id, status, msgContains string) {
 
 func (w *world) keyAccounts(t *testing.T, keyARN string) []string {
 	t.Helper()
-	policy, err := w.fx.KeyPolicy(w.ctx, keyARN)
+	a, err := w.fx.KeyAccounts(w.ctx, keyARN)
 	if err != nil {
 		t.Fatal(err)
 	}
-	accounts, err := kmspolicy.Accounts(policy)
-	if err != nil {
-		t.Fatalf("parsing policy of %s: %v", keyARN, err)
-	}
-	return accounts
+	return a
 }
 
 // handle delivers raw to h with a fresh call log.

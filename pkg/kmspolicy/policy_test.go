@@ -199,11 +199,11 @@ func checkAccounts(t *testing.T, in string, add, remove []string, out string) {
 		want[g] = true
 	}
 	for _, g := range add {
-		k, _ := granteeKey(g)
+		k, _ := GranteeKey(g)
 		want[k] = true
 	}
 	for _, g := range remove {
-		k, _ := granteeKey(g)
+		k, _ := GranteeKey(g)
 		delete(want, k)
 	}
 	got, err := Grantees(out)
@@ -227,7 +227,7 @@ func checkIdempotent(t *testing.T, out string, add, remove []string, partition s
 	}
 }
 
-func TestAccounts(t *testing.T) {
+func TestGranteesOfAccounts(t *testing.T) {
 	tests := []struct {
 		name    string
 		policy  string
@@ -301,7 +301,7 @@ func TestAccounts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Accounts(tt.policy)
+			got, err := Grantees(tt.policy)
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("got error %v, want %v", err, tt.wantErr)
@@ -417,9 +417,9 @@ func TestEdit(t *testing.T) {
 			if changed != tt.wantChanged {
 				t.Errorf("got changed=%v, want %v", changed, tt.wantChanged)
 			}
-			got, err := Accounts(out)
+			got, err := Grantees(out)
 			if err != nil {
-				t.Fatalf("Accounts(out): %v\n%s", err, out)
+				t.Fatalf("Grantees(out): %v\n%s", err, out)
 			}
 			if !slices.Equal(got, tt.wantAccounts) {
 				t.Errorf("got accounts %v, want %v", got, tt.wantAccounts)

@@ -10,6 +10,7 @@ import (
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/config"
 	"github.com/amishare/amishare/pkg/share"
+	"github.com/amishare/amishare/pkg/share/rules"
 )
 
 // firstShareBudget is the most AWS calls a first share may cost: the image,
@@ -48,7 +49,7 @@ func prepareFirstShare(tb testing.TB, e *env, snapshots, keys int) (run func() (
 	return func() (int, int) {
 		e.calls.Reset()
 		res, err := eng.Reconcile(e.ctx, id, share.Options{})
-		if err != nil || res.Status != share.StatusShared {
+		if err != nil || res.Status != rules.StatusShared {
 			tb.Fatalf("reconcile: %v (status %q %s)", err, res.Status, res.Message)
 		}
 		return len(e.calls.Calls()), e.calls.Count("GetKeyPolicy")

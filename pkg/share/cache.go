@@ -8,6 +8,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/amishare/amishare/pkg/config"
+	"github.com/amishare/amishare/pkg/share/rules"
 )
 
 // Cache holds the reads that the reconciles of one sweep share, so that a
@@ -36,7 +37,7 @@ type Cache struct {
 type keyEntry struct {
 	mu   sync.Mutex
 	done bool
-	k    KeyState
+	k    rules.KeyState
 	err  error
 }
 
@@ -86,7 +87,7 @@ func (c *Cache) forgetSnapshots(ids []string) {
 // key returns the cached read of keyID, or calls read once and keeps its
 // answer, error included: a key that cannot be read in this sweep fails
 // every image behind it without another call.
-func (c *Cache) key(keyID string, read func() (KeyState, error)) (KeyState, error) {
+func (c *Cache) key(keyID string, read func() (rules.KeyState, error)) (rules.KeyState, error) {
 	if c == nil {
 		return read()
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/share"
+	"github.com/amishare/amishare/pkg/share/rules"
 )
 
 // TestCleanupOrganizationKeys: an image shared with an OU and an account is
@@ -18,7 +19,7 @@ func TestCleanupOrganizationKeys(t *testing.T) {
 	gone, gsnaps := e.encryptedImage(t, "ou-ab12-11111111 "+acctA, k)
 	other, osnaps := e.encryptedImage(t, acctB, k)
 	for _, id := range []string{gone, other} {
-		if res := e.reconcile(t, id); res.Status != share.StatusShared {
+		if res := e.reconcile(t, id); res.Status != rules.StatusShared {
 			t.Fatalf("%s: status %q (%s), want shared", id, res.Status, res.Message)
 		}
 	}
@@ -60,8 +61,8 @@ func TestCleanupOrganizationKeys(t *testing.T) {
 	// that held it is gone).
 	var ouRemoved bool
 	for _, c := range res.Changes {
-		if c.KeyARN == k && c.Action == "remove" && c.OrganizationalUnitArn != "" {
-			ouRemoved = c.OrganizationalUnitArn == ouWork
+		if c.KeyARN == k && c.Action == "remove" && c.OrganizationalUnitARN != "" {
+			ouRemoved = c.OrganizationalUnitARN == ouWork
 			if !ouRemoved {
 				t.Errorf("key change %+v: organizationalUnitArn is not the OU's ARN %s", c, ouWork)
 			}

@@ -13,7 +13,6 @@ import (
 	"github.com/amishare/amishare/internal/awsfixture"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/config"
-	"github.com/amishare/amishare/pkg/kmspolicy"
 	"github.com/amishare/amishare/pkg/share"
 )
 
@@ -49,7 +48,7 @@ func BenchmarkFirstShareWithCopy(b *testing.B) {
 					o.APIOptions = append(o.APIOptions, e.calls.APIOption)
 				})
 			},
-			NewKMS: func(region string) kmspolicy.KMSAPI {
+			NewKMS: func(region string) share.KMSAPI {
 				return kms.NewFromConfig(e.awsCfg, func(o *kms.Options) {
 					o.Region = region
 					o.APIOptions = append(o.APIOptions, e.calls.APIOption)

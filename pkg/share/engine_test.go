@@ -20,6 +20,7 @@ import (
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/config"
 	"github.com/amishare/amishare/pkg/share"
+	"github.com/amishare/amishare/pkg/share/rules"
 )
 
 const (
@@ -97,7 +98,7 @@ func (e *env) wantShared(t *testing.T, id string, snaps []string, accounts ...st
 	}
 }
 
-func (e *env) wantStatus(t *testing.T, id string, status share.Status, msgContains string) {
+func (e *env) wantStatus(t *testing.T, id string, status rules.Status, msgContains string) {
 	t.Helper()
 	tags, err := e.fx.Tags(e.ctx, id)
 	if err != nil {
@@ -116,11 +117,11 @@ func TestShareRevokeAndIdempotence(t *testing.T) {
 	id, snaps := e.image(t, 3, map[string]string{amitag.Accounts: acctA + " " + acctB})
 
 	res := e.reconcile(t, id)
-	if res.Outcome != share.OutcomeApplied || res.Status != share.StatusShared {
+	if res.Outcome != share.OutcomeApplied || res.Status != rules.StatusShared {
 		t.Fatalf("outcome %q status %q, want applied shared", res.Outcome, res.Status)
 	}
 	e.wantShared(t, id, snaps, acctA, acctB)
-	e.wantStatus(t, id, share.StatusShared, "shared with 2 account(s)")
+	e.wantStatus(t, id, rules.StatusShared, "shared with 2 account(s)")
 	// The record on the snapshots (one call), the snapshots, then the image:
 	// one call per snapshot, one for the image, then the status tags.
 	want := []string{"CreateTags", "ModifySnapshotAttribute", "ModifySnapshotAttribute", "ModifySnapshotAttribute", "ModifyImageAttribute", "CreateTags"}
@@ -158,8 +159,8 @@ func TestShareRevokeAndIdempotence(t *testing.T) {
 	}
 	res = e.reconcile(t, id)
 	e.wantShared(t, id, snaps)
-	e.wantStatus(t, id, share.StatusUnshared, "not shared")
-	if res.Status != share.StatusUnshared {
+	e.wantStatus(t, id, rules.StatusUnshared, "not shared")
+	if res.Status != rules.StatusUnshared {
 		t.Errorf("status = %q, want unshared", res.Status)
 	}
 }
@@ -169,9 +170,9 @@ func TestAllowlistAndGroups(t *testing.T) {
 	id, snaps := e.image(t, 2, map[string]string{amitag.Accounts: "prod, 999999999999 all 11112222333 " + acctA})
 	res := e.reconcile(t, id)
 	e.wantShared(t, id, snaps, acctA, acctD, acctC)
-	e.wantStatus(t, id, share.StatusPartial, `"999999999999" (account is not in the allowlist)`)
-	e.wantStatus(t, id, share.StatusPartial, `"all" (public sharing is never allowed)`)
-	e.wantStatus(t, id, share.StatusPartial, `"11112222333"`)
+	e.wantStatus(t, id, rules.StatusPartial, `"999999999999" (account is not in the allowlist)`)
+	e.wantStatus(t, id, rules.StatusPartial, `"all" (public sharing is never allowed)`)
+	e.wantStatus(t, id, rules.StatusPartial, `"11112222333"`)
 	if len(res.Refused) != 3 {
 		t.Errorf("refused = %v, want 3 tokens", res.Refused)
 	}
@@ -227,7 +228,7 @@ func TestMissingConfigurationChangesNothing(t *testing.T) {
 	if res.Outcome != share.OutcomeBlocked {
 		t.Errorf("outcome = %q, want blocked", res.Outcome)
 	}
-	e.wantStatus(t, id, share.StatusError, "configuration is missing")
+	e.wantStatus(t, id, rules.StatusError, "configuration is missing")
 	if got := e.calls.Mutating(); !slices.Equal(got, []string{"CreateTags"}) {
 		t.Errorf("modifying calls = %v, want only the status tags", got)
 	}

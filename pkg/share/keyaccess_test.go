@@ -15,6 +15,7 @@ import (
 	"github.com/amishare/amishare/pkg/awsid"
 	"github.com/amishare/amishare/pkg/kmspolicy"
 	"github.com/amishare/amishare/pkg/share"
+	"github.com/amishare/amishare/pkg/share/rules"
 )
 
 const foreignAccount = "999988887777"
@@ -30,10 +31,10 @@ func TestForeignKeyIsBlockedWithoutFailing(t *testing.T) {
 	id, snaps := e.encryptedImage(t, acctA+" "+acctB, foreign)
 
 	res := e.reconcile(t, id) // fails the test on an error
-	if res.Outcome != share.OutcomeBlocked || res.Status != share.StatusError {
+	if res.Outcome != share.OutcomeBlocked || res.Status != rules.StatusError {
 		t.Fatalf("outcome %q status %q, want blocked error", res.Outcome, res.Status)
 	}
-	e.wantStatus(t, id, share.StatusError, "encrypted with key "+foreign+" of account "+foreignAccount)
+	e.wantStatus(t, id, rules.StatusError, "encrypted with key "+foreign+" of account "+foreignAccount)
 	e.wantShared(t, id, snaps)
 	for _, op := range []string{"DescribeKey", "GetKeyPolicy", "ListGrants"} {
 		if n := e.calls.Count(op); n != 0 {
@@ -67,7 +68,7 @@ func TestForeignKeyAccessDenied(t *testing.T) {
 
 // deniedKMS refuses DescribeKey, as KMS does for a key whose policy does not
 // let this account's IAM in.
-type deniedKMS struct{ kmspolicy.KMSAPI }
+type deniedKMS struct{ share.KMSAPI }
 
 func (deniedKMS) DescribeKey(context.Context, *kms.DescribeKeyInput, ...func(*kms.Options)) (*kms.DescribeKeyOutput, error) {
 	return nil, &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized to perform: kms:DescribeKey"}
@@ -83,7 +84,7 @@ func TestDescribeKeyDeniedIsBlocked(t *testing.T) {
 	if res.Outcome != share.OutcomeBlocked {
 		t.Fatalf("outcome %q, want blocked", res.Outcome)
 	}
-	e.wantStatus(t, id, share.StatusError, "key "+k+" refuses this account's IAM (DescribeKey denied): its owner, account "+awsid.AccountOf(k)+", must allow")
+	e.wantStatus(t, id, rules.StatusError, "key "+k+" refuses this account's IAM (DescribeKey denied): its owner, account "+awsid.AccountOf(k)+", must allow")
 	e.wantShared(t, id, snaps)
 	// As for another account's key, the log holds the statement the key's
 	// owner must add: amishare cannot change the key itself.
@@ -109,14 +110,14 @@ func TestUndelegatedKeyIsBlocked(t *testing.T) {
 			id, snaps := e.encryptedImage(t, acctA, k)
 
 			res := e.reconcile(t, id)
-			if res.Outcome != share.OutcomeBlocked || res.Status != share.StatusError {
+			if res.Outcome != share.OutcomeBlocked || res.Status != rules.StatusError {
 				t.Fatalf("outcome %q status %q, want blocked error", res.Outcome, res.Status)
 			}
 			wantMsg := "key " + k + " is not delegated to amishare: tag the key amishare:managed = true"
 			if res.Message != wantMsg {
 				t.Errorf("message = %q, want %q", res.Message, wantMsg)
 			}
-			e.wantStatus(t, id, share.StatusError, wantMsg)
+			e.wantStatus(t, id, rules.StatusError, wantMsg)
 			e.wantShared(t, id, snaps)
 			if !strings.Contains(e.logs.String(), "key not delegated to amishare") {
 				t.Errorf("no log line for the refused key:\n%s", e.logs)
@@ -126,7 +127,7 @@ func TestUndelegatedKeyIsBlocked(t *testing.T) {
 				t.Fatal(err)
 			}
 			res = e.reconcile(t, id)
-			if res.Outcome != share.OutcomeApplied || res.Status != share.StatusShared {
+			if res.Outcome != share.OutcomeApplied || res.Status != rules.StatusShared {
 				t.Fatalf("after tagging the key: outcome %q status %q (%s), want applied shared", res.Outcome, res.Status, res.Message)
 			}
 			e.wantShared(t, id, snaps, acctA)

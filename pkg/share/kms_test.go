@@ -16,20 +16,18 @@ import (
 
 	"github.com/amishare/amishare/internal/awsfixture"
 	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/kmsgrant"
 	"github.com/amishare/amishare/pkg/kmspolicy"
 	"github.com/amishare/amishare/pkg/share"
+	"github.com/amishare/amishare/pkg/share/rules"
 )
 
 // keyAccounts returns the accounts amishare's statements grant on the key.
 func (e *env) keyAccounts(t *testing.T, keyARN string) []string {
 	t.Helper()
-	p, err := e.fx.KeyPolicy(e.ctx, keyARN)
+	a, err := e.fx.KeyAccounts(e.ctx, keyARN)
 	if err != nil {
 		t.Fatal(err)
-	}
-	a, err := kmspolicy.Accounts(p)
-	if err != nil {
-		t.Fatalf("policy of %s: %v", keyARN, err)
 	}
 	return a
 }
@@ -83,7 +81,7 @@ func TestEncryptedImageKeyPolicies(t *testing.T) {
 	id, snaps := e.encryptedImage(t, acctA+" "+acctB, k1, k1, k2)
 
 	res := e.reconcile(t, id)
-	if res.Status != share.StatusShared {
+	if res.Status != rules.StatusShared {
 		t.Fatalf("status = %q (%s), want shared", res.Status, res.Message)
 	}
 	e.wantShared(t, id, snaps, acctA, acctB)
@@ -197,7 +195,7 @@ func TestGrantMode(t *testing.T) {
 
 func grantAccounts(t *testing.T, e *env, keyARN string) []string {
 	t.Helper()
-	a, err := kmspolicy.GrantAccounts(e.ctx, e.fx.KMS, keyARN)
+	a, err := kmsgrant.Accounts(e.ctx, e.fx.KMS, keyARN)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +212,7 @@ func TestAWSManagedKeyIsRefused(t *testing.T) {
 	if res.Outcome != share.OutcomeBlocked {
 		t.Errorf("outcome = %q, want blocked", res.Outcome)
 	}
-	e.wantStatus(t, id, share.StatusError, `configure copyKeys["us-east-1"]`)
+	e.wantStatus(t, id, rules.StatusError, `configure copyKeys["us-east-1"]`)
 	e.wantShared(t, id, snaps) // nobody: neither image nor any snapshot
 	if got := e.calls.Mutating(); !slices.Equal(got, []string{"CreateTags"}) {
 		t.Errorf("modifying calls = %v, want only the status tags", got)
@@ -226,7 +224,7 @@ func TestKMSOffRefusesCustomerKey(t *testing.T) {
 	k := e.key(t)
 	id, snaps := e.encryptedImage(t, acctA, k)
 	e.reconcile(t, id)
-	e.wantStatus(t, id, share.StatusError, `"kms": "off"`)
+	e.wantStatus(t, id, rules.StatusError, `"kms": "off"`)
 	e.wantShared(t, id, snaps)
 	if got := e.keyAccounts(t, k); len(got) != 0 {
 		t.Errorf("kms off touched the key: %v", got)
@@ -258,7 +256,7 @@ func TestKeyPolicyTooLargeIsRefused(t *testing.T) {
 	}
 	id, snaps := e.encryptedImage(t, acctA, k)
 	e.reconcile(t, id)
-	e.wantStatus(t, id, share.StatusError, "limit")
+	e.wantStatus(t, id, rules.StatusError, "limit")
 	e.wantShared(t, id, snaps)
 	if n := e.calls.Count("PutKeyPolicy"); n != 0 {
 		t.Errorf("PutKeyPolicy calls = %d, want 0", n)
@@ -272,7 +270,7 @@ func TestKeyPolicyTooLargeIsRefused(t *testing.T) {
 // case the read-back catches. (A writer whose read-back comes before a
 // stale writer's write cannot notice; its next reconcile restores it.)
 type racingKMS struct {
-	kmspolicy.KMSAPI
+	share.KMSAPI
 	before, after *barrier
 	puts          *atomic.Int32
 	once          sync.Once

@@ -14,6 +14,7 @@ import (
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/kmspolicy"
 	"github.com/amishare/amishare/pkg/share"
+	"github.com/amishare/amishare/pkg/share/rules"
 )
 
 const (
@@ -42,12 +43,12 @@ func TestShareWithOrganizationalUnit(t *testing.T) {
 	id, snaps := e.image(t, 2, map[string]string{amitag.Accounts: "ou-ab12-11111111 " + acctA})
 
 	res := e.reconcile(t, id)
-	if res.Status != share.StatusShared {
+	if res.Status != rules.StatusShared {
 		t.Fatalf("status %q (%s), want shared", res.Status, res.Message)
 	}
 	e.wantShared(t, id, snaps, acctA) // snapshots: accounts only
 	e.wantOrgs(t, id, nil, []string{ouWork})
-	e.wantStatus(t, id, share.StatusShared, "shared with 1 account(s), 1 OU(s)")
+	e.wantStatus(t, id, rules.StatusShared, "shared with 1 account(s), 1 OU(s)")
 	if want := []string{acctA, ouWork}; !slices.Equal(res.Targets, want) {
 		t.Errorf("targets = %q, want %q", res.Targets, want)
 	}
@@ -85,7 +86,7 @@ func TestShareWithOrganizationalUnit(t *testing.T) {
 	if got := e.calls.Mutating(); !slices.Equal(got, []string{"ModifyImageAttribute", "CreateTags"}) {
 		t.Errorf("revoke calls = %v, want one ModifyImageAttribute and the status", got)
 	}
-	if len(res.Changes) != 1 || res.Changes[0].OrganizationalUnitArn != ouWork || res.Changes[0].Action != "remove" || res.Changes[0].Account != "" {
+	if len(res.Changes) != 1 || res.Changes[0].OrganizationalUnitARN != ouWork || res.Changes[0].Action != "remove" || res.Changes[0].Account != "" {
 		t.Errorf("changes = %+v, want the OU removed", res.Changes)
 	}
 }
@@ -96,8 +97,8 @@ func TestOrganizationTargetsGroupsAndRefusals(t *testing.T) {
 	res := e.reconcile(t, id)
 	e.wantOrgs(t, id, []string{orgARN}, []string{ouDev})
 	e.wantShared(t, id, snaps, acctC)
-	e.wantStatus(t, id, share.StatusPartial, `"ou-ab12-33333333" (organizational unit is not in the allowlist)`)
-	e.wantStatus(t, id, share.StatusPartial, `"`+orgOther+`" (organization is not in the allowlist)`)
+	e.wantStatus(t, id, rules.StatusPartial, `"ou-ab12-33333333" (organizational unit is not in the allowlist)`)
+	e.wantStatus(t, id, rules.StatusPartial, `"`+orgOther+`" (organization is not in the allowlist)`)
 	if len(res.Refused) != 2 {
 		t.Errorf("refused = %v, want 2", res.Refused)
 	}
@@ -105,7 +106,7 @@ func TestOrganizationTargetsGroupsAndRefusals(t *testing.T) {
 	// Nothing left: error, and nothing shared.
 	only, snaps2 := e.image(t, 1, map[string]string{amitag.Accounts: ouSib})
 	e.reconcile(t, only)
-	e.wantStatus(t, only, share.StatusError, "every target was refused")
+	e.wantStatus(t, only, rules.StatusError, "every target was refused")
 	e.wantOrgs(t, only, nil, nil)
 	e.wantShared(t, only, snaps2)
 }
@@ -153,7 +154,7 @@ func TestDryRunNamesOrganizations(t *testing.T) {
 	if res.Plan == nil || !slices.Equal(res.Plan.Image.Add, []string{orgARN}) {
 		t.Fatalf("plan = %+v, want the organization added to the image", res.Plan)
 	}
-	if len(res.Changes) != 1 || res.Changes[0].OrganizationArn != orgARN {
+	if len(res.Changes) != 1 || res.Changes[0].OrganizationARN != orgARN {
 		t.Errorf("planned changes = %+v, want the organization", res.Changes)
 	}
 	if got := e.calls.Mutating(); len(got) != 0 {
@@ -253,7 +254,7 @@ func TestEncryptedImageSharedWithOU(t *testing.T) {
 	img1, snaps1 := e.encryptedImage(t, "ou-ab12-11111111", k, k)
 
 	res := e.reconcile(t, img1)
-	if res.Status != share.StatusShared {
+	if res.Status != rules.StatusShared {
 		t.Fatalf("status %q (%s), want shared", res.Status, res.Message)
 	}
 	e.wantOrgs(t, img1, nil, []string{ouWork})
@@ -323,7 +324,7 @@ func TestGrantModeRefusesOrganizationsOfEncryptedImages(t *testing.T) {
 	}
 	id, snaps := e.encryptedImage(t, "ou-ab12-11111111 "+acctA, k)
 	res := e.reconcile(t, id)
-	e.wantStatus(t, id, share.StatusPartial, `"`+ouWork+`" (a KMS grant cannot name an organization or OU`)
+	e.wantStatus(t, id, rules.StatusPartial, `"`+ouWork+`" (a KMS grant cannot name an organization or OU`)
 	e.wantShared(t, id, snaps, acctA)
 	e.wantOrgs(t, id, nil, nil)
 	if got := grantAccounts(t, e, k); !slices.Equal(got, []string{acctA}) {
@@ -332,7 +333,7 @@ func TestGrantModeRefusesOrganizationsOfEncryptedImages(t *testing.T) {
 	if after, _ := e.fx.KeyPolicy(e.ctx, k); after != policyBefore {
 		t.Errorf("grant mode changed the key policy")
 	}
-	if len(res.Refused) != 1 || res.Refused[0].Token != ouWork || res.Refused[0].Reason != share.ReasonGrantOrganization {
+	if len(res.Refused) != 1 || res.Refused[0].Token != ouWork || res.Refused[0].Reason != rules.ReasonGrantOrganization {
 		t.Errorf("refused = %+v, want the OU for grant mode", res.Refused)
 	}
 
@@ -351,7 +352,7 @@ func TestKeyKeepsOUAnotherImageNeedsThroughGroup(t *testing.T) {
 	byID, _ := e.encryptedImage(t, "ou-ab12-22222222", k)
 	byGroup, _ := e.encryptedImage(t, "workloads", k)
 	for _, id := range []string{byID, byGroup} {
-		if res := e.reconcile(t, id); res.Status != share.StatusShared {
+		if res := e.reconcile(t, id); res.Status != rules.StatusShared {
 			t.Fatalf("%s: status %q (%s), want shared", id, res.Status, res.Message)
 		}
 	}

@@ -3,8 +3,6 @@ package share
 import (
 	"log/slog"
 	"sync"
-
-	"github.com/amishare/amishare/pkg/kmspolicy"
 )
 
 // Pool builds one Engine per region on first use and keeps it, so that one
@@ -18,7 +16,7 @@ type Pool struct {
 	// NewEC2 and NewKMS build a region's clients (from one aws.Config with
 	// the region overridden); each is called once per region.
 	NewEC2 func(region string) EC2API
-	NewKMS func(region string) kmspolicy.KMSAPI
+	NewKMS func(region string) KMSAPI
 
 	mu      sync.Mutex
 	engines map[string]*Engine

@@ -34,6 +34,7 @@ import (
 	"github.com/amishare/amishare/pkg/config"
 	"github.com/amishare/amishare/pkg/pacing"
 	"github.com/amishare/amishare/pkg/share"
+	"github.com/amishare/amishare/pkg/share/rules"
 )
 
 // QueueAPI is the part of *sqs.Client the sweep uses to hand over.
@@ -111,9 +112,26 @@ func (c Cursor) Body() string {
 	return string(b)
 }
 
+// Engine is what a sweep needs of the engine (*share.Engine in production).
+type Engine interface {
+	LoadConfig(ctx context.Context) (*config.Config, error)
+	ManagedImages(ctx context.Context) ([]ec2types.Image, error)
+	RecordedSnapshots(ctx context.Context, imageID string) ([]ec2types.Snapshot, error)
+	ImageStates(ctx context.Context, ids []string) (map[string]ec2types.ImageState, error)
+	Prefetch(ctx context.Context, images []ec2types.Image) error
+	ReconcileImage(ctx context.Context, img *ec2types.Image, opts share.Options) (share.Result, error)
+	CleanupSnapshots(ctx context.Context, imageID string, snaps []ec2types.Snapshot, opts share.Options) (share.Result, error)
+}
+
+var _ Engine = (*share.Engine)(nil)
+
 // Sweeper runs sweeps. Build one per process.
 type Sweeper struct {
-	Engine *share.Engine
+	// Engine returns the engine a sweep runs through, its reads shared
+	// through cache (share.Engine.WithCache). Its AWS clients must carry the
+	// Pacer's middleware: a sweep whose calls its limiter never sees fails
+	// rather than run unpaced.
+	Engine func(cache *share.Cache) Engine
 	// Queue and QueueURL receive the continuation; without them a sweep
 	// that runs out of time fails.
 	Queue    QueueAPI
@@ -206,24 +224,30 @@ func (s *Sweeper) Run(ctx context.Context, ro RunOptions) (Summary, error) {
 	if err := s.Pacer.Quiet(ctx); err != nil {
 		return finish(fmt.Errorf("sweep: %w", err))
 	}
-	cfg, err := s.Engine.Config.Load(ctx)
+	cache := &share.Cache{}
+	eng := s.Engine(cache)
+	cfg, err := eng.LoadConfig(ctx)
 	if err != nil {
 		return finish(fmt.Errorf("sweep: reading the configuration: %w", err))
 	}
 	lim.SetRate(cfg.SweepRate)
 	sum.DryRun = dryRun || cfg.DryRun
-	images, err := s.Engine.ManagedImages(ctx)
+	images, err := eng.ManagedImages(ctx)
 	if err != nil {
 		return finish(fmt.Errorf("sweep: %w", err))
 	}
+	if lim.Calls() == 0 {
+		// Listing the images is a call: the limiter would have seen it.
+		return finish(errors.New("sweep: the engine's AWS clients are not paced (their middleware lacks pacing.Pacer.APIOption)"))
+	}
 	sum.ManagedImages = len(images)
-	cache := &share.Cache{Config: cfg, Managed: images}
-	opts := share.Options{DryRun: dryRun, Cache: cache}
+	cache.Config, cache.Managed = cfg, images
+	opts := share.Options{DryRun: dryRun}
 	st := &state{sum: &sum}
 	stop := s.stopAt(ctx)
 
 	if cur.Phase == PhaseGone {
-		gone, err := s.goneImages(ctx, images)
+		gone, err := goneImages(ctx, eng, images)
 		if err != nil {
 			st.mu.Lock()
 			st.fail("", err)
@@ -231,7 +255,7 @@ func (s *Sweeper) Run(ctx context.Context, ro RunOptions) (Summary, error) {
 		}
 		ids := after(sortedKeys(gone), cur.After)
 		last, stopped := s.each(ctx, ids, stop, nil, func(ctx context.Context, id string) {
-			res, err := s.Engine.CleanupSnapshots(ctx, id, gone[id], opts)
+			res, err := eng.CleanupSnapshots(ctx, id, gone[id], opts)
 			report(ctx, res, err)
 			st.cleaned(res, err)
 		})
@@ -255,12 +279,12 @@ func (s *Sweeper) Run(ctx context.Context, ro RunOptions) (Summary, error) {
 		for _, id := range chunk {
 			imgs = append(imgs, *byID[id])
 		}
-		if err := s.Engine.Prefetch(ctx, cache, imgs); err != nil {
+		if err := eng.Prefetch(ctx, imgs); err != nil {
 			s.logger().WarnContext(ctx, "sweep: batched snapshot read failed; images read their own", "error", err.Error())
 		}
 	}
 	last, stopped := s.each(ctx, ids, stop, prefetch, func(ctx context.Context, id string) {
-		res, err := s.Engine.ReconcileImage(ctx, byID[id], opts)
+		res, err := eng.ReconcileImage(ctx, byID[id], opts)
 		report(ctx, res, err)
 		st.checked(res, err)
 	})
@@ -316,11 +340,11 @@ func (st *state) tally(res share.Result, err error) {
 	switch {
 	case err != nil:
 		st.fail(res.ImageID, err)
-	case res.Outcome == share.OutcomeFailed || res.Status == share.StatusError:
+	case res.Outcome == share.OutcomeFailed || res.Status == rules.StatusError:
 		st.sum.Errors++
 		st.addFailure(Failure{ImageID: res.ImageID, Error: cmp.Or(res.Message, res.Reason)})
 	}
-	if len(res.Changes) > 0 || err != nil || res.Status == share.StatusError {
+	if len(res.Changes) > 0 || err != nil || res.Status == rules.StatusError {
 		if len(st.sum.Changed) < maxListed {
 			st.sum.Changed = append(st.sum.Changed, res)
 		} else {
@@ -386,8 +410,8 @@ func (s *Sweeper) handOver(ctx context.Context, sum *Summary, cur Cursor) error 
 // goneImages finds the snapshots recorded (tag amishare:image) for images
 // that no longer exist, by image. An image that exists, managed or not, is
 // not gone: its snapshots are its own reconcile's business, or nobody's.
-func (s *Sweeper) goneImages(ctx context.Context, managed []ec2types.Image) (map[string][]ec2types.Snapshot, error) {
-	recorded, err := s.Engine.RecordedSnapshots(ctx, "")
+func goneImages(ctx context.Context, eng Engine, managed []ec2types.Image) (map[string][]ec2types.Snapshot, error) {
+	recorded, err := eng.RecordedSnapshots(ctx, "")
 	if err != nil {
 		return nil, err
 	}
@@ -405,7 +429,7 @@ func (s *Sweeper) goneImages(ctx context.Context, managed []ec2types.Image) (map
 		}
 	}
 	// The rest may be images that exist but are not managed (any more).
-	states, err := s.Engine.ImageStates(ctx, sortedKeys(byImage))
+	states, err := eng.ImageStates(ctx, sortedKeys(byImage))
 	if err != nil {
 		return nil, fmt.Errorf("checking which recorded images still exist: %w", err)
 	}

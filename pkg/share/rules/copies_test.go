@@ -1,4 +1,4 @@
-package share
+package rules
 
 import (
 	"slices"
@@ -18,7 +18,7 @@ func TestDecideCopies(t *testing.T) {
 	tests := []struct {
 		name      string
 		in        CopyInput
-		steps     []CopyStep // compared on Action, Region, ImageID, KmsKeyID, Accounts, RetryOf, Reencrypt
+		steps     []CopyStep // compared on Action, Region, ImageID, KMSKeyID, Accounts, RetryOf, Reencrypt
 		copies    map[string]string
 		noKey     []string
 		pending   []string
@@ -28,7 +28,7 @@ func TestDecideCopies(t *testing.T) {
 		{
 			name:  "new copy with the region's key",
 			in:    CopyInput{SourceID: src, Home: home, Accounts: "A", Regions: regions(eu), Keys: keys},
-			steps: []CopyStep{{Action: CopyActionCopy, Region: eu, KmsKeyID: "alias/eu", Accounts: "A"}},
+			steps: []CopyStep{{Action: CopyActionCopy, Region: eu, KMSKeyID: "alias/eu", Accounts: "A"}},
 		},
 		{
 			name:  "unencrypted, no key: a plain copy",
@@ -38,7 +38,7 @@ func TestDecideCopies(t *testing.T) {
 		{
 			name:  "encrypted, no key: not copied",
 			in:    CopyInput{SourceID: src, Home: home, Accounts: "A", Regions: regions(ap, eu), Keys: keys, Encrypted: true},
-			steps: []CopyStep{{Action: CopyActionCopy, Region: eu, KmsKeyID: "alias/eu", Accounts: "A"}},
+			steps: []CopyStep{{Action: CopyActionCopy, Region: eu, KMSKeyID: "alias/eu", Accounts: "A"}},
 			noKey: []string{ap},
 		},
 		{
@@ -73,18 +73,18 @@ func TestDecideCopies(t *testing.T) {
 			name: "failed copy: copied again, retrying the latest failure",
 			in: CopyInput{SourceID: src, Home: home, Accounts: "A", Regions: regions(eu), Keys: keys,
 				Found: map[string][]FoundCopy{eu: {live(eu, "ami-2", "failed", "A"), live(eu, "ami-1", "failed", "A")}}},
-			steps: []CopyStep{{Action: CopyActionCopy, Region: eu, KmsKeyID: "alias/eu", Accounts: "A", RetryOf: "ami-2"}},
+			steps: []CopyStep{{Action: CopyActionCopy, Region: eu, KMSKeyID: "alias/eu", Accounts: "A", RetryOf: "ami-2"}},
 		},
 		{
 			name: "recorded copy gone: copied again with a new token",
 			in: CopyInput{SourceID: src, Home: home, Accounts: "A", Regions: regions(eu), Keys: keys, Recorded: map[string]string{eu: "ami-9"},
 				Found: map[string][]FoundCopy{}},
-			steps: []CopyStep{{Action: CopyActionCopy, Region: eu, KmsKeyID: "alias/eu", Accounts: "A", RetryOf: "ami-9"}},
+			steps: []CopyStep{{Action: CopyActionCopy, Region: eu, KMSKeyID: "alias/eu", Accounts: "A", RetryOf: "ami-9"}},
 		},
 		{
 			name:      "AWS managed key with a home key: re-encrypted copy at home",
 			in:        CopyInput{SourceID: src, Home: home, Accounts: "A", Keys: keys, Encrypted: true, AWSManaged: true},
-			steps:     []CopyStep{{Action: CopyActionCopy, Region: home, KmsKeyID: "alias/home", Accounts: "A", Reencrypt: true}},
+			steps:     []CopyStep{{Action: CopyActionCopy, Region: home, KMSKeyID: "alias/home", Accounts: "A", Reencrypt: true}},
 			reencrypt: true,
 		},
 		{
@@ -200,7 +200,7 @@ func TestSummarizeCopies(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, msg := tc.d.summarize(tc.status, "base", false)
+			got, msg := tc.d.Summarize(tc.status, "base", false)
 			if got != tc.want {
 				t.Errorf("status: got %q (%s), want %q", got, msg, tc.want)
 			}
@@ -221,7 +221,7 @@ func TestSummarizeCopies(t *testing.T) {
 func TestSummarizeCopiesDryRun(t *testing.T) {
 	d := CopyDecision{Listed: true, Copies: map[string]string{"eu-west-1": "ami-1"},
 		Steps: []CopyStep{{Action: CopyActionCopy, Region: "ap-southeast-2"}}}
-	_, msg := d.summarize(StatusShared, "base", true)
+	_, msg := d.Summarize(StatusShared, "base", true)
 	for _, want := range []string{"copies in eu-west-1", "would copy to ap-southeast-2"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("message: got %q, want it to contain %q", msg, want)

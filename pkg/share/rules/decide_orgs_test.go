@@ -1,4 +1,4 @@
-package share
+package rules
 
 import (
 	"reflect"
@@ -25,7 +25,7 @@ func TestDecideOrganizations(t *testing.T) {
 		return State{ImageID: "ami-1", Owner: owner,
 			Snapshots: []SnapshotState{{ID: "snap-1", Owner: owner, Encrypted: true, KeyARN: keyX, Image: "ami-1"}}, Keys: keys}
 	}
-	cmk := KeyState{ARN: keyX, Owner: owner, Manager: managerCustomer}
+	cmk := KeyState{ARN: keyX, Owner: owner, Manager: ManagerCustomer}
 	tests := []struct {
 		name        string
 		in          Input
@@ -51,7 +51,7 @@ func TestDecideOrganizations(t *testing.T) {
 		{
 			name: "policy mode: the key gets the OU by its id, the policy as read travels with the diff",
 			in: Input{Targets: withOU, KMS: config.ModePolicy,
-				State: encrypted(KeyState{ARN: keyX, Owner: owner, Manager: managerCustomer, Accounts: []string{acctB}, Organizations: []string{ou2Key}, Policy: "{}"})},
+				State: encrypted(KeyState{ARN: keyX, Owner: owner, Manager: ManagerCustomer, Accounts: []string{acctB}, Organizations: []string{ou2Key}, Policy: "{}"})},
 			want: Plan{ImageID: "ami-1", Image: Diff{Add: []string{acctA, ouARN}}, Snapshots: []SnapshotDiff{{"snap-1", Diff{Add: []string{acctA}}}},
 				Keys: []KeyDiff{{KeyARN: keyX, Add: []string{acctA, ouARN}, Remove: []string{acctB, ou2Key}, Policy: "{}"}}},
 			targets: []string{acctA, ouARN}, status: StatusShared,
@@ -61,7 +61,7 @@ func TestDecideOrganizations(t *testing.T) {
 			in: Input{Targets: amitag.Targets{}, KMS: config.ModePolicy, Keep: map[string][]string{keyX: {orgKey}},
 				State: State{ImageID: "ami-1", Owner: owner, Image: Perms{OrganizationalUnits: []string{ouARN}, Organizations: []string{orgARN}},
 					Snapshots: []SnapshotState{{ID: "snap-1", Owner: owner, Encrypted: true, KeyARN: keyX}},
-					Keys:      []KeyState{{ARN: keyX, Owner: owner, Manager: managerCustomer, Organizations: []string{orgKey, ouKey}}}}},
+					Keys:      []KeyState{{ARN: keyX, Owner: owner, Manager: ManagerCustomer, Organizations: []string{orgKey, ouKey}}}}},
 			want: Plan{ImageID: "ami-1", Image: Diff{Remove: []string{orgARN, ouARN}},
 				Keys: []KeyDiff{{KeyARN: keyX, Remove: []string{ouARN}}}},
 			status: StatusUnshared,
@@ -71,7 +71,7 @@ func TestDecideOrganizations(t *testing.T) {
 			in: Input{Targets: amitag.Targets{}, KMS: config.ModePolicy, Known: []string{orgARN, ou2ARN, ouARN},
 				State: State{ImageID: "ami-1", Owner: owner,
 					Snapshots: []SnapshotState{{ID: "snap-1", Owner: owner, Encrypted: true, KeyARN: keyX}},
-					Keys:      []KeyState{{ARN: keyX, Owner: owner, Manager: managerCustomer, Organizations: []string{orgKey, ouKey, "o-zzzzzzzzzz"}}}}},
+					Keys:      []KeyState{{ARN: keyX, Owner: owner, Manager: ManagerCustomer, Organizations: []string{orgKey, ouKey, "o-zzzzzzzzzz"}}}}},
 			want:   Plan{ImageID: "ami-1", Keys: []KeyDiff{{KeyARN: keyX, Remove: []string{orgARN, ouARN, "o-zzzzzzzzzz"}}}},
 			status: StatusUnshared,
 		},
@@ -122,13 +122,13 @@ func TestPlanChangesNameOrganizations(t *testing.T) {
 		Keys:  []KeyDiff{{KeyARN: keyX, Add: []string{ouARN}, Remove: []string{ou2Key}}},
 	}
 	want := []Change{
-		{ImageID: "ami-1", OrganizationArn: orgARN, Action: "remove"},
-		{ImageID: "ami-1", KeyARN: keyX, OrganizationalUnitArn: ouARN, Action: "add"},
-		{ImageID: "ami-1", KeyARN: keyX, OrganizationalUnitArn: ou2Key, Action: "remove"},
-		{ImageID: "ami-1", Account: acctA, Action: "add"},
-		{ImageID: "ami-1", OrganizationalUnitArn: ouARN, Action: "add"},
+		{ImageID: "ami-1", OrganizationARN: orgARN, Action: ActionRemove},
+		{ImageID: "ami-1", KeyARN: keyX, OrganizationalUnitARN: ouARN, Action: ActionAdd},
+		{ImageID: "ami-1", KeyARN: keyX, OrganizationalUnitARN: ou2Key, Action: ActionRemove},
+		{ImageID: "ami-1", Account: acctA, Action: ActionAdd},
+		{ImageID: "ami-1", OrganizationalUnitARN: ouARN, Action: ActionAdd},
 	}
-	if got := planChanges(p); !reflect.DeepEqual(got, want) {
+	if got := p.Changes(); !reflect.DeepEqual(got, want) {
 		t.Errorf("changes:\n got %+v\nwant %+v", got, want)
 	}
 }

@@ -1,4 +1,4 @@
-package share
+package rules
 
 import (
 	"fmt"
@@ -94,7 +94,7 @@ func TestDecide(t *testing.T) {
 						{ID: "snap-1", Owner: owner, Encrypted: true, KeyARN: keyX, Perms: Perms{Accounts: []string{acctA}}, Image: "ami-gone"},
 						{ID: "snap-2", Owner: owner, Encrypted: true, KeyARN: keyX, Perms: Perms{Accounts: []string{acctA, acctB}}, Image: "ami-gone"},
 					},
-					Keys: []KeyState{{ARN: keyX, Owner: owner, Manager: managerCustomer, Accounts: []string{acctA, acctB},
+					Keys: []KeyState{{ARN: keyX, Owner: owner, Manager: ManagerCustomer, Accounts: []string{acctA, acctB},
 						Policy: `{"Version":"2012-10-17","Statement":[]}`}}}},
 			want: Plan{ImageID: "ami-gone",
 				Snapshots: []SnapshotDiff{{"snap-1", Diff{Remove: []string{acctA}}}, {"snap-2", Diff{Remove: []string{acctA}}}},
@@ -141,7 +141,7 @@ func TestDecide(t *testing.T) {
 			in: Input{Targets: targets(acctA), KMS: config.ModeGrant, Keep: map[string][]string{keyX: {acctC}},
 				State: State{ImageID: "ami-1", Owner: owner,
 					Snapshots: []SnapshotState{{ID: "snap-1", Owner: owner, Encrypted: true, KeyARN: keyX, Image: "ami-1"}},
-					Keys:      []KeyState{{ARN: keyX, Owner: owner, Manager: managerCustomer, Accounts: []string{acctB, acctC}}}}},
+					Keys:      []KeyState{{ARN: keyX, Owner: owner, Manager: ManagerCustomer, Accounts: []string{acctB, acctC}}}}},
 			want: Plan{ImageID: "ami-1", Image: Diff{Add: []string{acctA}}, Snapshots: []SnapshotDiff{{"snap-1", Diff{Add: []string{acctA}}}},
 				Keys: []KeyDiff{{KeyARN: keyX, Add: []string{acctA}, Remove: []string{acctB}}}},
 			status: StatusShared,
@@ -150,14 +150,14 @@ func TestDecide(t *testing.T) {
 			name: "AWS managed key blocks everything",
 			in: Input{Targets: targets(acctA), KMS: config.ModePolicy, State: State{ImageID: "ami-1", Owner: owner,
 				Snapshots: []SnapshotState{{ID: "snap-1", Owner: owner, Encrypted: true, KeyARN: keyY}},
-				Keys:      []KeyState{{ARN: keyY, Owner: owner, Manager: managerAWS}}}},
+				Keys:      []KeyState{{ARN: keyY, Owner: owner, Manager: ManagerAWS}}}},
 			want: Plan{ImageID: "ami-1"}, status: StatusError, blocked: true, msgContains: `configure copyKeys["us-east-1"]`,
 		},
 		{
 			name: "AWS managed key does not stop a revoke",
 			in: Input{Targets: targets(), KMS: config.ModePolicy, State: State{ImageID: "ami-1", Owner: owner, Image: Perms{Accounts: []string{acctA}},
 				Snapshots: []SnapshotState{{ID: "snap-1", Owner: owner, Encrypted: true, KeyARN: keyY}},
-				Keys:      []KeyState{{ARN: keyY, Owner: owner, Manager: managerAWS}}}},
+				Keys:      []KeyState{{ARN: keyY, Owner: owner, Manager: ManagerAWS}}}},
 			want:   Plan{ImageID: "ami-1", Image: Diff{Remove: []string{acctA}}},
 			status: StatusUnshared,
 		},
@@ -165,7 +165,7 @@ func TestDecide(t *testing.T) {
 			name: "foreign key blocks",
 			in: Input{Targets: targets(acctA), KMS: config.ModePolicy, State: State{ImageID: "ami-1", Owner: owner,
 				Snapshots: []SnapshotState{{ID: "snap-1", Owner: owner, Encrypted: true, KeyARN: "arn:aws:kms:us-east-1:999999999999:key/z"}},
-				Keys:      []KeyState{{ARN: "arn:aws:kms:us-east-1:999999999999:key/z", Owner: "999999999999", Manager: managerCustomer}}}},
+				Keys:      []KeyState{{ARN: "arn:aws:kms:us-east-1:999999999999:key/z", Owner: "999999999999", Manager: ManagerCustomer}}}},
 			want: Plan{ImageID: "ami-1"}, status: StatusError, blocked: true, msgContains: "of account 999999999999",
 		},
 		{
@@ -194,7 +194,7 @@ func TestDecide(t *testing.T) {
 			name: "kms off refuses a customer key",
 			in: Input{Targets: targets(acctA), KMS: config.ModeOff, State: State{ImageID: "ami-1", Owner: owner,
 				Snapshots: []SnapshotState{{ID: "snap-1", Owner: owner, Encrypted: true, KeyARN: keyX}},
-				Keys:      []KeyState{{ARN: keyX, Owner: owner, Manager: managerCustomer}}}},
+				Keys:      []KeyState{{ARN: keyX, Owner: owner, Manager: ManagerCustomer}}}},
 			want: Plan{ImageID: "ami-1"}, status: StatusError, blocked: true, msgContains: `"kms": "off"`,
 		},
 		{
@@ -207,7 +207,7 @@ func TestDecide(t *testing.T) {
 			name: "policy over 32 KiB blocks",
 			in: Input{Targets: targets(acctA), KMS: config.ModePolicy, State: State{ImageID: "ami-1", Owner: owner,
 				Snapshots: []SnapshotState{{ID: "snap-1", Owner: owner, Encrypted: true, KeyARN: keyX}},
-				Keys: []KeyState{{ARN: keyX, Owner: owner, Manager: managerCustomer,
+				Keys: []KeyState{{ARN: keyX, Owner: owner, Manager: ManagerCustomer,
 					Policy: `{"Version":"2012-10-17","Statement":[{"Sid":"big","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"kms:*","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalTag/x":"` + strings.Repeat("y", 32700) + `"}}}]}`}}}},
 			want: Plan{ImageID: "ami-1"}, status: StatusError, blocked: true, msgContains: "exceed",
 		},
@@ -255,14 +255,14 @@ func TestPlanChangesOrder(t *testing.T) {
 		Keys:      []KeyDiff{{KeyARN: keyX, Add: []string{acctC}, Remove: []string{acctB}}},
 	}
 	var got []string
-	for _, c := range planChanges(p) {
+	for _, c := range p.Changes() {
 		res := "image"
 		if c.SnapshotID != "" {
 			res = "snapshot"
 		} else if c.KeyARN != "" {
 			res = "key"
 		}
-		got = append(got, res+" "+c.Action+" "+c.Account)
+		got = append(got, res+" "+string(c.Action)+" "+c.Account)
 	}
 	want := []string{
 		"image remove " + acctB, "snapshot remove " + acctB,

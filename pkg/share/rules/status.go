@@ -1,4 +1,4 @@
-package share
+package rules
 
 import (
 	"fmt"
@@ -66,11 +66,11 @@ func summarize(t amitag.Targets) (Status, string) {
 		}
 		fmt.Fprintf(&b, "%s (%s)", strings.Join(byReason[reason], ", "), reason)
 	}
-	return status, trimMessage(b.String())
+	return status, TrimMessage(b.String())
 }
 
-// trimMessage cuts s to the tag value limit, on a rune boundary, marking the cut.
-func trimMessage(s string) string {
+// TrimMessage cuts s to the tag value limit, on a rune boundary, marking the cut.
+func TrimMessage(s string) string {
 	if utf8.RuneCountInString(s) <= maxMessage {
 		return s
 	}

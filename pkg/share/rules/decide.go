@@ -1,4 +1,4 @@
-package share
+package rules
 
 import (
 	"errors"
@@ -11,93 +11,6 @@ import (
 	"github.com/amishare/amishare/pkg/config"
 	"github.com/amishare/amishare/pkg/kmspolicy"
 )
-
-// MaxLaunchPermissions is the most launch-permission entities AWS allows on one AMI.
-const MaxLaunchPermissions = 1000
-
-// maxMessage is the longest amishare:message value (AWS caps tag values at 256).
-const maxMessage = 256
-
-// Key managers as DescribeKey reports them.
-const (
-	managerAWS      = "AWS"
-	managerCustomer = "CUSTOMER"
-)
-
-// Perms is who may use a resource: accounts, organizations and OUs (images
-// only: create-volume permission cannot name an organization), and whether
-// it is public.
-type Perms struct {
-	Accounts            []string `json:"accounts,omitempty"`
-	Organizations       []string `json:"organizations,omitempty"`       // organization ARNs
-	OrganizationalUnits []string `json:"organizationalUnits,omitempty"` // OU ARNs
-	Public              bool     `json:"public,omitempty"`
-}
-
-// targets returns every account, organization and OU of p.
-func (p Perms) targets() []string {
-	out := slices.Concat(p.Accounts, p.Organizations, p.OrganizationalUnits)
-	return out
-}
-
-// SnapshotState is one EBS snapshot behind the image, as read.
-type SnapshotState struct {
-	ID        string `json:"snapshotId"`
-	Owner     string `json:"owner"`
-	Encrypted bool   `json:"encrypted"`
-	KeyARN    string `json:"keyArn,omitempty"`
-	Perms     Perms  `json:"perms"`
-	// Image is the snapshot's amishare:image tag: the image amishare shared it for.
-	Image string `json:"image,omitempty"`
-}
-
-// KeyState is one KMS key behind the image's snapshots, as read.
-type KeyState struct {
-	ARN      string   `json:"keyArn"`
-	Owner    string   `json:"owner"`
-	Manager  string   `json:"manager,omitempty"`  // AWS or CUSTOMER; empty when not described (foreign or Denied)
-	Denied   bool     `json:"denied,omitempty"`   // DescribeKey was refused: the key is not usable by amishare
-	Accounts []string `json:"accounts,omitempty"` // granted by amishare (policy statements or grants)
-	// Organizations are the organizations ("o-…") and OUs ("o-…/ou-…")
-	// amishare's policy statements grant (see kmspolicy.GranteeKey).
-	Organizations []string `json:"organizations,omitempty"`
-	Policy        string   `json:"-"` // key policy, policy mode only
-	// Stale means amishare's statements in the policy are not as it writes
-	// them for the grantees they name (edited by hand, e.g. an
-	// organization's condition dropped): the policy is written back.
-	Stale bool `json:"stale,omitempty"`
-}
-
-// grantees returns every account, organization and OU the key grants.
-func (k KeyState) grantees() []string { return slices.Concat(k.Accounts, k.Organizations) }
-
-// State is what the image, its snapshots and keys look like now.
-type State struct {
-	ImageID   string          `json:"imageId"`
-	Owner     string          `json:"owner"`
-	Image     Perms           `json:"image"`
-	Snapshots []SnapshotState `json:"snapshots"`
-	Keys      []KeyState      `json:"keys,omitempty"`
-}
-
-// Input is everything a decision depends on.
-type Input struct {
-	Targets amitag.Targets
-	State   State
-	// Keep lists, per key ARN, the accounts, organizations ("o-…") and OUs
-	// ("o-…/ou-…") other managed images still need on that key.
-	Keep map[string][]string
-	// KeepSnapshots lists, per snapshot id, accounts other managed images
-	// using the same snapshot are shared with: they stay on the snapshot.
-	KeepSnapshots map[string][]string
-	KMS           config.KMSMode
-	AllowPublic   bool
-	// Known are the organization and OU ARNs the configuration knows
-	// (config.Config.OrganizationTargets): they name a key statement's
-	// organization or OU by its ARN when neither the targets nor the image
-	// hold it (an OU removed by hand, an image that is gone).
-	Known []string
-}
 
 // Diff is a change to one resource's permissions.
 type Diff struct {
@@ -170,7 +83,7 @@ func Decide(in Input) Decision {
 	in.Targets = refuseUnreachable(in)
 	st := in.State
 	if blocked := blockers(in); len(blocked) > 0 {
-		return Decision{Plan: Plan{ImageID: st.ImageID}, Targets: in.Targets, Status: StatusError, Message: trimMessage(strings.Join(blocked, "; ")), Blocked: blocked}
+		return Decision{Plan: Plan{ImageID: st.ImageID}, Targets: in.Targets, Status: StatusError, Message: TrimMessage(strings.Join(blocked, "; ")), Blocked: blocked}
 	}
 	p := Plan{ImageID: st.ImageID}
 	// The image is shared with every target; its snapshots only with the
@@ -193,14 +106,14 @@ func Decide(in Input) Decision {
 	}
 	if in.KMS != config.ModeOff {
 		var tooLarge []string
-		names, desired := targetNames(in), keyGrantees(in.Targets)
+		names, desired := targetNames(in), KeyGrantees(in.Targets)
 		for _, k := range st.Keys {
-			if !writable(k, st.Owner) {
+			if !k.Writable(st.Owner) {
 				continue // refused by blockers when there is anything to share
 			}
 			kd := KeyDiff{KeyARN: k.ARN,
-				Add:     names.of(minus(desired, k.grantees())),
-				Remove:  names.of(minus(minus(k.grantees(), desired), in.Keep[k.ARN])),
+				Add:     names.of(minus(desired, k.Grantees())),
+				Remove:  names.of(minus(minus(k.Grantees(), desired), in.Keep[k.ARN])),
 				Restore: k.Stale && in.KMS == config.ModePolicy,
 			}
 			if len(kd.Add) == 0 && len(kd.Remove) == 0 && !kd.Restore {
@@ -215,7 +128,7 @@ func Decide(in Input) Decision {
 			p.Keys = append(p.Keys, kd)
 		}
 		if len(tooLarge) > 0 {
-			return Decision{Plan: Plan{ImageID: st.ImageID}, Targets: in.Targets, Status: StatusError, Message: trimMessage(strings.Join(tooLarge, "; ")), Blocked: tooLarge}
+			return Decision{Plan: Plan{ImageID: st.ImageID}, Targets: in.Targets, Status: StatusError, Message: TrimMessage(strings.Join(tooLarge, "; ")), Blocked: tooLarge}
 		}
 	}
 	status, msg := summarize(in.Targets)
@@ -233,7 +146,7 @@ const ReasonGrantOrganization = `a KMS grant cannot name an organization or OU (
 func refuseUnreachable(in Input) amitag.Targets {
 	t := in.Targets
 	if in.KMS != config.ModeGrant || len(t.Organizations)+len(t.OrganizationalUnits) == 0 ||
-		!slices.ContainsFunc(in.State.Keys, func(k KeyState) bool { return k.Manager == managerCustomer }) {
+		!slices.ContainsFunc(in.State.Keys, func(k KeyState) bool { return k.Manager == ManagerCustomer }) {
 		return t
 	}
 	t.Refused = slices.Clone(t.Refused)
@@ -244,9 +157,9 @@ func refuseUnreachable(in Input) amitag.Targets {
 	return t
 }
 
-// keyGrantees returns who a key must grant for targets: the accounts, and
+// KeyGrantees returns who a key must grant for targets: the accounts, and
 // each organization and OU by the id its statements hold.
-func keyGrantees(t amitag.Targets) []string {
+func KeyGrantees(t amitag.Targets) []string {
 	out := slices.Clone(t.Accounts)
 	for _, arn := range slices.Concat(t.Organizations, t.OrganizationalUnits) {
 		if k, ok := kmspolicy.GranteeKey(arn); ok {
@@ -301,10 +214,10 @@ func blockers(in Input) []string {
 	}
 	for _, k := range st.Keys {
 		switch {
-		case k.Manager == managerAWS:
+		case k.Manager == ManagerAWS:
 			out = append(out, fmt.Sprintf("encrypted with the AWS managed key %s, which can never be shared: configure copyKeys[%q] (a customer-managed key of that region) and amishare shares a re-encrypted copy",
 				k.ARN, awsid.RegionOf(k.ARN)))
-		case isForeign(k, st.Owner):
+		case k.Foreign(st.Owner):
 			out = append(out, fmt.Sprintf("encrypted with key %s of account %s: its owner must allow the target accounts (statement in the log)", k.ARN, k.Owner))
 		case k.Denied:
 			out = append(out, fmt.Sprintf("key %s refuses this account's IAM (DescribeKey denied): its owner, account %s, must allow this account or the target accounts (statement in the log)", k.ARN, k.Owner))
@@ -313,17 +226,6 @@ func blockers(in Input) []string {
 		}
 	}
 	return out
-}
-
-// writable reports whether amishare may change who uses the key: a
-// customer-managed key of the image's own account.
-func writable(k KeyState, imageOwner string) bool {
-	return k.Manager == managerCustomer && k.Owner == imageOwner
-}
-
-// isForeign reports whether the key belongs to another account than the image.
-func isForeign(k KeyState, imageOwner string) bool {
-	return k.Owner != "" && imageOwner != "" && k.Owner != imageOwner
 }
 
 // diff compares desired (accounts, organization and OU ARNs) with what cur

@@ -1,4 +1,4 @@
-package share
+package rules
 
 import (
 	"crypto/sha256"
@@ -46,7 +46,7 @@ type CopyStep struct {
 	// ImageID is the copy whose tag is set; for a new copy, the image
 	// CopyImage made (empty in a dry run).
 	ImageID  string `json:"imageId,omitempty"`
-	KmsKeyID string `json:"kmsKeyId,omitempty"` // copy: the key the copy is encrypted with
+	KMSKeyID string `json:"kmsKeyId,omitempty"` // copy: the key the copy is encrypted with
 	Accounts string `json:"accounts"`           // the accounts tag the copy gets
 	// Token is CopyImage's ClientToken: the same source, region and failed
 	// predecessor always give the same token, so a retried event or two
@@ -156,7 +156,7 @@ func DecideCopies(in CopyInput) CopyDecision {
 			prev = rec // recorded but gone: a new token, so EC2 cannot answer with the old image
 		}
 		d.Steps = append(d.Steps, CopyStep{
-			Action: CopyActionCopy, Region: r, KmsKeyID: key, Accounts: in.Accounts,
+			Action: CopyActionCopy, Region: r, KMSKeyID: key, Accounts: in.Accounts,
 			Token: CopyToken(in.SourceID, r, prev), Name: copyName(in.Name, in.Home, in.SourceID, len(failed)+1),
 			RetryOf: prev, Reencrypt: r == in.Home,
 		})
@@ -271,7 +271,7 @@ func ParseCopiesTag(value string) map[string]string {
 }
 
 // summarize folds the copies into the status and message of the source.
-func (d CopyDecision) summarize(status Status, msg string, dryRun bool) (Status, string) {
+func (d CopyDecision) Summarize(status Status, msg string, dryRun bool) (Status, string) {
 	if !d.Listed && len(d.Steps) == 0 && len(d.Copies) == 0 {
 		return status, msg
 	}
@@ -350,7 +350,7 @@ func (d CopyDecision) summarize(status Status, msg string, dryRun bool) (Status,
 	if len(parts) > 0 {
 		msg += "; " + strings.Join(parts, "; ")
 	}
-	return status, trimMessage(msg)
+	return status, TrimMessage(msg)
 }
 
 func (d CopyDecision) makesCopy() bool {

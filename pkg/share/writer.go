@@ -1,0 +1,331 @@
+package share
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/awserr"
+	"github.com/amishare/amishare/pkg/config"
+	"github.com/amishare/amishare/pkg/kmsgrant"
+	"github.com/amishare/amishare/pkg/kmspolicy"
+	"github.com/amishare/amishare/pkg/share/rules"
+)
+
+// writer makes every AWS write of the engine, recording each permission
+// change in res and logging it (the audit trail) as soon as AWS has
+// accepted it.
+type writer struct {
+	ec2     EC2API
+	kms     KMSAPI
+	cache   *Cache
+	log     *slog.Logger
+	region  string
+	regions RegionalEC2
+	res     *Result
+}
+
+// apply carries out the plan in its safe order (see rules.Plan). The
+// snapshots are recorded (tagged amishare:image) after the removals and
+// before anything is added: a snapshot is never shared without the record
+// that finds it again once the image is gone.
+func (w writer) apply(ctx context.Context, p rules.Plan, mode config.KMSMode) error {
+	if err := w.launchPermissions(ctx, p.ImageID, nil, p.Image.Remove, p.Image.MakePrivate); err != nil {
+		return err
+	}
+	for _, s := range p.Snapshots {
+		if err := w.volumePermissions(ctx, p.ImageID, s.SnapshotID, ec2types.OperationTypeRemove, s.Remove, s.MakePrivate); err != nil {
+			return err
+		}
+	}
+	if err := w.recordSnapshots(ctx, p.ImageID, p.Record); err != nil {
+		return err
+	}
+	for _, k := range p.Keys {
+		err := w.key(ctx, p.ImageID, k, mode)
+		w.cache.forgetKey(k.KeyARN)
+		if err != nil {
+			return err
+		}
+	}
+	for _, s := range p.Snapshots {
+		if err := w.volumePermissions(ctx, p.ImageID, s.SnapshotID, ec2types.OperationTypeAdd, s.Add, false); err != nil {
+			return err
+		}
+	}
+	return w.launchPermissions(ctx, p.ImageID, p.Image.Add, nil, false)
+}
+
+// changed records and logs one permission change AWS has accepted.
+func (w writer) changed(ctx context.Context, c rules.Change) {
+	w.res.Changes = append(w.res.Changes, c)
+	audit(ctx, w.log, "permission changed", c)
+}
+
+// launchPermissions makes one ModifyImageAttribute call for either
+// additions or removals, accounts, organizations and OUs together.
+func (w writer) launchPermissions(ctx context.Context, imageID string, add, remove []string, makePrivate bool) error {
+	var mods ec2types.LaunchPermissionModifications
+	for _, a := range add {
+		mods.Add = append(mods.Add, launchPermission(a))
+	}
+	for _, a := range remove {
+		mods.Remove = append(mods.Remove, launchPermission(a))
+	}
+	if makePrivate {
+		mods.Remove = append(mods.Remove, ec2types.LaunchPermission{Group: ec2types.PermissionGroupAll})
+	}
+	if len(mods.Add) == 0 && len(mods.Remove) == 0 {
+		return nil
+	}
+	if _, err := w.ec2.ModifyImageAttribute(ctx, &ec2.ModifyImageAttributeInput{ImageId: aws.String(imageID), LaunchPermission: &mods}); err != nil {
+		return fmt.Errorf("changing launch permissions of %s: %w", imageID, err)
+	}
+	for _, a := range add {
+		w.changed(ctx, rules.Change{ImageID: imageID, Action: rules.ActionAdd}.For(a))
+	}
+	for _, a := range remove {
+		w.changed(ctx, rules.Change{ImageID: imageID, Action: rules.ActionRemove}.For(a))
+	}
+	if makePrivate {
+		w.changed(ctx, rules.Change{ImageID: imageID, Account: rules.PublicGroup, Action: rules.ActionRemove})
+	}
+	return nil
+}
+
+// launchPermission is the EC2 launch permission for a target.
+func launchPermission(target string) ec2types.LaunchPermission {
+	switch rules.KindOf(target) {
+	case rules.KindOrganization:
+		return ec2types.LaunchPermission{OrganizationArn: aws.String(target)}
+	case rules.KindOrganizationalUnit:
+		return ec2types.LaunchPermission{OrganizationalUnitArn: aws.String(target)}
+	}
+	return ec2types.LaunchPermission{UserId: aws.String(target)}
+}
+
+// volumePermissions makes one ModifySnapshotAttribute call in the
+// OperationType + UserIds form (valid on AWS, and the only form the local
+// emulator applies).
+func (w writer) volumePermissions(ctx context.Context, imageID, snapshotID string, op ec2types.OperationType, accounts []string, makePrivate bool) error {
+	if len(accounts) == 0 && !makePrivate {
+		return nil
+	}
+	in := &ec2.ModifySnapshotAttributeInput{
+		SnapshotId:    aws.String(snapshotID),
+		Attribute:     ec2types.SnapshotAttributeNameCreateVolumePermission,
+		OperationType: op,
+		UserIds:       accounts,
+	}
+	if makePrivate {
+		in.GroupNames = []string{rules.PublicGroup}
+	}
+	if _, err := w.ec2.ModifySnapshotAttribute(ctx, in); err != nil {
+		return fmt.Errorf("changing create-volume permissions of %s: %w", snapshotID, err)
+	}
+	for _, a := range accounts {
+		w.changed(ctx, rules.Change{ImageID: imageID, SnapshotID: snapshotID, Account: a, Action: rules.Action(op)})
+	}
+	if makePrivate {
+		w.changed(ctx, rules.Change{ImageID: imageID, SnapshotID: snapshotID, Account: rules.PublicGroup, Action: rules.ActionRemove})
+	}
+	return nil
+}
+
+// key changes who may use one key: its policy statements, or its grants.
+func (w writer) key(ctx context.Context, imageID string, k rules.KeyDiff, mode config.KMSMode) error {
+	added, removed := k.Add, k.Remove
+	switch mode {
+	case config.ModePolicy:
+		wrote, err := kmspolicy.EnsurePolicy(ctx, w.kms, k.KeyARN, k.Policy, k.Add, k.Remove)
+		if wrote && k.Restore {
+			w.log.InfoContext(ctx, "key statements restored", "imageId", imageID, "keyArn", k.KeyARN)
+		}
+		if err != nil {
+			if awserr.IsAccessDenied(err) {
+				return &KeyNotDelegatedError{KeyARN: k.KeyARN, Err: err}
+			}
+			return err
+		}
+	case config.ModeGrant:
+		var err error
+		if added, removed, err = kmsgrant.Ensure(ctx, w.kms, k.KeyARN, k.Add, k.Remove); err != nil {
+			if awserr.IsAccessDenied(err) {
+				err = &KeyNotDelegatedError{KeyARN: k.KeyARN, Err: err}
+			}
+			// Grants made or revoked before the refusal are logged all the same.
+			w.keyChanged(ctx, imageID, k.KeyARN, added, removed)
+			return err
+		}
+	default:
+		return nil
+	}
+	w.keyChanged(ctx, imageID, k.KeyARN, added, removed)
+	return nil
+}
+
+func (w writer) keyChanged(ctx context.Context, imageID, keyARN string, added, removed []string) {
+	for _, a := range added {
+		w.changed(ctx, rules.Change{ImageID: imageID, KeyARN: keyARN, Action: rules.ActionAdd}.For(a))
+	}
+	for _, a := range removed {
+		w.changed(ctx, rules.Change{ImageID: imageID, KeyARN: keyARN, Action: rules.ActionRemove}.For(a))
+	}
+}
+
+// KeyNotDelegatedError means IAM (or the key policy) refused amishare a write
+// to a key of this account: with the stack parameter DelegatedKeysOnly the
+// role may change only keys tagged amishare:managed = true. No retry can fix
+// that, so the image is blocked with a message saying which tag to put on
+// which key, and the event succeeds.
+type KeyNotDelegatedError struct {
+	KeyARN string
+	Err    error
+}
+
+func (e *KeyNotDelegatedError) Error() string {
+	return fmt.Sprintf("key %s is not delegated to amishare (access denied): tag the key %s = %s, or allow this function in its key policy: %v",
+		e.KeyARN, amitag.KeyManaged, amitag.KeyManagedValue, e.Err)
+}
+
+func (e *KeyNotDelegatedError) Unwrap() error { return e.Err }
+
+// Reason is the short text for the image's amishare:message.
+func (e *KeyNotDelegatedError) Reason() string {
+	return fmt.Sprintf("key %s is not delegated to amishare: tag the key %s = %s", e.KeyARN, amitag.KeyManaged, amitag.KeyManagedValue)
+}
+
+// recordSnapshots tags the snapshots amishare:image = imageID, in one call.
+func (w writer) recordSnapshots(ctx context.Context, imageID string, snaps []string) error {
+	if len(snaps) == 0 {
+		return nil
+	}
+	_, err := w.ec2.CreateTags(ctx, &ec2.CreateTagsInput{
+		Resources: snaps,
+		Tags:      []ec2types.Tag{{Key: aws.String(amitag.Image), Value: aws.String(imageID)}},
+	})
+	if err != nil {
+		return fmt.Errorf("recording %s on its snapshots: %w", amitag.Image, err)
+	}
+	w.cache.forgetSnapshots(snaps)
+	w.log.InfoContext(ctx, "snapshots recorded", "imageId", imageID, "snapshotIds", snaps, "tag", amitag.Image)
+	return nil
+}
+
+// releaseSnapshots removes the record amishare:image = imageID from the
+// snapshots, in one call, once what amishare shared for the image is revoked.
+func (w writer) releaseSnapshots(ctx context.Context, imageID string, snaps []string) error {
+	if _, err := w.ec2.DeleteTags(ctx, &ec2.DeleteTagsInput{
+		Resources: snaps,
+		Tags:      []ec2types.Tag{{Key: aws.String(amitag.Image), Value: aws.String(imageID)}},
+	}); err != nil {
+		return fmt.Errorf("removing %s from the snapshots of %s: %w", amitag.Image, imageID, err)
+	}
+	w.cache.forgetSnapshots(snaps)
+	w.log.InfoContext(ctx, "snapshots released", "imageId", imageID, "snapshotIds", snaps, "tag", amitag.Image)
+	return nil
+}
+
+// status writes the status and message tags (and any extra tag) on the image
+// of region ("" is the engine's), when they differ from tags, in one
+// CreateTags call, and updates tags. It reports whether it wrote.
+func (w writer) status(ctx context.Context, region, imageID string, tags map[string]string, status rules.Status, msg string, extra ...ec2types.Tag) (bool, error) {
+	if tags[amitag.Status] == string(status) && tags[amitag.Message] == msg && len(extra) == 0 {
+		return false, nil
+	}
+	_, err := ec2In(w.ec2, w.region, w.regions, region).CreateTags(ctx, &ec2.CreateTagsInput{
+		Resources: []string{imageID},
+		Tags: append([]ec2types.Tag{
+			{Key: aws.String(amitag.Status), Value: aws.String(string(status))},
+			{Key: aws.String(amitag.Message), Value: aws.String(msg)},
+		}, extra...),
+	})
+	if err != nil {
+		return false, fmt.Errorf("writing status tags on %s: %w", imageID, err)
+	}
+	tags[amitag.Status], tags[amitag.Message] = string(status), msg
+	return true, nil
+}
+
+// copySteps makes the planned copies and sets the copies' accounts tags,
+// logging each as it is done.
+func (w writer) copySteps(ctx context.Context, cw *copyWork) error {
+	for i := range cw.Steps {
+		s := &cw.Steps[i]
+		client := ec2In(w.ec2, w.region, w.regions, s.Region)
+		switch s.Action {
+		case rules.CopyActionCopy:
+			in := &ec2.CopyImageInput{
+				SourceImageId: aws.String(cw.sourceID),
+				SourceRegion:  aws.String(w.region),
+				Name:          aws.String(s.Name),
+				Description:   aws.String(cw.desc),
+				ClientToken:   aws.String(s.Token),
+				// The source's own tags (amishare:regions among them) are never
+				// copied: a copy is never copied again.
+				CopyImageTags: aws.Bool(false),
+				TagSpecifications: []ec2types.TagSpecification{{
+					ResourceType: ec2types.ResourceTypeImage,
+					Tags: []ec2types.Tag{
+						{Key: aws.String(amitag.Accounts), Value: aws.String(s.Accounts)},
+						{Key: aws.String(amitag.Source), Value: aws.String(cw.source)},
+					},
+				}},
+			}
+			if s.KMSKeyID != "" {
+				in.Encrypted, in.KmsKeyId = aws.Bool(true), aws.String(s.KMSKeyID)
+			}
+			out, err := client.CopyImage(ctx, in)
+			if err != nil {
+				return fmt.Errorf("copying %s to %s: %w", cw.source, s.Region, err)
+			}
+			s.ImageID = aws.ToString(out.ImageId)
+			cw.Copies[s.Region] = s.ImageID
+			attrs := []any{"imageId", cw.sourceID, "copyImageId", s.ImageID, "region", s.Region, "clientToken", s.Token}
+			if s.KMSKeyID != "" {
+				attrs = append(attrs, "kmsKeyId", s.KMSKeyID)
+			}
+			if s.RetryOf != "" {
+				attrs = append(attrs, "retryOf", s.RetryOf)
+			}
+			w.log.InfoContext(ctx, "image copied", attrs...)
+		case rules.CopyActionSetAccounts:
+			_, err := client.CreateTags(ctx, &ec2.CreateTagsInput{
+				Resources: []string{s.ImageID},
+				Tags:      []ec2types.Tag{{Key: aws.String(amitag.Accounts), Value: aws.String(s.Accounts)}},
+			})
+			if err != nil {
+				return fmt.Errorf("setting the accounts tag of copy %s in %s: %w", s.ImageID, s.Region, err)
+			}
+			w.log.InfoContext(ctx, "copy accounts tag set", "imageId", cw.sourceID,
+				"copyImageId", s.ImageID, "region", s.Region, "accounts", s.Accounts)
+		}
+	}
+	return nil
+}
+
+// audit logs one permission change, applied or planned: the audit trail.
+func audit(ctx context.Context, log *slog.Logger, msg string, c rules.Change) {
+	attrs := []any{"imageId", c.ImageID}
+	if c.SnapshotID != "" {
+		attrs = append(attrs, "snapshotId", c.SnapshotID)
+	}
+	if c.KeyARN != "" {
+		attrs = append(attrs, "keyArn", c.KeyARN)
+	}
+	switch {
+	case c.OrganizationARN != "":
+		attrs = append(attrs, "organizationArn", c.OrganizationARN)
+	case c.OrganizationalUnitARN != "":
+		attrs = append(attrs, "organizationalUnitArn", c.OrganizationalUnitARN)
+	default:
+		attrs = append(attrs, "account", c.Account)
+	}
+	attrs = append(attrs, "action", string(c.Action))
+	log.InfoContext(ctx, msg, attrs...)
+}
