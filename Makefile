@@ -11,16 +11,16 @@ FUZZ_TARGETS  := ./pkg/event:FuzzDecode ./pkg/amitag:FuzzResolveAccounts ./pkg/k
 # The Python tools the tests use (moto, aws-sam-translator, cfn-lint), pinned
 # in $(PY_REQUIREMENTS): the machine's python3 when it has exactly those
 # versions, otherwise a local $(VENV) that the pytools target installs them into.
-PY_REQUIREMENTS := internal/motoserver/requirements.txt
+PY_REQUIREMENTS := internal/testing/moto/requirements.txt
 VENV            := .venv
-ifeq ($(shell python3 internal/motoserver/pytools.py 2>/dev/null && echo ok),ok)
+ifeq ($(shell python3 internal/testing/moto/pytools.py 2>/dev/null && echo ok),ok)
 PYTHON  := python3
 CFNLINT := cfn-lint
 else
 PYTHON  := $(CURDIR)/$(VENV)/bin/python
 CFNLINT := $(CURDIR)/$(VENV)/bin/cfn-lint
 endif
-# internal/motoserver starts moto with this interpreter.
+# internal/testing/moto starts moto with this interpreter.
 export AMISHARE_MOTO_PYTHON := $(PYTHON)
 
 .DEFAULT_GOAL := help
@@ -69,10 +69,10 @@ demo: pytools ## share and revoke an AMI (plain and encrypted) against a local m
 	$(GO) run ./internal/demo
 
 pytools: ## the pinned Python tools: the machine's if it has them, else install them into .venv
-	@if [ "$(PYTHON)" != python3 ] && ! $(PYTHON) internal/motoserver/pytools.py 2>/dev/null; then \
+	@if [ "$(PYTHON)" != python3 ] && ! $(PYTHON) internal/testing/moto/pytools.py 2>/dev/null; then \
 		echo "python3 lacks the pinned tools of $(PY_REQUIREMENTS): installing them into $(VENV)"; \
 		python3 -m venv $(VENV) && $(VENV)/bin/python -m pip install --quiet -r $(PY_REQUIREMENTS) && \
-		$(VENV)/bin/python internal/motoserver/pytools.py || { \
+		$(VENV)/bin/python internal/testing/moto/pytools.py || { \
 			echo "could not install $(PY_REQUIREMENTS) into $(VENV) (is a Python package index reachable?)"; exit 1; }; \
 	fi
 

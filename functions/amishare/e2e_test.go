@@ -32,7 +32,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/amishare/amishare/internal/awsfixture"
-	"github.com/amishare/amishare/internal/motoserver"
+	"github.com/amishare/amishare/internal/testing/moto"
 	"github.com/amishare/amishare/pkg/amitag"
 )
 
@@ -309,7 +309,7 @@ func TestLambdaUnderEmulator(t *testing.T) {
 // configuration parameter in place, and a fixture on it.
 type lambdaEnv struct {
 	ctx context.Context
-	srv *motoserver.Server
+	srv *moto.Server
 	cfg aws.Config
 	fx  *awsfixture.Fixture
 }
@@ -318,7 +318,7 @@ type lambdaEnv struct {
 func newLambdaEnv(t *testing.T, config string) lambdaEnv {
 	t.Helper()
 	buildArtifacts(t)
-	le := lambdaEnv{ctx: context.Background(), srv: motoserver.ForTest(t)}
+	le := lambdaEnv{ctx: context.Background(), srv: moto.ForTest(t)}
 	var err error
 	if le.cfg, err = le.srv.AWSConfig(le.ctx); err != nil {
 		t.Fatal(err)

@@ -19,7 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
-	"github.com/amishare/amishare/internal/motoserver"
+	"github.com/amishare/amishare/internal/testing/moto"
 	"github.com/amishare/amishare/pkg/awsid"
 	"github.com/amishare/amishare/pkg/kmspolicy"
 )
@@ -238,7 +238,7 @@ func (f *Fixture) ShareSnapshot(ctx context.Context, snapshotID string, userIDs,
 // every call on it, as AWS does when the key policy does not allow the caller.
 // A volume (and its snapshot) can still be encrypted with it.
 func ForeignKeyARN(account string) string {
-	return fmt.Sprintf("arn:aws:kms:%s:%s:key/0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", motoserver.Region, account)
+	return fmt.Sprintf("arn:aws:kms:%s:%s:key/0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", moto.Region, account)
 }
 
 // TagKey sets tags on a KMS key (amishare:managed=true delegates it to amishare).

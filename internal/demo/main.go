@@ -25,7 +25,7 @@ import (
 	"syscall"
 
 	"github.com/amishare/amishare/internal/awsfixture"
-	"github.com/amishare/amishare/internal/motoserver"
+	"github.com/amishare/amishare/internal/testing/moto"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/handler"
@@ -114,7 +114,7 @@ func run(ctx context.Context, verbose bool) (err error) {
 	fmt.Println()
 
 	fmt.Print("Starting moto on 127.0.0.1 ... ")
-	srv, err := motoserver.Start()
+	srv, err := moto.Start()
 	if err != nil {
 		fmt.Println("failed")
 		return err

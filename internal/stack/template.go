@@ -17,7 +17,7 @@ import (
 var translateScript []byte
 
 // Pseudo parameter values a resolved template uses. The account and region
-// are moto's (internal/motoserver), so that ARNs of calls the tests record
+// are moto's (internal/testing/moto), so that ARNs of calls the tests record
 // compare with the role's resources.
 const (
 	Partition = "aws"

@@ -16,7 +16,7 @@ import (
 
 	"github.com/amishare/amishare/internal/awsfixture"
 	"github.com/amishare/amishare/internal/faultinject"
-	"github.com/amishare/amishare/internal/motoserver"
+	"github.com/amishare/amishare/internal/testing/moto"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/event"
@@ -399,7 +399,7 @@ func TestSweepCleansDeregisteredWithoutEvent(t *testing.T) {
 // hands over through the stack's SQS queue (moto's) until it is done, and
 // every image is done exactly once.
 func TestSweepContinuation(t *testing.T) {
-	srv := motoserver.ForTest(t) // the same server newWorld resets and uses
+	srv := moto.ForTest(t) // the same server newWorld resets and uses
 	w := newWorld(t, strings.Replace(fastConfig, `"sweepRate":1000`, `"sweepRate":40`, 1))
 	cfg, err := srv.AWSConfig(w.ctx)
 	if err != nil {
@@ -508,7 +508,7 @@ func TestSweepContinuation(t *testing.T) {
 // the windows count those calls too.
 func TestSweepRate(t *testing.T) {
 	const rate = 5
-	srv := motoserver.ForTest(t) // the same server newWorld resets and uses
+	srv := moto.ForTest(t) // the same server newWorld resets and uses
 	w := newWorld(t, fastConfig)
 	ids, snaps, err := w.fx.RegisterImages(w.ctx, "rate", 6, map[string]string{amitag.Accounts: acctA})
 	if err != nil {

@@ -5,16 +5,17 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/amishare/amishare/internal/motoserver"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/amishare/amishare/internal/testing/moto"
 )
 
 // TestMoto runs Ensure against moto's KMS: the real SDK client, request
 // shapes and paginator, on a fresh key.
 func TestMoto(t *testing.T) {
 	ctx := context.Background()
-	cfg, err := motoserver.ForTest(t).AWSConfig(ctx)
+	cfg, err := moto.ForTest(t).AWSConfig(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

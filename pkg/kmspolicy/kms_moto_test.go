@@ -7,14 +7,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
-	"github.com/amishare/amishare/internal/motoserver"
+	"github.com/amishare/amishare/internal/testing/moto"
 )
 
 // TestMoto runs Describe and EnsurePolicy against moto's KMS:
 // the real SDK client, request shapes and paginator, on a fresh key.
 func TestMoto(t *testing.T) {
 	ctx := context.Background()
-	cfg, err := motoserver.ForTest(t).AWSConfig(ctx)
+	cfg, err := moto.ForTest(t).AWSConfig(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestMoto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := KeyInfo{ARN: key, Owner: motoserver.AccountID, Manager: "CUSTOMER"}
+	want := KeyInfo{ARN: key, Owner: moto.AccountID, Manager: "CUSTOMER"}
 	if info != want {
 		t.Errorf("Describe: got %+v, want %+v", info, want)
 	}

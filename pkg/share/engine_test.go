@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/amishare/amishare/internal/awsfixture"
-	"github.com/amishare/amishare/internal/motoserver"
+	"github.com/amishare/amishare/internal/testing/moto"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/config"
 	"github.com/amishare/amishare/pkg/share"
@@ -36,7 +36,7 @@ const (
 // env is one test's world: moto, a fixture to seed it, and an engine whose
 // calls are recorded.
 type env struct {
-	srv    *motoserver.Server
+	srv    *moto.Server
 	ctx    context.Context
 	fx     *awsfixture.Fixture
 	calls  *awsfixture.CallLog
@@ -49,7 +49,7 @@ func newEnv(t *testing.T, configDoc string) *env { return newEnvTB(t, configDoc)
 
 func newEnvTB(t testing.TB, configDoc string) *env {
 	t.Helper()
-	srv := motoserver.ForTest(t)
+	srv := moto.ForTest(t)
 	ctx := context.Background()
 	cfg, err := srv.AWSConfig(ctx)
 	if err != nil {

@@ -1,4 +1,4 @@
-// Package motoserver is test tooling that runs moto, the AWS service mock,
+// Package moto is test tooling that runs moto, the AWS service mock,
 // on loopback with the patches in launcher.py that make it behave as AWS
 // documents where amishare depends on it: RegisterImage honours
 // BlockDeviceMappings, snapshots keep their volume's KMS key, AWS managed
@@ -14,7 +14,7 @@
 // It needs python3 with moto 5.2.1 (pinned in requirements.txt; `make pytools`
 // installs it into .venv when the machine lacks it). AMISHARE_MOTO_PYTHON
 // names the interpreter (the Makefile sets it); the default is python3 on PATH.
-package motoserver
+package moto
 
 import (
 	"bytes"
@@ -86,7 +86,7 @@ func Start() (*Server, error) {
 	if _, err := exec.LookPath(python); err != nil {
 		return nil, fmt.Errorf("starting moto: %w; python3 with moto is needed, %s", err, InstallHint)
 	}
-	dir, err := os.MkdirTemp("", "motoserver-")
+	dir, err := os.MkdirTemp("", "moto-")
 	if err != nil {
 		return nil, fmt.Errorf("starting moto: %w", err)
 	}
@@ -269,15 +269,15 @@ func ForTest(t testing.TB) *Server {
 		shared.server, shared.err = Start()
 	})
 	if shared.err != nil {
-		t.Fatalf("motoserver: %v", shared.err)
+		t.Fatalf("moto: %v", shared.err)
 	}
 	s := shared.server
 	if err := s.Reset(); err != nil {
-		t.Fatalf("motoserver: %v", err)
+		t.Fatalf("moto: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := s.Reset(); err != nil {
-			t.Errorf("motoserver: %v", err)
+			t.Errorf("moto: %v", err)
 		}
 	})
 	return s
