@@ -16,7 +16,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go/middleware"
 
-	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/handler"
@@ -34,7 +34,7 @@ const (
 // configuration allowing copies to eu-west-1 with its key.
 type copyWorld struct {
 	*world
-	eu             *awsfixture.Fixture
+	eu             *fixture.Fixture
 	homeKey, euKey string
 }
 
@@ -128,7 +128,7 @@ func (w *copyWorld) handle(t *testing.T, path string, extra ...string) (handler.
 }
 
 // copies lists the images in fx's region tagged amishare:source = home/src.
-func (w *copyWorld) copies(t *testing.T, fx *awsfixture.Fixture, src string) []ec2types.Image {
+func (w *copyWorld) copies(t *testing.T, fx *fixture.Fixture, src string) []ec2types.Image {
 	t.Helper()
 	imgs, err := fx.ImagesTagged(w.ctx, amitag.Source, home+"/"+src)
 	if err != nil {
@@ -137,7 +137,7 @@ func (w *copyWorld) copies(t *testing.T, fx *awsfixture.Fixture, src string) []e
 	return imgs
 }
 
-func (w *copyWorld) onlyCopy(t *testing.T, fx *awsfixture.Fixture, src string) ec2types.Image {
+func (w *copyWorld) onlyCopy(t *testing.T, fx *fixture.Fixture, src string) ec2types.Image {
 	t.Helper()
 	imgs := w.copies(t, fx, src)
 	if len(imgs) != 1 {
@@ -146,7 +146,7 @@ func (w *copyWorld) onlyCopy(t *testing.T, fx *awsfixture.Fixture, src string) e
 	return imgs[0]
 }
 
-func (w *copyWorld) wantSharedIn(t *testing.T, fx *awsfixture.Fixture, id string, snaps []string, accounts ...string) {
+func (w *copyWorld) wantSharedIn(t *testing.T, fx *fixture.Fixture, id string, snaps []string, accounts ...string) {
 	t.Helper()
 	if err := fx.SharedExactly(w.ctx, id, snaps, accounts); err != nil {
 		t.Error(err)
@@ -161,7 +161,7 @@ func tagsOf(img ec2types.Image) map[string]string {
 	return m
 }
 
-func (w *copyWorld) tags(t *testing.T, fx *awsfixture.Fixture, id string) map[string]string {
+func (w *copyWorld) tags(t *testing.T, fx *fixture.Fixture, id string) map[string]string {
 	t.Helper()
 	img, err := fx.Image(w.ctx, id)
 	if err != nil {
@@ -171,7 +171,7 @@ func (w *copyWorld) tags(t *testing.T, fx *awsfixture.Fixture, id string) map[st
 }
 
 // wantCopyEncrypted checks every snapshot of the copy uses key.
-func (w *copyWorld) wantCopyEncrypted(t *testing.T, fx *awsfixture.Fixture, img ec2types.Image, n int, key string) []string {
+func (w *copyWorld) wantCopyEncrypted(t *testing.T, fx *fixture.Fixture, img ec2types.Image, n int, key string) []string {
 	t.Helper()
 	snaps, keys, err := fx.SnapshotKeys(w.ctx, img)
 	if err != nil {
@@ -188,7 +188,7 @@ func (w *copyWorld) wantCopyEncrypted(t *testing.T, fx *awsfixture.Fixture, img 
 	return snaps
 }
 
-func (w *copyWorld) keyAccounts(t *testing.T, fx *awsfixture.Fixture, key string) []string {
+func (w *copyWorld) keyAccounts(t *testing.T, fx *fixture.Fixture, key string) []string {
 	t.Helper()
 	a, err := fx.KeyAccounts(w.ctx, key)
 	if err != nil {
@@ -217,7 +217,7 @@ func wantContains(t *testing.T, what, got, want string) {
 // us-east-1) shares it there; an accounts change follows to the copy.
 func TestCopyToRegion(t *testing.T) {
 	w := newCopyWorld(t, euConfig)
-	src, srcSnaps, err := w.fx.RegisterImage(w.ctx, "golden", []awsfixture.Disk{{KeyID: w.homeKey}, {KeyID: w.homeKey}},
+	src, srcSnaps, err := w.fx.RegisterImage(w.ctx, "golden", []fixture.Disk{{KeyID: w.homeKey}, {KeyID: w.homeKey}},
 		map[string]string{amitag.Accounts: acctA, amitag.Regions: away})
 	if err != nil {
 		t.Fatal(err)
@@ -386,11 +386,11 @@ func TestCopyRefusals(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newCopyWorld(t, config)
-			disk := awsfixture.Disk{}
+			disk := fixture.Disk{}
 			if tc.encrypted {
 				disk.KeyID = w.homeKey
 			}
-			src, _, err := w.fx.RegisterImage(w.ctx, "img", []awsfixture.Disk{disk}, map[string]string{amitag.Accounts: acctA, amitag.Regions: tc.regions})
+			src, _, err := w.fx.RegisterImage(w.ctx, "img", []fixture.Disk{disk}, map[string]string{amitag.Accounts: acctA, amitag.Regions: tc.regions})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -431,7 +431,7 @@ func TestReencryptAWSManagedKey(t *testing.T) {
 		return fmt.Sprintf(`{"allowedAccounts":["%s"],"copyKeys":{"%s":"%s"}}`, acctA, home, homeKey)
 	}
 	w := newCopyWorld(t, config)
-	src, srcSnaps, err := w.fx.RegisterImage(w.ctx, "aws-managed", []awsfixture.Disk{{Encrypted: true}, {Encrypted: true}}, map[string]string{amitag.Accounts: acctA})
+	src, srcSnaps, err := w.fx.RegisterImage(w.ctx, "aws-managed", []fixture.Disk{{Encrypted: true}, {Encrypted: true}}, map[string]string{amitag.Accounts: acctA})
 	if err != nil {
 		t.Fatal(err)
 	}

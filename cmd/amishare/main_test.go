@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
-	"github.com/amishare/amishare/internal/awsfixture"
-	"github.com/amishare/amishare/internal/faultinject"
+	"github.com/amishare/amishare/internal/testing/faultinject"
+	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/event"
@@ -38,13 +38,13 @@ const (
 // reaches AWS, and a fixture to seed and inspect it.
 type world struct {
 	ctx   context.Context
-	fx    *awsfixture.Fixture
-	calls *awsfixture.CallLog
+	fx    *fixture.Fixture
+	calls *fixture.CallLog
 }
 
 func newWorld(t *testing.T, configDoc string) *world {
 	t.Helper()
-	return &world{ctx: context.Background(), fx: awsfixture.ForTest(t, param, configDoc), calls: &awsfixture.CallLog{}}
+	return &world{ctx: context.Background(), fx: fixture.ForTest(t, param, configDoc), calls: &fixture.CallLog{}}
 }
 
 // hookHandler makes run build its handler with extra options (the call
@@ -70,7 +70,7 @@ func hookHandler(t *testing.T, w *world, tune func(*app.Options)) *int {
 
 func (w *world) image(t *testing.T, disks int, tags map[string]string) (string, []string) {
 	t.Helper()
-	id, snaps, err := w.fx.RegisterImage(w.ctx, t.Name(), make([]awsfixture.Disk, disks), tags)
+	id, snaps, err := w.fx.RegisterImage(w.ctx, t.Name(), make([]fixture.Disk, disks), tags)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +410,7 @@ func TestRunHandleAWSFailure(t *testing.T) {
 				t.Errorf("summary: got %+v, want the error and one failed image", sum)
 			}
 			for _, what := range []string{id, snaps[0], snaps[1]} {
-				var p awsfixture.Perms
+				var p fixture.Perms
 				var err error
 				if what == id {
 					p, err = w.fx.LaunchPermissions(w.ctx, id)

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/handler"
 	"github.com/amishare/amishare/pkg/kmspolicy"
@@ -28,7 +28,7 @@ func TestRunHandleOrganizationalUnit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, snaps, err := w.fx.RegisterImage(w.ctx, t.Name(), []awsfixture.Disk{{KeyID: key}}, map[string]string{amitag.Accounts: "ou-ab12-11111111 " + acctA})
+	id, snaps, err := w.fx.RegisterImage(w.ctx, t.Name(), []fixture.Disk{{KeyID: key}}, map[string]string{amitag.Accounts: "ou-ab12-11111111 " + acctA})
 	if err != nil {
 		t.Fatal(err)
 	}

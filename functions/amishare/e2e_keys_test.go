@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/pkg/amitag"
 )
 
@@ -77,7 +77,7 @@ func TestLambdaKeysAndAWSSample(t *testing.T) {
 	})
 
 	t.Run("AWS sample with a real image id shares it", func(t *testing.T) {
-		id, snaps, err := fx.RegisterImage(ctx, "aws-sample", make([]awsfixture.Disk, 2), map[string]string{amitag.Accounts: acctA})
+		id, snaps, err := fx.RegisterImage(ctx, "aws-sample", make([]fixture.Disk, 2), map[string]string{amitag.Accounts: acctA})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,8 +87,8 @@ func TestLambdaKeysAndAWSSample(t *testing.T) {
 	})
 
 	t.Run("key of another account blocks the image, the invocation succeeds", func(t *testing.T) {
-		foreign := awsfixture.ForeignKeyARN(foreignAccount)
-		id, snaps, err := fx.RegisterImage(ctx, "foreign-key", []awsfixture.Disk{{KeyID: foreign}}, map[string]string{amitag.Accounts: acctA + " prod"})
+		foreign := fixture.ForeignKeyARN(foreignAccount)
+		id, snaps, err := fx.RegisterImage(ctx, "foreign-key", []fixture.Disk{{KeyID: foreign}}, map[string]string{amitag.Accounts: acctA + " prod"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -124,7 +124,7 @@ func TestLambdaKeysAndAWSSample(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		id, snaps, err := fx.RegisterImage(ctx, "undelegated-key", []awsfixture.Disk{{KeyID: k}}, map[string]string{amitag.Accounts: acctA})
+		id, snaps, err := fx.RegisterImage(ctx, "undelegated-key", []fixture.Disk{{KeyID: k}}, map[string]string{amitag.Accounts: acctA})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/pkg/amitag"
 )
 
@@ -25,7 +25,7 @@ func TestLambdaOrganizationalUnit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, snaps, err := fx.RegisterImage(ctx, "ou-e2e", []awsfixture.Disk{{KeyID: key}, {KeyID: key}}, map[string]string{amitag.Accounts: "ou-ab12-11111111 " + acctA})
+	id, snaps, err := fx.RegisterImage(ctx, "ou-e2e", []fixture.Disk{{KeyID: key}, {KeyID: key}}, map[string]string{amitag.Accounts: "ou-ab12-11111111 " + acctA})
 	if err != nil {
 		t.Fatal(err)
 	}

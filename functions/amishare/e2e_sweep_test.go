@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/pkg/amitag"
 )
 
@@ -28,7 +28,7 @@ func TestLambdaSweep(t *testing.T) {
 	}
 	em := le.start(t, "AMISHARE_SWEEP_QUEUE_URL="+aws.ToString(q.QueueUrl))
 	tags := map[string]string{amitag.Accounts: acctA}
-	gone, gsnaps, err := fx.RegisterImage(ctx, "sweep-e2e-gone", make([]awsfixture.Disk, 2), tags)
+	gone, gsnaps, err := fx.RegisterImage(ctx, "sweep-e2e-gone", make([]fixture.Disk, 2), tags)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestLambdaSweep(t *testing.T) {
 	if err := fx.DeregisterImage(ctx, gone); err != nil {
 		t.Fatal(err)
 	}
-	lost, lsnaps, err := fx.RegisterImage(ctx, "sweep-e2e-lost", make([]awsfixture.Disk, 1), tags)
+	lost, lsnaps, err := fx.RegisterImage(ctx, "sweep-e2e-lost", make([]fixture.Disk, 1), tags)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/internal/testing/moto"
 	"github.com/amishare/amishare/pkg/amitag"
 )
@@ -130,7 +130,7 @@ func build() error {
 func TestLambdaUnderEmulator(t *testing.T) {
 	le := newLambdaEnv(t, e2eConfig)
 	ctx, fx := le.ctx, le.fx
-	imageID, snaps, err := fx.RegisterImage(ctx, "amishare-e2e", make([]awsfixture.Disk, 3),
+	imageID, snaps, err := fx.RegisterImage(ctx, "amishare-e2e", make([]fixture.Disk, 3),
 		map[string]string{amitag.Accounts: acctA + " prod"})
 	if err != nil {
 		t.Fatal(err)
@@ -311,7 +311,7 @@ type lambdaEnv struct {
 	ctx context.Context
 	srv *moto.Server
 	cfg aws.Config
-	fx  *awsfixture.Fixture
+	fx  *fixture.Fixture
 }
 
 // newLambdaEnv builds the artifacts (once), starts moto and writes config.
@@ -323,7 +323,7 @@ func newLambdaEnv(t *testing.T, config string) lambdaEnv {
 	if le.cfg, err = le.srv.AWSConfig(le.ctx); err != nil {
 		t.Fatal(err)
 	}
-	le.fx = awsfixture.New(le.cfg)
+	le.fx = fixture.New(le.cfg)
 	if err := le.fx.PutConfig(le.ctx, e2eParameter, config); err != nil {
 		t.Fatal(err)
 	}
@@ -552,14 +552,14 @@ func readEvent(t *testing.T, name, imageID string, mustMention bool) []byte {
 	return bytes.ReplaceAll(raw, []byte(sampleImageID), []byte(imageID))
 }
 
-func wantShared(t *testing.T, fx *awsfixture.Fixture, imageID string, snaps, accounts []string) {
+func wantShared(t *testing.T, fx *fixture.Fixture, imageID string, snaps, accounts []string) {
 	t.Helper()
 	if err := fx.SharedExactly(context.Background(), imageID, snaps, accounts); err != nil {
 		t.Error(err)
 	}
 }
 
-func wantStatusTags(t *testing.T, fx *awsfixture.Fixture, imageID, status, message string) {
+func wantStatusTags(t *testing.T, fx *fixture.Fixture, imageID, status, message string) {
 	t.Helper()
 	tags, err := fx.Tags(context.Background(), imageID)
 	if err != nil {
@@ -574,7 +574,7 @@ func wantStatusTags(t *testing.T, fx *awsfixture.Fixture, imageID, status, messa
 type emulator struct {
 	url    string
 	cmd    *exec.Cmd
-	out    *awsfixture.LogBuffer // the emulator's and the function's stdout and stderr
+	out    *fixture.LogBuffer // the emulator's and the function's stdout and stderr
 	exited chan struct{}
 	client *http.Client
 }
@@ -614,7 +614,7 @@ func tryStartEmulator(t *testing.T, rie, bootstrap string, env []string) (*emula
 	// and stops it itself on SIGTERM; stop checks that it did.)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	endWithTest(cmd.SysProcAttr)
-	em := &emulator{url: "http://" + addr + invokePath, cmd: cmd, out: &awsfixture.LogBuffer{}, exited: make(chan struct{}),
+	em := &emulator{url: "http://" + addr + invokePath, cmd: cmd, out: &fixture.LogBuffer{}, exited: make(chan struct{}),
 		client: &http.Client{Timeout: invokeTimeout}}
 	cmd.Stdout, cmd.Stderr = em.out, em.out
 	if err = cmd.Start(); err != nil {

@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
-	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/share"
@@ -60,7 +60,7 @@ func (d *demo) copyToRegion() error {
 			key1 = k
 		}
 	}
-	id, snaps, err := d.fx.RegisterImage(d.ctx, "demo-golden", []awsfixture.Disk{{KeyID: key1}, {KeyID: key1}}, nil)
+	id, snaps, err := d.fx.RegisterImage(d.ctx, "demo-golden", []fixture.Disk{{KeyID: key1}, {KeyID: key1}}, nil)
 	if err != nil {
 		return err
 	}
@@ -184,7 +184,7 @@ func (d *demo) reencrypt() error {
 
 // deliverIn delivers events/name for img as sent from region, and shows the
 // summary and the permissions before and after, read with fx.
-func (d *demo) deliverIn(fx *awsfixture.Fixture, img image, name, region string) (share.Result, error) {
+func (d *demo) deliverIn(fx *fixture.Fixture, img image, name, region string) (share.Result, error) {
 	before, err := permsIn(d, fx, img)
 	if err != nil {
 		return share.Result{}, err
@@ -232,7 +232,7 @@ func printCopySteps(d *demo, res share.Result) {
 }
 
 // permsIn reads, with fx, who may use the image and each of its snapshots.
-func permsIn(d *demo, fx *awsfixture.Fixture, img image) (map[string]awsfixture.Perms, error) {
+func permsIn(d *demo, fx *fixture.Fixture, img image) (map[string]fixture.Perms, error) {
 	saved := d.fx
 	d.fx = fx
 	defer func() { d.fx = saved }()
@@ -240,7 +240,7 @@ func permsIn(d *demo, fx *awsfixture.Fixture, img image) (map[string]awsfixture.
 }
 
 // onlyCopy finds the one image in fx's region copied from src.
-func (d *demo) onlyCopy(fx *awsfixture.Fixture, src string) (ec2types.Image, error) {
+func (d *demo) onlyCopy(fx *fixture.Fixture, src string) (ec2types.Image, error) {
 	imgs, err := fx.ImagesTagged(d.ctx, amitag.Source, homeRegion+"/"+src)
 	if err != nil {
 		return ec2types.Image{}, err
@@ -253,7 +253,7 @@ func (d *demo) onlyCopy(fx *awsfixture.Fixture, src string) (ec2types.Image, err
 
 // describeCopy prints the copy, its tags and its snapshots' keys, and
 // returns it as a demo image.
-func (d *demo) describeCopy(fx *awsfixture.Fixture, cp ec2types.Image) (image, error) {
+func (d *demo) describeCopy(fx *fixture.Fixture, cp ec2types.Image) (image, error) {
 	snaps, keys, err := fx.SnapshotKeys(d.ctx, cp)
 	if err != nil {
 		return image{}, err
@@ -294,7 +294,7 @@ func expectCopy(cp ec2types.Image, img image, accounts, source string, snaps int
 	return nil
 }
 
-func (d *demo) expectKeyAccounts(fx *awsfixture.Fixture, key string, want []string) error {
+func (d *demo) expectKeyAccounts(fx *fixture.Fixture, key string, want []string) error {
 	got, err := fx.KeyAccounts(d.ctx, key)
 	if err != nil {
 		return err

@@ -24,7 +24,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/internal/testing/moto"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/app"
@@ -80,7 +80,7 @@ type demo struct {
 	root   string // module root, where events/ lives
 	h      *handler.Handler
 	hopts  app.Options // to build a new handler (a fresh container) after a configuration change
-	fx     *awsfixture.Fixture
+	fx     *fixture.Fixture
 	labels map[string]string // key ARN → short name for display
 
 	plain      image // the image of steps 2, 3 and 6
@@ -151,7 +151,7 @@ func run(ctx context.Context, verbose bool) (err error) {
 	if err != nil {
 		return err
 	}
-	d := &demo{ctx: ctx, root: root, h: h, hopts: hopts, fx: awsfixture.New(cfg), labels: map[string]string{}}
+	d := &demo{ctx: ctx, root: root, h: h, hopts: hopts, fx: fixture.New(cfg), labels: map[string]string{}}
 
 	steps := []struct {
 		title string
@@ -200,7 +200,7 @@ func (d *demo) configure() error {
 // available event, with one account of the tag refused.
 func (d *demo) sharePlain() error {
 	tag := accountA + " prod " + accountOther
-	id, snaps, err := d.fx.RegisterImage(d.ctx, "demo-plain", []awsfixture.Disk{{}, {}, {}}, nil)
+	id, snaps, err := d.fx.RegisterImage(d.ctx, "demo-plain", []fixture.Disk{{}, {}, {}}, nil)
 	if err != nil {
 		return err
 	}
@@ -280,7 +280,7 @@ func (d *demo) shareEncrypted() error {
 	fmt.Println("Created two customer-managed KMS keys:")
 	fmt.Printf("  key-1  %s\n  key-2  %s\n", key1, key2)
 
-	disks := []awsfixture.Disk{{KeyID: key1}, {KeyID: key1}, {KeyID: key2}}
+	disks := []fixture.Disk{{KeyID: key1}, {KeyID: key1}, {KeyID: key2}}
 	id, snaps, err := d.fx.RegisterImage(d.ctx, "demo-encrypted", disks, nil)
 	if err != nil {
 		return err
@@ -357,7 +357,7 @@ func (d *demo) shareEncrypted() error {
 // refuseAWSManaged shows that an image under the AWS managed EBS key is
 // refused: such a key cannot be shared, so nothing is.
 func (d *demo) refuseAWSManaged() error {
-	id, snaps, err := d.fx.RegisterImage(d.ctx, "demo-aws-managed", []awsfixture.Disk{{Encrypted: true}}, nil)
+	id, snaps, err := d.fx.RegisterImage(d.ctx, "demo-aws-managed", []fixture.Disk{{Encrypted: true}}, nil)
 	if err != nil {
 		return err
 	}
@@ -406,7 +406,7 @@ func (d *demo) tagImage(id, value string) error {
 // deliverAndCompare reads the permissions, delivers the sample event named
 // name (with its image id replaced by img's) to the handler, prints the
 // summary and reads the permissions again.
-func (d *demo) deliverAndCompare(img image, name string) (res share.Result, before, after map[string]awsfixture.Perms, err error) {
+func (d *demo) deliverAndCompare(img image, name string) (res share.Result, before, after map[string]fixture.Perms, err error) {
 	if before, err = d.perms(img); err != nil {
 		return res, nil, nil, err
 	}
@@ -445,8 +445,8 @@ func (d *demo) sampleEvent(name, imageID string) ([]byte, error) {
 }
 
 // perms reads who may use the image and each of its snapshots, by resource id.
-func (d *demo) perms(img image) (map[string]awsfixture.Perms, error) {
-	out := map[string]awsfixture.Perms{}
+func (d *demo) perms(img image) (map[string]fixture.Perms, error) {
+	out := map[string]fixture.Perms{}
 	p, err := d.fx.LaunchPermissions(d.ctx, img.id)
 	if err != nil {
 		return nil, err
@@ -484,11 +484,11 @@ func expectResult(res share.Result, outcome share.Outcome, want rules.Status) er
 
 // expectPerms checks that the image and every snapshot are shared with
 // exactly want, and none is public.
-func expectPerms(img image, got map[string]awsfixture.Perms, want []string) error {
+func expectPerms(img image, got map[string]fixture.Perms, want []string) error {
 	for _, id := range append([]string{img.id}, img.snaps...) {
 		p := got[id]
 		if p.Public || !slices.Equal(p.Accounts, want) {
-			return fmt.Errorf("%s is shared with %s, want %s", id, describePerms(p), describePerms(awsfixture.Perms{Accounts: want}))
+			return fmt.Errorf("%s is shared with %s, want %s", id, describePerms(p), describePerms(fixture.Perms{Accounts: want}))
 		}
 	}
 	return nil

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/amishare/amishare/internal/awsfixture"
 	"github.com/amishare/amishare/internal/policyeval"
+	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/pkg/share"
 	"github.com/amishare/amishare/pkg/share/rules"
 )
@@ -28,7 +28,7 @@ func (d *demo) shareWithOU() error {
 	}
 	d.labels[key] = "key-3"
 	fmt.Printf("Created key-3  %s\n", key)
-	id, snaps, err := d.fx.RegisterImage(d.ctx, "demo-ou", []awsfixture.Disk{{KeyID: key}, {KeyID: key}}, nil)
+	id, snaps, err := d.fx.RegisterImage(d.ctx, "demo-ou", []fixture.Disk{{KeyID: key}, {KeyID: key}}, nil)
 	if err != nil {
 		return err
 	}

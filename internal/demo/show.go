@@ -11,7 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/handler"
 	"github.com/amishare/amishare/pkg/kmspolicy"
@@ -137,7 +137,7 @@ func (d *demo) resourceOf(c rules.Change) string {
 }
 
 // printPerms shows who may use the image and its snapshots, before and after.
-func (d *demo) printPerms(img image, before, after map[string]awsfixture.Perms) {
+func (d *demo) printPerms(img image, before, after map[string]fixture.Perms) {
 	fmt.Println()
 	fmt.Println("Who may use them:")
 	w := table()
@@ -158,11 +158,11 @@ func (d *demo) printPerms(img image, before, after map[string]awsfixture.Perms) 
 }
 
 // targets lists every account, organization and OU of p.
-func targets(p awsfixture.Perms) []string {
+func targets(p fixture.Perms) []string {
 	return slices.Concat(p.Accounts, p.Organizations, p.OrganizationalUnits)
 }
 
-func describePerms(p awsfixture.Perms) string {
+func describePerms(p fixture.Perms) string {
 	parts := targets(p)
 	if p.Public {
 		parts = append(parts, "PUBLIC")
@@ -173,7 +173,7 @@ func describePerms(p awsfixture.Perms) string {
 	return strings.Join(parts, " ")
 }
 
-func change(before, after awsfixture.Perms) string {
+func change(before, after fixture.Perms) string {
 	var out []string
 	for _, a := range targets(after) {
 		if !slices.Contains(targets(before), a) {

@@ -12,7 +12,7 @@ import (
 )
 
 // Call is one AWS call amishare's code made in a test, as
-// internal/awsfixture.CallLog records it under AMISHARE_CALLS_DIR.
+// internal/testing/fixture.CallLog records it under AMISHARE_CALLS_DIR.
 type Call struct {
 	Service   string         `json:"service"`
 	Operation string         `json:"operation"`

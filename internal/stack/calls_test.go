@@ -10,7 +10,7 @@ import (
 // callsCheckEnv turns TestRecordedCallsAllowed on; `make test` sets it after
 // the whole suite has run with AMISHARE_CALLS_DIR set.
 const (
-	callsDirEnv   = "AMISHARE_CALLS_DIR" // internal/awsfixture.CallsDirEnv
+	callsDirEnv   = "AMISHARE_CALLS_DIR" // internal/testing/fixture.CallsDirEnv
 	callsCheckEnv = "AMISHARE_CALLS_CHECK"
 )
 

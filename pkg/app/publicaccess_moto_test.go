@@ -12,7 +12,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	smithy "github.com/aws/smithy-go"
 
-	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/pkg/app"
 )
 
@@ -89,7 +89,7 @@ func (deniedBPA) GetSnapshotBlockPublicAccessState(context.Context, *ec2.GetSnap
 }
 
 func TestBlockPublicAccessUnreadableIsReportedNotFatal(t *testing.T) {
-	logs := &awsfixture.LogBuffer{}
+	logs := &fixture.LogBuffer{}
 	st := app.ReportBlockPublicAccess(context.Background(), slog.New(slog.NewJSONHandler(logs, nil)), deniedBPA{})
 	if st.Image != app.StateUnknown || st.Snapshot != app.StateUnknown {
 		t.Errorf("state %+v, want unknown for both", st)
@@ -109,15 +109,15 @@ func TestBlockPublicAccessUnreadableIsReportedNotFatal(t *testing.T) {
 // reaches it, with the calls and the log of the app it builds.
 type world struct {
 	ctx   context.Context
-	fx    *awsfixture.Fixture
-	calls *awsfixture.CallLog
-	logs  *awsfixture.LogBuffer
+	fx    *fixture.Fixture
+	calls *fixture.CallLog
+	logs  *fixture.LogBuffer
 }
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	return &world{ctx: context.Background(), fx: awsfixture.ForTest(t, "/amishare/app-test", `{"allowedAccounts":["111122223333"]}`),
-		calls: &awsfixture.CallLog{}, logs: &awsfixture.LogBuffer{}}
+	return &world{ctx: context.Background(), fx: fixture.ForTest(t, "/amishare/app-test", `{"allowedAccounts":["111122223333"]}`),
+		calls: &fixture.CallLog{}, logs: &fixture.LogBuffer{}}
 }
 
 func (w *world) app(t *testing.T, opts app.Options) *app.App {

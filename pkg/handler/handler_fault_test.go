@@ -8,8 +8,8 @@ import (
 
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
-	"github.com/amishare/amishare/internal/awsfixture"
-	"github.com/amishare/amishare/internal/faultinject"
+	"github.com/amishare/amishare/internal/testing/faultinject"
+	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/share"
@@ -34,7 +34,7 @@ func TestHandleRetriesThrottling(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			id, snaps := w.image(t, []awsfixture.Disk{{KeyID: key}, {KeyID: key}, {}}, map[string]string{amitag.Accounts: acctA + " " + acctB})
+			id, snaps := w.image(t, []fixture.Disk{{KeyID: key}, {KeyID: key}, {}}, map[string]string{amitag.Accounts: acctA + " " + acctB})
 			faults := faultinject.New(faultinject.Rule{Action: tc.action, Times: 2, Kind: faultinject.Throttle})
 			h := w.handler(t, app.Options{HTTPClient: faults.Client()})
 
@@ -116,7 +116,7 @@ func TestHandleFailureIsSafeAndConverges(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			id, snaps := w.image(t, []awsfixture.Disk{{}, {KeyID: key}, {}}, map[string]string{amitag.Accounts: acctA + " " + acctB})
+			id, snaps := w.image(t, []fixture.Disk{{}, {KeyID: key}, {}}, map[string]string{amitag.Accounts: acctA + " " + acctB})
 			// Someone shared the last snapshot with an account outside the allowlist.
 			if err := w.fx.ShareSnapshot(w.ctx, snaps[2], []string{outsider}, nil); err != nil {
 				t.Fatal(err)

@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
-	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/event"
@@ -314,7 +314,7 @@ func TestHandleDryRun(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			id, snaps := w.image(t, []awsfixture.Disk{{KeyID: key}, {}}, map[string]string{amitag.Accounts: acctA + " " + acctB})
+			id, snaps := w.image(t, []fixture.Disk{{KeyID: key}, {}}, map[string]string{amitag.Accounts: acctA + " " + acctB})
 			// A manual share with D, which the tag does not name: the plan removes it.
 			if err := w.fx.ShareImage(w.ctx, id, ec2types.LaunchPermission{UserId: aws.String(acctD)}); err != nil {
 				t.Fatal(err)

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/kmspolicy"
@@ -26,7 +26,7 @@ func TestHandleOrganizationTargets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, snaps := w.image(t, []awsfixture.Disk{{KeyID: key}}, map[string]string{amitag.Accounts: "ou-ab12-11111111 " + acctA + " ou-ab12-99999999"})
+	id, snaps := w.image(t, []fixture.Disk{{KeyID: key}}, map[string]string{amitag.Accounts: "ou-ab12-11111111 " + acctA + " ou-ab12-99999999"})
 	if _, err := w.handle(t, w.handler(t, app.Options{}), sampleEvent(t, "tag-change.json", id)); err != nil {
 		t.Fatal(err)
 	}

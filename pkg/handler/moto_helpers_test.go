@@ -15,7 +15,7 @@ import (
 
 	"github.com/aws/smithy-go/middleware"
 
-	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/handler"
@@ -42,16 +42,16 @@ var allowed = []string{acctA, acctB, acctC, acctD}
 // handler's calls and the handler's log output.
 type world struct {
 	ctx   context.Context
-	fx    *awsfixture.Fixture
-	calls *awsfixture.CallLog
-	logs  *awsfixture.LogBuffer
+	fx    *fixture.Fixture
+	calls *fixture.CallLog
+	logs  *fixture.LogBuffer
 }
 
 // newWorld resets moto, points the SDK's default chain at it and stores
 // configDoc in the configuration parameter (none when configDoc is "").
 func newWorld(t *testing.T, configDoc string) *world {
 	t.Helper()
-	return &world{ctx: context.Background(), fx: awsfixture.ForTest(t, param, configDoc), calls: &awsfixture.CallLog{}, logs: &awsfixture.LogBuffer{}}
+	return &world{ctx: context.Background(), fx: fixture.ForTest(t, param, configDoc), calls: &fixture.CallLog{}, logs: &fixture.LogBuffer{}}
 }
 
 func (w *world) putConfig(t *testing.T, doc string) {
@@ -79,7 +79,7 @@ func (w *world) handler(t *testing.T, opts app.Options) *handler.Handler {
 }
 
 // image registers an available image with the given disks and tags.
-func (w *world) image(t *testing.T, disks []awsfixture.Disk, tags map[string]string) (string, []string) {
+func (w *world) image(t *testing.T, disks []fixture.Disk, tags map[string]string) (string, []string) {
 	t.Helper()
 	id, snaps, err := w.fx.RegisterImage(w.ctx, strings.ReplaceAll(t.Name(), "/", "-"), disks, tags)
 	if err != nil {
@@ -91,7 +91,7 @@ func (w *world) image(t *testing.T, disks []awsfixture.Disk, tags map[string]str
 // plainImage registers an image with n unencrypted disks.
 func (w *world) plainImage(t *testing.T, n int, tags map[string]string) (string, []string) {
 	t.Helper()
-	return w.image(t, make([]awsfixture.Disk, n), tags)
+	return w.image(t, make([]fixture.Disk, n), tags)
 }
 
 func (w *world) tags(t *testing.T, id string) map[string]string {
@@ -103,7 +103,7 @@ func (w *world) tags(t *testing.T, id string) map[string]string {
 	return tags
 }
 
-func (w *world) imagePerms(t *testing.T, id string) awsfixture.Perms {
+func (w *world) imagePerms(t *testing.T, id string) fixture.Perms {
 	t.Helper()
 	p, err := w.fx.LaunchPermissions(w.ctx, id)
 	if err != nil {
@@ -112,7 +112,7 @@ func (w *world) imagePerms(t *testing.T, id string) awsfixture.Perms {
 	return p
 }
 
-func (w *world) snapshotPerms(t *testing.T, id string) awsfixture.Perms {
+func (w *world) snapshotPerms(t *testing.T, id string) fixture.Perms {
 	t.Helper()
 	p, err := w.fx.VolumePermissions(w.ctx, id)
 	if err != nil {
@@ -134,7 +134,7 @@ func (w *world) wantShared(t *testing.T, id string, snaps []string, accounts ...
 // account outside the allowlist or with everyone.
 func (w *world) wantOnlyAllowed(t *testing.T, id string, snaps []string) {
 	t.Helper()
-	check := func(what string, p awsfixture.Perms) {
+	check := func(what string, p fixture.Perms) {
 		if p.Public {
 			t.Errorf("%s is public", what)
 		}

@@ -14,8 +14,8 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/amishare/amishare/internal/awsfixture"
-	"github.com/amishare/amishare/internal/faultinject"
+	"github.com/amishare/amishare/internal/testing/faultinject"
+	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/internal/testing/moto"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/app"
@@ -227,7 +227,7 @@ func TestSweepSurvivesUnreadableKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc, esnaps := w.image(t, []awsfixture.Disk{{KeyID: key}}, map[string]string{amitag.Accounts: acctA})
+	enc, esnaps := w.image(t, []fixture.Disk{{KeyID: key}}, map[string]string{amitag.Accounts: acctA})
 	p1, p1snaps := w.plainImage(t, 1, map[string]string{amitag.Accounts: acctA})
 	p2, p2snaps := w.plainImage(t, 1, map[string]string{amitag.Accounts: acctB})
 	faults := faultinject.New(faultinject.Rule{Action: "DescribeKey", Kind: faultinject.ServerError})
@@ -265,7 +265,7 @@ func TestDeregisteredEventCleansUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gone, gsnaps := w.image(t, []awsfixture.Disk{{KeyID: key}, {KeyID: key}}, map[string]string{amitag.Accounts: acctA + " " + acctB})
+	gone, gsnaps := w.image(t, []fixture.Disk{{KeyID: key}, {KeyID: key}}, map[string]string{amitag.Accounts: acctA + " " + acctB})
 	// Another image shares the gone image's second snapshot.
 	other, err := w.fx.RegisterImageFromSnapshots(w.ctx, "other", gsnaps[1:], map[string]string{amitag.Accounts: acctB})
 	if err != nil {
@@ -517,7 +517,7 @@ func TestSweepRate(t *testing.T) {
 	w.sweepNow(t, w.handler(t, app.Options{})) // bring them in sync, fast
 	w.putConfig(t, strings.Replace(fastConfig, `"sweepRate":1000`, fmt.Sprintf(`"sweepRate":%d`, rate), 1))
 
-	rec, err := awsfixture.NewRecorder(srv.Endpoint)
+	rec, err := fixture.NewRecorder(srv.Endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -532,7 +532,7 @@ func TestSweepRate(t *testing.T) {
 	if len(hits) < 3*rate || len(hits) != s.Calls+2 {
 		t.Fatalf("calls: the emulator saw %d, the sweep counted %d; want the sweep's and the 2 of the start, at least %d", len(hits), s.Calls, 3*rate)
 	}
-	most := awsfixture.MaxInWindow(hits, time.Second)
+	most := fixture.MaxInWindow(hits, time.Second)
 	if most > rate {
 		t.Errorf("a one-second window holds %d calls, want at most sweepRate = %d", most, rate)
 	}
@@ -564,7 +564,7 @@ func TestSweepImagesOnOneKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, a := range accounts {
-		w.image(t, []awsfixture.Disk{{KeyID: key}}, map[string]string{amitag.Accounts: a})
+		w.image(t, []fixture.Disk{{KeyID: key}}, map[string]string{amitag.Accounts: a})
 	}
 	s := w.sweepNow(t, w.handler(t, app.Options{SweepWorkers: len(accounts)}))
 	if s.DriftRepaired != len(accounts) || s.Errors != 0 {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/share"
 )
@@ -17,9 +17,9 @@ func BenchmarkReconcile(b *testing.B) {
 		for _, encrypted := range []bool{false, true} {
 			b.Run(fmt.Sprintf("snapshots=%d/encrypted=%v/unchanged", disks, encrypted), func(b *testing.B) {
 				e := newEnvTB(b, testConfig)
-				var ds []awsfixture.Disk
+				var ds []fixture.Disk
 				for range disks {
-					d := awsfixture.Disk{}
+					d := fixture.Disk{}
 					if encrypted {
 						k, err := e.fx.CreateKey(e.ctx, "bench")
 						if err != nil {

@@ -6,7 +6,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
-	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/config"
 	"github.com/amishare/amishare/pkg/share"
@@ -34,7 +34,7 @@ func prepareFirstShare(tb testing.TB, e *env, snapshots, keys int) (run func() (
 		}
 		keyARNs = append(keyARNs, k)
 	}
-	disks := make([]awsfixture.Disk, snapshots)
+	disks := make([]fixture.Disk, snapshots)
 	for i := range disks {
 		if keys > 0 {
 			disks[i].KeyID = keyARNs[i%keys]

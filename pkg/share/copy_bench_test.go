@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
-	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/config"
 	"github.com/amishare/amishare/pkg/share"
@@ -32,7 +32,7 @@ func BenchmarkFirstShareWithCopy(b *testing.B) {
 		if err := e.fx.PutConfig(e.ctx, param, doc); err != nil {
 			b.Fatal(err)
 		}
-		disk := awsfixture.Disk{}
+		disk := fixture.Disk{}
 		if encrypted {
 			if disk.KeyID, err = e.fx.CreateKey(e.ctx, "bench"); err != nil {
 				b.Fatal(err)
@@ -59,7 +59,7 @@ func BenchmarkFirstShareWithCopy(b *testing.B) {
 		tags := map[string]string{amitag.Accounts: acctA + " " + acctB, amitag.Regions: "eu-west-1"}
 		newSource := func(b *testing.B) string {
 			b.Helper()
-			id, _, err := e.fx.RegisterImage(e.ctx, "bench", []awsfixture.Disk{disk}, tags)
+			id, _, err := e.fx.RegisterImage(e.ctx, "bench", []fixture.Disk{disk}, tags)
 			if err != nil {
 				b.Fatal(err)
 			}

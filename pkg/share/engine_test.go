@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
-	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/internal/testing/moto"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/config"
@@ -38,8 +38,8 @@ const (
 type env struct {
 	srv    *moto.Server
 	ctx    context.Context
-	fx     *awsfixture.Fixture
-	calls  *awsfixture.CallLog
+	fx     *fixture.Fixture
+	calls  *fixture.CallLog
 	engine *share.Engine
 	logs   *bytes.Buffer
 	awsCfg aws.Config
@@ -55,7 +55,7 @@ func newEnvTB(t testing.TB, configDoc string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{srv: srv, ctx: ctx, fx: awsfixture.New(cfg), calls: &awsfixture.CallLog{}, logs: &bytes.Buffer{}, awsCfg: cfg}
+	e := &env{srv: srv, ctx: ctx, fx: fixture.New(cfg), calls: &fixture.CallLog{}, logs: &bytes.Buffer{}, awsCfg: cfg}
 	if configDoc != "" {
 		if err := e.fx.PutConfig(ctx, param, configDoc); err != nil {
 			t.Fatal(err)
@@ -73,7 +73,7 @@ func newEnvTB(t testing.TB, configDoc string) *env {
 
 func (e *env) image(t *testing.T, disks int, tags map[string]string) (string, []string) {
 	t.Helper()
-	id, snaps, err := e.fx.RegisterImage(e.ctx, t.Name(), make([]awsfixture.Disk, disks), tags)
+	id, snaps, err := e.fx.RegisterImage(e.ctx, t.Name(), make([]fixture.Disk, disks), tags)
 	if err != nil {
 		t.Fatal(err)
 	}

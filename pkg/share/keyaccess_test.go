@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	smithy "github.com/aws/smithy-go"
 
-	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/awserr"
 	"github.com/amishare/amishare/pkg/awsid"
@@ -27,7 +27,7 @@ const foreignAccount = "999988887777"
 // and Reconcile returns no error, so the event is not retried.
 func TestForeignKeyIsBlockedWithoutFailing(t *testing.T) {
 	e := newEnv(t, testConfig)
-	foreign := awsfixture.ForeignKeyARN(foreignAccount)
+	foreign := fixture.ForeignKeyARN(foreignAccount)
 	id, snaps := e.encryptedImage(t, acctA+" "+acctB, foreign)
 
 	res := e.reconcile(t, id) // fails the test on an error
@@ -60,7 +60,7 @@ func TestForeignKeyIsBlockedWithoutFailing(t *testing.T) {
 // another account's key, as AWS does (stock moto says NotFound).
 func TestForeignKeyAccessDenied(t *testing.T) {
 	e := newEnv(t, testConfig)
-	_, err := kmspolicy.Describe(e.ctx, e.fx.KMS, awsfixture.ForeignKeyARN(foreignAccount))
+	_, err := kmspolicy.Describe(e.ctx, e.fx.KMS, fixture.ForeignKeyARN(foreignAccount))
 	if !awserr.IsAccessDenied(err) {
 		t.Fatalf("DescribeKey on another account's key: got %v, want AccessDeniedException", err)
 	}

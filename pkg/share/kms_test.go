@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
-	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/kmsgrant"
 	"github.com/amishare/amishare/pkg/kmspolicy"
@@ -63,9 +63,9 @@ func (e *env) key(t *testing.T) string {
 
 func (e *env) encryptedImage(t *testing.T, tag string, keys ...string) (string, []string) {
 	t.Helper()
-	var disks []awsfixture.Disk
+	var disks []fixture.Disk
 	for _, k := range keys {
-		disks = append(disks, awsfixture.Disk{KeyID: k})
+		disks = append(disks, fixture.Disk{KeyID: k})
 	}
 	id, snaps, err := e.fx.RegisterImage(e.ctx, t.Name(), disks, map[string]string{amitag.Accounts: tag})
 	if err != nil {
@@ -204,7 +204,7 @@ func grantAccounts(t *testing.T, e *env, keyARN string) []string {
 
 func TestAWSManagedKeyIsRefused(t *testing.T) {
 	e := newEnv(t, testConfig)
-	id, snaps, err := e.fx.RegisterImage(e.ctx, t.Name(), []awsfixture.Disk{{}, {Encrypted: true}}, map[string]string{amitag.Accounts: acctA})
+	id, snaps, err := e.fx.RegisterImage(e.ctx, t.Name(), []fixture.Disk{{}, {Encrypted: true}}, map[string]string{amitag.Accounts: acctA})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/aws/smithy-go/middleware"
 
-	"github.com/amishare/amishare/internal/awsfixture"
+	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/app"
 )
@@ -21,12 +21,12 @@ import (
 // calls/10 s.
 func BenchmarkSweep(b *testing.B) {
 	const n = 1000
-	fx := awsfixture.ForTest(b, "/amishare/bench", `{"allowedAccounts":["111122223333","444455556666"],"sweepRate":1000}`)
+	fx := fixture.ForTest(b, "/amishare/bench", `{"allowedAccounts":["111122223333","444455556666"],"sweepRate":1000}`)
 	ctx := context.Background()
 	if _, _, err := fx.RegisterImages(ctx, "bench", n, map[string]string{amitag.Accounts: "111122223333 444455556666"}); err != nil {
 		b.Fatal(err)
 	}
-	calls := &awsfixture.CallLog{}
+	calls := &fixture.CallLog{}
 	a, err := app.New(ctx, app.Options{
 		Log:        slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		APIOptions: []func(*middleware.Stack) error{calls.APIOption},

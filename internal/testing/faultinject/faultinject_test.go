@@ -21,7 +21,7 @@ import (
 	smithy "github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
-	"github.com/amishare/amishare/internal/faultinject"
+	"github.com/amishare/amishare/internal/testing/faultinject"
 	"github.com/amishare/amishare/pkg/awserr"
 )
 
