@@ -47,7 +47,7 @@ unit: ## go vet, every Go test with the race detector (starts and stops moto its
 	$(GO) vet ./...
 	rm -rf $(CALLS_DIR)
 	AMISHARE_CALLS_DIR=$(CALLS_DIR) $(GO) test -race -count=1 -timeout 20m ./...
-	AMISHARE_CALLS_DIR=$(CALLS_DIR) AMISHARE_CALLS_CHECK=1 $(GO) test -count=1 -run '^TestRecordedCallsAllowed$$' -v ./internal/stack
+	AMISHARE_CALLS_DIR=$(CALLS_DIR) AMISHARE_CALLS_CHECK=1 $(GO) test -count=1 -run '^TestRecordedCallsAllowed$$' -v ./internal/testing/stack
 
 fuzz: ## run each fuzz target for FUZZTIME (default 20000x: executions)
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -406,7 +406,7 @@ func TestSweepContinuation(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := sqs.NewFromConfig(cfg)
-	// The name internal/stack gives the stack's SweepQueue, so that the
+	// The name internal/testing/stack gives the stack's SweepQueue, so that the
 	// recorded SendMessage is checked against the role's statement for it.
 	qout, err := q.CreateQueue(w.ctx, &sqs.CreateQueueInput{QueueName: aws.String("amishare-SweepQueue")})
 	if err != nil {

@@ -47,8 +47,8 @@ func TestParseOverrides(t *testing.T) {
 // samconfig.toml show, and checks each value fits the template's parameter:
 // AccountGroups must arrive as the JSON object it was meant to be.
 func TestDocumentedOverrides(t *testing.T) {
-	readme := readFile(t, "../../README.md")
-	samconfig := readFile(t, "../../samconfig.toml")
+	readme := readFile(t, "../../../README.md")
+	samconfig := readFile(t, "../../../samconfig.toml")
 	sources := map[string]*regexp.Regexp{
 		"README.md":      regexp.MustCompile(`--parameter-overrides \\\n\s*'([^']*)'`),
 		"samconfig.toml": regexp.MustCompile(`(?m)^# parameter_overrides = '([^']*)'$`),

@@ -72,7 +72,7 @@ func FunctionRole(resources map[string]any, fn string) (Role, error) {
 	for _, a := range list(prop(res, "ManagedPolicyArns")) {
 		arn := fmt.Sprint(a)
 		if _, known := managedPolicies[arn]; !known {
-			return Role{}, fmt.Errorf("role %s: managed policy %s is not known to internal/stack (add what it allows)", name, arn)
+			return Role{}, fmt.Errorf("role %s: managed policy %s is not known to internal/testing/stack (add what it allows)", name, arn)
 		}
 		role.ManagedPolicies = append(role.ManagedPolicies, arn)
 	}
@@ -125,7 +125,7 @@ func statement(v any) (Statement, error) {
 	}
 	for _, unsupported := range []string{"NotAction", "NotResource", "Principal", "NotPrincipal"} {
 		if _, ok := m[unsupported]; ok {
-			return Statement{}, fmt.Errorf("%s is not supported by internal/stack's evaluator", unsupported)
+			return Statement{}, fmt.Errorf("%s is not supported by internal/testing/stack's evaluator", unsupported)
 		}
 	}
 	s := Statement{Effect: fmt.Sprint(m["Effect"]), Action: strs(m["Action"]), Resource: strs(m["Resource"])}

@@ -157,5 +157,5 @@ func compare(op, w, g string) bool {
 	case "Bool":
 		return strings.EqualFold(w, g)
 	}
-	panic(fmt.Sprintf("condition operator %s is not implemented by internal/stack: add it", op))
+	panic(fmt.Sprintf("condition operator %s is not implemented by internal/testing/stack: add it", op))
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/amishare/amishare/pkg/kmsgrant"
 )
 
-const templatePath = "../../template.yaml"
+const templatePath = "../../../template.yaml"
 
 var translated struct {
 	once sync.Once
@@ -376,7 +376,7 @@ func TestRulePatterns(t *testing.T) {
 			raw := []byte(tt.event)
 			if strings.HasSuffix(tt.event, ".json") {
 				var err error
-				if raw, err = os.ReadFile(filepath.Join("../../events", tt.event)); err != nil {
+				if raw, err = os.ReadFile(filepath.Join("../../../events", tt.event)); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -409,7 +409,7 @@ func TestRulePatterns(t *testing.T) {
 // every action the role allows in any KmsMode is in the table, and the table
 // names no action the role does not have.
 func TestREADMEListsTheRole(t *testing.T) {
-	raw, err := os.ReadFile("../../README.md")
+	raw, err := os.ReadFile("../../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}

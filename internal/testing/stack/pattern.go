@@ -127,7 +127,7 @@ func anyFilter(filters, leaves []any) (bool, error) {
 						}
 					}
 				default:
-					return false, fmt.Errorf("filter %s is not implemented by internal/stack", name)
+					return false, fmt.Errorf("filter %s is not implemented by internal/testing/stack", name)
 				}
 			}
 		default:
