@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/amishare/amishare/internal/policyeval"
 	"github.com/amishare/amishare/internal/testing/fixture"
+	"github.com/amishare/amishare/internal/testing/iameval"
 	"github.com/amishare/amishare/pkg/share"
 	"github.com/amishare/amishare/pkg/share/rules"
 )
@@ -109,12 +109,8 @@ func (d *demo) shareWithOU() error {
 		{"account of another organization", "555555555555", "o-zzzzzzzzzz", "o-zzzzzzzzzz/r-cd34/ou-ab12-11111111/", false},
 		{"account " + accountA + " (listed)", accountA, "", "", true},
 	} {
-		ctx := map[string][]string{}
-		if p.org != "" {
-			ctx["aws:PrincipalOrgID"] = []string{p.org}
-			ctx["aws:PrincipalOrgPaths"] = []string{p.path}
-		}
-		ok, err := policyeval.Allows(doc, policyeval.Request{Account: p.account, Action: "kms:Decrypt", Context: ctx})
+		caller := iameval.Caller{Account: p.account, OrgID: p.org, OrgPath: p.path}
+		ok, err := iameval.Allows(doc, caller.Request("kms:Decrypt", nil))
 		if err != nil {
 			return err
 		}

@@ -10,7 +10,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
-	"github.com/amishare/amishare/internal/policyeval"
+	"github.com/amishare/amishare/internal/testing/iameval"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/kmspolicy"
 	"github.com/amishare/amishare/pkg/share"
@@ -169,13 +169,8 @@ type principal struct {
 	name, account, org, path string
 }
 
-func (p principal) request(action string) policyeval.Request {
-	ctx := map[string][]string{"kms:GrantIsForAWSResource": {"true"}}
-	if p.org != "" {
-		ctx["aws:PrincipalOrgID"] = []string{p.org}
-		ctx["aws:PrincipalOrgPaths"] = []string{p.path}
-	}
-	return policyeval.Request{Account: p.account, Action: action, Context: ctx}
+func (p principal) request(action string) iameval.Request {
+	return iameval.Caller{Account: p.account, OrgID: p.org, OrgPath: p.path}.Request(action, map[string][]string{"kms:GrantIsForAWSResource": {"true"}})
 }
 
 var (
@@ -197,20 +192,20 @@ func (e *env) wantKeyUsableBy(t *testing.T, keyARN string, allowed, denied []pri
 	}
 	for _, p := range allowed {
 		for _, a := range useAndCopy {
-			if ok, err := policyeval.Allows(policy, p.request(a)); err != nil || !ok {
+			if ok, err := iameval.Allows(policy, p.request(a)); err != nil || !ok {
 				t.Errorf("%s: %s denied (%v), want allowed", p.name, a, err)
 			}
 		}
 	}
 	for _, p := range denied {
 		for _, a := range useAndCopy {
-			if ok, err := policyeval.Allows(policy, p.request(a)); err != nil || ok {
+			if ok, err := iameval.Allows(policy, p.request(a)); err != nil || ok {
 				t.Errorf("%s: %s allowed (%v), want denied", p.name, a, err)
 			}
 		}
 	}
 	// Statement by statement: none lets a denied principal in.
-	stmts, err := policyeval.Statements(policy)
+	stmts, err := iameval.Statements(policy)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,8 +220,8 @@ func (e *env) wantKeyUsableBy(t *testing.T, keyARN string, allowed, denied []pri
 	}
 	// Every statement with a wildcard principal is scoped to an organization.
 	for _, s := range stmts {
-		if string(s.Principal) == `"*"` {
-			if id, _ := s.Condition["StringEquals"]["aws:PrincipalOrgID"].(string); !strings.HasPrefix(id, "o-") {
+		if slices.Contains(s.Principal["AWS"], "*") {
+			if id := s.Condition["StringEquals"]["aws:PrincipalOrgID"]; len(id) != 1 || !strings.HasPrefix(id[0], "o-") {
 				b, _ := json.Marshal(s)
 				t.Errorf("statement lets anyone use the key: %s", b)
 			}
@@ -409,7 +404,7 @@ func TestWidenedOrganizationStatementIsRestored(t *testing.T) {
 	if _, err := e.fx.KMS.PutKeyPolicy(e.ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(k), PolicyName: aws.String("default"), Policy: aws.String(string(b))}); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := policyeval.Allows(string(b), pOtherOrg.request("kms:Decrypt")); err != nil || !ok {
+	if ok, err := iameval.Allows(string(b), pOtherOrg.request("kms:Decrypt")); err != nil || !ok {
 		t.Fatalf("the widened statement does not let another organization in (%v): the test proves nothing", err)
 	}
 	e.calls.Reset()

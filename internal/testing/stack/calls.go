@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/amishare/amishare/internal/testing/iameval"
 )
 
 // Call is one AWS call amishare's code made in a test, as
@@ -78,14 +80,14 @@ func (c Call) Action() string {
 // the role allows the call at all. Calls of services or operations not
 // mapped below are evaluated on resource "*" without context: map them when
 // the role restricts them.
-func (c Call) Requests() []Request {
+func (c Call) Requests() []iameval.Request {
 	action := c.Action()
 	in := c.Input
 	region := c.region()
 	// IAM sets aws:RequestedRegion on every request.
 	ctx := map[string][]string{"aws:RequestedRegion": {region}}
 	var resources []string
-	var extra []Request // requests of other actions the call implies
+	var extra []iameval.Request // requests of other actions the call implies
 	switch strings.ToLower(c.Service) {
 	case "ec2":
 		switch c.Operation {
@@ -104,7 +106,7 @@ func (c Call) Requests() []Request {
 				sm, _ := spec.(map[string]any)
 				tctx := map[string][]string{"aws:RequestedRegion": {region}, "ec2:CreateAction": {"CopyImage"}}
 				tctx["aws:TagKeys"] = addRequestTags(tctx, list(sm["Tags"]))
-				extra = append(extra, Request{Action: "ec2:CreateTags", Resource: fmt.Sprintf("arn:%s:ec2:%s::%v/*", Partition, region, sm["ResourceType"]), Context: tctx})
+				extra = append(extra, iameval.Request{Action: "ec2:CreateTags", Resource: fmt.Sprintf("arn:%s:ec2:%s::%v/*", Partition, region, sm["ResourceType"]), Context: tctx})
 			}
 		case "CreateTags", "DeleteTags":
 			resources = ec2ARNs(strList(in["Resources"]), region)
@@ -173,7 +175,7 @@ func (c Call) Requests() []Request {
 	if len(resources) == 0 {
 		resources = []string{"*"}
 	}
-	out := make([]Request, len(resources))
+	out := make([]iameval.Request, len(resources))
 	for i, r := range resources {
 		rc := map[string][]string{}
 		for k, v := range ctx {
@@ -186,7 +188,7 @@ func (c Call) Requests() []Request {
 		case strings.Contains(r, ":kms:") && strings.Contains(r, ":key/"):
 			rc["aws:ResourceTag/amishare:managed"] = []string{"true"}
 		}
-		out[i] = Request{Action: action, Resource: r, Context: rc}
+		out[i] = iameval.Request{Action: action, Resource: r, Context: rc}
 	}
 	return append(out, extra...)
 }

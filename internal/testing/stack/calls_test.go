@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/amishare/amishare/internal/testing/iameval"
 )
 
 // callsCheckEnv turns TestRecordedCallsAllowed on; `make test` sets it after
@@ -41,8 +43,8 @@ func checkCalls(t *testing.T, calls []Call) {
 	t.Helper()
 	// The suite's configuration allows copies to the regions its calls went to.
 	allowedRegions := strings.Join(Regions(calls), ",")
-	roles := map[string][]Statement{}
-	roleFor := func(mode, param string) []Statement {
+	roles := map[string][]iameval.Statement{}
+	roleFor := func(mode, param string) []iameval.Statement {
 		key := mode + " " + param
 		if r, ok := roles[key]; ok {
 			return r
@@ -59,7 +61,7 @@ func checkCalls(t *testing.T, calls []Call) {
 		for _, q := range c.Requests() {
 			var denials []string
 			for _, mode := range []string{"policy", "grant", "off"} {
-				d := Evaluate(roleFor(mode, c.ConfigParameter()), q)
+				d := iameval.Evaluate(roleFor(mode, c.ConfigParameter()), q)
 				if d.Allowed {
 					denials = nil
 					break
@@ -142,7 +144,7 @@ func TestCallRequests(t *testing.T) {
 			allowed := false
 			for _, mode := range []string{"policy", "grant", "off"} {
 				for _, q := range c.Requests() {
-					if Evaluate(role(t, map[string]string{"KmsMode": mode}).Statements(), q).Allowed {
+					if iameval.Evaluate(role(t, map[string]string{"KmsMode": mode}).Statements(), q).Allowed {
 						allowed = true
 					}
 				}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/amishare/amishare/internal/testing/iameval"
 )
 
 // BasicExecutionRole is the managed policy SAM attaches to every function
@@ -14,7 +16,7 @@ const BasicExecutionRole = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicE
 // as AWS documents them (Lambda developer guide, "AWS managed policies for
 // Lambda": AWSLambdaBasicExecutionRole allows writing logs to CloudWatch).
 // A managed policy not listed here is an error, so none is added unreviewed.
-var managedPolicies = map[string][]Statement{
+var managedPolicies = map[string][]iameval.Statement{
 	BasicExecutionRole: {{
 		Effect:   "Allow",
 		Action:   []string{"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"},
@@ -26,7 +28,7 @@ var managedPolicies = map[string][]Statement{
 type InlinePolicy struct {
 	Name       string
 	Version    string
-	Statements []Statement
+	Statements []iameval.Statement
 }
 
 // Role is an IAM role of a resolved template.
@@ -37,8 +39,8 @@ type Role struct {
 }
 
 // Statements returns every statement the role carries: inline and managed.
-func (r Role) Statements() []Statement {
-	var out []Statement
+func (r Role) Statements() []iameval.Statement {
+	var out []iameval.Statement
 	for _, p := range r.Inline {
 		out = append(out, p.Statements...)
 	}
@@ -118,33 +120,21 @@ func strs(v any) []string {
 	return out
 }
 
-func statement(v any) (Statement, error) {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return Statement{}, fmt.Errorf("not an object: %v", v)
+// statement parses one statement of an identity policy: no principal,
+// nothing the evaluator does not model, and an effect.
+func statement(v any) (iameval.Statement, error) {
+	s, err := iameval.ParseStatement(v)
+	if err != nil {
+		return s, err
 	}
-	for _, unsupported := range []string{"NotAction", "NotResource", "Principal", "NotPrincipal"} {
-		if _, ok := m[unsupported]; ok {
-			return Statement{}, fmt.Errorf("%s is not supported by internal/testing/stack's evaluator", unsupported)
-		}
+	if s.Principal != nil {
+		s.Unsupported = append(s.Unsupported, "Principal")
 	}
-	s := Statement{Effect: fmt.Sprint(m["Effect"]), Action: strs(m["Action"]), Resource: strs(m["Resource"])}
-	s.Sid, _ = m["Sid"].(string)
+	if len(s.Unsupported) > 0 {
+		return iameval.Statement{}, fmt.Errorf("%s is not supported by internal/testing/iameval's evaluator", strings.Join(s.Unsupported, ", "))
+	}
 	if s.Effect != "Allow" && s.Effect != "Deny" {
 		return s, fmt.Errorf("effect %q", s.Effect)
-	}
-	if cond, ok := m["Condition"].(map[string]any); ok {
-		s.Condition = map[string]map[string][]string{}
-		for op, keys := range cond {
-			km, ok := keys.(map[string]any)
-			if !ok {
-				return s, fmt.Errorf("condition %s: %v", op, keys)
-			}
-			s.Condition[op] = map[string][]string{}
-			for k, vals := range km {
-				s.Condition[op][k] = strs(vals)
-			}
-		}
 	}
 	return s, nil
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/amishare/amishare/internal/testing/iameval"
 	"github.com/amishare/amishare/pkg/kmsgrant"
 )
 
@@ -87,57 +88,57 @@ func TestRolePerKmsMode(t *testing.T) {
 	all, none := want{true, true, true}, want{}
 	tests := []struct {
 		name string
-		req  Request
+		req  iameval.Request
 		// want holds with DelegatedKeysOnly=true, and also with false
 		// unless undelegated says otherwise.
 		want        want
 		undelegated *want
 	}{
-		{"describe images", Request{"ec2:DescribeImages", "*", nil}, all, nil},
-		{"describe snapshot attribute", Request{"ec2:DescribeSnapshotAttribute", "*", nil}, all, nil},
-		{"image block public access state", Request{"ec2:GetImageBlockPublicAccessState", "*", nil}, all, nil},
-		{"snapshot block public access state", Request{"ec2:GetSnapshotBlockPublicAccessState", "*", nil}, all, nil},
-		{"share image tagged amishare:accounts", Request{"ec2:ModifyImageAttribute", imageARN, taggedAccounts}, all, nil},
-		{"revoke image tagged only amishare:status", Request{"ec2:ModifyImageAttribute", imageARN, taggedStatus}, all, nil},
-		{"modify an unmanaged image", Request{"ec2:ModifyImageAttribute", imageARN, nil}, none, nil},
-		{"share snapshot with an account", Request{"ec2:ModifySnapshotAttribute", snapshotARN, map[string][]string{"ec2:Add/userId": {"111122223333"}}}, all, nil},
-		{"make a snapshot public", Request{"ec2:ModifySnapshotAttribute", snapshotARN, map[string][]string{"ec2:Add/group": {"all"}}}, none, nil},
-		{"make a snapshot public while sharing", Request{"ec2:ModifySnapshotAttribute", snapshotARN, map[string][]string{"ec2:Add/group": {"all"}, "ec2:Add/userId": {"111122223333"}}}, none, nil},
-		{"remove public from a snapshot", Request{"ec2:ModifySnapshotAttribute", snapshotARN, map[string][]string{"ec2:Remove/group": {"all"}}}, all, nil},
-		{"status tags on a managed image", Request{"ec2:CreateTags", imageARN, with(taggedAccounts, map[string][]string{"aws:TagKeys": {"amishare:status", "amishare:message"}})}, all, nil},
-		{"status tags on an image tagged only amishare:status", Request{"ec2:CreateTags", imageARN, with(taggedStatus, map[string][]string{"aws:TagKeys": {"amishare:status", "amishare:message"}})}, all, nil},
-		{"status tags on an unmanaged image", Request{"ec2:CreateTags", imageARN, map[string][]string{"aws:TagKeys": {"amishare:status"}}}, none, nil},
-		{"write amishare:accounts", Request{"ec2:CreateTags", imageARN, with(taggedAccounts, map[string][]string{"aws:TagKeys": {"amishare:accounts"}})}, none, nil},
-		{"tags without keys", Request{"ec2:CreateTags", imageARN, taggedAccounts}, none, nil},
-		{"status tags on a snapshot", Request{"ec2:CreateTags", snapshotARN, map[string][]string{"aws:TagKeys": {"amishare:status"}}}, none, nil},
-		{"delete tags", Request{"ec2:DeleteTags", imageARN, taggedAccounts}, none, nil},
-		{"read the configuration", Request{"ssm:GetParameter", configARN, nil}, all, nil},
-		{"read another parameter", Request{"ssm:GetParameter", "arn:aws:ssm:us-east-1:123456789012:parameter/other", nil}, none, nil},
-		{"describe a key", Request{"kms:DescribeKey", keyARN, nil}, all, nil},
-		{"describe a key of another account", Request{"kms:DescribeKey", foreignKey, nil}, none, nil},
-		{"read a key policy", Request{"kms:GetKeyPolicy", keyARN, nil}, want{policy: true}, nil},
-		{"write a delegated key's policy", Request{"kms:PutKeyPolicy", keyARN, delegated}, want{policy: true}, nil},
-		{"write a delegated key's policy, check said false", Request{"kms:PutKeyPolicy", keyARN, with(delegated, map[string][]string{"kms:BypassPolicyLockoutSafetyCheck": {"false"}})}, want{policy: true}, nil},
-		{"write an undelegated key's policy", Request{"kms:PutKeyPolicy", keyARN, nil}, none, &want{policy: true}},
-		{"bypass the lockout safety check", Request{"kms:PutKeyPolicy", keyARN, with(delegated, map[string][]string{"kms:BypassPolicyLockoutSafetyCheck": {"true"}})}, none, &none},
-		{"write a policy on another account's key", Request{"kms:PutKeyPolicy", foreignKey, delegated}, none, &none},
-		{"grant amishare's operations to an account", Request{"kms:CreateGrant", keyARN, grantCtx(grantOps, accountRoot, delegated)}, want{grant: true}, nil},
-		{"grant fewer operations", Request{"kms:CreateGrant", keyARN, grantCtx([]string{"Decrypt"}, accountRoot, delegated)}, want{grant: true}, nil},
-		{"grant on an undelegated key", Request{"kms:CreateGrant", keyARN, grantCtx(grantOps, accountRoot)}, none, &want{grant: true}},
-		{"grant Encrypt", Request{"kms:CreateGrant", keyARN, grantCtx(append([]string{"Encrypt"}, grantOps...), accountRoot, delegated)}, none, &none},
-		{"grant to a role", Request{"kms:CreateGrant", keyARN, grantCtx(grantOps, "arn:aws:iam::111122223333:role/admin", delegated)}, none, &none},
-		{"grant without operations", Request{"kms:CreateGrant", keyARN, with(delegated, map[string][]string{"kms:GranteePrincipal": {accountRoot}})}, none, &none},
-		{"grant EBS makes for a copy", Request{"kms:CreateGrant", keyARN, map[string][]string{"kms:GrantIsForAWSResource": {"true"}, "kms:ViaService": {"ec2.us-east-1.amazonaws.com"}}}, all, &all},
-		{"grant for an AWS resource, not through EC2", Request{"kms:CreateGrant", keyARN, map[string][]string{"kms:GrantIsForAWSResource": {"true"}}}, none, &none},
-		{"list grants", Request{"kms:ListGrants", keyARN, nil}, want{grant: true}, nil},
-		{"revoke a grant on a delegated key", Request{"kms:RevokeGrant", keyARN, delegated}, want{grant: true}, nil},
-		{"revoke a grant on an undelegated key", Request{"kms:RevokeGrant", keyARN, nil}, none, &want{grant: true}},
-		{"decrypt with a key", Request{"kms:Decrypt", keyARN, delegated}, none, &none},
-		{"schedule key deletion", Request{"kms:ScheduleKeyDeletion", keyARN, delegated}, none, &none},
-		{"write logs", Request{"logs:PutLogEvents", "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/amishare-AmishareFunction:log-stream:x", nil}, all, nil},
-		{"send to the function's dead-letter queue", Request{"sqs:SendMessage", "arn:aws:sqs:us-east-1:123456789012:amishare-DeadLetterQueue", nil}, all, nil},
-		{"pass a role", Request{"iam:PassRole", "*", nil}, none, &none},
-		{"delete a snapshot", Request{"ec2:DeleteSnapshot", snapshotARN, nil}, none, &none},
+		{"describe images", iameval.Request{Action: "ec2:DescribeImages", Resource: "*", Context: nil}, all, nil},
+		{"describe snapshot attribute", iameval.Request{Action: "ec2:DescribeSnapshotAttribute", Resource: "*", Context: nil}, all, nil},
+		{"image block public access state", iameval.Request{Action: "ec2:GetImageBlockPublicAccessState", Resource: "*", Context: nil}, all, nil},
+		{"snapshot block public access state", iameval.Request{Action: "ec2:GetSnapshotBlockPublicAccessState", Resource: "*", Context: nil}, all, nil},
+		{"share image tagged amishare:accounts", iameval.Request{Action: "ec2:ModifyImageAttribute", Resource: imageARN, Context: taggedAccounts}, all, nil},
+		{"revoke image tagged only amishare:status", iameval.Request{Action: "ec2:ModifyImageAttribute", Resource: imageARN, Context: taggedStatus}, all, nil},
+		{"modify an unmanaged image", iameval.Request{Action: "ec2:ModifyImageAttribute", Resource: imageARN, Context: nil}, none, nil},
+		{"share snapshot with an account", iameval.Request{Action: "ec2:ModifySnapshotAttribute", Resource: snapshotARN, Context: map[string][]string{"ec2:Add/userId": {"111122223333"}}}, all, nil},
+		{"make a snapshot public", iameval.Request{Action: "ec2:ModifySnapshotAttribute", Resource: snapshotARN, Context: map[string][]string{"ec2:Add/group": {"all"}}}, none, nil},
+		{"make a snapshot public while sharing", iameval.Request{Action: "ec2:ModifySnapshotAttribute", Resource: snapshotARN, Context: map[string][]string{"ec2:Add/group": {"all"}, "ec2:Add/userId": {"111122223333"}}}, none, nil},
+		{"remove public from a snapshot", iameval.Request{Action: "ec2:ModifySnapshotAttribute", Resource: snapshotARN, Context: map[string][]string{"ec2:Remove/group": {"all"}}}, all, nil},
+		{"status tags on a managed image", iameval.Request{Action: "ec2:CreateTags", Resource: imageARN, Context: with(taggedAccounts, map[string][]string{"aws:TagKeys": {"amishare:status", "amishare:message"}})}, all, nil},
+		{"status tags on an image tagged only amishare:status", iameval.Request{Action: "ec2:CreateTags", Resource: imageARN, Context: with(taggedStatus, map[string][]string{"aws:TagKeys": {"amishare:status", "amishare:message"}})}, all, nil},
+		{"status tags on an unmanaged image", iameval.Request{Action: "ec2:CreateTags", Resource: imageARN, Context: map[string][]string{"aws:TagKeys": {"amishare:status"}}}, none, nil},
+		{"write amishare:accounts", iameval.Request{Action: "ec2:CreateTags", Resource: imageARN, Context: with(taggedAccounts, map[string][]string{"aws:TagKeys": {"amishare:accounts"}})}, none, nil},
+		{"tags without keys", iameval.Request{Action: "ec2:CreateTags", Resource: imageARN, Context: taggedAccounts}, none, nil},
+		{"status tags on a snapshot", iameval.Request{Action: "ec2:CreateTags", Resource: snapshotARN, Context: map[string][]string{"aws:TagKeys": {"amishare:status"}}}, none, nil},
+		{"delete tags", iameval.Request{Action: "ec2:DeleteTags", Resource: imageARN, Context: taggedAccounts}, none, nil},
+		{"read the configuration", iameval.Request{Action: "ssm:GetParameter", Resource: configARN, Context: nil}, all, nil},
+		{"read another parameter", iameval.Request{Action: "ssm:GetParameter", Resource: "arn:aws:ssm:us-east-1:123456789012:parameter/other", Context: nil}, none, nil},
+		{"describe a key", iameval.Request{Action: "kms:DescribeKey", Resource: keyARN, Context: nil}, all, nil},
+		{"describe a key of another account", iameval.Request{Action: "kms:DescribeKey", Resource: foreignKey, Context: nil}, none, nil},
+		{"read a key policy", iameval.Request{Action: "kms:GetKeyPolicy", Resource: keyARN, Context: nil}, want{policy: true}, nil},
+		{"write a delegated key's policy", iameval.Request{Action: "kms:PutKeyPolicy", Resource: keyARN, Context: delegated}, want{policy: true}, nil},
+		{"write a delegated key's policy, check said false", iameval.Request{Action: "kms:PutKeyPolicy", Resource: keyARN, Context: with(delegated, map[string][]string{"kms:BypassPolicyLockoutSafetyCheck": {"false"}})}, want{policy: true}, nil},
+		{"write an undelegated key's policy", iameval.Request{Action: "kms:PutKeyPolicy", Resource: keyARN, Context: nil}, none, &want{policy: true}},
+		{"bypass the lockout safety check", iameval.Request{Action: "kms:PutKeyPolicy", Resource: keyARN, Context: with(delegated, map[string][]string{"kms:BypassPolicyLockoutSafetyCheck": {"true"}})}, none, &none},
+		{"write a policy on another account's key", iameval.Request{Action: "kms:PutKeyPolicy", Resource: foreignKey, Context: delegated}, none, &none},
+		{"grant amishare's operations to an account", iameval.Request{Action: "kms:CreateGrant", Resource: keyARN, Context: grantCtx(grantOps, accountRoot, delegated)}, want{grant: true}, nil},
+		{"grant fewer operations", iameval.Request{Action: "kms:CreateGrant", Resource: keyARN, Context: grantCtx([]string{"Decrypt"}, accountRoot, delegated)}, want{grant: true}, nil},
+		{"grant on an undelegated key", iameval.Request{Action: "kms:CreateGrant", Resource: keyARN, Context: grantCtx(grantOps, accountRoot)}, none, &want{grant: true}},
+		{"grant Encrypt", iameval.Request{Action: "kms:CreateGrant", Resource: keyARN, Context: grantCtx(append([]string{"Encrypt"}, grantOps...), accountRoot, delegated)}, none, &none},
+		{"grant to a role", iameval.Request{Action: "kms:CreateGrant", Resource: keyARN, Context: grantCtx(grantOps, "arn:aws:iam::111122223333:role/admin", delegated)}, none, &none},
+		{"grant without operations", iameval.Request{Action: "kms:CreateGrant", Resource: keyARN, Context: with(delegated, map[string][]string{"kms:GranteePrincipal": {accountRoot}})}, none, &none},
+		{"grant EBS makes for a copy", iameval.Request{Action: "kms:CreateGrant", Resource: keyARN, Context: map[string][]string{"kms:GrantIsForAWSResource": {"true"}, "kms:ViaService": {"ec2.us-east-1.amazonaws.com"}}}, all, &all},
+		{"grant for an AWS resource, not through EC2", iameval.Request{Action: "kms:CreateGrant", Resource: keyARN, Context: map[string][]string{"kms:GrantIsForAWSResource": {"true"}}}, none, &none},
+		{"list grants", iameval.Request{Action: "kms:ListGrants", Resource: keyARN, Context: nil}, want{grant: true}, nil},
+		{"revoke a grant on a delegated key", iameval.Request{Action: "kms:RevokeGrant", Resource: keyARN, Context: delegated}, want{grant: true}, nil},
+		{"revoke a grant on an undelegated key", iameval.Request{Action: "kms:RevokeGrant", Resource: keyARN, Context: nil}, none, &want{grant: true}},
+		{"decrypt with a key", iameval.Request{Action: "kms:Decrypt", Resource: keyARN, Context: delegated}, none, &none},
+		{"schedule key deletion", iameval.Request{Action: "kms:ScheduleKeyDeletion", Resource: keyARN, Context: delegated}, none, &none},
+		{"write logs", iameval.Request{Action: "logs:PutLogEvents", Resource: "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/amishare-AmishareFunction:log-stream:x", Context: nil}, all, nil},
+		{"send to the function's dead-letter queue", iameval.Request{Action: "sqs:SendMessage", Resource: "arn:aws:sqs:us-east-1:123456789012:amishare-DeadLetterQueue", Context: nil}, all, nil},
+		{"pass a role", iameval.Request{Action: "iam:PassRole", Resource: "*", Context: nil}, none, &none},
+		{"delete a snapshot", iameval.Request{Action: "ec2:DeleteSnapshot", Resource: snapshotARN, Context: nil}, none, &none},
 	}
 	for _, delegatedOnly := range []string{"true", "false"} {
 		for _, mode := range []string{"policy", "grant", "off"} {
@@ -150,7 +151,7 @@ func TestRolePerKmsMode(t *testing.T) {
 				}
 				expect := map[string]bool{"policy": w.policy, "grant": w.grant, "off": w.off}[mode]
 				t.Run("DelegatedKeysOnly="+delegatedOnly+"/KmsMode="+mode+"/"+tt.name, func(t *testing.T) {
-					d := Evaluate(stmts, tt.req)
+					d := iameval.Evaluate(stmts, tt.req)
 					if d.Allowed != expect {
 						t.Errorf("%s: allowed = %v, want %v (decided by %v)", tt.req, d.Allowed, expect, sids(d.By))
 					}
@@ -160,7 +161,7 @@ func TestRolePerKmsMode(t *testing.T) {
 	}
 }
 
-func sids(stmts []Statement) []string {
+func sids(stmts []iameval.Statement) []string {
 	var out []string
 	for _, s := range stmts {
 		out = append(out, s.Policy+"/"+s.Sid)
@@ -209,7 +210,7 @@ func TestRoleShape(t *testing.T) {
 	}
 }
 
-func wantDeny(t *testing.T, stmts []Statement, action, op, key, value string) {
+func wantDeny(t *testing.T, stmts []iameval.Statement, action, op, key, value string) {
 	t.Helper()
 	for _, s := range stmts {
 		if s.Effect == "Deny" && slices.Contains(s.Action, action) && slices.Contains(s.Resource, "*") &&
