@@ -10,12 +10,26 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/amishare/amishare/internal/testing/fixture"
+	"github.com/amishare/amishare/internal/testing/world"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/event"
 	"github.com/amishare/amishare/pkg/share"
 	"github.com/amishare/amishare/pkg/share/rules"
 )
+
+const (
+	acctA    = "111122223333" // allowed
+	acctB    = "444455556666" // allowed
+	acctC    = "777788889999" // in group prod
+	acctD    = "222233334444" // in group prod
+	outsider = "999999999999" // in no list
+	// testConfig allows A and B, and group prod = C and D.
+	testConfig = `{"allowedAccounts":["111122223333","444455556666"],"groups":{"prod":["777788889999","222233334444"]}}`
+)
+
+// allowed is every account testConfig allows.
+var allowed = []string{acctA, acctB, acctC, acctD}
 
 // TestHandleSampleEvents delivers every sample event through Handle for a
 // tagged image with three snapshots (the sweep's samples and the
@@ -40,11 +54,11 @@ func TestHandleSampleEvents(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
-			w := newWorld(t, testConfig)
-			id, snaps := w.plainImage(t, 3, map[string]string{amitag.Accounts: acctA + "," + acctB})
-			h := w.handler(t, app.Options{})
+			w := world.New(t, testConfig)
+			id, snaps := w.PlainImage(t, 3, map[string]string{amitag.Accounts: acctA + "," + acctB})
+			h := w.Handler(t, app.Options{})
 
-			sum, err := w.handle(t, h, sampleEvent(t, tc.file, id))
+			sum, err := w.Handle(t, h, world.SampleEvent(t, tc.file, id))
 			if err != nil {
 				t.Fatalf("Handle: got error %v, want nil", err)
 			}
@@ -56,10 +70,10 @@ func TestHandleSampleEvents(t *testing.T) {
 				if sum.Ignored != "" || len(sum.Images) != 1 || sum.Images[0].Outcome != share.OutcomeSkipped {
 					t.Errorf("summary: got ignored %q and images %+v, want one image skipped", sum.Ignored, sum.Images)
 				}
-				if got := w.calls.Mutating(); len(got) != 0 {
+				if got := w.Calls.Mutating(); len(got) != 0 {
 					t.Errorf("modifying calls for a failed image that is no copy: got %v, want none", got)
 				}
-				if tags := w.tags(t, id); tags[amitag.Status] != "" {
+				if tags := w.Tags(t, id); tags[amitag.Status] != "" {
 					t.Errorf("status tag: got %q, want none", tags[amitag.Status])
 				}
 				return
@@ -68,14 +82,14 @@ func TestHandleSampleEvents(t *testing.T) {
 				if sum.Ignored == "" || len(sum.Images) != 0 {
 					t.Errorf("summary: got ignored %q and %d images, want a reason and none", sum.Ignored, len(sum.Images))
 				}
-				if got := w.calls.Mutating(); len(got) != 0 {
+				if got := w.Calls.Mutating(); len(got) != 0 {
 					t.Errorf("modifying calls for an ignored event: got %v, want none", got)
 				}
-				w.wantShared(t, id, snaps)
-				if tags := w.tags(t, id); tags[amitag.Status] != "" {
+				w.WantShared(t, id, snaps)
+				if tags := w.Tags(t, id); tags[amitag.Status] != "" {
 					t.Errorf("status tag on an ignored event: got %q, want none", tags[amitag.Status])
 				}
-				if got := len(w.linesWithMsg(t, "event ignored")); got != 1 {
+				if got := len(w.LinesWithMsg(t, "event ignored")); got != 1 {
 					t.Errorf(`"event ignored" log lines: got %d, want 1`, got)
 				}
 				return
@@ -90,9 +104,9 @@ func TestHandleSampleEvents(t *testing.T) {
 			if res.ImageID != id || res.Outcome != share.OutcomeApplied || res.Status != rules.StatusShared {
 				t.Errorf("result: got %s %s %s, want %s applied shared", res.ImageID, res.Outcome, res.Status, id)
 			}
-			w.wantShared(t, id, snaps, acctA, acctB)
-			w.wantStatus(t, id, "shared", "shared with 2 account(s)")
-			if got := len(w.linesWithMsg(t, "image reconciled")); got != 1 {
+			w.WantShared(t, id, snaps, acctA, acctB)
+			w.WantStatus(t, id, "shared", "shared with 2 account(s)")
+			if got := len(w.LinesWithMsg(t, "image reconciled")); got != 1 {
 				t.Errorf(`"image reconciled" log lines: got %d, want 1`, got)
 			}
 		})
@@ -109,20 +123,20 @@ func TestHandleInvalidJSON(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newWorld(t, testConfig)
-			h := w.handler(t, app.Options{})
-			sum, err := w.handle(t, h, []byte(tc.raw))
+			w := world.New(t, testConfig)
+			h := w.Handler(t, app.Options{})
+			sum, err := w.Handle(t, h, []byte(tc.raw))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Handle: got error %v, want one containing %q", err, tc.want)
 			}
 			if sum.Error != err.Error() {
 				t.Errorf("Summary.Error: got %q, want %q", sum.Error, err.Error())
 			}
-			if got := w.calls.Calls(); len(got) != 0 {
+			if got := w.Calls.Calls(); len(got) != 0 {
 				t.Errorf("AWS calls for an invalid event: got %v, want none", got)
 			}
-			rejected := w.linesWithMsg(t, "event rejected")
-			if len(rejected) != 1 || !strings.Contains(rejected[0].str("error"), tc.want) {
+			rejected := w.LinesWithMsg(t, "event rejected")
+			if len(rejected) != 1 || !strings.Contains(rejected[0].Str("error"), tc.want) {
 				t.Errorf(`"event rejected" log lines: got %v, want one with the error`, rejected)
 			}
 		})
@@ -130,170 +144,132 @@ func TestHandleInvalidJSON(t *testing.T) {
 }
 
 func TestHandleUntaggedImageKeepsManualShare(t *testing.T) {
-	w := newWorld(t, testConfig)
-	id, snaps := w.plainImage(t, 2, map[string]string{"Name": "untagged"})
-	if err := w.fx.ShareImage(w.ctx, id, ec2types.LaunchPermission{UserId: aws.String(outsider)}); err != nil {
+	w := world.New(t, testConfig)
+	id, snaps := w.PlainImage(t, 2, map[string]string{"Name": "untagged"})
+	if err := w.Fixture.ShareImage(w.Ctx, id, ec2types.LaunchPermission{UserId: aws.String(outsider)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.fx.ShareSnapshot(w.ctx, snaps[0], []string{outsider}, nil); err != nil {
+	if err := w.Fixture.ShareSnapshot(w.Ctx, snaps[0], []string{outsider}, nil); err != nil {
 		t.Fatal(err)
 	}
-	h := w.handler(t, app.Options{})
-	sum, err := w.handle(t, h, sampleEvent(t, "ami-available.json", id))
+	h := w.Handler(t, app.Options{})
+	sum, err := w.Handle(t, h, world.SampleEvent(t, "ami-available.json", id))
 	if err != nil {
 		t.Fatalf("Handle: %v", err)
 	}
 	if len(sum.Images) != 1 || sum.Images[0].Outcome != share.OutcomeUnmanaged {
 		t.Fatalf("images: got %+v, want one unmanaged", sum.Images)
 	}
-	if got := w.calls.Mutating(); len(got) != 0 {
+	if got := w.Calls.Mutating(); len(got) != 0 {
 		t.Errorf("modifying calls: got %v, want none", got)
 	}
-	if p := w.imagePerms(t, id); !slices.Equal(p.Accounts, []string{outsider}) {
+	if p := w.ImagePerms(t, id); !slices.Equal(p.Accounts, []string{outsider}) {
 		t.Errorf("image launch permissions: got %v, want the manual share [%s]", p.Accounts, outsider)
 	}
-	if p := w.snapshotPerms(t, snaps[0]); !slices.Equal(p.Accounts, []string{outsider}) {
+	if p := w.SnapshotPerms(t, snaps[0]); !slices.Equal(p.Accounts, []string{outsider}) {
 		t.Errorf("snapshot permissions: got %v, want the manual share [%s]", p.Accounts, outsider)
 	}
-	if tags := w.tags(t, id); tags[amitag.Status] != "" || tags[amitag.Message] != "" {
+	if tags := w.Tags(t, id); tags[amitag.Status] != "" || tags[amitag.Message] != "" {
 		t.Errorf("status tags on an untagged image: got %q, %q, want none", tags[amitag.Status], tags[amitag.Message])
 	}
 }
 
 func TestHandleSecondDeliveryChangesNothing(t *testing.T) {
-	w := newWorld(t, testConfig)
-	id, snaps := w.plainImage(t, 2, map[string]string{amitag.Accounts: "prod " + acctA})
-	h := w.handler(t, app.Options{})
-	raw := sampleEvent(t, "tag-change.json", id)
-	if _, err := w.handle(t, h, raw); err != nil {
+	w := world.New(t, testConfig)
+	id, snaps := w.PlainImage(t, 2, map[string]string{amitag.Accounts: "prod " + acctA})
+	h := w.Handler(t, app.Options{})
+	raw := world.SampleEvent(t, "tag-change.json", id)
+	if _, err := w.Handle(t, h, raw); err != nil {
 		t.Fatalf("first delivery: %v", err)
 	}
-	if got := w.calls.Mutating(); len(got) == 0 {
+	if got := w.Calls.Mutating(); len(got) == 0 {
 		t.Fatal("first delivery made no modifying call; the test needs one that shares")
 	}
-	sum, err := w.handle(t, h, raw)
+	sum, err := w.Handle(t, h, raw)
 	if err != nil {
 		t.Fatalf("second delivery: %v", err)
 	}
-	if got := w.calls.Mutating(); len(got) != 0 {
+	if got := w.Calls.Mutating(); len(got) != 0 {
 		t.Errorf("second delivery: got modifying calls %v, want none", got)
 	}
 	res := sum.Images[0]
 	if res.Outcome != share.OutcomeApplied || len(res.Changes) != 0 || res.TagsWritten {
 		t.Errorf("second delivery: got outcome %s, changes %v, tags written %v; want applied, none, false", res.Outcome, res.Changes, res.TagsWritten)
 	}
-	w.wantShared(t, id, snaps, acctA, acctD, acctC)
+	w.WantShared(t, id, snaps, acctA, acctD, acctC)
 }
 
 func TestHandleUnknownImageIsGone(t *testing.T) {
-	w := newWorld(t, testConfig)
-	h := w.handler(t, app.Options{})
-	sum, err := w.handle(t, h, sampleEvent(t, "ami-available.json", sampleImage))
+	w := world.New(t, testConfig)
+	h := w.Handler(t, app.Options{})
+	sum, err := w.Handle(t, h, world.SampleEvent(t, "ami-available.json", world.SampleImage))
 	if err != nil {
 		t.Fatalf("Handle: got error %v, want nil", err)
 	}
-	if len(sum.Images) != 1 || sum.Images[0].Outcome != share.OutcomeGone || sum.Images[0].ImageID != sampleImage {
-		t.Fatalf("images: got %+v, want %s gone", sum.Images, sampleImage)
+	if len(sum.Images) != 1 || sum.Images[0].Outcome != share.OutcomeGone || sum.Images[0].ImageID != world.SampleImage {
+		t.Fatalf("images: got %+v, want %s gone", sum.Images, world.SampleImage)
 	}
-	if got := w.calls.Mutating(); len(got) != 0 {
+	if got := w.Calls.Mutating(); len(got) != 0 {
 		t.Errorf("modifying calls: got %v, want none", got)
 	}
 }
 
 // metricsLine returns the one EMF line of the log and checks its shape.
-func metricsLine(t *testing.T, w *world) logLine {
+func metricsLine(t *testing.T, w *world.World) world.LogLine {
 	t.Helper()
-	lines := w.linesWithMsg(t, "metrics")
-	if len(lines) != 1 {
-		t.Fatalf(`"metrics" log lines: got %d, want 1:\n%s`, len(lines), w.logs)
+	if lines := w.LinesWithMsg(t, "metrics"); len(lines) != 1 {
+		t.Fatalf(`"metrics" log lines: got %d, want 1:\n%s`, len(lines), w.Logs)
 	}
-	l := lines[0]
-	emf, _ := l["_aws"].(map[string]any)
-	if _, ok := emf["Timestamp"].(float64); !ok {
-		t.Errorf("_aws.Timestamp: got %v, want a number", emf["Timestamp"])
-	}
-	cwm, _ := emf["CloudWatchMetrics"].([]any)
-	if len(cwm) != 1 {
-		t.Fatalf("_aws.CloudWatchMetrics: got %v, want one directive", emf["CloudWatchMetrics"])
-	}
-	dir, _ := cwm[0].(map[string]any)
-	if ns := dir["Namespace"]; ns != "amishare" {
-		t.Errorf("Namespace: got %v, want amishare", ns)
-	}
-	defs, _ := dir["Metrics"].([]any)
-	var names []string
-	for _, d := range defs {
-		m, _ := d.(map[string]any)
-		name, _ := m["Name"].(string)
-		names = append(names, name)
-		// Every declared metric must be a number at the root of the line.
-		if _, ok := l[name].(float64); !ok {
-			t.Errorf("metric %q: got %v at the root, want a number", name, l[name])
-		}
-	}
-	want := []string{"ImagesShared", "AccountsAdded", "AccountsRemoved", "TargetsRefused", "Errors", "ImagesCopied", "SnapshotsCleaned"}
-	if !slices.Equal(names, want) {
-		t.Errorf("metric names: got %v, want %v", names, want)
-	}
-	return l
-}
-
-func wantCounts(t *testing.T, l logLine, want map[string]int) {
-	t.Helper()
-	for name, n := range want {
-		if got, _ := l[name].(float64); int(got) != n {
-			t.Errorf("metric %s: got %v, want %d", name, l[name], n)
-		}
-	}
+	return w.Metrics(t, world.EventMetrics...)
 }
 
 func TestHandleMetrics(t *testing.T) {
-	w := newWorld(t, testConfig)
-	id, snaps := w.plainImage(t, 2, map[string]string{amitag.Accounts: acctA + " " + acctB + " prod"})
+	w := world.New(t, testConfig)
+	id, snaps := w.PlainImage(t, 2, map[string]string{amitag.Accounts: acctA + " " + acctB + " prod"})
 
 	// Share: four accounts added to the image (and to two snapshots, not counted).
-	if _, err := w.handle(t, w.handler(t, app.Options{}), sampleEvent(t, "tag-change.json", id)); err != nil {
+	if _, err := w.Handle(t, w.Handler(t, app.Options{}), world.SampleEvent(t, "tag-change.json", id)); err != nil {
 		t.Fatal(err)
 	}
-	w.wantShared(t, id, snaps, acctA, acctD, acctB, acctC)
-	wantCounts(t, metricsLine(t, w), map[string]int{
+	w.WantShared(t, id, snaps, acctA, acctD, acctB, acctC)
+	world.WantMetrics(t, metricsLine(t, w), map[string]int{
 		"ImagesShared": 1, "AccountsAdded": 4, "AccountsRemoved": 0, "TargetsRefused": 0, "Errors": 0,
 	})
 
 	// Revoke: the group goes, an outsider is refused. No account was added,
 	// so the image does not count as shared.
-	if err := w.fx.Tag(w.ctx, id, map[string]string{amitag.Accounts: acctA + " " + acctB + " " + outsider}); err != nil {
+	if err := w.Fixture.Tag(w.Ctx, id, map[string]string{amitag.Accounts: acctA + " " + acctB + " " + outsider}); err != nil {
 		t.Fatal(err)
 	}
-	w.logs.Reset()
-	if _, err := w.handle(t, w.handler(t, app.Options{}), sampleEvent(t, "tag-change.json", id)); err != nil {
+	w.Logs.Reset()
+	if _, err := w.Handle(t, w.Handler(t, app.Options{}), world.SampleEvent(t, "tag-change.json", id)); err != nil {
 		t.Fatal(err)
 	}
-	w.wantShared(t, id, snaps, acctA, acctB)
-	wantCounts(t, metricsLine(t, w), map[string]int{
+	w.WantShared(t, id, snaps, acctA, acctB)
+	world.WantMetrics(t, metricsLine(t, w), map[string]int{
 		"ImagesShared": 0, "AccountsAdded": 0, "AccountsRemoved": 2, "TargetsRefused": 1, "Errors": 0,
 	})
 
 	// Revoke everything: no image is shared any more.
-	if err := w.fx.Untag(w.ctx, id, amitag.Accounts); err != nil {
+	if err := w.Fixture.Untag(w.Ctx, id, amitag.Accounts); err != nil {
 		t.Fatal(err)
 	}
-	w.logs.Reset()
-	if _, err := w.handle(t, w.handler(t, app.Options{}), sampleEvent(t, "tag-change.json", id)); err != nil {
+	w.Logs.Reset()
+	if _, err := w.Handle(t, w.Handler(t, app.Options{}), world.SampleEvent(t, "tag-change.json", id)); err != nil {
 		t.Fatal(err)
 	}
-	w.wantShared(t, id, snaps)
-	wantCounts(t, metricsLine(t, w), map[string]int{
+	w.WantShared(t, id, snaps)
+	world.WantMetrics(t, metricsLine(t, w), map[string]int{
 		"ImagesShared": 0, "AccountsAdded": 0, "AccountsRemoved": 2, "TargetsRefused": 0, "Errors": 0,
 	})
 }
 
 func TestHandleIgnoredEventEmitsNoMetrics(t *testing.T) {
-	w := newWorld(t, testConfig)
-	if _, err := w.handle(t, w.handler(t, app.Options{}), sampleEvent(t, "other-event.json", sampleImage)); err != nil {
+	w := world.New(t, testConfig)
+	if _, err := w.Handle(t, w.Handler(t, app.Options{}), world.SampleEvent(t, "other-event.json", world.SampleImage)); err != nil {
 		t.Fatal(err)
 	}
-	if got := w.linesWithMsg(t, "metrics"); len(got) != 0 {
+	if got := w.LinesWithMsg(t, "metrics"); len(got) != 0 {
 		t.Errorf(`"metrics" lines for an ignored event: got %v, want none`, got)
 	}
 }
@@ -309,30 +285,30 @@ func TestHandleDryRun(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newWorld(t, tc.config)
-			key, err := w.fx.CreateKey(w.ctx, "dry run")
+			w := world.New(t, tc.config)
+			key, err := w.Fixture.CreateKey(w.Ctx, "dry run")
 			if err != nil {
 				t.Fatal(err)
 			}
-			id, snaps := w.image(t, []fixture.Disk{{KeyID: key}, {}}, map[string]string{amitag.Accounts: acctA + " " + acctB})
+			id, snaps := w.Image(t, []fixture.Disk{{KeyID: key}, {}}, map[string]string{amitag.Accounts: acctA + " " + acctB})
 			// A manual share with D, which the tag does not name: the plan removes it.
-			if err := w.fx.ShareImage(w.ctx, id, ec2types.LaunchPermission{UserId: aws.String(acctD)}); err != nil {
+			if err := w.Fixture.ShareImage(w.Ctx, id, ec2types.LaunchPermission{UserId: aws.String(acctD)}); err != nil {
 				t.Fatal(err)
 			}
-			if err := w.fx.ShareSnapshot(w.ctx, snaps[1], []string{acctD}, nil); err != nil {
+			if err := w.Fixture.ShareSnapshot(w.Ctx, snaps[1], []string{acctD}, nil); err != nil {
 				t.Fatal(err)
 			}
-			policyBefore, err := w.fx.KeyPolicy(w.ctx, key)
+			policyBefore, err := w.Fixture.KeyPolicy(w.Ctx, key)
 			if err != nil {
 				t.Fatal(err)
 			}
-			tagsBefore := w.tags(t, id)
+			tagsBefore := w.Tags(t, id)
 
-			sum, err := w.handle(t, w.handler(t, tc.opts), sampleEvent(t, "ami-available.json", id))
+			sum, err := w.Handle(t, w.Handler(t, tc.opts), world.SampleEvent(t, "ami-available.json", id))
 			if err != nil {
 				t.Fatalf("Handle: %v", err)
 			}
-			if got := w.calls.Mutating(); len(got) != 0 {
+			if got := w.Calls.Mutating(); len(got) != 0 {
 				t.Errorf("modifying calls in a dry run: got %v, want none", got)
 			}
 			if len(sum.Images) != 1 {
@@ -377,32 +353,32 @@ func TestHandleDryRun(t *testing.T) {
 			if !slices.Equal(res.Changes, wantChanges) {
 				t.Errorf("changes: got %+v, want %+v", res.Changes, wantChanges)
 			}
-			if got := len(w.linesWithMsg(t, "planned permission change (dry run)")); got != len(wantChanges) {
+			if got := len(w.LinesWithMsg(t, "planned permission change (dry run)")); got != len(wantChanges) {
 				t.Errorf("planned-change log lines: got %d, want %d", got, len(wantChanges))
 			}
-			if got := len(w.linesWithMsg(t, "permission changed")); got != 0 {
+			if got := len(w.LinesWithMsg(t, "permission changed")); got != 0 {
 				t.Errorf(`"permission changed" log lines in a dry run: got %d, want 0`, got)
 			}
-			reconciled := w.linesWithMsg(t, "image reconciled")
+			reconciled := w.LinesWithMsg(t, "image reconciled")
 			if len(reconciled) != 1 || reconciled[0]["dryRun"] != true || reconciled[0]["plan"] == nil {
 				t.Errorf(`"image reconciled" log lines: got %v, want one with dryRun and the plan`, reconciled)
 			}
-			wantCounts(t, metricsLine(t, w), map[string]int{"ImagesShared": 0, "AccountsAdded": 0, "AccountsRemoved": 0})
+			world.WantMetrics(t, metricsLine(t, w), map[string]int{"ImagesShared": 0, "AccountsAdded": 0, "AccountsRemoved": 0})
 
 			// Nothing changed.
-			if p := w.imagePerms(t, id); !slices.Equal(p.Accounts, []string{acctD}) {
+			if p := w.ImagePerms(t, id); !slices.Equal(p.Accounts, []string{acctD}) {
 				t.Errorf("image launch permissions: got %v, want unchanged [%s]", p.Accounts, acctD)
 			}
-			if p := w.snapshotPerms(t, snaps[0]); len(p.Accounts) != 0 {
+			if p := w.SnapshotPerms(t, snaps[0]); len(p.Accounts) != 0 {
 				t.Errorf("snapshot %s permissions: got %v, want unchanged []", snaps[0], p.Accounts)
 			}
-			if p := w.snapshotPerms(t, snaps[1]); !slices.Equal(p.Accounts, []string{acctD}) {
+			if p := w.SnapshotPerms(t, snaps[1]); !slices.Equal(p.Accounts, []string{acctD}) {
 				t.Errorf("snapshot %s permissions: got %v, want unchanged [%s]", snaps[1], p.Accounts, acctD)
 			}
-			if after, err := w.fx.KeyPolicy(w.ctx, key); err != nil || after != policyBefore {
+			if after, err := w.Fixture.KeyPolicy(w.Ctx, key); err != nil || after != policyBefore {
 				t.Errorf("key policy: got %s (err %v), want unchanged %s", after, err, policyBefore)
 			}
-			if after := w.tags(t, id); len(after) != len(tagsBefore) || after[amitag.Status] != "" {
+			if after := w.Tags(t, id); len(after) != len(tagsBefore) || after[amitag.Status] != "" {
 				t.Errorf("tags: got %v, want unchanged %v", after, tagsBefore)
 			}
 		})
@@ -423,18 +399,18 @@ func TestHandlePublicGuard(t *testing.T) {
 			if tc.allowPublic {
 				cfg = `{"allowedAccounts":["111122223333"],"allowPublic":true}`
 			}
-			w := newWorld(t, cfg)
-			id, snaps := w.plainImage(t, 2, map[string]string{amitag.Accounts: acctA})
-			if err := w.fx.ShareImage(w.ctx, id, ec2types.LaunchPermission{Group: ec2types.PermissionGroupAll}); err != nil {
+			w := world.New(t, cfg)
+			id, snaps := w.PlainImage(t, 2, map[string]string{amitag.Accounts: acctA})
+			if err := w.Fixture.ShareImage(w.Ctx, id, ec2types.LaunchPermission{Group: ec2types.PermissionGroupAll}); err != nil {
 				t.Fatal(err)
 			}
-			if err := w.fx.ShareSnapshot(w.ctx, snaps[0], nil, []string{"all"}); err != nil {
+			if err := w.Fixture.ShareSnapshot(w.Ctx, snaps[0], nil, []string{"all"}); err != nil {
 				t.Fatal(err)
 			}
-			if !w.imagePerms(t, id).Public || !w.snapshotPerms(t, snaps[0]).Public {
+			if !w.ImagePerms(t, id).Public || !w.SnapshotPerms(t, snaps[0]).Public {
 				t.Fatal("the image and snapshot are not public before the test")
 			}
-			sum, err := w.handle(t, w.handler(t, app.Options{}), sampleEvent(t, "ami-available.json", id))
+			sum, err := w.Handle(t, w.Handler(t, app.Options{}), world.SampleEvent(t, "ami-available.json", id))
 			if err != nil {
 				t.Fatalf("Handle: %v", err)
 			}
@@ -449,19 +425,19 @@ func TestHandlePublicGuard(t *testing.T) {
 					publicChanges = append(publicChanges, c)
 				}
 			}
-			var audited []logLine
-			for _, l := range w.linesWithMsg(t, "permission changed") {
-				if l.str("account") == "all" {
+			var audited []world.LogLine
+			for _, l := range w.LinesWithMsg(t, "permission changed") {
+				if l.Str("account") == "all" {
 					audited = append(audited, l)
 				}
 			}
-			if p := w.imagePerms(t, id); !slices.Equal(p.Accounts, []string{acctA}) || p.Public != tc.allowPublic {
+			if p := w.ImagePerms(t, id); !slices.Equal(p.Accounts, []string{acctA}) || p.Public != tc.allowPublic {
 				t.Errorf("image: got %v public=%v, want [%s] public=%v", p.Accounts, p.Public, acctA, tc.allowPublic)
 			}
-			if p := w.snapshotPerms(t, snaps[0]); !slices.Equal(p.Accounts, []string{acctA}) || p.Public != tc.allowPublic {
+			if p := w.SnapshotPerms(t, snaps[0]); !slices.Equal(p.Accounts, []string{acctA}) || p.Public != tc.allowPublic {
 				t.Errorf("snapshot %s: got %v public=%v, want [%s] public=%v", snaps[0], p.Accounts, p.Public, acctA, tc.allowPublic)
 			}
-			if p := w.snapshotPerms(t, snaps[1]); !slices.Equal(p.Accounts, []string{acctA}) || p.Public {
+			if p := w.SnapshotPerms(t, snaps[1]); !slices.Equal(p.Accounts, []string{acctA}) || p.Public {
 				t.Errorf("snapshot %s: got %v public=%v, want [%s] public=false", snaps[1], p.Accounts, p.Public, acctA)
 			}
 			if tc.allowPublic {
@@ -477,7 +453,7 @@ func TestHandlePublicGuard(t *testing.T) {
 				t.Fatalf(`audit lines for "all": got %v, want 2`, audited)
 			}
 			for i, l := range audited {
-				if l.str("action") != "remove" || l.str("imageId") != id || l.str("snapshotId") != wantPublicChanges[i].SnapshotID {
+				if l.Str("action") != "remove" || l.Str("imageId") != id || l.Str("snapshotId") != wantPublicChanges[i].SnapshotID {
 					t.Errorf("audit line %d: got %v, want %+v", i, l, wantPublicChanges[i])
 				}
 			}
@@ -516,20 +492,20 @@ func TestHandleHostileTags(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newWorld(t, testConfig)
-			id, snaps := w.plainImage(t, 2, map[string]string{amitag.Accounts: tc.value})
-			if got := w.tags(t, id)[amitag.Accounts]; got != tc.value {
+			w := world.New(t, testConfig)
+			id, snaps := w.PlainImage(t, 2, map[string]string{amitag.Accounts: tc.value})
+			if got := w.Tags(t, id)[amitag.Accounts]; got != tc.value {
 				t.Fatalf("the emulator stored the tag as %q, want %q", got, tc.value)
 			}
-			sum, err := w.handle(t, w.handler(t, app.Options{}), sampleEvent(t, "tag-change.json", id))
+			sum, err := w.Handle(t, w.Handler(t, app.Options{}), world.SampleEvent(t, "tag-change.json", id))
 			if err != nil {
 				t.Fatalf("Handle: %v", err)
 			}
 			res := sum.Images[0]
-			w.wantShared(t, id, snaps, tc.accounts...)
-			w.wantOnlyAllowed(t, id, snaps)
+			w.WantShared(t, id, snaps, tc.accounts...)
+			w.WantOnlyAllowed(t, id, snaps, allowed...)
 
-			tags := w.tags(t, id)
+			tags := w.Tags(t, id)
 			if tags[amitag.Status] != tc.status {
 				t.Errorf("%s: got %q, want %q", amitag.Status, tags[amitag.Status], tc.status)
 			}
@@ -548,9 +524,9 @@ func TestHandleHostileTags(t *testing.T) {
 				t.Errorf("refused: got %q, want %q", gotRefused, tc.refused)
 			}
 			logged := map[string]int{}
-			for _, l := range w.linesWithMsg(t, "target refused") {
-				logged[l.str("token")]++
-				if l.str("imageId") != id || l.str("reason") == "" {
+			for _, l := range w.LinesWithMsg(t, "target refused") {
+				logged[l.Str("token")]++
+				if l.Str("imageId") != id || l.Str("reason") == "" {
 					t.Errorf("target refused line: got %v, want imageId %s and a reason", l, id)
 				}
 			}
@@ -565,8 +541,8 @@ func TestHandleHostileTags(t *testing.T) {
 			if len(logged) != len(tc.refused) {
 				t.Errorf("target refused lines: got tokens %v, want %q", logged, tc.refused)
 			}
-			for _, l := range w.lines(t) {
-				if l.str("msg") == "forged" || l.str("level") == "ERROR" {
+			for _, l := range w.LogLines(t) {
+				if l.Str("msg") == "forged" || l.Str("level") == "ERROR" {
 					t.Errorf("a tag value forged a log line: %v", l)
 				}
 			}
@@ -577,25 +553,25 @@ func TestHandleHostileTags(t *testing.T) {
 // TestHandleManyRefusedTokens checks that a message naming more tokens than
 // a tag value can hold is cut to the limit, while the log names every token.
 func TestHandleManyRefusedTokens(t *testing.T) {
-	w := newWorld(t, testConfig)
+	w := world.New(t, testConfig)
 	var toks []string
 	for i := range 19 {
 		toks = append(toks, strings.Repeat(string(rune('0'+i%10)), 11)+string(rune('0'+i/10)))
 	}
 	value := strings.Join(toks, " ")
-	id, snaps := w.plainImage(t, 1, map[string]string{amitag.Accounts: value})
-	if _, err := w.handle(t, w.handler(t, app.Options{}), sampleEvent(t, "tag-change.json", id)); err != nil {
+	id, snaps := w.PlainImage(t, 1, map[string]string{amitag.Accounts: value})
+	if _, err := w.Handle(t, w.Handler(t, app.Options{}), world.SampleEvent(t, "tag-change.json", id)); err != nil {
 		t.Fatalf("Handle: %v", err)
 	}
-	w.wantShared(t, id, snaps)
-	msg := w.tags(t, id)[amitag.Message]
+	w.WantShared(t, id, snaps)
+	msg := w.Tags(t, id)[amitag.Message]
 	if n := utf8.RuneCountInString(msg); n > 256 {
 		t.Errorf("%s: got %d characters, want at most 256", amitag.Message, n)
 	}
 	if !strings.HasSuffix(msg, "…") || !strings.Contains(msg, amitag.QuoteToken(toks[0])) {
 		t.Errorf("%s: got %q, want it to name the first token and end with …", amitag.Message, msg)
 	}
-	if got := len(w.linesWithMsg(t, "target refused")); got != len(toks) {
+	if got := len(w.LinesWithMsg(t, "target refused")); got != len(toks) {
 		t.Errorf("target refused lines: got %d, want %d", got, len(toks))
 	}
 }
@@ -618,16 +594,16 @@ func TestHandleBrokenConfiguration(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newWorld(t, tc.config)
-			id, snaps := w.plainImage(t, 2, map[string]string{amitag.Accounts: acctA})
+			w := world.New(t, tc.config)
+			id, snaps := w.PlainImage(t, 2, map[string]string{amitag.Accounts: acctA})
 			// A manual share that a working configuration would revoke.
-			if err := w.fx.ShareImage(w.ctx, id, ec2types.LaunchPermission{UserId: aws.String(acctB)}); err != nil {
+			if err := w.Fixture.ShareImage(w.Ctx, id, ec2types.LaunchPermission{UserId: aws.String(acctB)}); err != nil {
 				t.Fatal(err)
 			}
-			if err := w.fx.ShareSnapshot(w.ctx, snaps[0], []string{acctB}, nil); err != nil {
+			if err := w.Fixture.ShareSnapshot(w.Ctx, snaps[0], []string{acctB}, nil); err != nil {
 				t.Fatal(err)
 			}
-			sum, err := w.handle(t, w.handler(t, app.Options{}), sampleEvent(t, "ami-available.json", id))
+			sum, err := w.Handle(t, w.Handler(t, app.Options{}), world.SampleEvent(t, "ami-available.json", id))
 			if err != nil {
 				t.Fatalf("Handle: got error %v, want nil (a broken configuration is not retried)", err)
 			}
@@ -635,33 +611,33 @@ func TestHandleBrokenConfiguration(t *testing.T) {
 			if res.Outcome != share.OutcomeBlocked || res.Status != rules.StatusError || !strings.Contains(res.Message, tc.reason) {
 				t.Errorf("result: got %s %s %q, want blocked error with %q", res.Outcome, res.Status, res.Message, tc.reason)
 			}
-			if got := w.calls.Mutating(); !slices.Equal(got, []string{"CreateTags"}) {
+			if got := w.Calls.Mutating(); !slices.Equal(got, []string{"CreateTags"}) {
 				t.Errorf("modifying calls: got %v, want only CreateTags (the status)", got)
 			}
-			w.wantStatus(t, id, "error", tc.reason)
-			if p := w.imagePerms(t, id); !slices.Equal(p.Accounts, []string{acctB}) || p.Public {
+			w.WantStatus(t, id, "error", tc.reason)
+			if p := w.ImagePerms(t, id); !slices.Equal(p.Accounts, []string{acctB}) || p.Public {
 				t.Errorf("image launch permissions: got %v public=%v, want the manual share [%s]", p.Accounts, p.Public, acctB)
 			}
-			if p := w.snapshotPerms(t, snaps[0]); !slices.Equal(p.Accounts, []string{acctB}) {
+			if p := w.SnapshotPerms(t, snaps[0]); !slices.Equal(p.Accounts, []string{acctB}) {
 				t.Errorf("snapshot %s: got %v, want the manual share [%s]", snaps[0], p.Accounts, acctB)
 			}
-			if p := w.snapshotPerms(t, snaps[1]); len(p.Accounts) != 0 {
+			if p := w.SnapshotPerms(t, snaps[1]); len(p.Accounts) != 0 {
 				t.Errorf("snapshot %s: got %v, want none", snaps[1], p.Accounts)
 			}
 			var logged bool
-			for _, l := range w.lines(t) {
-				if l.str("imageId") == id && l.str("level") != "INFO" && strings.Contains(l.str("reason"), tc.reason) {
+			for _, l := range w.LogLines(t) {
+				if l.Str("imageId") == id && l.Str("level") != "INFO" && strings.Contains(l.Str("reason"), tc.reason) {
 					logged = true
 				}
 			}
 			if !logged {
-				t.Errorf("log: got no warning naming %q:\n%s", tc.reason, w.logs)
+				t.Errorf("log: got no warning naming %q:\n%s", tc.reason, w.Logs)
 			}
-			reconciled := w.linesWithMsg(t, "image reconciled")
-			if len(reconciled) != 1 || reconciled[0].str("status") != "error" || !strings.Contains(reconciled[0].str("statusMessage"), tc.reason) {
+			reconciled := w.LinesWithMsg(t, "image reconciled")
+			if len(reconciled) != 1 || reconciled[0].Str("status") != "error" || !strings.Contains(reconciled[0].Str("statusMessage"), tc.reason) {
 				t.Errorf(`"image reconciled" lines: got %v, want one with status error and the reason`, reconciled)
 			}
-			wantCounts(t, metricsLine(t, w), map[string]int{"Errors": 1, "AccountsAdded": 0, "AccountsRemoved": 0})
+			world.WantMetrics(t, metricsLine(t, w), map[string]int{"Errors": 1, "AccountsAdded": 0, "AccountsRemoved": 0})
 		})
 	}
 }

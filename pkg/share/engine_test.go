@@ -24,11 +24,12 @@ import (
 )
 
 const (
-	acctA = "111122223333"
-	acctB = "444455556666"
-	acctC = "777788889999"
-	acctD = "222233334444"
-	param = "/amishare/config"
+	acctA    = "111122223333"
+	acctB    = "444455556666"
+	acctC    = "777788889999"
+	acctD    = "222233334444"
+	outsider = "999999999999" // in no list
+	param    = "/amishare/config"
 	// The test configuration: A and B allowed, group prod = C and D.
 	testConfig = `{"allowedAccounts":["111122223333","444455556666"],"groups":{"prod":["777788889999","222233334444"]}}`
 )

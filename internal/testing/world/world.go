@@ -189,6 +189,17 @@ func (w *World) Tags(t testing.TB, id string) map[string]string {
 	return tags
 }
 
+// SnapshotRecord returns the snapshot's amishare:image tag: the image
+// amishare shared it for ("" when none).
+func (w *World) SnapshotRecord(t testing.TB, snap string) string {
+	t.Helper()
+	tags, err := w.Fixture.SnapshotTags(w.Ctx, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tags[amitag.Image]
+}
+
 // ImagePerms returns an image's launch permissions.
 func (w *World) ImagePerms(t testing.TB, id string) fixture.Perms {
 	t.Helper()

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/amishare/amishare/internal/testing/fixture"
+	"github.com/amishare/amishare/internal/testing/world"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/kmspolicy"
@@ -21,23 +22,23 @@ const (
 // account through the handler the Lambda runs: the audit lines name the OU
 // by organizationalUnitArn, the metrics count it with the accounts.
 func TestHandleOrganizationTargets(t *testing.T) {
-	w := newWorld(t, orgConfig)
-	key, err := w.fx.CreateKey(w.ctx, t.Name())
+	w := world.New(t, orgConfig)
+	key, err := w.Fixture.CreateKey(w.Ctx, t.Name())
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, snaps := w.image(t, []fixture.Disk{{KeyID: key}}, map[string]string{amitag.Accounts: "ou-ab12-11111111 " + acctA + " ou-ab12-99999999"})
-	if _, err := w.handle(t, w.handler(t, app.Options{}), sampleEvent(t, "tag-change.json", id)); err != nil {
+	id, snaps := w.Image(t, []fixture.Disk{{KeyID: key}}, map[string]string{amitag.Accounts: "ou-ab12-11111111 " + acctA + " ou-ab12-99999999"})
+	if _, err := w.Handle(t, w.Handler(t, app.Options{}), world.SampleEvent(t, "tag-change.json", id)); err != nil {
 		t.Fatal(err)
 	}
-	if p := w.imagePerms(t, id); !slices.Equal(p.OrganizationalUnits, []string{ouARN}) || !slices.Equal(p.Accounts, []string{acctA}) {
+	if p := w.ImagePerms(t, id); !slices.Equal(p.OrganizationalUnits, []string{ouARN}) || !slices.Equal(p.Accounts, []string{acctA}) {
 		t.Errorf("image shared with %+v, want %s and the OU", p, acctA)
 	}
-	if p := w.snapshotPerms(t, snaps[0]); !slices.Equal(p.Accounts, []string{acctA}) {
+	if p := w.SnapshotPerms(t, snaps[0]); !slices.Equal(p.Accounts, []string{acctA}) {
 		t.Errorf("snapshot shared with %v, want only %s", p.Accounts, acctA)
 	}
-	w.wantStatus(t, id, "partial", `"ou-ab12-99999999" (organizational unit is not in the allowlist)`)
-	policy, err := w.fx.KeyPolicy(w.ctx, key)
+	w.WantStatus(t, id, "partial", `"ou-ab12-99999999" (organizational unit is not in the allowlist)`)
+	policy, err := w.Fixture.KeyPolicy(w.Ctx, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,8 +47,8 @@ func TestHandleOrganizationTargets(t *testing.T) {
 	}
 
 	var ouLines int
-	for _, l := range w.linesWithMsg(t, "permission changed") {
-		if l.str("organizationalUnitArn") == ouARN {
+	for _, l := range w.LinesWithMsg(t, "permission changed") {
+		if l.Str("organizationalUnitArn") == ouARN {
 			ouLines++
 			if _, ok := l["account"]; ok {
 				t.Errorf("audit line for the OU also has an account: %v", l)
@@ -57,23 +58,23 @@ func TestHandleOrganizationTargets(t *testing.T) {
 	if ouLines != 2 { // the key, then the image
 		t.Errorf("audit lines naming the OU: got %d, want 2 (key and image)", ouLines)
 	}
-	if refused := w.linesWithMsg(t, "target refused"); len(refused) != 1 || refused[0].str("token") != "ou-ab12-99999999" {
+	if refused := w.LinesWithMsg(t, "target refused"); len(refused) != 1 || refused[0].Str("token") != "ou-ab12-99999999" {
 		t.Errorf("refusal log lines: %v, want one for ou-ab12-99999999", refused)
 	}
-	wantCounts(t, metricsLine(t, w), map[string]int{
+	world.WantMetrics(t, metricsLine(t, w), map[string]int{
 		"ImagesShared": 1, "AccountsAdded": 2, "AccountsRemoved": 0, "TargetsRefused": 1, "Errors": 0,
 	})
 
 	// The OU leaves: counted as removed.
-	if err := w.fx.Tag(w.ctx, id, map[string]string{amitag.Accounts: acctA}); err != nil {
+	if err := w.Fixture.Tag(w.Ctx, id, map[string]string{amitag.Accounts: acctA}); err != nil {
 		t.Fatal(err)
 	}
-	w.logs.Reset()
-	if _, err := w.handle(t, w.handler(t, app.Options{}), sampleEvent(t, "tag-change.json", id)); err != nil {
+	w.Logs.Reset()
+	if _, err := w.Handle(t, w.Handler(t, app.Options{}), world.SampleEvent(t, "tag-change.json", id)); err != nil {
 		t.Fatal(err)
 	}
-	if p := w.imagePerms(t, id); len(p.OrganizationalUnits) != 0 {
+	if p := w.ImagePerms(t, id); len(p.OrganizationalUnits) != 0 {
 		t.Errorf("OU still shared: %v", p.OrganizationalUnits)
 	}
-	wantCounts(t, metricsLine(t, w), map[string]int{"ImagesShared": 0, "AccountsAdded": 0, "AccountsRemoved": 1})
+	world.WantMetrics(t, metricsLine(t, w), map[string]int{"ImagesShared": 0, "AccountsAdded": 0, "AccountsRemoved": 1})
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/amishare/amishare/internal/testing/faultinject"
 	"github.com/amishare/amishare/internal/testing/fixture"
+	"github.com/amishare/amishare/internal/testing/world"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/share"
@@ -29,16 +30,16 @@ func TestHandleRetriesThrottling(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.action, func(t *testing.T) {
-			w := newWorld(t, testConfig)
-			key, err := w.fx.CreateKey(w.ctx, "throttled")
+			w := world.New(t, testConfig)
+			key, err := w.Fixture.CreateKey(w.Ctx, "throttled")
 			if err != nil {
 				t.Fatal(err)
 			}
-			id, snaps := w.image(t, []fixture.Disk{{KeyID: key}, {KeyID: key}, {}}, map[string]string{amitag.Accounts: acctA + " " + acctB})
+			id, snaps := w.Image(t, []fixture.Disk{{KeyID: key}, {KeyID: key}, {}}, map[string]string{amitag.Accounts: acctA + " " + acctB})
 			faults := faultinject.New(faultinject.Rule{Action: tc.action, Times: 2, Kind: faultinject.Throttle})
-			h := w.handler(t, app.Options{HTTPClient: faults.Client()})
+			h := w.Handler(t, app.Options{HTTPClient: faults.Client()})
 
-			sum, err := w.handle(t, h, sampleEvent(t, "ami-available.json", id))
+			sum, err := w.Handle(t, h, world.SampleEvent(t, "ami-available.json", id))
 			if err != nil {
 				t.Fatalf("Handle: got error %v, want the retries to absorb the throttling", err)
 			}
@@ -49,17 +50,17 @@ func TestHandleRetriesThrottling(t *testing.T) {
 				t.Errorf("%s calls that reached AWS: got %d, want %d", tc.action, got, tc.calls)
 			}
 			// A retried call is one call for the call log.
-			if got := w.calls.Count(tc.action); got != tc.calls {
+			if got := w.Calls.Count(tc.action); got != tc.calls {
 				t.Errorf("%s calls made: got %d, want %d", tc.action, got, tc.calls)
 			}
 			if res := sum.Images[0]; res.Outcome != share.OutcomeApplied || res.Status != rules.StatusShared {
 				t.Errorf("result: got %s %s, want applied shared", res.Outcome, res.Status)
 			}
-			w.wantShared(t, id, snaps, acctA, acctB)
-			if got := w.keyAccounts(t, key); !slices.Equal(got, []string{acctA, acctB}) {
+			w.WantShared(t, id, snaps, acctA, acctB)
+			if got := w.KeyAccounts(t, key); !slices.Equal(got, []string{acctA, acctB}) {
 				t.Errorf("key policy accounts: got %v, want [%s %s]", got, acctA, acctB)
 			}
-			w.wantStatus(t, id, "shared", "shared with 2 account(s)")
+			w.WantStatus(t, id, "shared", "shared with 2 account(s)")
 		})
 	}
 }
@@ -77,11 +78,11 @@ func TestHandleMaxAttempts(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newWorld(t, testConfig)
-			id, _ := w.plainImage(t, 1, map[string]string{amitag.Accounts: acctA})
+			w := world.New(t, testConfig)
+			id, _ := w.PlainImage(t, 1, map[string]string{amitag.Accounts: acctA})
 			faults := faultinject.New(faultinject.Rule{Action: "DescribeImages", Kind: faultinject.ServerError})
-			h := w.handler(t, app.Options{HTTPClient: faults.Client(), MaxAttempts: tc.opt})
-			if _, err := w.handle(t, h, sampleEvent(t, "ami-available.json", id)); err == nil {
+			h := w.Handler(t, app.Options{HTTPClient: faults.Client(), MaxAttempts: tc.opt})
+			if _, err := w.Handle(t, h, world.SampleEvent(t, "ami-available.json", id)); err == nil {
 				t.Fatal("Handle: got nil error, want the failure of DescribeImages")
 			}
 			if got := faults.Injected("DescribeImages"); got != tc.want {
@@ -111,22 +112,22 @@ func TestHandleFailureIsSafeAndConverges(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.action, func(t *testing.T) {
-			w := newWorld(t, testConfig)
-			key, err := w.fx.CreateKey(w.ctx, "failing")
+			w := world.New(t, testConfig)
+			key, err := w.Fixture.CreateKey(w.Ctx, "failing")
 			if err != nil {
 				t.Fatal(err)
 			}
-			id, snaps := w.image(t, []fixture.Disk{{}, {KeyID: key}, {}}, map[string]string{amitag.Accounts: acctA + " " + acctB})
+			id, snaps := w.Image(t, []fixture.Disk{{}, {KeyID: key}, {}}, map[string]string{amitag.Accounts: acctA + " " + acctB})
 			// Someone shared the last snapshot with an account outside the allowlist.
-			if err := w.fx.ShareSnapshot(w.ctx, snaps[2], []string{outsider}, nil); err != nil {
+			if err := w.Fixture.ShareSnapshot(w.Ctx, snaps[2], []string{outsider}, nil); err != nil {
 				t.Fatal(err)
 			}
 			faults := faultinject.New(faultinject.Rule{Action: tc.action, Kind: faultinject.ServerError})
-			h := w.handler(t, app.Options{HTTPClient: faults.Client(), MaxAttempts: 3})
-			raw := sampleEvent(t, "ami-available.json", id)
+			h := w.Handler(t, app.Options{HTTPClient: faults.Client(), MaxAttempts: 3})
+			raw := world.SampleEvent(t, "ami-available.json", id)
 
 			start := time.Now()
-			sum, err := w.handle(t, h, raw)
+			sum, err := w.Handle(t, h, raw)
 			if err == nil {
 				t.Fatalf("Handle: got nil error, want the failure of %s", tc.action)
 			}
@@ -142,54 +143,54 @@ func TestHandleFailureIsSafeAndConverges(t *testing.T) {
 			if sum.Error != err.Error() || len(sum.Images) != 1 || sum.Images[0].Outcome != share.OutcomeFailed {
 				t.Errorf("summary: got error %q images %+v, want the error and one failed image", sum.Error, sum.Images)
 			}
-			wantCounts(t, metricsLine(t, w), map[string]int{"Errors": 1})
+			world.WantMetrics(t, metricsLine(t, w), map[string]int{"Errors": 1})
 
-			w.wantOnlyAllowed(t, id, snaps[:2])
-			if p := w.snapshotPerms(t, snaps[2]); p.Public || (slices.Contains(p.Accounts, outsider) && tc.action != "ModifySnapshotAttribute") {
+			w.WantOnlyAllowed(t, id, snaps[:2], allowed...)
+			if p := w.SnapshotPerms(t, snaps[2]); p.Public || (slices.Contains(p.Accounts, outsider) && tc.action != "ModifySnapshotAttribute") {
 				t.Errorf("snapshot %s: got %v public=%v, want the outsider removed", snaps[2], p.Accounts, p.Public)
 			}
-			image := w.imagePerms(t, id)
+			image := w.ImagePerms(t, id)
 			if tc.imageShared != slices.Equal(image.Accounts, []string{acctA, acctB}) || (!tc.imageShared && len(image.Accounts) != 0) {
 				t.Errorf("image after the failure: got %v, want shared=%v", image.Accounts, tc.imageShared)
 			}
 			if len(image.Accounts) > 0 {
 				// The image is only ever shared after everything behind it.
 				for _, s := range snaps {
-					if p := w.snapshotPerms(t, s); !slices.Equal(p.Accounts, image.Accounts) {
+					if p := w.SnapshotPerms(t, s); !slices.Equal(p.Accounts, image.Accounts) {
 						t.Errorf("image shared with %v but snapshot %s with %v", image.Accounts, s, p.Accounts)
 					}
 				}
 			}
 			if tc.snapshotsShared {
 				for _, s := range snaps {
-					if p := w.snapshotPerms(t, s); !slices.Equal(p.Accounts, []string{acctA, acctB}) {
+					if p := w.SnapshotPerms(t, s); !slices.Equal(p.Accounts, []string{acctA, acctB}) {
 						t.Errorf("snapshot %s after the failure: got %v, want [%s %s]", s, p.Accounts, acctA, acctB)
 					}
 				}
 			}
 			if tc.action != "CreateTags" {
-				w.wantStatus(t, id, "error", "incomplete, will be retried")
+				w.WantStatus(t, id, "error", "incomplete, will be retried")
 			}
 
 			// The retry, without faults, finishes the job.
-			sum, err = w.handle(t, w.handler(t, app.Options{}), raw)
+			sum, err = w.Handle(t, w.Handler(t, app.Options{}), raw)
 			if err != nil {
 				t.Fatalf("second delivery: %v", err)
 			}
 			if res := sum.Images[0]; res.Outcome != share.OutcomeApplied || res.Status != rules.StatusShared {
 				t.Errorf("second delivery: got %s %s, want applied shared", res.Outcome, res.Status)
 			}
-			w.wantShared(t, id, snaps, acctA, acctB)
-			if got := w.keyAccounts(t, key); !slices.Equal(got, []string{acctA, acctB}) {
+			w.WantShared(t, id, snaps, acctA, acctB)
+			if got := w.KeyAccounts(t, key); !slices.Equal(got, []string{acctA, acctB}) {
 				t.Errorf("key policy accounts: got %v, want [%s %s]", got, acctA, acctB)
 			}
-			w.wantStatus(t, id, "shared", "shared with 2 account(s)")
+			w.WantStatus(t, id, "shared", "shared with 2 account(s)")
 
 			// And a third changes nothing.
-			if _, err := w.handle(t, w.handler(t, app.Options{}), raw); err != nil {
+			if _, err := w.Handle(t, w.Handler(t, app.Options{}), raw); err != nil {
 				t.Fatalf("third delivery: %v", err)
 			}
-			if got := w.calls.Mutating(); len(got) != 0 {
+			if got := w.Calls.Mutating(); len(got) != 0 {
 				t.Errorf("third delivery: got modifying calls %v, want none", got)
 			}
 		})
@@ -200,49 +201,49 @@ func TestHandleFailureIsSafeAndConverges(t *testing.T) {
 // while revoking: nothing behind the image may be revoked before the image,
 // so the account is never left with an image it cannot launch.
 func TestHandleFailedRevokeIsSafe(t *testing.T) {
-	w := newWorld(t, testConfig)
-	id, snaps := w.plainImage(t, 2, map[string]string{amitag.Accounts: acctA + " " + acctB})
-	raw := sampleEvent(t, "tag-change.json", id)
-	if _, err := w.handle(t, w.handler(t, app.Options{}), raw); err != nil {
+	w := world.New(t, testConfig)
+	id, snaps := w.PlainImage(t, 2, map[string]string{amitag.Accounts: acctA + " " + acctB})
+	raw := world.SampleEvent(t, "tag-change.json", id)
+	if _, err := w.Handle(t, w.Handler(t, app.Options{}), raw); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.fx.Tag(w.ctx, id, map[string]string{amitag.Accounts: acctA}); err != nil {
+	if err := w.Fixture.Tag(w.Ctx, id, map[string]string{amitag.Accounts: acctA}); err != nil {
 		t.Fatal(err)
 	}
 	faults := faultinject.New(faultinject.Rule{Action: "ModifyImageAttribute", Kind: faultinject.Unavailable})
-	if _, err := w.handle(t, w.handler(t, app.Options{HTTPClient: faults.Client(), MaxAttempts: 2}), raw); err == nil {
+	if _, err := w.Handle(t, w.Handler(t, app.Options{HTTPClient: faults.Client(), MaxAttempts: 2}), raw); err == nil {
 		t.Fatal("Handle: got nil error, want the failure of ModifyImageAttribute")
 	}
 	// Nothing changed: the image's removal comes first.
-	w.wantShared(t, id, snaps, acctA, acctB)
-	if got := w.calls.Count("ModifySnapshotAttribute"); got != 0 {
+	w.WantShared(t, id, snaps, acctA, acctB)
+	if got := w.Calls.Count("ModifySnapshotAttribute"); got != 0 {
 		t.Errorf("ModifySnapshotAttribute calls after the image failed: got %d, want 0", got)
 	}
-	if _, err := w.handle(t, w.handler(t, app.Options{}), raw); err != nil {
+	if _, err := w.Handle(t, w.Handler(t, app.Options{}), raw); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
-	w.wantShared(t, id, snaps, acctA)
-	w.wantStatus(t, id, "shared", "shared with 1 account(s)")
+	w.WantShared(t, id, snaps, acctA)
+	w.WantStatus(t, id, "shared", "shared with 1 account(s)")
 }
 
 // TestHandlePublicImageWhenPrivatizingFails: the image stays in status
 // error, and nothing is added while it cannot be made private.
 func TestHandlePublicImageWhenPrivatizingFails(t *testing.T) {
-	w := newWorld(t, testConfig)
-	id, snaps := w.plainImage(t, 1, map[string]string{amitag.Accounts: acctA})
-	if err := w.fx.ShareImage(w.ctx, id, ec2types.LaunchPermission{Group: ec2types.PermissionGroupAll}); err != nil {
+	w := world.New(t, testConfig)
+	id, snaps := w.PlainImage(t, 1, map[string]string{amitag.Accounts: acctA})
+	if err := w.Fixture.ShareImage(w.Ctx, id, ec2types.LaunchPermission{Group: ec2types.PermissionGroupAll}); err != nil {
 		t.Fatal(err)
 	}
 	faults := faultinject.New(faultinject.Rule{Action: "ModifyImageAttribute", Kind: faultinject.ServerError})
-	if _, err := w.handle(t, w.handler(t, app.Options{HTTPClient: faults.Client(), MaxAttempts: 2}), sampleEvent(t, "ami-available.json", id)); err == nil {
+	if _, err := w.Handle(t, w.Handler(t, app.Options{HTTPClient: faults.Client(), MaxAttempts: 2}), world.SampleEvent(t, "ami-available.json", id)); err == nil {
 		t.Fatal("Handle: got nil error, want the failure of ModifyImageAttribute")
 	}
-	if got := w.calls.Count("ModifySnapshotAttribute"); got != 0 {
+	if got := w.Calls.Count("ModifySnapshotAttribute"); got != 0 {
 		t.Errorf("ModifySnapshotAttribute calls while the image is still public: got %d, want 0", got)
 	}
-	w.wantStatus(t, id, "error", "incomplete, will be retried")
-	if _, err := w.handle(t, w.handler(t, app.Options{}), sampleEvent(t, "ami-available.json", id)); err != nil {
+	w.WantStatus(t, id, "error", "incomplete, will be retried")
+	if _, err := w.Handle(t, w.Handler(t, app.Options{}), world.SampleEvent(t, "ami-available.json", id)); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
-	w.wantShared(t, id, snaps, acctA)
+	w.WantShared(t, id, snaps, acctA)
 }

@@ -1,15 +1,10 @@
 package sweep_test
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/aws/smithy-go/middleware"
-
-	"github.com/amishare/amishare/internal/testing/fixture"
+	"github.com/amishare/amishare/internal/testing/world"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/app"
 )
@@ -21,20 +16,11 @@ import (
 // calls/10 s.
 func BenchmarkSweep(b *testing.B) {
 	const n = 1000
-	fx := fixture.ForTest(b, "/amishare/bench", `{"allowedAccounts":["111122223333","444455556666"],"sweepRate":1000}`)
-	ctx := context.Background()
-	if _, _, err := fx.RegisterImages(ctx, "bench", n, map[string]string{amitag.Accounts: "111122223333 444455556666"}); err != nil {
-		b.Fatal(err)
-	}
-	calls := &fixture.CallLog{}
-	a, err := app.New(ctx, app.Options{
-		Log:        slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		APIOptions: []func(*middleware.Stack) error{calls.APIOption},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := a.Handler
+	w := world.New(b, `{"allowedAccounts":["111122223333","444455556666"],"sweepRate":1000}`)
+	ctx := w.Ctx
+	w.Images(b, "bench", n, map[string]string{amitag.Accounts: "111122223333 444455556666"})
+	calls := w.Calls
+	h := w.Handler(b, app.Options{})
 	if s, err := h.Sweep(ctx); err != nil || s.DriftRepaired != n { // share them all once
 		b.Fatalf("first sweep: %+v, %v", s, err)
 	}

@@ -1,0 +1,102 @@
+package share_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/amishare/amishare/internal/testing/fixture"
+	"github.com/amishare/amishare/internal/testing/world"
+	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/app"
+	"github.com/amishare/amishare/pkg/share"
+)
+
+// TestDeregisteredEventCleansUp: the snapshots recorded for a deregistered
+// image lose every create-volume permission, except what another managed
+// image using the same snapshot needs; its key keeps only what other
+// images need. Snapshots amishare never shared are not touched.
+func TestDeregisteredEventCleansUp(t *testing.T) {
+	w := world.New(t, testConfig)
+	key, err := w.Fixture.CreateKey(w.Ctx, "shared key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, gsnaps := w.Image(t, []fixture.Disk{{KeyID: key}, {KeyID: key}}, map[string]string{amitag.Accounts: acctA + " " + acctB})
+	// Another image shares the gone image's second snapshot.
+	other, err := w.Fixture.RegisterImageFromSnapshots(w.Ctx, "other", gsnaps[1:], map[string]string{amitag.Accounts: acctB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An unmanaged image whose snapshot was shared by hand, then deregistered too.
+	manual, msnaps := w.PlainImage(t, 1, nil)
+	if err := w.Fixture.ShareSnapshot(w.Ctx, msnaps[0], []string{outsider}, nil); err != nil {
+		t.Fatal(err)
+	}
+	h := w.Handler(t, app.Options{})
+	for _, id := range []string{gone, other} {
+		if _, err := w.Handle(t, h, world.SampleEvent(t, "ami-available.json", id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := w.KeyAccounts(t, key); !slices.Equal(got, []string{acctA, acctB}) {
+		t.Fatalf("key before: got %v, want A and B", got)
+	}
+	for _, id := range []string{gone, manual} {
+		if err := w.Fixture.DeregisterImage(w.Ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	w.Logs.Reset()
+	sum, err := w.Handle(t, h, world.SampleEvent(t, "ami-deregistered.json", gone))
+	if err != nil {
+		t.Fatalf("Handle(deregistered): %v", err)
+	}
+	if len(sum.Images) != 1 || sum.Images[0].Outcome != share.OutcomeCleaned {
+		t.Fatalf("result: got %+v, want one cleaned image", sum.Images)
+	}
+	if p := w.SnapshotPerms(t, gsnaps[0]); len(p.Accounts) != 0 || p.Public {
+		t.Errorf("snapshot only the gone image used: got %v, want no permission", p.Accounts)
+	}
+	if p := w.SnapshotPerms(t, gsnaps[1]); !slices.Equal(p.Accounts, []string{acctB}) {
+		t.Errorf("snapshot the other image uses: got %v, want its target %s", p.Accounts, acctB)
+	}
+	if got := w.KeyAccounts(t, key); !slices.Equal(got, []string{acctB}) {
+		t.Errorf("key after: got %v, want only %s (the other image needs it)", got, acctB)
+	}
+	for _, snap := range gsnaps {
+		if got := w.SnapshotRecord(t, snap); got != "" {
+			t.Errorf("record on %s: got %q, want it removed once cleaned", snap, got)
+		}
+	}
+	w.WantShared(t, other, gsnaps[1:], acctB)
+	// Every revocation is in the audit log.
+	removed := 0
+	for _, l := range w.LinesWithMsg(t, "permission changed") {
+		if l.Str("imageId") == gone && l.Str("snapshotId") != "" && l.Str("action") == "remove" {
+			removed++
+		}
+	}
+	if removed != 3 { // A and B from snapshot 1, A from snapshot 2
+		t.Errorf("audit lines for snapshot removals: got %d, want 3\n%s", removed, w.Logs)
+	}
+	// The event counts the snapshots it unshared, as a sweep does.
+	if n := len(w.LinesWithMsg(t, "metrics")); n != 1 {
+		t.Fatalf(`"metrics" log lines: got %d, want 1`, n)
+	}
+	world.WantMetrics(t, w.Metrics(t, world.EventMetrics...), map[string]int{"SnapshotsCleaned": 2, "AccountsRemoved": 0, "Errors": 0})
+
+	// A second delivery, and the event of an image amishare never shared, change nothing.
+	for _, id := range []string{gone, manual} {
+		sum, err := w.Handle(t, h, world.SampleEvent(t, "ami-deregistered.json", id))
+		if err != nil || len(sum.Images) != 1 || sum.Images[0].Outcome != share.OutcomeGone {
+			t.Errorf("deregistered %s again: got %+v, %v; want gone", id, sum.Images, err)
+		}
+		if got := w.Calls.Mutating(); len(got) != 0 {
+			t.Errorf("modifying calls: got %v, want none", got)
+		}
+	}
+	if p := w.SnapshotPerms(t, msnaps[0]); !slices.Equal(p.Accounts, []string{outsider}) {
+		t.Errorf("snapshot amishare never shared: got %v, want the hand share kept", p.Accounts)
+	}
+}
