@@ -31,59 +31,52 @@ const (
 		"groups":{"workloads":["777788889999","` + ouDev + `"]}}`
 )
 
-func (e *env) wantOrgs(t *testing.T, id string, orgs, ous []string) {
-	t.Helper()
-	if err := e.fx.SharedWithOrganizations(e.ctx, id, orgs, ous); err != nil {
-		t.Error(err)
-	}
-}
-
 func TestShareWithOrganizationalUnit(t *testing.T) {
 	e := newEnv(t, orgConfig)
-	id, snaps := e.image(t, 2, map[string]string{amitag.Accounts: "ou-ab12-11111111 " + acctA})
+	id, snaps := e.PlainImage(t, 2, map[string]string{amitag.Accounts: "ou-ab12-11111111 " + acctA})
 
 	res := e.reconcile(t, id)
 	if res.Status != rules.StatusShared {
 		t.Fatalf("status %q (%s), want shared", res.Status, res.Message)
 	}
-	e.wantShared(t, id, snaps, acctA) // snapshots: accounts only
-	e.wantOrgs(t, id, nil, []string{ouWork})
-	e.wantStatus(t, id, rules.StatusShared, "shared with 1 account(s), 1 OU(s)")
+	e.WantShared(t, id, snaps, acctA) // snapshots: accounts only
+	e.WantOrgs(t, id, nil, []string{ouWork})
+	e.WantStatus(t, id, rules.StatusShared, "shared with 1 account(s), 1 OU(s)")
 	if want := []string{acctA, ouWork}; !slices.Equal(res.Targets, want) {
 		t.Errorf("targets = %q, want %q", res.Targets, want)
 	}
 	// The snapshots' record, then the account and the OU in one ModifyImageAttribute call.
 	want := []string{"CreateTags", "ModifySnapshotAttribute", "ModifySnapshotAttribute", "ModifyImageAttribute", "CreateTags"}
-	if got := e.calls.Mutating(); !slices.Equal(got, want) {
+	if got := e.Calls.Mutating(); !slices.Equal(got, want) {
 		t.Errorf("modifying calls = %v, want %v", got, want)
 	}
-	if !strings.Contains(e.logs.String(), `"organizationalUnitArn":"`+ouWork+`","action":"add"`) {
-		t.Errorf("no audit line names the OU:\n%s", e.logs)
+	if !strings.Contains(e.Logs.String(), `"organizationalUnitArn":"`+ouWork+`","action":"add"`) {
+		t.Errorf("no audit line names the OU:\n%s", e.Logs)
 	}
 
 	// Idempotent.
 	res = e.reconcile(t, id)
-	if got := e.calls.Mutating(); len(got) != 0 || len(res.Changes) != 0 {
+	if got := e.Calls.Mutating(); len(got) != 0 || len(res.Changes) != 0 {
 		t.Errorf("second run: modifying calls %v, changes %v; want none", got, res.Changes)
 	}
 
 	// The full ARN names the same OU: still nothing to do.
-	if err := e.fx.Tag(e.ctx, id, map[string]string{amitag.Accounts: ouWork + "," + acctA}); err != nil {
+	if err := e.Fixture.Tag(e.Ctx, id, map[string]string{amitag.Accounts: ouWork + "," + acctA}); err != nil {
 		t.Fatal(err)
 	}
 	e.reconcile(t, id)
-	if got := e.calls.Mutating(); len(got) != 0 {
+	if got := e.Calls.Mutating(); len(got) != 0 {
 		t.Errorf("full ARN for the same OU: modifying calls %v, want none", got)
 	}
 
 	// Dropping the OU revokes it; the account stays.
-	if err := e.fx.Tag(e.ctx, id, map[string]string{amitag.Accounts: acctA}); err != nil {
+	if err := e.Fixture.Tag(e.Ctx, id, map[string]string{amitag.Accounts: acctA}); err != nil {
 		t.Fatal(err)
 	}
 	res = e.reconcile(t, id)
-	e.wantOrgs(t, id, nil, nil)
-	e.wantShared(t, id, snaps, acctA)
-	if got := e.calls.Mutating(); !slices.Equal(got, []string{"ModifyImageAttribute", "CreateTags"}) {
+	e.WantOrgs(t, id, nil, nil)
+	e.WantShared(t, id, snaps, acctA)
+	if got := e.Calls.Mutating(); !slices.Equal(got, []string{"ModifyImageAttribute", "CreateTags"}) {
 		t.Errorf("revoke calls = %v, want one ModifyImageAttribute and the status", got)
 	}
 	if len(res.Changes) != 1 || res.Changes[0].OrganizationalUnitARN != ouWork || res.Changes[0].Action != "remove" || res.Changes[0].Account != "" {
@@ -93,61 +86,61 @@ func TestShareWithOrganizationalUnit(t *testing.T) {
 
 func TestOrganizationTargetsGroupsAndRefusals(t *testing.T) {
 	e := newEnv(t, orgConfig)
-	id, snaps := e.image(t, 1, map[string]string{amitag.Accounts: "workloads ou-ab12-33333333 " + orgARN + " " + orgOther})
+	id, snaps := e.PlainImage(t, 1, map[string]string{amitag.Accounts: "workloads ou-ab12-33333333 " + orgARN + " " + orgOther})
 	res := e.reconcile(t, id)
-	e.wantOrgs(t, id, []string{orgARN}, []string{ouDev})
-	e.wantShared(t, id, snaps, acctC)
-	e.wantStatus(t, id, rules.StatusPartial, `"ou-ab12-33333333" (organizational unit is not in the allowlist)`)
-	e.wantStatus(t, id, rules.StatusPartial, `"`+orgOther+`" (organization is not in the allowlist)`)
+	e.WantOrgs(t, id, []string{orgARN}, []string{ouDev})
+	e.WantShared(t, id, snaps, acctC)
+	e.WantStatus(t, id, rules.StatusPartial, `"ou-ab12-33333333" (organizational unit is not in the allowlist)`)
+	e.WantStatus(t, id, rules.StatusPartial, `"`+orgOther+`" (organization is not in the allowlist)`)
 	if len(res.Refused) != 2 {
 		t.Errorf("refused = %v, want 2", res.Refused)
 	}
 
 	// Nothing left: error, and nothing shared.
-	only, snaps2 := e.image(t, 1, map[string]string{amitag.Accounts: ouSib})
+	only, snaps2 := e.PlainImage(t, 1, map[string]string{amitag.Accounts: ouSib})
 	e.reconcile(t, only)
-	e.wantStatus(t, only, rules.StatusError, "every target was refused")
-	e.wantOrgs(t, only, nil, nil)
-	e.wantShared(t, only, snaps2)
+	e.WantStatus(t, only, rules.StatusError, "every target was refused")
+	e.WantOrgs(t, only, nil, nil)
+	e.WantShared(t, only, snaps2)
 }
 
 func TestManagedImageLosesHandAddedOrganizations(t *testing.T) {
 	e := newEnv(t, orgConfig)
-	id, snaps := e.image(t, 1, map[string]string{amitag.Accounts: acctA})
+	id, snaps := e.PlainImage(t, 1, map[string]string{amitag.Accounts: acctA})
 	for _, lp := range []ec2types.LaunchPermission{{OrganizationalUnitArn: aws.String(ouSib)}, {OrganizationArn: aws.String(orgOther)}} {
-		if err := e.fx.ShareImage(e.ctx, id, lp); err != nil {
+		if err := e.Fixture.ShareImage(e.Ctx, id, lp); err != nil {
 			t.Fatal(err)
 		}
 	}
 	e.reconcile(t, id)
-	e.wantOrgs(t, id, nil, nil)
-	e.wantShared(t, id, snaps, acctA)
+	e.WantOrgs(t, id, nil, nil)
+	e.WantShared(t, id, snaps, acctA)
 	// Removing both and adding A: one call each way.
-	if got := e.calls.Count("ModifyImageAttribute"); got != 2 {
+	if got := e.Calls.Count("ModifyImageAttribute"); got != 2 {
 		t.Errorf("ModifyImageAttribute calls = %d, want 2 (one remove, one add)", got)
 	}
 }
 
 func TestUnmanagedImageKeepsOrganizationShares(t *testing.T) {
 	e := newEnv(t, orgConfig)
-	id, _ := e.image(t, 1, nil)
-	if err := e.fx.ShareImage(e.ctx, id, ec2types.LaunchPermission{OrganizationalUnitArn: aws.String(ouSib)}); err != nil {
+	id, _ := e.PlainImage(t, 1, nil)
+	if err := e.Fixture.ShareImage(e.Ctx, id, ec2types.LaunchPermission{OrganizationalUnitArn: aws.String(ouSib)}); err != nil {
 		t.Fatal(err)
 	}
 	if res := e.reconcile(t, id); res.Outcome != share.OutcomeUnmanaged {
 		t.Errorf("outcome = %q, want unmanaged", res.Outcome)
 	}
-	e.wantOrgs(t, id, nil, []string{ouSib})
-	if got := e.calls.Mutating(); len(got) != 0 {
+	e.WantOrgs(t, id, nil, []string{ouSib})
+	if got := e.Calls.Mutating(); len(got) != 0 {
 		t.Errorf("modifying calls on an unmanaged image: %v", got)
 	}
 }
 
 func TestDryRunNamesOrganizations(t *testing.T) {
 	e := newEnv(t, orgConfig)
-	id, _ := e.image(t, 1, map[string]string{amitag.Accounts: "o-a1b2c3d4e5"})
-	e.calls.Reset()
-	res, err := e.engine.Reconcile(e.ctx, id, share.Options{DryRun: true})
+	id, _ := e.PlainImage(t, 1, map[string]string{amitag.Accounts: "o-a1b2c3d4e5"})
+	e.Calls.Reset()
+	res, err := e.engine.Reconcile(e.Ctx, id, share.Options{DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,10 +150,10 @@ func TestDryRunNamesOrganizations(t *testing.T) {
 	if len(res.Changes) != 1 || res.Changes[0].OrganizationARN != orgARN {
 		t.Errorf("planned changes = %+v, want the organization", res.Changes)
 	}
-	if got := e.calls.Mutating(); len(got) != 0 {
+	if got := e.Calls.Mutating(); len(got) != 0 {
 		t.Errorf("dry run made modifying calls %v", got)
 	}
-	e.wantOrgs(t, id, nil, nil)
+	e.WantOrgs(t, id, nil, nil)
 }
 
 // principal is an account's place in AWS Organizations, as the request
@@ -186,7 +179,7 @@ var (
 // the evaluator, lets exactly the allowed principals use the key for EBS.
 func (e *env) wantKeyUsableBy(t *testing.T, keyARN string, allowed, denied []principal) {
 	t.Helper()
-	policy, err := e.fx.KeyPolicy(e.ctx, keyARN)
+	policy, err := e.Fixture.KeyPolicy(e.Ctx, keyARN)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,103 +222,90 @@ func (e *env) wantKeyUsableBy(t *testing.T, keyARN string, allowed, denied []pri
 	}
 }
 
-func (e *env) keyGrantees(t *testing.T, keyARN string) []string {
-	t.Helper()
-	p, err := e.fx.KeyPolicy(e.ctx, keyARN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := kmspolicy.Grantees(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g
-}
-
 func TestEncryptedImageSharedWithOU(t *testing.T) {
 	e := newEnv(t, orgConfig)
-	k := e.key(t)
-	before := e.otherStatements(t, k)
-	img1, snaps1 := e.encryptedImage(t, "ou-ab12-11111111", k, k)
+	k := e.Key(t)
+	before := e.OtherStatements(t, k)
+	img1, snaps1 := e.EncryptedImage(t, "ou-ab12-11111111", k, k)
 
 	res := e.reconcile(t, img1)
 	if res.Status != rules.StatusShared {
 		t.Fatalf("status %q (%s), want shared", res.Status, res.Message)
 	}
-	e.wantOrgs(t, img1, nil, []string{ouWork})
-	e.wantShared(t, img1, snaps1) // an OU needs no snapshot permission
+	e.WantOrgs(t, img1, nil, []string{ouWork})
+	e.WantShared(t, img1, snaps1) // an OU needs no snapshot permission
 	e.wantKeyUsableBy(t, k, []principal{pInOU, pInChild}, []principal{pSibling, pOtherOrg, pNoOrg})
-	if got := e.otherStatements(t, k); !slices.EqualFunc(got, before, func(a, b any) bool { x, _ := json.Marshal(a); y, _ := json.Marshal(b); return string(x) == string(y) }) {
+	if got := e.OtherStatements(t, k); !slices.EqualFunc(got, before, func(a, b any) bool { x, _ := json.Marshal(a); y, _ := json.Marshal(b); return string(x) == string(y) }) {
 		t.Errorf("other statements changed:\n got %v\nwant %v", got, before)
 	}
-	if want := []string{"CreateTags", "PutKeyPolicy", "ModifyImageAttribute", "CreateTags"}; !slices.Equal(e.calls.Mutating(), want) {
-		t.Errorf("modifying calls = %v, want %v", e.calls.Mutating(), want)
+	if want := []string{"CreateTags", "PutKeyPolicy", "ModifyImageAttribute", "CreateTags"}; !slices.Equal(e.Calls.Mutating(), want) {
+		t.Errorf("modifying calls = %v, want %v", e.Calls.Mutating(), want)
 	}
 	// One read for planning, one after the write.
-	if n := e.calls.Count("GetKeyPolicy"); n != 2 {
+	if n := e.Calls.Count("GetKeyPolicy"); n != 2 {
 		t.Errorf("GetKeyPolicy calls = %d, want 2", n)
 	}
-	if !strings.Contains(e.logs.String(), `"keyArn":"`+k+`","organizationalUnitArn":"`+ouWork+`","action":"add"`) {
-		t.Errorf("no audit line for the key names the OU:\n%s", e.logs)
+	if !strings.Contains(e.Logs.String(), `"keyArn":"`+k+`","organizationalUnitArn":"`+ouWork+`","action":"add"`) {
+		t.Errorf("no audit line for the key names the OU:\n%s", e.Logs)
 	}
 
 	// Idempotent.
 	e.reconcile(t, img1)
-	if got := e.calls.Mutating(); len(got) != 0 {
+	if got := e.Calls.Mutating(); len(got) != 0 {
 		t.Errorf("second run made modifying calls %v", got)
 	}
 
 	// A second image on the key still lists the OU: revoking it from the
 	// first keeps it on the key.
-	img2, _ := e.encryptedImage(t, ouWork+" "+acctA, k)
+	img2, _ := e.EncryptedImage(t, ouWork+" "+acctA, k)
 	e.reconcile(t, img2)
-	if err := e.fx.Tag(e.ctx, img1, map[string]string{amitag.Accounts: ""}); err != nil {
+	if err := e.Fixture.Tag(e.Ctx, img1, map[string]string{amitag.Accounts: ""}); err != nil {
 		t.Fatal(err)
 	}
 	e.reconcile(t, img1)
-	e.wantOrgs(t, img1, nil, nil)
-	if got, want := e.keyGrantees(t, k), []string{acctA, "o-a1b2c3d4e5/ou-ab12-11111111"}; !slices.Equal(got, want) {
+	e.WantOrgs(t, img1, nil, nil)
+	if got, want := e.KeyGrantees(t, k), []string{acctA, "o-a1b2c3d4e5/ou-ab12-11111111"}; !slices.Equal(got, want) {
 		t.Errorf("key grants %v, want %v (the OU still needed by %s)", got, want, img2)
 	}
 	// Then the second image drops the OU: it leaves the key.
-	if err := e.fx.Tag(e.ctx, img2, map[string]string{amitag.Accounts: acctA}); err != nil {
+	if err := e.Fixture.Tag(e.Ctx, img2, map[string]string{amitag.Accounts: acctA}); err != nil {
 		t.Fatal(err)
 	}
 	e.reconcile(t, img2)
-	if got, want := e.keyGrantees(t, k), []string{acctA}; !slices.Equal(got, want) {
+	if got, want := e.KeyGrantees(t, k), []string{acctA}; !slices.Equal(got, want) {
 		t.Errorf("key grants %v, want %v", got, want)
 	}
 	e.wantKeyUsableBy(t, k, nil, []principal{pInOU, pInChild})
-	if got := e.otherStatements(t, k); !slices.EqualFunc(got, before, func(a, b any) bool { x, _ := json.Marshal(a); y, _ := json.Marshal(b); return string(x) == string(y) }) {
+	if got := e.OtherStatements(t, k); !slices.EqualFunc(got, before, func(a, b any) bool { x, _ := json.Marshal(a); y, _ := json.Marshal(b); return string(x) == string(y) }) {
 		t.Errorf("other statements changed after revoke")
 	}
 }
 
 func TestEncryptedImageSharedWithOrganization(t *testing.T) {
 	e := newEnv(t, orgConfig)
-	k := e.key(t)
-	id, _ := e.encryptedImage(t, "o-a1b2c3d4e5 "+acctB, k)
+	k := e.Key(t)
+	id, _ := e.EncryptedImage(t, "o-a1b2c3d4e5 "+acctB, k)
 	e.reconcile(t, id)
-	e.wantOrgs(t, id, []string{orgARN}, nil)
+	e.WantOrgs(t, id, []string{orgARN}, nil)
 	e.wantKeyUsableBy(t, k, []principal{pInOU, pInChild, pSibling, {"account B", acctB, "", ""}}, []principal{pOtherOrg, pNoOrg})
 }
 
 func TestGrantModeRefusesOrganizationsOfEncryptedImages(t *testing.T) {
 	e := newEnv(t, strings.Replace(orgConfig, `"groups"`, `"kms":"grant","groups"`, 1))
-	k := e.key(t)
-	policyBefore, err := e.fx.KeyPolicy(e.ctx, k)
+	k := e.Key(t)
+	policyBefore, err := e.Fixture.KeyPolicy(e.Ctx, k)
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, snaps := e.encryptedImage(t, "ou-ab12-11111111 "+acctA, k)
+	id, snaps := e.EncryptedImage(t, "ou-ab12-11111111 "+acctA, k)
 	res := e.reconcile(t, id)
-	e.wantStatus(t, id, rules.StatusPartial, `"`+ouWork+`" (a KMS grant cannot name an organization or OU`)
-	e.wantShared(t, id, snaps, acctA)
-	e.wantOrgs(t, id, nil, nil)
+	e.WantStatus(t, id, rules.StatusPartial, `"`+ouWork+`" (a KMS grant cannot name an organization or OU`)
+	e.WantShared(t, id, snaps, acctA)
+	e.WantOrgs(t, id, nil, nil)
 	if got := grantAccounts(t, e, k); !slices.Equal(got, []string{acctA}) {
 		t.Errorf("grants for %v, want [%s]", got, acctA)
 	}
-	if after, _ := e.fx.KeyPolicy(e.ctx, k); after != policyBefore {
+	if after, _ := e.Fixture.KeyPolicy(e.Ctx, k); after != policyBefore {
 		t.Errorf("grant mode changed the key policy")
 	}
 	if len(res.Refused) != 1 || res.Refused[0].Token != ouWork || res.Refused[0].Reason != rules.ReasonGrantOrganization {
@@ -333,9 +313,9 @@ func TestGrantModeRefusesOrganizationsOfEncryptedImages(t *testing.T) {
 	}
 
 	// An unencrypted image is shared with the OU in grant mode too.
-	plain, _ := e.image(t, 1, map[string]string{amitag.Accounts: "ou-ab12-11111111"})
+	plain, _ := e.PlainImage(t, 1, map[string]string{amitag.Accounts: "ou-ab12-11111111"})
 	e.reconcile(t, plain)
-	e.wantOrgs(t, plain, nil, []string{ouWork})
+	e.WantOrgs(t, plain, nil, []string{ouWork})
 }
 
 // TestKeyKeepsOUAnotherImageNeedsThroughGroup: an OU that another image on
@@ -343,31 +323,31 @@ func TestGrantModeRefusesOrganizationsOfEncryptedImages(t *testing.T) {
 // image drops it, and leaves once no image names it.
 func TestKeyKeepsOUAnotherImageNeedsThroughGroup(t *testing.T) {
 	e := newEnv(t, orgConfig)
-	k := e.key(t)
-	byID, _ := e.encryptedImage(t, "ou-ab12-22222222", k)
-	byGroup, _ := e.encryptedImage(t, "workloads", k)
+	k := e.Key(t)
+	byID, _ := e.EncryptedImage(t, "ou-ab12-22222222", k)
+	byGroup, _ := e.EncryptedImage(t, "workloads", k)
 	for _, id := range []string{byID, byGroup} {
 		if res := e.reconcile(t, id); res.Status != rules.StatusShared {
 			t.Fatalf("%s: status %q (%s), want shared", id, res.Status, res.Message)
 		}
 	}
 	devKey := "o-a1b2c3d4e5/ou-ab12-22222222"
-	if got, want := e.keyGrantees(t, k), []string{acctC, devKey}; !slices.Equal(got, want) {
+	if got, want := e.KeyGrantees(t, k), []string{acctC, devKey}; !slices.Equal(got, want) {
 		t.Fatalf("key grants %v, want %v", got, want)
 	}
-	if err := e.fx.Tag(e.ctx, byID, map[string]string{amitag.Accounts: ""}); err != nil {
+	if err := e.Fixture.Tag(e.Ctx, byID, map[string]string{amitag.Accounts: ""}); err != nil {
 		t.Fatal(err)
 	}
 	e.reconcile(t, byID)
-	e.wantOrgs(t, byID, nil, nil)
-	if got, want := e.keyGrantees(t, k), []string{acctC, devKey}; !slices.Equal(got, want) {
+	e.WantOrgs(t, byID, nil, nil)
+	if got, want := e.KeyGrantees(t, k), []string{acctC, devKey}; !slices.Equal(got, want) {
 		t.Errorf("key grants %v, want %v (the OU is still needed by %s through its group)", got, want, byGroup)
 	}
-	if err := e.fx.Tag(e.ctx, byGroup, map[string]string{amitag.Accounts: ""}); err != nil {
+	if err := e.Fixture.Tag(e.Ctx, byGroup, map[string]string{amitag.Accounts: ""}); err != nil {
 		t.Fatal(err)
 	}
 	e.reconcile(t, byGroup)
-	if got := e.keyGrantees(t, k); len(got) != 0 {
+	if got := e.KeyGrantees(t, k); len(got) != 0 {
 		t.Errorf("key grants %v, want nothing once no image names the OU", got)
 	}
 }
@@ -379,10 +359,10 @@ func TestKeyKeepsOUAnotherImageNeedsThroughGroup(t *testing.T) {
 // writes the statement back as amishare owns it, and says so in the log.
 func TestWidenedOrganizationStatementIsRestored(t *testing.T) {
 	e := newEnv(t, orgConfig)
-	k := e.key(t)
-	id, _ := e.encryptedImage(t, "o-a1b2c3d4e5", k)
+	k := e.Key(t)
+	id, _ := e.EncryptedImage(t, "o-a1b2c3d4e5", k)
 	e.reconcile(t, id)
-	policy, err := e.fx.KeyPolicy(e.ctx, k)
+	policy, err := e.Fixture.KeyPolicy(e.Ctx, k)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,25 +381,25 @@ func TestWidenedOrganizationStatementIsRestored(t *testing.T) {
 		t.Fatalf("found %d use statements for the organization, want 1:\n%s", widened, policy)
 	}
 	b, _ := json.Marshal(doc)
-	if _, err := e.fx.KMS.PutKeyPolicy(e.ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(k), PolicyName: aws.String("default"), Policy: aws.String(string(b))}); err != nil {
+	if _, err := e.Fixture.KMS.PutKeyPolicy(e.Ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(k), PolicyName: aws.String("default"), Policy: aws.String(string(b))}); err != nil {
 		t.Fatal(err)
 	}
 	if ok, err := iameval.Allows(string(b), pOtherOrg.request("kms:Decrypt")); err != nil || !ok {
 		t.Fatalf("the widened statement does not let another organization in (%v): the test proves nothing", err)
 	}
-	e.calls.Reset()
-	e.logs.Reset()
+	e.Calls.Reset()
+	e.Logs.Reset()
 	e.reconcile(t, id)
-	if got := e.calls.Mutating(); !slices.Equal(got, []string{"PutKeyPolicy"}) {
+	if got := e.Calls.Mutating(); !slices.Equal(got, []string{"PutKeyPolicy"}) {
 		t.Errorf("modifying calls = %v, want the key policy written back", got)
 	}
 	e.wantKeyUsableBy(t, k, []principal{pInOU, pSibling}, []principal{pOtherOrg, pNoOrg})
-	if !strings.Contains(e.logs.String(), `"msg":"key statements restored"`) {
-		t.Errorf("no log line says the key statements were restored:\n%s", e.logs)
+	if !strings.Contains(e.Logs.String(), `"msg":"key statements restored"`) {
+		t.Errorf("no log line says the key statements were restored:\n%s", e.Logs)
 	}
 	// Restored: nothing more to do.
 	e.reconcile(t, id)
-	if got := e.calls.Mutating(); len(got) != 0 {
+	if got := e.Calls.Mutating(); len(got) != 0 {
 		t.Errorf("after the repair: modifying calls %v, want none", got)
 	}
 }

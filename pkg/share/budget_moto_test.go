@@ -4,11 +4,9 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-
 	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/pkg/amitag"
-	"github.com/amishare/amishare/pkg/config"
+	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/share"
 	"github.com/amishare/amishare/pkg/share/rules"
 )
@@ -28,7 +26,7 @@ func prepareFirstShare(tb testing.TB, e *env, snapshots, keys int) (run func() (
 	tb.Helper()
 	var keyARNs []string
 	for range keys {
-		k, err := e.fx.CreateKey(e.ctx, "budget")
+		k, err := e.Fixture.CreateKey(e.Ctx, "budget")
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -40,19 +38,18 @@ func prepareFirstShare(tb testing.TB, e *env, snapshots, keys int) (run func() (
 			disks[i].KeyID = keyARNs[i%keys]
 		}
 	}
-	id, _, err := e.fx.RegisterImage(e.ctx, "budget", disks, map[string]string{amitag.Accounts: acctA + " " + acctB})
+	id, _, err := e.Fixture.RegisterImage(e.Ctx, "budget", disks, map[string]string{amitag.Accounts: acctA + " " + acctB})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	eng := *e.engine
-	eng.Config = &config.Loader{API: ssm.NewFromConfig(e.awsCfg, func(o *ssm.Options) { o.APIOptions = append(o.APIOptions, e.calls.APIOption) }), Parameter: param}
+	eng := e.Engine(tb, app.Options{}) // a new app: the configuration is read afresh
 	return func() (int, int) {
-		e.calls.Reset()
-		res, err := eng.Reconcile(e.ctx, id, share.Options{})
+		e.Calls.Reset()
+		res, err := eng.Reconcile(e.Ctx, id, share.Options{})
 		if err != nil || res.Status != rules.StatusShared {
 			tb.Fatalf("reconcile: %v (status %q %s)", err, res.Status, res.Message)
 		}
-		return len(e.calls.Calls()), e.calls.Count("GetKeyPolicy")
+		return len(e.Calls.Calls()), e.Calls.Count("GetKeyPolicy")
 	}
 }
 
@@ -62,7 +59,7 @@ func TestFirstShareCallBudget(t *testing.T) {
 			e := newEnv(t, testConfig)
 			calls, gets := prepareFirstShare(t, e, c.snapshots, c.keys)()
 			if budget := firstShareBudget(c.snapshots, c.keys); calls > budget {
-				t.Errorf("first share made %d calls, budget 7+2S+4K = %d: %v", calls, budget, e.calls.Calls())
+				t.Errorf("first share made %d calls, budget 7+2S+4K = %d: %v", calls, budget, e.Calls.Calls())
 			}
 			// One policy read for planning and one after the write, per key.
 			if gets != 2*c.keys {

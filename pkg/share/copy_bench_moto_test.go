@@ -2,17 +2,11 @@ package share_test
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
-
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/pkg/amitag"
-	"github.com/amishare/amishare/pkg/config"
+	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/share"
 )
 
@@ -23,43 +17,25 @@ import (
 // the copy's own first share in its region.
 func BenchmarkFirstShareWithCopy(b *testing.B) {
 	for _, encrypted := range []bool{false, true} {
-		e := newEnvTB(b, "")
-		euKey, err := e.fx.In("eu-west-1").CreateKey(e.ctx, "bench eu")
+		e := newEnv(b, "")
+		euKey, err := e.Fixture.In("eu-west-1").CreateKey(e.Ctx, "bench eu")
 		if err != nil {
 			b.Fatal(err)
 		}
 		doc := fmt.Sprintf(`{"allowedAccounts":["%s","%s"],"allowedRegions":["eu-west-1"],"copyKeys":{"eu-west-1":"%s"}}`, acctA, acctB, euKey)
-		if err := e.fx.PutConfig(e.ctx, param, doc); err != nil {
-			b.Fatal(err)
-		}
+		e.PutConfig(b, doc)
 		disk := fixture.Disk{}
 		if encrypted {
-			if disk.KeyID, err = e.fx.CreateKey(e.ctx, "bench"); err != nil {
+			if disk.KeyID, err = e.Fixture.CreateKey(e.Ctx, "bench"); err != nil {
 				b.Fatal(err)
 			}
 		}
-		pool := &share.Pool{
-			Home:   "us-east-1",
-			Config: &config.Loader{API: ssm.NewFromConfig(e.awsCfg), Parameter: param},
-			Log:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
-			NewEC2: func(region string) share.EC2API {
-				return ec2.NewFromConfig(e.awsCfg, func(o *ec2.Options) {
-					o.Region = region
-					o.APIOptions = append(o.APIOptions, e.calls.APIOption)
-				})
-			},
-			NewKMS: func(region string) share.KMSAPI {
-				return kms.NewFromConfig(e.awsCfg, func(o *kms.Options) {
-					o.Region = region
-					o.APIOptions = append(o.APIOptions, e.calls.APIOption)
-				})
-			},
-		}
+		pool := e.App(b, app.Options{}).Pool
 		home, eu := pool.Engine(""), pool.Engine("eu-west-1")
 		tags := map[string]string{amitag.Accounts: acctA + " " + acctB, amitag.Regions: "eu-west-1"}
 		newSource := func(b *testing.B) string {
 			b.Helper()
-			id, _, err := e.fx.RegisterImage(e.ctx, "bench", []fixture.Disk{disk}, tags)
+			id, _, err := e.Fixture.RegisterImage(e.Ctx, "bench", []fixture.Disk{disk}, tags)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -74,44 +50,44 @@ func BenchmarkFirstShareWithCopy(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				id := newSource(b)
-				e.calls.Reset()
+				e.Calls.Reset()
 				b.StartTimer()
-				res, err := home.Reconcile(e.ctx, id, share.Options{})
+				res, err := home.Reconcile(e.Ctx, id, share.Options{})
 				if err != nil || res.Plan == nil || len(res.Plan.Copies) != 1 {
 					b.Fatalf("reconcile: %v %+v", err, res)
 				}
-				calls, mutating = calls+len(e.calls.Calls()), mutating+len(e.calls.Mutating())
+				calls, mutating = calls+len(e.Calls.Calls()), mutating+len(e.Calls.Mutating())
 			}
 			report(b, calls, mutating)
 		})
 		b.Run(fmt.Sprintf("encrypted=%v/source-unchanged", encrypted), func(b *testing.B) {
 			id := newSource(b)
-			if _, err := home.Reconcile(e.ctx, id, share.Options{}); err != nil {
+			if _, err := home.Reconcile(e.Ctx, id, share.Options{}); err != nil {
 				b.Fatal(err)
 			}
-			e.calls.Reset()
+			e.Calls.Reset()
 			for b.Loop() {
-				if _, err := home.Reconcile(e.ctx, id, share.Options{}); err != nil {
+				if _, err := home.Reconcile(e.Ctx, id, share.Options{}); err != nil {
 					b.Fatal(err)
 				}
 			}
-			report(b, len(e.calls.Calls()), len(e.calls.Mutating()))
+			report(b, len(e.Calls.Calls()), len(e.Calls.Mutating()))
 		})
 		b.Run(fmt.Sprintf("encrypted=%v/copy-first-share", encrypted), func(b *testing.B) {
 			calls, mutating := 0, 0
 			for b.Loop() {
 				b.StopTimer()
 				id := newSource(b)
-				res, err := home.Reconcile(e.ctx, id, share.Options{})
+				res, err := home.Reconcile(e.Ctx, id, share.Options{})
 				if err != nil || res.Plan == nil || len(res.Plan.Copies) != 1 {
 					b.Fatalf("reconcile: %v %+v", err, res)
 				}
-				e.calls.Reset()
+				e.Calls.Reset()
 				b.StartTimer()
-				if _, err := eu.Reconcile(e.ctx, res.Plan.Copies[0].ImageID, share.Options{}); err != nil {
+				if _, err := eu.Reconcile(e.Ctx, res.Plan.Copies[0].ImageID, share.Options{}); err != nil {
 					b.Fatal(err)
 				}
-				calls, mutating = calls+len(e.calls.Calls()), mutating+len(e.calls.Mutating())
+				calls, mutating = calls+len(e.Calls.Calls()), mutating+len(e.Calls.Mutating())
 			}
 			report(b, calls, mutating)
 		})

@@ -22,104 +22,52 @@ import (
 	"github.com/amishare/amishare/pkg/share/rules"
 )
 
-// keyAccounts returns the accounts amishare's statements grant on the key.
-func (e *env) keyAccounts(t *testing.T, keyARN string) []string {
-	t.Helper()
-	a, err := e.fx.KeyAccounts(e.ctx, keyARN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
-// otherStatements returns the statements of the key policy that amishare does not own.
-func (e *env) otherStatements(t *testing.T, keyARN string) []any {
-	t.Helper()
-	p, err := e.fx.KeyPolicy(e.ctx, keyARN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct{ Statement []map[string]any }
-	if err := json.Unmarshal([]byte(p), &doc); err != nil {
-		t.Fatal(err)
-	}
-	var out []any
-	for _, s := range doc.Statement {
-		if sid, _ := s["Sid"].(string); !strings.HasPrefix(sid, "amishare-") {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func (e *env) key(t *testing.T) string {
-	t.Helper()
-	k, err := e.fx.CreateKey(e.ctx, t.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func (e *env) encryptedImage(t *testing.T, tag string, keys ...string) (string, []string) {
-	t.Helper()
-	var disks []fixture.Disk
-	for _, k := range keys {
-		disks = append(disks, fixture.Disk{KeyID: k})
-	}
-	id, snaps, err := e.fx.RegisterImage(e.ctx, t.Name(), disks, map[string]string{amitag.Accounts: tag})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id, snaps
-}
-
 func TestEncryptedImageKeyPolicies(t *testing.T) {
 	e := newEnv(t, testConfig)
-	k1, k2 := e.key(t), e.key(t)
-	before1, before2 := e.otherStatements(t, k1), e.otherStatements(t, k2)
-	id, snaps := e.encryptedImage(t, acctA+" "+acctB, k1, k1, k2)
+	k1, k2 := e.Key(t), e.Key(t)
+	before1, before2 := e.OtherStatements(t, k1), e.OtherStatements(t, k2)
+	id, snaps := e.EncryptedImage(t, acctA+" "+acctB, k1, k1, k2)
 
 	res := e.reconcile(t, id)
 	if res.Status != rules.StatusShared {
 		t.Fatalf("status = %q (%s), want shared", res.Status, res.Message)
 	}
-	e.wantShared(t, id, snaps, acctA, acctB)
+	e.WantShared(t, id, snaps, acctA, acctB)
 	for _, k := range []string{k1, k2} {
-		if got := e.keyAccounts(t, k); !slices.Equal(got, []string{acctA, acctB}) {
+		if got := e.KeyAccounts(t, k); !slices.Equal(got, []string{acctA, acctB}) {
 			t.Errorf("key %s grants %v, want [%s %s]", k, got, acctA, acctB)
 		}
 	}
-	if got := e.otherStatements(t, k1); !reflect.DeepEqual(got, before1) {
+	if got := e.OtherStatements(t, k1); !reflect.DeepEqual(got, before1) {
 		t.Errorf("key 1's other statements changed:\n got %v\nwant %v", got, before1)
 	}
-	if got := e.otherStatements(t, k2); !reflect.DeepEqual(got, before2) {
+	if got := e.OtherStatements(t, k2); !reflect.DeepEqual(got, before2) {
 		t.Errorf("key 2's other statements changed:\n got %v\nwant %v", got, before2)
 	}
 	// The snapshots' record, keys, then snapshots, then the image.
 	want := []string{"CreateTags", "PutKeyPolicy", "PutKeyPolicy", "ModifySnapshotAttribute", "ModifySnapshotAttribute", "ModifySnapshotAttribute", "ModifyImageAttribute", "CreateTags"}
-	if got := e.calls.Mutating(); !slices.Equal(got, want) {
+	if got := e.Calls.Mutating(); !slices.Equal(got, want) {
 		t.Errorf("modifying calls = %v, want %v", got, want)
 	}
 
 	// Idempotent: nothing to write the second time.
 	e.reconcile(t, id)
-	if got := e.calls.Mutating(); len(got) != 0 {
+	if got := e.Calls.Mutating(); len(got) != 0 {
 		t.Errorf("second run made modifying calls %v", got)
 	}
 
 	// Revoking B: the image, then snapshots, then the keys.
-	if err := e.fx.Tag(e.ctx, id, map[string]string{amitag.Accounts: acctA}); err != nil {
+	if err := e.Fixture.Tag(e.Ctx, id, map[string]string{amitag.Accounts: acctA}); err != nil {
 		t.Fatal(err)
 	}
 	e.reconcile(t, id)
-	e.wantShared(t, id, snaps, acctA)
+	e.WantShared(t, id, snaps, acctA)
 	want = []string{"ModifyImageAttribute", "ModifySnapshotAttribute", "ModifySnapshotAttribute", "ModifySnapshotAttribute", "PutKeyPolicy", "PutKeyPolicy", "CreateTags"}
-	if got := e.calls.Mutating(); !slices.Equal(got, want) {
+	if got := e.Calls.Mutating(); !slices.Equal(got, want) {
 		t.Errorf("revoke calls = %v, want %v", got, want)
 	}
 	for _, k := range []string{k1, k2} {
-		if got := e.keyAccounts(t, k); !slices.Equal(got, []string{acctA}) {
+		if got := e.KeyAccounts(t, k); !slices.Equal(got, []string{acctA}) {
 			t.Errorf("key %s grants %v after revoke, want [%s]", k, got, acctA)
 		}
 	}
@@ -127,75 +75,75 @@ func TestEncryptedImageKeyPolicies(t *testing.T) {
 
 func TestRevokeKeepsKeyNeededByAnotherImage(t *testing.T) {
 	e := newEnv(t, testConfig)
-	k := e.key(t)
-	img1, _ := e.encryptedImage(t, acctA+" "+acctB, k)
-	img2, _ := e.encryptedImage(t, acctA, k)
+	k := e.Key(t)
+	img1, _ := e.EncryptedImage(t, acctA+" "+acctB, k)
+	img2, _ := e.EncryptedImage(t, acctA, k)
 	e.reconcile(t, img1)
 	e.reconcile(t, img2)
-	if got := e.keyAccounts(t, k); !slices.Equal(got, []string{acctA, acctB}) {
+	if got := e.KeyAccounts(t, k); !slices.Equal(got, []string{acctA, acctB}) {
 		t.Fatalf("key grants %v, want [%s %s]", got, acctA, acctB)
 	}
 
 	// img1 drops A and B: B leaves the key, A stays because img2 still needs it.
-	if err := e.fx.Tag(e.ctx, img1, map[string]string{amitag.Accounts: ""}); err != nil {
+	if err := e.Fixture.Tag(e.Ctx, img1, map[string]string{amitag.Accounts: ""}); err != nil {
 		t.Fatal(err)
 	}
 	e.reconcile(t, img1)
-	if got := e.keyAccounts(t, k); !slices.Equal(got, []string{acctA}) {
+	if got := e.KeyAccounts(t, k); !slices.Equal(got, []string{acctA}) {
 		t.Errorf("key grants %v, want [%s] (still needed by %s)", got, acctA, img2)
 	}
-	if p, _ := e.fx.LaunchPermissions(e.ctx, img1); len(p.Accounts) != 0 {
+	if p, _ := e.Fixture.LaunchPermissions(e.Ctx, img1); len(p.Accounts) != 0 {
 		t.Errorf("img1 still shared with %v", p.Accounts)
 	}
 
 	// img2 drops A: now nothing needs A on the key.
-	if err := e.fx.Tag(e.ctx, img2, map[string]string{amitag.Accounts: ""}); err != nil {
+	if err := e.Fixture.Tag(e.Ctx, img2, map[string]string{amitag.Accounts: ""}); err != nil {
 		t.Fatal(err)
 	}
 	e.reconcile(t, img2)
-	if got := e.keyAccounts(t, k); len(got) != 0 {
+	if got := e.KeyAccounts(t, k); len(got) != 0 {
 		t.Errorf("key grants %v, want nobody", got)
 	}
 }
 
 func TestGrantMode(t *testing.T) {
 	e := newEnv(t, `{"allowedAccounts":["111122223333","444455556666"],"kms":"grant"}`)
-	k := e.key(t)
-	policyBefore, err := e.fx.KeyPolicy(e.ctx, k)
+	k := e.Key(t)
+	policyBefore, err := e.Fixture.KeyPolicy(e.Ctx, k)
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, snaps := e.encryptedImage(t, acctA+" "+acctB, k, k)
+	id, snaps := e.EncryptedImage(t, acctA+" "+acctB, k, k)
 	e.reconcile(t, id)
-	e.wantShared(t, id, snaps, acctA, acctB)
+	e.WantShared(t, id, snaps, acctA, acctB)
 	if got := grantAccounts(t, e, k); !slices.Equal(got, []string{acctA, acctB}) {
 		t.Errorf("grants for %v, want [%s %s]", got, acctA, acctB)
 	}
-	if n := e.calls.Count("PutKeyPolicy"); n != 0 {
+	if n := e.Calls.Count("PutKeyPolicy"); n != 0 {
 		t.Errorf("grant mode wrote the key policy %d times", n)
 	}
-	if after, _ := e.fx.KeyPolicy(e.ctx, k); after != policyBefore {
+	if after, _ := e.Fixture.KeyPolicy(e.Ctx, k); after != policyBefore {
 		t.Errorf("grant mode changed the key policy")
 	}
 	e.reconcile(t, id)
-	if got := e.calls.Mutating(); len(got) != 0 {
+	if got := e.Calls.Mutating(); len(got) != 0 {
 		t.Errorf("second run made modifying calls %v", got)
 	}
-	if err := e.fx.Tag(e.ctx, id, map[string]string{amitag.Accounts: acctB}); err != nil {
+	if err := e.Fixture.Tag(e.Ctx, id, map[string]string{amitag.Accounts: acctB}); err != nil {
 		t.Fatal(err)
 	}
 	e.reconcile(t, id)
 	if got := grantAccounts(t, e, k); !slices.Equal(got, []string{acctB}) {
 		t.Errorf("grants for %v after revoke, want [%s]", got, acctB)
 	}
-	if n := e.calls.Count("RevokeGrant"); n != 1 {
+	if n := e.Calls.Count("RevokeGrant"); n != 1 {
 		t.Errorf("RevokeGrant calls = %d, want 1", n)
 	}
 }
 
 func grantAccounts(t *testing.T, e *env, keyARN string) []string {
 	t.Helper()
-	a, err := kmsgrant.Accounts(e.ctx, e.fx.KMS, keyARN)
+	a, err := kmsgrant.Accounts(e.Ctx, e.Fixture.KMS, keyARN)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +152,7 @@ func grantAccounts(t *testing.T, e *env, keyARN string) []string {
 
 func TestAWSManagedKeyIsRefused(t *testing.T) {
 	e := newEnv(t, testConfig)
-	id, snaps, err := e.fx.RegisterImage(e.ctx, t.Name(), []fixture.Disk{{}, {Encrypted: true}}, map[string]string{amitag.Accounts: acctA})
+	id, snaps, err := e.Fixture.RegisterImage(e.Ctx, t.Name(), []fixture.Disk{{}, {Encrypted: true}}, map[string]string{amitag.Accounts: acctA})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,29 +160,29 @@ func TestAWSManagedKeyIsRefused(t *testing.T) {
 	if res.Outcome != share.OutcomeBlocked {
 		t.Errorf("outcome = %q, want blocked", res.Outcome)
 	}
-	e.wantStatus(t, id, rules.StatusError, `configure copyKeys["us-east-1"]`)
-	e.wantShared(t, id, snaps) // nobody: neither image nor any snapshot
-	if got := e.calls.Mutating(); !slices.Equal(got, []string{"CreateTags"}) {
+	e.WantStatus(t, id, rules.StatusError, `configure copyKeys["us-east-1"]`)
+	e.WantShared(t, id, snaps) // nobody: neither image nor any snapshot
+	if got := e.Calls.Mutating(); !slices.Equal(got, []string{"CreateTags"}) {
 		t.Errorf("modifying calls = %v, want only the status tags", got)
 	}
 }
 
 func TestKMSOffRefusesCustomerKey(t *testing.T) {
 	e := newEnv(t, `{"allowedAccounts":["111122223333"],"kms":"off"}`)
-	k := e.key(t)
-	id, snaps := e.encryptedImage(t, acctA, k)
+	k := e.Key(t)
+	id, snaps := e.EncryptedImage(t, acctA, k)
 	e.reconcile(t, id)
-	e.wantStatus(t, id, rules.StatusError, `"kms": "off"`)
-	e.wantShared(t, id, snaps)
-	if got := e.keyAccounts(t, k); len(got) != 0 {
+	e.WantStatus(t, id, rules.StatusError, `"kms": "off"`)
+	e.WantShared(t, id, snaps)
+	if got := e.KeyAccounts(t, k); len(got) != 0 {
 		t.Errorf("kms off touched the key: %v", got)
 	}
 }
 
 func TestKeyPolicyTooLargeIsRefused(t *testing.T) {
 	e := newEnv(t, testConfig)
-	k := e.key(t)
-	policy, err := e.fx.KeyPolicy(e.ctx, k)
+	k := e.Key(t)
+	policy, err := e.Fixture.KeyPolicy(e.Ctx, k)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,14 +199,14 @@ func TestKeyPolicyTooLargeIsRefused(t *testing.T) {
 	pad := kmspolicy.MaxPolicyBytes - len(b) - 50
 	stmts[len(stmts)-1].(map[string]any)["Condition"] = map[string]any{"StringEquals": map[string]any{"aws:PrincipalTag/x": strings.Repeat("p", pad)}}
 	b, _ = json.Marshal(doc)
-	if _, err := e.fx.KMS.PutKeyPolicy(e.ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(k), PolicyName: aws.String("default"), Policy: aws.String(string(b))}); err != nil {
+	if _, err := e.Fixture.KMS.PutKeyPolicy(e.Ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(k), PolicyName: aws.String("default"), Policy: aws.String(string(b))}); err != nil {
 		t.Fatal(err)
 	}
-	id, snaps := e.encryptedImage(t, acctA, k)
+	id, snaps := e.EncryptedImage(t, acctA, k)
 	e.reconcile(t, id)
-	e.wantStatus(t, id, rules.StatusError, "limit")
-	e.wantShared(t, id, snaps)
-	if n := e.calls.Count("PutKeyPolicy"); n != 0 {
+	e.WantStatus(t, id, rules.StatusError, "limit")
+	e.WantShared(t, id, snaps)
+	if n := e.Calls.Count("PutKeyPolicy"); n != 0 {
 		t.Errorf("PutKeyPolicy calls = %d, want 0", n)
 	}
 }
@@ -308,9 +256,9 @@ func (r *racingKMS) PutKeyPolicy(ctx context.Context, in *kms.PutKeyPolicyInput,
 
 func TestConcurrentHandlersSharingOneKey(t *testing.T) {
 	e := newEnv(t, testConfig)
-	k := e.key(t)
-	img1, _ := e.encryptedImage(t, acctA, k)
-	img2, _ := e.encryptedImage(t, acctB, k)
+	k := e.Key(t)
+	img1, _ := e.EncryptedImage(t, acctA, k)
+	img2, _ := e.EncryptedImage(t, acctB, k)
 
 	before, after := newBarrier(2), newBarrier(2)
 	var puts atomic.Int32
@@ -326,7 +274,7 @@ func TestConcurrentHandlersSharingOneKey(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = engines[i].Reconcile(e.ctx, img, share.Options{})
+			_, errs[i] = engines[i].Reconcile(e.Ctx, img, share.Options{})
 		}()
 	}
 	wg.Wait()
@@ -335,7 +283,7 @@ func TestConcurrentHandlersSharingOneKey(t *testing.T) {
 			t.Fatalf("engine %d: %v", i, err)
 		}
 	}
-	if got := e.keyAccounts(t, k); !slices.Equal(got, []string{acctA, acctB}) {
+	if got := e.KeyAccounts(t, k); !slices.Equal(got, []string{acctA, acctB}) {
 		t.Errorf("after concurrent updates the key grants %v, want [%s %s]: an update was lost", got, acctA, acctB)
 	}
 	// Both first writes started from the same policy, so one was overwritten

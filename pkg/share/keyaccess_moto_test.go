@@ -28,23 +28,23 @@ const foreignAccount = "999988887777"
 func TestForeignKeyIsBlockedWithoutFailing(t *testing.T) {
 	e := newEnv(t, testConfig)
 	foreign := fixture.ForeignKeyARN(foreignAccount)
-	id, snaps := e.encryptedImage(t, acctA+" "+acctB, foreign)
+	id, snaps := e.EncryptedImage(t, acctA+" "+acctB, foreign)
 
 	res := e.reconcile(t, id) // fails the test on an error
 	if res.Outcome != share.OutcomeBlocked || res.Status != rules.StatusError {
 		t.Fatalf("outcome %q status %q, want blocked error", res.Outcome, res.Status)
 	}
-	e.wantStatus(t, id, rules.StatusError, "encrypted with key "+foreign+" of account "+foreignAccount)
-	e.wantShared(t, id, snaps)
+	e.WantStatus(t, id, rules.StatusError, "encrypted with key "+foreign+" of account "+foreignAccount)
+	e.WantShared(t, id, snaps)
 	for _, op := range []string{"DescribeKey", "GetKeyPolicy", "ListGrants"} {
-		if n := e.calls.Count(op); n != 0 {
+		if n := e.Calls.Count(op); n != 0 {
 			t.Errorf("%s calls = %d, want 0 for a key of another account", op, n)
 		}
 	}
-	if got := e.calls.Mutating(); !slices.Equal(got, []string{"CreateTags"}) {
+	if got := e.Calls.Mutating(); !slices.Equal(got, []string{"CreateTags"}) {
 		t.Errorf("modifying calls = %v, want only the status tags", got)
 	}
-	logs := e.logs.String()
+	logs := e.Logs.String()
 	want := kmspolicy.Statement([]string{acctA, acctB}, "aws")
 	if !strings.Contains(logs, "key belongs to another account") || !strings.Contains(logs, `"keyOwner":"`+foreignAccount+`"`) {
 		t.Errorf("log has no statement for the key's owner:\n%s", logs)
@@ -60,7 +60,7 @@ func TestForeignKeyIsBlockedWithoutFailing(t *testing.T) {
 // another account's key, as AWS does (stock moto says NotFound).
 func TestForeignKeyAccessDenied(t *testing.T) {
 	e := newEnv(t, testConfig)
-	_, err := kmspolicy.Describe(e.ctx, e.fx.KMS, fixture.ForeignKeyARN(foreignAccount))
+	_, err := kmspolicy.Describe(e.Ctx, e.Fixture.KMS, fixture.ForeignKeyARN(foreignAccount))
 	if !awserr.IsAccessDenied(err) {
 		t.Fatalf("DescribeKey on another account's key: got %v, want AccessDeniedException", err)
 	}
@@ -76,19 +76,19 @@ func (deniedKMS) DescribeKey(context.Context, *kms.DescribeKeyInput, ...func(*km
 
 func TestDescribeKeyDeniedIsBlocked(t *testing.T) {
 	e := newEnv(t, testConfig)
-	k := e.key(t)
-	id, snaps := e.encryptedImage(t, acctA, k)
+	k := e.Key(t)
+	id, snaps := e.EncryptedImage(t, acctA, k)
 	e.engine.KMS = deniedKMS{e.engine.KMS}
 
 	res := e.reconcile(t, id)
 	if res.Outcome != share.OutcomeBlocked {
 		t.Fatalf("outcome %q, want blocked", res.Outcome)
 	}
-	e.wantStatus(t, id, rules.StatusError, "key "+k+" refuses this account's IAM (DescribeKey denied): its owner, account "+awsid.AccountOf(k)+", must allow")
-	e.wantShared(t, id, snaps)
+	e.WantStatus(t, id, rules.StatusError, "key "+k+" refuses this account's IAM (DescribeKey denied): its owner, account "+awsid.AccountOf(k)+", must allow")
+	e.WantShared(t, id, snaps)
 	// As for another account's key, the log holds the statement the key's
 	// owner must add: amishare cannot change the key itself.
-	logs := e.logs.String()
+	logs := e.Logs.String()
 	if !strings.Contains(logs, "key refuses this account's IAM: its owner must add this statement") ||
 		!strings.Contains(logs, `"keyArn":"`+k+`"`) || !strings.Contains(logs, `arn:aws:iam::`+acctA+`:root`) {
 		t.Errorf("log has no statement for the key's owner:\n%s", logs)
@@ -103,11 +103,11 @@ func TestUndelegatedKeyIsBlocked(t *testing.T) {
 	for _, mode := range []string{"policy", "grant"} {
 		t.Run(mode, func(t *testing.T) {
 			e := newEnv(t, `{"allowedAccounts":["111122223333","444455556666"],"kms":"`+mode+`"}`)
-			if err := e.srv.SetDelegatedKeysOnly(true); err != nil {
+			if err := e.Server.SetDelegatedKeysOnly(true); err != nil {
 				t.Fatal(err)
 			}
-			k := e.key(t)
-			id, snaps := e.encryptedImage(t, acctA, k)
+			k := e.Key(t)
+			id, snaps := e.EncryptedImage(t, acctA, k)
 
 			res := e.reconcile(t, id)
 			if res.Outcome != share.OutcomeBlocked || res.Status != rules.StatusError {
@@ -117,20 +117,20 @@ func TestUndelegatedKeyIsBlocked(t *testing.T) {
 			if res.Message != wantMsg {
 				t.Errorf("message = %q, want %q", res.Message, wantMsg)
 			}
-			e.wantStatus(t, id, rules.StatusError, wantMsg)
-			e.wantShared(t, id, snaps)
-			if !strings.Contains(e.logs.String(), "key not delegated to amishare") {
-				t.Errorf("no log line for the refused key:\n%s", e.logs)
+			e.WantStatus(t, id, rules.StatusError, wantMsg)
+			e.WantShared(t, id, snaps)
+			if !strings.Contains(e.Logs.String(), "key not delegated to amishare") {
+				t.Errorf("no log line for the refused key:\n%s", e.Logs)
 			}
 
-			if err := e.fx.TagKey(e.ctx, k, map[string]string{amitag.KeyManaged: amitag.KeyManagedValue}); err != nil {
+			if err := e.Fixture.TagKey(e.Ctx, k, map[string]string{amitag.KeyManaged: amitag.KeyManagedValue}); err != nil {
 				t.Fatal(err)
 			}
 			res = e.reconcile(t, id)
 			if res.Outcome != share.OutcomeApplied || res.Status != rules.StatusShared {
 				t.Fatalf("after tagging the key: outcome %q status %q (%s), want applied shared", res.Outcome, res.Status, res.Message)
 			}
-			e.wantShared(t, id, snaps, acctA)
+			e.WantShared(t, id, snaps, acctA)
 		})
 	}
 }

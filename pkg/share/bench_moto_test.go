@@ -16,12 +16,12 @@ func BenchmarkReconcile(b *testing.B) {
 	for _, disks := range []int{1, 4, 16} {
 		for _, encrypted := range []bool{false, true} {
 			b.Run(fmt.Sprintf("snapshots=%d/encrypted=%v/unchanged", disks, encrypted), func(b *testing.B) {
-				e := newEnvTB(b, testConfig)
+				e := newEnv(b, testConfig)
 				var ds []fixture.Disk
 				for range disks {
 					d := fixture.Disk{}
 					if encrypted {
-						k, err := e.fx.CreateKey(e.ctx, "bench")
+						k, err := e.Fixture.CreateKey(e.Ctx, "bench")
 						if err != nil {
 							b.Fatal(err)
 						}
@@ -29,22 +29,22 @@ func BenchmarkReconcile(b *testing.B) {
 					}
 					ds = append(ds, d)
 				}
-				id, _, err := e.fx.RegisterImage(e.ctx, "bench", ds, map[string]string{amitag.Accounts: acctA + " " + acctB})
+				id, _, err := e.Fixture.RegisterImage(e.Ctx, "bench", ds, map[string]string{amitag.Accounts: acctA + " " + acctB})
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := e.engine.Reconcile(e.ctx, id, share.Options{}); err != nil {
+				if _, err := e.engine.Reconcile(e.Ctx, id, share.Options{}); err != nil {
 					b.Fatal(err)
 				}
-				e.calls.Reset()
+				e.Calls.Reset()
 				b.ResetTimer()
 				for b.Loop() {
-					if _, err := e.engine.Reconcile(e.ctx, id, share.Options{}); err != nil {
+					if _, err := e.engine.Reconcile(e.Ctx, id, share.Options{}); err != nil {
 						b.Fatal(err)
 					}
 				}
-				b.ReportMetric(float64(len(e.calls.Calls()))/float64(b.N), "calls/op")
-				b.ReportMetric(float64(len(e.calls.Mutating()))/float64(b.N), "mutating/op")
+				b.ReportMetric(float64(len(e.Calls.Calls()))/float64(b.N), "calls/op")
+				b.ReportMetric(float64(len(e.Calls.Mutating()))/float64(b.N), "mutating/op")
 			})
 		}
 	}
@@ -53,7 +53,7 @@ func BenchmarkReconcile(b *testing.B) {
 	// stay within budget/op (7 + 2S + 4K, see firstShareBudget).
 	for _, c := range []struct{ snapshots, keys int }{{1, 1}, {4, 2}, {16, 4}} {
 		b.Run(fmt.Sprintf("snapshots=%d/keys=%d/first-share", c.snapshots, c.keys), func(b *testing.B) {
-			e := newEnvTB(b, testConfig)
+			e := newEnv(b, testConfig)
 			calls := 0
 			b.StopTimer()
 			for i := 0; i < b.N; i++ {
