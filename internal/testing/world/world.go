@@ -80,11 +80,14 @@ func (w *World) PutConfig(t testing.TB, doc string) {
 }
 
 // Options completes opts the way every world's app is built: logs into
-// w.Logs, every client's calls recorded in w.Calls (before opts' own API
-// options), and retries waiting at most a few milliseconds unless opts says
-// otherwise, so that injected faults cost no time.
+// w.Logs (unless opts has a logger: the CLI's logs to its stderr), every
+// client's calls recorded in w.Calls (before opts' own API options), and
+// retries waiting at most a few milliseconds unless opts says otherwise, so
+// that injected faults cost no time.
 func (w *World) Options(opts app.Options) app.Options {
-	opts.Log = slog.New(slog.NewJSONHandler(w.Logs, nil))
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewJSONHandler(w.Logs, nil))
+	}
 	opts.APIOptions = append([]func(*middleware.Stack) error{w.Calls.APIOption}, opts.APIOptions...)
 	if opts.MaxBackoff == 0 {
 		opts.MaxBackoff = 5 * time.Millisecond

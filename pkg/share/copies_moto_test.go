@@ -1,15 +1,12 @@
-package main
+package share_test
 
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
@@ -17,6 +14,8 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/amishare/amishare/internal/testing/fixture"
+	"github.com/amishare/amishare/internal/testing/moto"
+	"github.com/amishare/amishare/internal/testing/world"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/handler"
@@ -26,77 +25,64 @@ import (
 
 // The function runs in us-east-1 (AWS_REGION, moto's default); copies go to eu-west-1.
 const (
-	home = "us-east-1"
+	home = moto.Region
 	away = "eu-west-1"
 )
 
 // copyWorld is a world with a customer-managed key in each region and the
-// configuration allowing copies to eu-west-1 with its key.
+// configuration allowing copies to eu-west-1 with its key. Its events are
+// delivered through the handler, as the Lambda and the CLI deliver them.
 type copyWorld struct {
-	*world
-	eu             *fixture.Fixture
+	*world.World
+	eu             *world.World
 	homeKey, euKey string
+	// extra are added to the API options of every handler it builds.
+	extra []func(*middleware.Stack) error
 }
 
 func newCopyWorld(t *testing.T, configFor func(homeKey, euKey string) string) *copyWorld {
 	t.Helper()
-	w := &copyWorld{world: newWorld(t, "")}
-	w.eu = w.fx.In(away)
-	var err error
-	if w.homeKey, err = w.fx.CreateKey(w.ctx, "home"); err != nil {
-		t.Fatal(err)
-	}
-	if w.euKey, err = w.eu.CreateKey(w.ctx, "eu"); err != nil {
-		t.Fatal(err)
-	}
-	w.putConfig(t, configFor(w.homeKey, w.euKey))
-	w.hook(t)
+	w := &copyWorld{World: world.New(t, "")}
+	w.eu = w.In(away)
+	w.homeKey, w.euKey = w.Key(t), w.eu.Key(t)
+	w.PutConfig(t, configFor(w.homeKey, w.euKey))
 	return w
 }
 
-// hook makes run build its handler with the call log and any extra API
-// options; it keeps no other state, so handlers may be built concurrently.
-func (w *copyWorld) hook(t *testing.T, extra ...func(*middleware.Stack) error) {
+// handler builds a handler as one Lambda container (or one CLI run) does:
+// the configuration is read afresh.
+func (w *copyWorld) handler(t *testing.T, opts app.Options) *handler.Handler {
 	t.Helper()
-	orig := newApp
-	t.Cleanup(func() { newApp = orig })
-	newApp = func(ctx context.Context, o app.Options) (*app.App, error) {
-		o.APIOptions = append(append(o.APIOptions, w.calls.APIOption), extra...)
-		o.MaxBackoff = 5 * time.Millisecond
-		return app.New(ctx, o)
-	}
+	opts.APIOptions = append(opts.APIOptions, w.extra...)
+	return w.Handler(t, opts)
 }
 
-// barrier holds every CopyImage call until n of them have arrived (or a
-// timeout passes), so that concurrent handlers really race for the copy.
-func barrier(n int, timeout time.Duration) func(*middleware.Stack) error {
-	var mu sync.Mutex
-	arrived := 0
-	all := make(chan struct{})
+// handle delivers raw to a new handler with a fresh call log; an error fails t.
+func (w *copyWorld) handle(t *testing.T, raw []byte, opts app.Options) handler.Summary {
+	t.Helper()
+	sum, err := w.Handle(t, w.handler(t, opts), raw)
+	if err != nil {
+		t.Fatalf("Handle: %v (summary %+v)", err, sum)
+	}
+	return sum
+}
+
+// ok reports whether no image of sum ended in status error (the CLI's exit 0).
+func ok(sum handler.Summary) bool {
+	return !slices.ContainsFunc(sum.Images, func(r share.Result) bool { return r.Status == rules.StatusError })
+}
+
+// copyBarrier holds every CopyImage call at b until all have arrived, so
+// that concurrent handlers really race for the copy.
+func copyBarrier(b *barrier) func(*middleware.Stack) error {
 	return func(stack *middleware.Stack) error {
 		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("copyBarrier",
 			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 				if awsmiddleware.GetOperationName(ctx) == "CopyImage" {
-					mu.Lock()
-					arrived++
-					if arrived == n {
-						close(all)
-					}
-					mu.Unlock()
-					select {
-					case <-all:
-					case <-time.After(timeout):
-					}
+					b.wait()
 				}
 				return next.HandleInitialize(ctx, in)
 			}), middleware.After)
-	}
-}
-
-func (w *copyWorld) putConfig(t *testing.T, doc string) {
-	t.Helper()
-	if err := w.fx.PutConfig(w.ctx, param, doc); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -105,52 +91,23 @@ func euConfig(_, euKey string) string {
 	return fmt.Sprintf(`{"allowedAccounts":["%s","%s"],"allowedRegions":["%s"],"copyKeys":{"%s":"%s"}}`, acctA, acctB, away, away, euKey)
 }
 
-// regionEvent writes events/name for imageID as it arrives from region.
-func regionEvent(t *testing.T, name, imageID, region string) string {
+// copiesOf lists the images in w's region tagged amishare:source = home/src.
+func copiesOf(t *testing.T, w *world.World, src string) []ec2types.Image {
 	t.Helper()
-	b, err := os.ReadFile(eventFile(t, name, imageID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), region+"-"+name)
-	if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(b), home, region)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// handle runs `amishare handle` on an event and returns the first image's result.
-func (w *copyWorld) handle(t *testing.T, path string, extra ...string) (handler.Summary, result) {
-	t.Helper()
-	w.calls.Reset()
-	r := runCLI(t, "", append(append([]string{"handle"}, extra...), path)...)
-	return decode[handler.Summary](t, r), r
-}
-
-// copies lists the images in fx's region tagged amishare:source = home/src.
-func (w *copyWorld) copies(t *testing.T, fx *fixture.Fixture, src string) []ec2types.Image {
-	t.Helper()
-	imgs, err := fx.ImagesTagged(w.ctx, amitag.Source, home+"/"+src)
+	imgs, err := w.Fixture.ImagesTagged(w.Ctx, amitag.Source, home+"/"+src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return imgs
 }
 
-func (w *copyWorld) onlyCopy(t *testing.T, fx *fixture.Fixture, src string) ec2types.Image {
+func onlyCopy(t *testing.T, w *world.World, src string) ec2types.Image {
 	t.Helper()
-	imgs := w.copies(t, fx, src)
+	imgs := copiesOf(t, w, src)
 	if len(imgs) != 1 {
 		t.Fatalf("copies of %s: got %d, want 1", src, len(imgs))
 	}
 	return imgs[0]
-}
-
-func (w *copyWorld) wantSharedIn(t *testing.T, fx *fixture.Fixture, id string, snaps []string, accounts ...string) {
-	t.Helper()
-	if err := fx.SharedExactly(w.ctx, id, snaps, accounts); err != nil {
-		t.Error(err)
-	}
 }
 
 func tagsOf(img ec2types.Image) map[string]string {
@@ -161,19 +118,10 @@ func tagsOf(img ec2types.Image) map[string]string {
 	return m
 }
 
-func (w *copyWorld) tags(t *testing.T, fx *fixture.Fixture, id string) map[string]string {
-	t.Helper()
-	img, err := fx.Image(w.ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tagsOf(img)
-}
-
 // wantCopyEncrypted checks every snapshot of the copy uses key.
-func (w *copyWorld) wantCopyEncrypted(t *testing.T, fx *fixture.Fixture, img ec2types.Image, n int, key string) []string {
+func wantCopyEncrypted(t *testing.T, w *world.World, img ec2types.Image, n int, key string) []string {
 	t.Helper()
-	snaps, keys, err := fx.SnapshotKeys(w.ctx, img)
+	snaps, keys, err := w.Fixture.SnapshotKeys(w.Ctx, img)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,15 +134,6 @@ func (w *copyWorld) wantCopyEncrypted(t *testing.T, fx *fixture.Fixture, img ec2
 		}
 	}
 	return snaps
-}
-
-func (w *copyWorld) keyAccounts(t *testing.T, fx *fixture.Fixture, key string) []string {
-	t.Helper()
-	a, err := fx.KeyAccounts(w.ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
 }
 
 func wantTag(t *testing.T, tags map[string]string, key, want string) {
@@ -217,27 +156,27 @@ func wantContains(t *testing.T, what, got, want string) {
 // us-east-1) shares it there; an accounts change follows to the copy.
 func TestCopyToRegion(t *testing.T) {
 	w := newCopyWorld(t, euConfig)
-	src, srcSnaps, err := w.fx.RegisterImage(w.ctx, "golden", []fixture.Disk{{KeyID: w.homeKey}, {KeyID: w.homeKey}},
+	src, srcSnaps, err := w.Fixture.RegisterImage(w.Ctx, "golden", []fixture.Disk{{KeyID: w.homeKey}, {KeyID: w.homeKey}},
 		map[string]string{amitag.Accounts: acctA, amitag.Regions: away})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	sum, r := w.handle(t, eventFile(t, "ami-available.json", src))
-	if r.code != 0 || len(sum.Images) != 1 {
-		t.Fatalf("handle: %s", r)
+	sum := w.handle(t, world.SampleEvent(t, "ami-available.json", src), app.Options{})
+	if !ok(sum) || len(sum.Images) != 1 {
+		t.Fatalf("handle: %+v", sum)
 	}
 	res := sum.Images[0]
 	if res.Status != rules.StatusShared {
 		t.Errorf("status: got %q (%s), want shared", res.Status, res.Message)
 	}
 	wantContains(t, "message", res.Message, "copies in "+away)
-	wantContains(t, "metrics", r.stderr, `"ImagesCopied":1`)
-	w.wantShared(t, src, srcSnaps, acctA)
-	if got := w.calls.Count("CopyImage"); got != 1 {
+	world.WantMetrics(t, w.Metrics(t, world.EventMetrics...), map[string]int{"ImagesCopied": 1})
+	w.WantShared(t, src, srcSnaps, acctA)
+	if got := w.Calls.Count("CopyImage"); got != 1 {
 		t.Errorf("CopyImage calls: got %d, want 1", got)
 	}
-	cp := w.onlyCopy(t, w.eu, src)
+	cp := onlyCopy(t, w.eu, src)
 	cpID := aws.ToString(cp.ImageId)
 	ct := tagsOf(cp)
 	wantTag(t, ct, amitag.Accounts, acctA)
@@ -245,76 +184,70 @@ func TestCopyToRegion(t *testing.T) {
 	if _, ok := ct[amitag.Regions]; ok {
 		t.Errorf("copy has %s: a copy must never be copied again", amitag.Regions)
 	}
-	cpSnaps := w.wantCopyEncrypted(t, w.eu, cp, 2, w.euKey)
-	wantTag(t, w.tags(t, w.fx, src), amitag.Copies, away+"="+cpID)
-	if got := w.copies(t, w.fx, src); len(got) != 0 {
+	cpSnaps := wantCopyEncrypted(t, w.eu, cp, 2, w.euKey)
+	wantTag(t, w.Tags(t, src), amitag.Copies, away+"="+cpID)
+	if got := copiesOf(t, w.World, src); len(got) != 0 {
 		t.Errorf("copies in %s: got %d, want none", home, len(got))
 	}
 
 	// Rerun: the same event again makes no second copy.
-	if _, r = w.handle(t, eventFile(t, "ami-available.json", src)); r.code != 0 {
-		t.Fatalf("rerun: %s", r)
+	if sum := w.handle(t, world.SampleEvent(t, "ami-available.json", src), app.Options{}); !ok(sum) {
+		t.Fatalf("rerun: %+v", sum)
 	}
-	if got := w.calls.Count("CopyImage"); got != 0 {
+	if got := w.Calls.Count("CopyImage"); got != 0 {
 		t.Errorf("CopyImage calls on rerun: got %d, want 0", got)
 	}
-	wantContains(t, "metrics", r.stderr, `"ImagesCopied":0`)
-	w.onlyCopy(t, w.eu, src)
+	world.WantMetrics(t, w.Metrics(t, world.EventMetrics...), map[string]int{"ImagesCopied": 0})
+	onlyCopy(t, w.eu, src)
 
 	// The copy's available event comes from eu-west-1: it is shared there.
-	sum, r = w.handle(t, regionEvent(t, "ami-available.json", cpID, away))
-	if r.code != 0 || len(sum.Images) != 1 || sum.Images[0].Status != rules.StatusShared {
-		t.Fatalf("copy's event: %s", r)
+	sum = w.handle(t, world.RegionEvent(t, "ami-available.json", cpID, away), app.Options{})
+	if !ok(sum) || len(sum.Images) != 1 || sum.Images[0].Status != rules.StatusShared {
+		t.Fatalf("copy's event: %+v", sum)
 	}
-	w.wantSharedIn(t, w.eu, cpID, cpSnaps, acctA)
-	if got := w.keyAccounts(t, w.eu, w.euKey); !slices.Equal(got, []string{acctA}) {
+	w.eu.WantShared(t, cpID, cpSnaps, acctA)
+	if got := w.eu.KeyAccounts(t, w.euKey); !slices.Equal(got, []string{acctA}) {
 		t.Errorf("eu key accounts: got %v, want [%s]", got, acctA)
 	}
-	if got := w.keyAccounts(t, w.fx, w.homeKey); !slices.Equal(got, []string{acctA}) {
+	if got := w.KeyAccounts(t, w.homeKey); !slices.Equal(got, []string{acctA}) {
 		t.Errorf("home key accounts: got %v, want [%s]", got, acctA)
 	}
 
-	// The operator CLI plans the copy in its region; nothing to change.
-	r = runCLI(t, "", "plan", "--region", away, cpID)
-	if res := decode[share.Result](t, r); r.code != 0 || res.Outcome != share.OutcomePlanned || res.Status != rules.StatusShared || len(res.Changes) != 0 {
-		t.Errorf("plan --region %s %s: %s", away, cpID, r)
-	}
-	if r := runCLI(t, "", "plan", "--region", "eu_west", cpID); r.code != 2 {
-		t.Errorf("plan --region eu_west: got exit %d, want 2", r.code)
+	// Planning the copy in its region (the CLI's plan --region, see
+	// cmd/amishare): nothing to change.
+	res, err = w.handler(t, app.Options{DryRun: true}).Reconcile(w.Ctx, away, cpID)
+	if err != nil || res.Outcome != share.OutcomePlanned || res.Status != rules.StatusShared || len(res.Changes) != 0 {
+		t.Errorf("plan %s in %s: got %+v, %v; want planned, shared, no change", cpID, away, res, err)
 	}
 
 	// The source's accounts change: the copy's tag follows, and its own tag
 	// change event (in eu-west-1) reconciles it.
-	if err := w.fx.Tag(w.ctx, src, map[string]string{amitag.Accounts: acctA + " " + acctB}); err != nil {
-		t.Fatal(err)
+	w.Tag(t, src, map[string]string{amitag.Accounts: acctA + " " + acctB})
+	if sum := w.handle(t, world.SampleEvent(t, "tag-change.json", src), app.Options{}); !ok(sum) {
+		t.Fatalf("tag change: %+v", sum)
 	}
-	if _, r := w.handle(t, eventFile(t, "tag-change.json", src)); r.code != 0 {
-		t.Fatalf("tag change: %s", r)
-	}
-	w.wantShared(t, src, srcSnaps, acctA, acctB)
-	wantTag(t, w.tags(t, w.eu, cpID), amitag.Accounts, acctA+" "+acctB)
-	if got := w.calls.Count("CopyImage"); got != 0 {
+	w.WantShared(t, src, srcSnaps, acctA, acctB)
+	wantTag(t, w.eu.Tags(t, cpID), amitag.Accounts, acctA+" "+acctB)
+	if got := w.Calls.Count("CopyImage"); got != 0 {
 		t.Errorf("CopyImage calls on an accounts change: got %d, want 0", got)
 	}
-	if _, r := w.handle(t, regionEvent(t, "tag-change.json", cpID, away)); r.code != 0 {
-		t.Fatalf("copy's tag change: %s", r)
+	if sum := w.handle(t, world.RegionEvent(t, "tag-change.json", cpID, away), app.Options{}); !ok(sum) {
+		t.Fatalf("copy's tag change: %+v", sum)
 	}
-	w.wantSharedIn(t, w.eu, cpID, cpSnaps, acctA, acctB)
+	w.eu.WantShared(t, cpID, cpSnaps, acctA, acctB)
 
 	// The region leaves the tag: the copy is unshared, kept, and dropped from amishare:copies.
-	if err := w.fx.Tag(w.ctx, src, map[string]string{amitag.Regions: ""}); err != nil {
-		t.Fatal(err)
+	w.Tag(t, src, map[string]string{amitag.Regions: ""})
+	if sum := w.handle(t, world.SampleEvent(t, "tag-change.json", src), app.Options{}); !ok(sum) {
+		t.Fatalf("region removed: %+v", sum)
 	}
-	if _, r := w.handle(t, eventFile(t, "tag-change.json", src)); r.code != 0 {
-		t.Fatalf("region removed: %s", r)
+	wantTag(t, w.eu.Tags(t, cpID), amitag.Accounts, "")
+	wantTag(t, w.Tags(t, src), amitag.Copies, "")
+	if sum := w.handle(t, world.RegionEvent(t, "tag-change.json", cpID, away), app.Options{}); !ok(sum) {
+		t.Fatalf("copy's tag change: %+v", sum)
 	}
-	wantTag(t, w.tags(t, w.eu, cpID), amitag.Accounts, "")
-	wantTag(t, w.tags(t, w.fx, src), amitag.Copies, "")
-	if _, r := w.handle(t, regionEvent(t, "tag-change.json", cpID, away)); r.code != 0 {
-		t.Fatalf("copy's tag change: %s", r)
-	}
-	w.wantSharedIn(t, w.eu, cpID, cpSnaps)
-	w.onlyCopy(t, w.eu, src) // never deregistered
+	w.eu.WantShared(t, cpID, cpSnaps)
+	onlyCopy(t, w.eu, src) // never deregistered
 }
 
 // TestCopyConcurrentHandlers: two handlers reconciling the same image at
@@ -322,42 +255,44 @@ func TestCopyToRegion(t *testing.T) {
 // never causes a second one.
 func TestCopyConcurrentHandlers(t *testing.T) {
 	w := newCopyWorld(t, euConfig)
-	w.hook(t, barrier(2, 20*time.Second))
-	src, _ := w.image(t, 1, map[string]string{amitag.Accounts: acctA, amitag.Regions: away})
-	path := eventFile(t, "ami-available.json", src)
+	w.extra = append(w.extra, copyBarrier(newBarrier(2)))
+	src, _ := w.PlainImage(t, 1, map[string]string{amitag.Accounts: acctA, amitag.Regions: away})
+	raw := world.SampleEvent(t, "ami-available.json", src)
+	hs := []*handler.Handler{w.handler(t, app.Options{}), w.handler(t, app.Options{})}
+	sums, errs := make([]handler.Summary, len(hs)), make([]error, len(hs))
+	w.Calls.Reset()
 	var wg sync.WaitGroup
-	results := make([]result, 2)
-	for i := range results {
+	for i, h := range hs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = runCLI(t, "", "handle", path)
+			sums[i], errs[i] = h.Handle(w.Ctx, raw)
 		}()
 	}
 	wg.Wait()
-	for _, r := range results {
-		if r.code != 0 {
-			t.Errorf("handle: %s", r)
+	for i := range hs {
+		if errs[i] != nil || !ok(sums[i]) {
+			t.Errorf("handle: %+v, %v", sums[i], errs[i])
 		}
 	}
-	if got := w.calls.Count("CopyImage"); got != 2 {
+	if got := w.Calls.Count("CopyImage"); got != 2 {
 		t.Errorf("CopyImage calls: got %d, want 2 (one per handler, one token)", got)
 	}
-	cp := w.onlyCopy(t, w.eu, src)
+	cp := onlyCopy(t, w.eu, src)
 	// An unencrypted source with a key configured: the copy is encrypted anyway.
-	w.wantCopyEncrypted(t, w.eu, cp, 1, w.euKey)
+	wantCopyEncrypted(t, w.eu, cp, 1, w.euKey)
 
-	if err := w.fx.Untag(w.ctx, src, amitag.Copies); err != nil {
+	if err := w.Fixture.Untag(w.Ctx, src, amitag.Copies); err != nil {
 		t.Fatal(err)
 	}
-	if _, r := w.handle(t, path); r.code != 0 {
-		t.Fatalf("handle: %s", r)
+	if sum := w.handle(t, raw, app.Options{}); !ok(sum) {
+		t.Fatalf("handle: %+v", sum)
 	}
-	if got := w.calls.Count("CopyImage"); got != 0 {
+	if got := w.Calls.Count("CopyImage"); got != 0 {
 		t.Errorf("CopyImage calls after the copies tag was lost: got %d, want 0", got)
 	}
-	w.onlyCopy(t, w.eu, src)
-	wantTag(t, w.tags(t, w.fx, src), amitag.Copies, away+"="+aws.ToString(cp.ImageId))
+	onlyCopy(t, w.eu, src)
+	wantTag(t, w.Tags(t, src), amitag.Copies, away+"="+aws.ToString(cp.ImageId))
 }
 
 // TestCopyRefusals: regions not allowed or not region names are refused and
@@ -390,32 +325,29 @@ func TestCopyRefusals(t *testing.T) {
 			if tc.encrypted {
 				disk.KeyID = w.homeKey
 			}
-			src, _, err := w.fx.RegisterImage(w.ctx, "img", []fixture.Disk{disk}, map[string]string{amitag.Accounts: acctA, amitag.Regions: tc.regions})
-			if err != nil {
-				t.Fatal(err)
-			}
-			sum, r := w.handle(t, eventFile(t, "ami-available.json", src))
+			src, _ := w.Image(t, []fixture.Disk{disk}, map[string]string{amitag.Accounts: acctA, amitag.Regions: tc.regions})
+			sum := w.handle(t, world.SampleEvent(t, "ami-available.json", src), app.Options{})
 			if len(sum.Images) != 1 {
-				t.Fatalf("handle: %s", r)
+				t.Fatalf("handle: %+v", sum)
 			}
 			res := sum.Images[0]
 			if res.Status != tc.status {
 				t.Errorf("status: got %q (%s), want %q", res.Status, res.Message, tc.status)
 			}
-			if want := tc.status == rules.StatusError; (r.code == 1) != want {
-				t.Errorf("exit code %d, want 1 only for status error", r.code)
+			if want := tc.status == rules.StatusError; ok(sum) == want {
+				t.Errorf("a failed image: got %v, want %v only for status error", !ok(sum), want)
 			}
-			tags := w.tags(t, w.fx, src)
+			tags := w.Tags(t, src)
 			for _, m := range tc.msg {
 				wantContains(t, "amishare:message", tags[amitag.Message], m)
 			}
-			w.wantShared(t, src, nil, acctA) // the image itself is shared all the same
-			n := len(w.copies(t, w.eu, src))
+			w.WantShared(t, src, nil, acctA) // the image itself is shared all the same
+			n := len(copiesOf(t, w.eu, src))
 			if (n == 1) != tc.copiedToEU || n > 1 {
 				t.Errorf("copies in %s: got %d, want copied=%v", away, n, tc.copiedToEU)
 			}
 			for _, region := range []string{"ap-south-1", "eu-central-1"} {
-				if got := w.copies(t, w.fx.In(region), src); len(got) != 0 {
+				if got := copiesOf(t, w.In(region), src); len(got) != 0 {
 					t.Errorf("copies in %s: got %d, want none", region, len(got))
 				}
 			}
@@ -431,47 +363,47 @@ func TestReencryptAWSManagedKey(t *testing.T) {
 		return fmt.Sprintf(`{"allowedAccounts":["%s"],"copyKeys":{"%s":"%s"}}`, acctA, home, homeKey)
 	}
 	w := newCopyWorld(t, config)
-	src, srcSnaps, err := w.fx.RegisterImage(w.ctx, "aws-managed", []fixture.Disk{{Encrypted: true}, {Encrypted: true}}, map[string]string{amitag.Accounts: acctA})
+	src, srcSnaps, err := w.Fixture.RegisterImage(w.Ctx, "aws-managed", []fixture.Disk{{Encrypted: true}, {Encrypted: true}}, map[string]string{amitag.Accounts: acctA})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, r := w.handle(t, eventFile(t, "ami-available.json", src))
-	if r.code != 0 || len(sum.Images) != 1 {
-		t.Fatalf("handle: %s", r)
+	sum := w.handle(t, world.SampleEvent(t, "ami-available.json", src), app.Options{})
+	if !ok(sum) || len(sum.Images) != 1 {
+		t.Fatalf("handle: %+v", sum)
 	}
-	cp := w.onlyCopy(t, w.fx, src)
+	cp := onlyCopy(t, w.World, src)
 	cpID := aws.ToString(cp.ImageId)
 	res := sum.Images[0]
 	if res.Status != rules.StatusCopied {
 		t.Errorf("status: got %q (%s), want copied", res.Status, res.Message)
 	}
 	wantContains(t, "message", res.Message, "re-encrypted copy "+cpID)
-	tags := w.tags(t, w.fx, src)
+	tags := w.Tags(t, src)
 	wantTag(t, tags, amitag.Status, "copied")
 	wantTag(t, tags, amitag.Copies, home+"="+cpID)
-	w.wantShared(t, src, srcSnaps) // the source stays unshared
+	w.WantShared(t, src, srcSnaps) // the source stays unshared
 	ct := tagsOf(cp)
 	wantTag(t, ct, amitag.Accounts, acctA)
 	wantTag(t, ct, amitag.Source, home+"/"+src)
 	if aws.ToString(cp.Name) == "aws-managed" {
 		t.Errorf("copy name %q: want one unique in the region", aws.ToString(cp.Name))
 	}
-	cpSnaps := w.wantCopyEncrypted(t, w.fx, cp, 2, w.homeKey)
+	cpSnaps := wantCopyEncrypted(t, w.World, cp, 2, w.homeKey)
 
 	// The copy's own event shares it with the source's accounts.
-	sum, r = w.handle(t, eventFile(t, "ami-available.json", cpID))
-	if r.code != 0 || sum.Images[0].Status != rules.StatusShared {
-		t.Fatalf("copy's event: %s", r)
+	sum = w.handle(t, world.SampleEvent(t, "ami-available.json", cpID), app.Options{})
+	if !ok(sum) || sum.Images[0].Status != rules.StatusShared {
+		t.Fatalf("copy's event: %+v", sum)
 	}
-	w.wantShared(t, cpID, cpSnaps, acctA)
-	if got := w.keyAccounts(t, w.fx, w.homeKey); !slices.Equal(got, []string{acctA}) {
+	w.WantShared(t, cpID, cpSnaps, acctA)
+	if got := w.KeyAccounts(t, w.homeKey); !slices.Equal(got, []string{acctA}) {
 		t.Errorf("key accounts: got %v, want [%s]", got, acctA)
 	}
 	// Reconciling the source again changes nothing.
-	if _, r := w.handle(t, eventFile(t, "ami-available.json", src)); r.code != 0 {
-		t.Fatalf("rerun: %s", r)
+	if sum := w.handle(t, world.SampleEvent(t, "ami-available.json", src), app.Options{}); !ok(sum) {
+		t.Fatalf("rerun: %+v", sum)
 	}
-	if got := w.calls.Mutating(); len(got) != 0 {
+	if got := w.Calls.Mutating(); len(got) != 0 {
 		t.Errorf("modifying calls on rerun: got %v, want none", got)
 	}
 }
@@ -480,10 +412,10 @@ func TestReencryptAWSManagedKey(t *testing.T) {
 // CopyImage, no tag.
 func TestCopyDryRun(t *testing.T) {
 	w := newCopyWorld(t, euConfig)
-	src, _ := w.image(t, 1, map[string]string{amitag.Accounts: acctA, amitag.Regions: away})
-	sum, r := w.handle(t, eventFile(t, "ami-available.json", src), "--dry-run")
-	if r.code != 0 || len(sum.Images) != 1 {
-		t.Fatalf("handle: %s", r)
+	src, _ := w.PlainImage(t, 1, map[string]string{amitag.Accounts: acctA, amitag.Regions: away})
+	sum := w.handle(t, world.SampleEvent(t, "ami-available.json", src), app.Options{DryRun: true})
+	if !ok(sum) || len(sum.Images) != 1 {
+		t.Fatalf("handle: %+v", sum)
 	}
 	res := sum.Images[0]
 	if res.Plan == nil || len(res.Plan.Copies) != 1 {
@@ -493,13 +425,15 @@ func TestCopyDryRun(t *testing.T) {
 	if c.Action != rules.CopyActionCopy || c.Region != away || c.KMSKeyID != w.euKey || c.Accounts != acctA {
 		t.Errorf("planned copy: got %+v, want copy to %s with key %s", c, away, w.euKey)
 	}
-	if got := w.calls.Mutating(); len(got) != 0 {
+	if got := w.Calls.Mutating(); len(got) != 0 {
 		t.Errorf("modifying calls in a dry run: got %v, want none", got)
 	}
-	if got := w.copies(t, w.eu, src); len(got) != 0 {
+	if got := copiesOf(t, w.eu, src); len(got) != 0 {
 		t.Errorf("copies after a dry run: got %d, want none", len(got))
 	}
-	wantContains(t, "stderr", r.stderr, `"planned copy change (dry run)"`)
+	if len(w.LinesWithMsg(t, "planned copy change (dry run)")) == 0 {
+		t.Errorf("log: no %q line\n%s", "planned copy change (dry run)", w.Logs)
+	}
 }
 
 // TestCopyFailed: a copy that fails (its key does not exist) is reported on
@@ -510,34 +444,34 @@ func TestCopyFailed(t *testing.T) {
 	w := newCopyWorld(t, func(_, _ string) string {
 		return fmt.Sprintf(`{"allowedAccounts":["%s"],"allowedRegions":["%s"],"copyKeys":{"%s":"%s"}}`, acctA, away, away, missing)
 	})
-	src, _ := w.image(t, 1, map[string]string{amitag.Accounts: acctA, amitag.Regions: away})
-	if _, r := w.handle(t, eventFile(t, "ami-available.json", src)); r.code != 0 {
-		t.Fatalf("handle: %s", r)
+	src, _ := w.PlainImage(t, 1, map[string]string{amitag.Accounts: acctA, amitag.Regions: away})
+	if sum := w.handle(t, world.SampleEvent(t, "ami-available.json", src), app.Options{}); !ok(sum) {
+		t.Fatalf("handle: %+v", sum)
 	}
-	failed := w.onlyCopy(t, w.eu, src)
+	failed := onlyCopy(t, w.eu, src)
 	failedID := aws.ToString(failed.ImageId)
 	if failed.State != ec2types.ImageStateFailed {
 		t.Fatalf("copy state: got %q, want failed", failed.State)
 	}
 
-	sum, r := w.handle(t, regionEvent(t, "ami-failed.json", failedID, away))
-	if r.code != 0 || len(sum.Images) != 1 || sum.Images[0].Outcome != share.OutcomeApplied {
-		t.Fatalf("failed event: %s", r)
+	sum := w.handle(t, world.RegionEvent(t, "ami-failed.json", failedID, away), app.Options{})
+	if !ok(sum) || len(sum.Images) != 1 || sum.Images[0].Outcome != share.OutcomeApplied {
+		t.Fatalf("failed event: %+v", sum)
 	}
-	tags := w.tags(t, w.fx, src)
+	tags := w.Tags(t, src)
 	wantContains(t, "source message", tags[amitag.Message], "copy "+failedID+" to "+away+" failed")
 	wantTag(t, tags, amitag.Status, "partial")
-	if got := w.calls.Count("CopyImage"); got != 0 {
+	if got := w.Calls.Count("CopyImage"); got != 0 {
 		t.Errorf("CopyImage calls on the failed event: got %d, want 0 (the next reconcile retries)", got)
 	}
 
 	// With the key fixed, the next reconcile copies again with a new token.
-	w.putConfig(t, euConfig("", w.euKey))
-	sum, r = w.handle(t, eventFile(t, "tag-change.json", src))
-	if r.code != 0 || len(sum.Images) != 1 {
-		t.Fatalf("retry: %s", r)
+	w.PutConfig(t, euConfig("", w.euKey))
+	sum = w.handle(t, world.SampleEvent(t, "tag-change.json", src), app.Options{})
+	if !ok(sum) || len(sum.Images) != 1 {
+		t.Fatalf("retry: %+v", sum)
 	}
-	if got := w.calls.Count("CopyImage"); got != 1 {
+	if got := w.Calls.Count("CopyImage"); got != 1 {
 		t.Errorf("CopyImage calls on retry: got %d, want 1", got)
 	}
 	steps := sum.Images[0].Plan.Copies
@@ -545,7 +479,7 @@ func TestCopyFailed(t *testing.T) {
 		t.Errorf("retry step: got %+v, want a copy retrying %s with a new token", steps, failedID)
 	}
 	var good ec2types.Image
-	for _, img := range w.copies(t, w.eu, src) {
+	for _, img := range copiesOf(t, w.eu, src) {
 		if img.State == ec2types.ImageStateAvailable {
 			good = img
 		}
@@ -553,18 +487,18 @@ func TestCopyFailed(t *testing.T) {
 	if good.ImageId == nil {
 		t.Fatalf("no available copy after the retry")
 	}
-	w.wantCopyEncrypted(t, w.eu, good, 1, w.euKey)
-	tags = w.tags(t, w.fx, src)
+	wantCopyEncrypted(t, w.eu, good, 1, w.euKey)
+	tags = w.Tags(t, src)
 	wantTag(t, tags, amitag.Copies, away+"="+aws.ToString(good.ImageId))
 	wantTag(t, tags, amitag.Status, "shared")
 	wantContains(t, "source message", tags[amitag.Message], "copy "+failedID+" to "+away+" failed, copying again")
 
 	// The old failure's event, delivered again, no longer concerns the source.
-	sum, r = w.handle(t, regionEvent(t, "ami-failed.json", failedID, away))
-	if r.code != 0 || len(sum.Images) != 1 || sum.Images[0].Outcome != share.OutcomeSkipped {
-		t.Fatalf("stale failed event: %s", r)
+	sum = w.handle(t, world.RegionEvent(t, "ami-failed.json", failedID, away), app.Options{})
+	if !ok(sum) || len(sum.Images) != 1 || sum.Images[0].Outcome != share.OutcomeSkipped {
+		t.Fatalf("stale failed event: %+v", sum)
 	}
-	if got := w.calls.Mutating(); len(got) != 0 {
+	if got := w.Calls.Mutating(); len(got) != 0 {
 		t.Errorf("modifying calls for a superseded copy's failure: got %v, want none", got)
 	}
 }
@@ -577,25 +511,25 @@ func TestCopyFailedConfigDryRun(t *testing.T) {
 		return fmt.Sprintf(`{"allowedAccounts":["%s"],"allowedRegions":["%s"],"copyKeys":{"%s":"%s"},"dryRun":%v}`, acctA, away, away, missing, dryRun)
 	}
 	w := newCopyWorld(t, func(_, _ string) string { return doc(false) })
-	src, _ := w.image(t, 1, map[string]string{amitag.Accounts: acctA, amitag.Regions: away})
-	if _, r := w.handle(t, eventFile(t, "ami-available.json", src)); r.code != 0 {
-		t.Fatalf("handle: %s", r)
+	src, _ := w.PlainImage(t, 1, map[string]string{amitag.Accounts: acctA, amitag.Regions: away})
+	if sum := w.handle(t, world.SampleEvent(t, "ami-available.json", src), app.Options{}); !ok(sum) {
+		t.Fatalf("handle: %+v", sum)
 	}
-	failedID := aws.ToString(w.onlyCopy(t, w.eu, src).ImageId)
-	before := w.tags(t, w.fx, src)
+	failedID := aws.ToString(onlyCopy(t, w.eu, src).ImageId)
+	before := w.Tags(t, src)
 
-	w.putConfig(t, doc(true))
-	sum, r := w.handle(t, regionEvent(t, "ami-failed.json", failedID, away))
-	if r.code != 0 || len(sum.Images) != 1 {
-		t.Fatalf("failed event: %s", r)
+	w.PutConfig(t, doc(true))
+	sum := w.handle(t, world.RegionEvent(t, "ami-failed.json", failedID, away), app.Options{})
+	if !ok(sum) || len(sum.Images) != 1 {
+		t.Fatalf("failed event: %+v", sum)
 	}
 	if res := sum.Images[0]; res.Outcome != share.OutcomePlanned || !res.DryRun || res.TagsWritten {
 		t.Errorf("failed event under dryRun: got outcome %q, dryRun %v, tagsWritten %v; want planned, true, false", res.Outcome, res.DryRun, res.TagsWritten)
 	}
-	if got := w.calls.Mutating(); len(got) != 0 {
+	if got := w.Calls.Mutating(); len(got) != 0 {
 		t.Errorf("modifying calls under the configuration's dryRun: got %v, want none", got)
 	}
-	after := w.tags(t, w.fx, src)
+	after := w.Tags(t, src)
 	for _, k := range []string{amitag.Status, amitag.Message} {
 		if after[k] != before[k] {
 			t.Errorf("source tag %s: got %q, want it unchanged (%q)", k, after[k], before[k])
@@ -611,11 +545,11 @@ func TestCopiesTagInRegionsOrder(t *testing.T) {
 	w := newCopyWorld(t, func(_, _ string) string {
 		return fmt.Sprintf(`{"allowedAccounts":["%s"],"allowedRegions":["%s","%s"]}`, acctA, ap, away)
 	})
-	src, _ := w.image(t, 1, map[string]string{amitag.Accounts: acctA, amitag.Regions: away + " " + ap})
-	if _, r := w.handle(t, eventFile(t, "ami-available.json", src)); r.code != 0 {
-		t.Fatalf("handle: %s", r)
+	src, _ := w.PlainImage(t, 1, map[string]string{amitag.Accounts: acctA, amitag.Regions: away + " " + ap})
+	if sum := w.handle(t, world.SampleEvent(t, "ami-available.json", src), app.Options{}); !ok(sum) {
+		t.Fatalf("handle: %+v", sum)
 	}
-	euID := aws.ToString(w.onlyCopy(t, w.eu, src).ImageId)
-	apID := aws.ToString(w.onlyCopy(t, w.fx.In(ap), src).ImageId)
-	wantTag(t, w.tags(t, w.fx, src), amitag.Copies, away+"="+euID+" "+ap+"="+apID)
+	euID := aws.ToString(onlyCopy(t, w.eu, src).ImageId)
+	apID := aws.ToString(onlyCopy(t, w.In(ap), src).ImageId)
+	wantTag(t, w.Tags(t, src), amitag.Copies, away+"="+euID+" "+ap+"="+apID)
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/amishare/amishare/internal/testing/world"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/event"
 	"github.com/amishare/amishare/pkg/handler"
@@ -20,9 +21,9 @@ const sweepConfig = `{"allowedAccounts":["111122223333","444455556666","77778888
 // a few per page.
 func TestRunSweepManyImages(t *testing.T) {
 	const n = 150
-	w := newWorld(t, sweepConfig)
+	w := world.New(t, sweepConfig)
 	hookHandler(t, w, nil)
-	ids, snaps, err := w.fx.RegisterImages(w.ctx, "many", n, map[string]string{amitag.Accounts: acctA + " " + acctB})
+	ids, snaps, err := w.Fixture.RegisterImages(w.Ctx, "many", n, map[string]string{amitag.Accounts: acctA + " " + acctB})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,34 +42,34 @@ func TestRunSweepManyImages(t *testing.T) {
 		t.Errorf("first sweep: %d results listed, %d omitted; want 100 and %d", len(sum.Changed), sum.Omitted, n-100)
 	}
 	for _, i := range []int{0, n / 2, n - 1} {
-		w.wantShared(t, ids[i], snaps[i:i+1], acctA, acctB)
-		if got := w.status(t, ids[i]); got != "shared" {
+		w.WantShared(t, ids[i], snaps[i:i+1], acctA, acctB)
+		if got := w.Tags(t, ids[i])[amitag.Status]; got != "shared" {
 			t.Errorf("%s status: got %q, want shared", ids[i], got)
 		}
 	}
 
-	w.calls.Reset()
+	w.Calls.Reset()
 	r = runCLI(t, "", "sweep")
 	if r.code != 0 || r.err != nil {
 		t.Fatalf("second sweep: got %s; want exit 0", r)
 	}
 	sum = decode[sweep.Summary](t, r)
-	if got := w.calls.Mutating(); len(got) != 0 {
+	if got := w.Calls.Mutating(); len(got) != 0 {
 		t.Errorf("in-sync sweep: modifying calls %v, want none", got)
 	}
 	for op, want := range map[string]int{"DescribeImageAttribute": n, "DescribeSnapshotAttribute": n, "GetParameter": 1} {
-		if got := w.calls.Count(op); got != want {
+		if got := w.Calls.Count(op); got != want {
 			t.Errorf("%s calls: got %d, want %d", op, got, want)
 		}
 	}
 	// 1 + S per image, plus per sweep: configuration, image list, recorded
 	// snapshots, and one DescribeSnapshots per 200 snapshots (S = 1: per 200 images).
 	budget := n*(1+1) + 3 + (n+199)/200
-	if got := len(w.calls.Calls()); got > budget {
+	if got := len(w.Calls.Calls()); got > budget {
 		t.Errorf("in-sync sweep of %d images: %d calls, want at most %d", n, got, budget)
 	}
-	if sum.Calls != len(w.calls.Calls()) {
-		t.Errorf("summary calls: got %d, the client made %d", sum.Calls, len(w.calls.Calls()))
+	if sum.Calls != len(w.Calls.Calls()) {
+		t.Errorf("summary calls: got %d, the client made %d", sum.Calls, len(w.Calls.Calls()))
 	}
 	if sum.DriftRepaired != 0 || sum.ImagesChecked != n || len(sum.Changed) != 0 {
 		t.Errorf("in-sync sweep: got %d repaired, %d checked, %d changed; want 0, %d, 0", sum.DriftRepaired, sum.ImagesChecked, len(sum.Changed), n)
@@ -77,23 +78,23 @@ func TestRunSweepManyImages(t *testing.T) {
 
 // TestRunSweepDryRun: --dry-run plans the repair and the cleanup, changes nothing.
 func TestRunSweepDryRun(t *testing.T) {
-	w := newWorld(t, sweepConfig)
+	w := world.New(t, sweepConfig)
 	hookHandler(t, w, nil)
-	lost, lsnaps := w.image(t, 2, map[string]string{amitag.Accounts: acctA})
-	gone, gsnaps := w.image(t, 1, map[string]string{amitag.Accounts: acctB})
+	lost, lsnaps := w.PlainImage(t, 2, map[string]string{amitag.Accounts: acctA})
+	gone, gsnaps := w.PlainImage(t, 1, map[string]string{amitag.Accounts: acctB})
 	if r := runCLI(t, "", "apply", gone); r.code != 0 {
 		t.Fatalf("apply: %s", r)
 	}
-	if err := w.fx.DeregisterImage(w.ctx, gone); err != nil {
+	if err := w.Fixture.DeregisterImage(w.Ctx, gone); err != nil {
 		t.Fatal(err)
 	}
 
-	w.calls.Reset()
+	w.Calls.Reset()
 	r := runCLI(t, "", "sweep", "--dry-run")
 	if r.code != 0 || r.err != nil {
 		t.Fatalf("got %s; want exit 0", r)
 	}
-	if got := w.calls.Mutating(); len(got) != 0 {
+	if got := w.Calls.Mutating(); len(got) != 0 {
 		t.Errorf("dry run: modifying calls %v, want none", got)
 	}
 	sum := decode[sweep.Summary](t, r)
@@ -111,8 +112,8 @@ func TestRunSweepDryRun(t *testing.T) {
 	if want := []string{gone, lost}; !slices.Equal(planned, sortedIDs(want)) {
 		t.Errorf("planned: got %v, want %v", planned, sortedIDs(want))
 	}
-	w.wantShared(t, lost, lsnaps)
-	if p, err := w.fx.VolumePermissions(w.ctx, gsnaps[0]); err != nil || !slices.Equal(p.Accounts, []string{acctB}) {
+	w.WantShared(t, lost, lsnaps)
+	if p, err := w.Fixture.VolumePermissions(w.Ctx, gsnaps[0]); err != nil || !slices.Equal(p.Accounts, []string{acctB}) {
 		t.Errorf("gone image's snapshot after a dry run: got %v %v, want still %s", p.Accounts, err, acctB)
 	}
 }
@@ -126,10 +127,10 @@ func sortedIDs(ids []string) []string {
 // TestRunHandleScheduledEvent: `amishare handle` with the sample scheduled
 // event runs the same sweep.
 func TestRunHandleScheduledEvent(t *testing.T) {
-	w := newWorld(t, sweepConfig)
+	w := world.New(t, sweepConfig)
 	hookHandler(t, w, nil)
-	id, snaps := w.image(t, 1, map[string]string{amitag.Accounts: acctC})
-	r := runCLI(t, "", "handle", eventFile(t, "scheduled-sweep.json", sampleImage))
+	id, snaps := w.PlainImage(t, 1, map[string]string{amitag.Accounts: acctC})
+	r := runCLI(t, "", "handle", world.EventFile(t, "scheduled-sweep.json", world.SampleImage))
 	if r.code != 0 || r.err != nil {
 		t.Fatalf("got %s; want exit 0", r)
 	}
@@ -137,7 +138,7 @@ func TestRunHandleScheduledEvent(t *testing.T) {
 	if sum.Kind != event.KindScheduled || len(sum.Sweeps) != 1 || sum.Sweeps[0].ImagesChecked != 1 {
 		t.Errorf("summary: got %+v, want one sweep of 1 image", sum)
 	}
-	w.wantShared(t, id, snaps, acctC)
+	w.WantShared(t, id, snaps, acctC)
 	if !strings.Contains(r.stderr, `"msg":"sweep done"`) {
 		t.Errorf("stderr: got %s, want the sweep's log", r.stderr)
 	}

@@ -5,10 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/amishare/amishare/internal/testing/fixture"
-	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/internal/testing/world"
 	"github.com/amishare/amishare/pkg/handler"
-	"github.com/amishare/amishare/pkg/kmspolicy"
 	"github.com/amishare/amishare/pkg/share/rules"
 )
 
@@ -22,17 +20,11 @@ const (
 // image with an OU named by its id; a dry run before names the OU and
 // changes nothing.
 func TestRunHandleOrganizationalUnit(t *testing.T) {
-	w := newWorld(t, orgsConfig)
+	w := world.New(t, orgsConfig)
 	hookHandler(t, w, nil)
-	key, err := w.fx.CreateKey(w.ctx, t.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, snaps, err := w.fx.RegisterImage(w.ctx, t.Name(), []fixture.Disk{{KeyID: key}}, map[string]string{amitag.Accounts: "ou-ab12-11111111 " + acctA})
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := eventFile(t, "tag-change.json", id)
+	key := w.Key(t)
+	id, snaps := w.EncryptedImage(t, "ou-ab12-11111111 "+acctA, key)
+	path := world.EventFile(t, "tag-change.json", id)
 
 	r := runCLI(t, "", "handle", "--dry-run", path)
 	if r.code != 0 || r.err != nil {
@@ -45,7 +37,7 @@ func TestRunHandleOrganizationalUnit(t *testing.T) {
 	if !strings.Contains(r.stdout, `"organizationalUnitArn": "`+ouARN+`"`) && !strings.Contains(r.stdout, `"organizationalUnitArn":"`+ouARN+`"`) {
 		t.Errorf("dry-run summary does not name the OU in its changes:\n%s", r.stdout)
 	}
-	if got := w.calls.Mutating(); len(got) != 0 {
+	if got := w.Calls.Mutating(); len(got) != 0 {
 		t.Errorf("dry run made modifying calls %v", got)
 	}
 
@@ -57,15 +49,9 @@ func TestRunHandleOrganizationalUnit(t *testing.T) {
 	if len(sum.Images) != 1 || sum.Images[0].Status != rules.StatusShared {
 		t.Fatalf("summary: got %+v, want shared", sum.Images)
 	}
-	if err := w.fx.SharedWithOrganizations(w.ctx, id, nil, []string{ouARN}); err != nil {
-		t.Error(err)
-	}
-	w.wantShared(t, id, snaps, acctA)
-	policy, err := w.fx.KeyPolicy(w.ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if g, _ := kmspolicy.Grantees(policy); !slices.Equal(g, []string{acctA, "o-a1b2c3d4e5/ou-ab12-11111111"}) {
+	w.WantOrgs(t, id, nil, []string{ouARN})
+	w.WantShared(t, id, snaps, acctA)
+	if g := w.KeyGrantees(t, key); !slices.Equal(g, []string{acctA, "o-a1b2c3d4e5/ou-ab12-11111111"}) {
 		t.Errorf("key grants %v, want %s and the OU", g, acctA)
 	}
 	if !strings.Contains(r.stderr, `"organizationalUnitArn":"`+ouARN+`"`) {

@@ -1,0 +1,302 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/amishare/amishare/internal/testing/faultinject"
+	"github.com/amishare/amishare/internal/testing/fixture"
+	"github.com/amishare/amishare/internal/testing/moto"
+	"github.com/amishare/amishare/internal/testing/world"
+	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/app"
+	"github.com/amishare/amishare/pkg/event"
+	"github.com/amishare/amishare/pkg/handler"
+	"github.com/amishare/amishare/pkg/share"
+	"github.com/amishare/amishare/pkg/share/rules"
+)
+
+func TestRunHandle(t *testing.T) {
+	tests := []struct {
+		name string
+		args func(path string) []string
+		// stdin: the event is given on stdin instead of as a file.
+		stdin bool
+	}{
+		{"file", func(path string) []string { return []string{"handle", path} }, false},
+		{"stdin", func(string) []string { return []string{"handle", "-"} }, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := world.New(t, testConfig)
+			hookHandler(t, w, nil)
+			id, snaps := w.PlainImage(t, 2, map[string]string{amitag.Accounts: acctA + "," + acctB})
+			path := world.EventFile(t, "ami-available.json", id)
+			stdin := ""
+			if tc.stdin {
+				b, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				stdin = string(b)
+			}
+			r := runCLI(t, stdin, tc.args(path)...)
+			if r.code != 0 || r.err != nil {
+				t.Fatalf("got %s; want exit 0", r)
+			}
+			sum := decode[handler.Summary](t, r)
+			if sum.Kind != event.KindAMIState || len(sum.Images) != 1 || sum.Images[0].ImageID != id || sum.Images[0].Status != rules.StatusShared {
+				t.Errorf("summary: got %+v, want %s shared", sum, id)
+			}
+			w.WantShared(t, id, snaps, acctA, acctB)
+			if !strings.Contains(r.stderr, `"msg":"image reconciled"`) {
+				t.Errorf("stderr: got %s, want the JSON log", r.stderr)
+			}
+		})
+	}
+}
+
+func TestRunHandleDryRun(t *testing.T) {
+	w := world.New(t, testConfig)
+	hookHandler(t, w, nil)
+	id, snaps := w.PlainImage(t, 2, map[string]string{amitag.Accounts: acctA})
+	r := runCLI(t, "", "handle", "--dry-run", world.EventFile(t, "tag-change.json", id))
+	if r.code != 0 || r.err != nil {
+		t.Fatalf("got %s; want exit 0", r)
+	}
+	sum := decode[handler.Summary](t, r)
+	if len(sum.Images) != 1 || sum.Images[0].Outcome != share.OutcomePlanned || len(sum.Images[0].Changes) != 3 {
+		t.Errorf("summary: got %+v, want one planned image with 3 changes", sum.Images)
+	}
+	if got := w.Calls.Mutating(); len(got) != 0 {
+		t.Errorf("modifying calls: got %v, want none", got)
+	}
+	w.WantShared(t, id, snaps)
+}
+
+func TestRunHandleBadInput(t *testing.T) {
+	dir := t.TempDir()
+	invalid := filepath.Join(dir, "invalid.json")
+	if err := os.WriteFile(invalid, []byte(`{"detail-type": "EC2 AMI State Change", `), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "no-such-event.json")
+	tests := []struct {
+		name      string
+		args      []string
+		stdin     string
+		wantCode  int
+		wantErr   string
+		wantBuilt int
+	}{
+		{"missing file", []string{"handle", missing}, "", 2, "reading event: open " + missing, 0},
+		{"invalid JSON file", []string{"handle", invalid}, "", 1, "not valid JSON", 1},
+		{"invalid JSON on stdin", []string{"handle", "-"}, "{", 1, "not valid JSON", 1},
+		{"empty stdin", []string{"handle", "-"}, "", 1, "not valid JSON", 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := world.New(t, testConfig)
+			built := hookHandler(t, w, nil)
+			r := runCLI(t, tc.stdin, tc.args...)
+			if r.code != tc.wantCode || r.err == nil || !strings.Contains(r.err.Error(), tc.wantErr) {
+				t.Fatalf("got %s; want exit %d and an error containing %q", r, tc.wantCode, tc.wantErr)
+			}
+			if *built != tc.wantBuilt {
+				t.Errorf("handlers built: got %d, want %d", *built, tc.wantBuilt)
+			}
+			if got := w.Calls.Calls(); len(got) != 0 {
+				t.Errorf("AWS calls: got %v, want none", got)
+			}
+		})
+	}
+}
+
+func TestRunPlan(t *testing.T) {
+	w := world.New(t, testConfig)
+	hookHandler(t, w, nil)
+	id, snaps := w.PlainImage(t, 2, map[string]string{amitag.Accounts: acctA + " " + acctB})
+	r := runCLI(t, "", "plan", id)
+	if r.code != 0 || r.err != nil {
+		t.Fatalf("got %s; want exit 0", r)
+	}
+	res := decode[share.Result](t, r)
+	if res.Outcome != share.OutcomePlanned || !res.DryRun || res.Plan == nil {
+		t.Fatalf("result: got %+v, want planned with a plan", res)
+	}
+	if !slices.Equal(res.Plan.Image.Add, []string{acctA, acctB}) || len(res.Plan.Snapshots) != 2 {
+		t.Errorf("plan: got %+v, want the image and 2 snapshots shared with [%s %s]", res.Plan, acctA, acctB)
+	}
+	if len(res.Changes) != 6 {
+		t.Errorf("changes: got %d, want 6 (2 accounts on the image and 2 snapshots)", len(res.Changes))
+	}
+	if got := w.Calls.Mutating(); len(got) != 0 {
+		t.Errorf("modifying calls: got %v, want none", got)
+	}
+	w.WantShared(t, id, snaps)
+	if got := w.Tags(t, id)[amitag.Status]; got != "" {
+		t.Errorf("status tag after plan: got %q, want none", got)
+	}
+}
+
+func TestRunApply(t *testing.T) {
+	tests := []struct {
+		name    string
+		dryRun  bool
+		outcome share.Outcome
+	}{
+		{"apply", false, share.OutcomeApplied},
+		{"dry run", true, share.OutcomePlanned},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := world.New(t, testConfig)
+			hookHandler(t, w, nil)
+			id, snaps := w.PlainImage(t, 3, map[string]string{amitag.Accounts: acctA + " " + acctC})
+			args := []string{"apply", id}
+			if tc.dryRun {
+				args = []string{"apply", "--dry-run", id}
+			}
+			r := runCLI(t, "", args...)
+			if r.code != 0 || r.err != nil {
+				t.Fatalf("got %s; want exit 0", r)
+			}
+			res := decode[share.Result](t, r)
+			if res.Outcome != tc.outcome || res.Status != rules.StatusShared || res.DryRun != tc.dryRun {
+				t.Errorf("result: got %s %s dryRun=%v, want %s shared dryRun=%v", res.Outcome, res.Status, res.DryRun, tc.outcome, tc.dryRun)
+			}
+			if tc.dryRun {
+				if got := w.Calls.Mutating(); len(got) != 0 {
+					t.Errorf("modifying calls: got %v, want none", got)
+				}
+				w.WantShared(t, id, snaps)
+				return
+			}
+			w.WantShared(t, id, snaps, acctA, acctC)
+			if got := w.Tags(t, id)[amitag.Status]; got != "shared" {
+				t.Errorf("status tag: got %q, want shared", got)
+			}
+		})
+	}
+}
+
+// TestRunStatusErrorExitsOne: an image left in status error is a failure,
+// for handle as for apply, and the summary is still printed.
+func TestRunStatusErrorExitsOne(t *testing.T) {
+	tests := []struct {
+		name string
+		args func(id string, t *testing.T) []string
+	}{
+		{"apply", func(id string, t *testing.T) []string { return []string{"apply", id} }},
+		{"plan", func(id string, t *testing.T) []string { return []string{"plan", id} }},
+		{"handle", func(id string, t *testing.T) []string {
+			return []string{"handle", world.EventFile(t, "ami-available.json", id)}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := world.New(t, `{"allowedAccounts":["111122223333"],"kms":"sometimes"}`)
+			hookHandler(t, w, nil)
+			id, snaps := w.PlainImage(t, 1, map[string]string{amitag.Accounts: acctA})
+			r := runCLI(t, "", tc.args(id, t)...)
+			if r.code != 1 || r.err == nil || !strings.Contains(r.err.Error(), "status error") {
+				t.Fatalf("got %s; want exit 1 and an error about the status", r)
+			}
+			if !strings.Contains(r.stdout, `"status": "error"`) || !strings.Contains(r.stdout, `kms: \"sometimes\"`) {
+				t.Errorf("stdout: got %s, want the summary with the status and reason", r.stdout)
+			}
+			w.WantShared(t, id, snaps)
+		})
+	}
+}
+
+// TestRunHandleAWSFailure: when every call of one modifying action fails,
+// handle exits 1 having shared nothing unsafe; without the fault it converges.
+func TestRunHandleAWSFailure(t *testing.T) {
+	tests := []struct{ action string }{
+		{"ModifyImageAttribute"},
+		{"CreateTags"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.action, func(t *testing.T) {
+			w := world.New(t, testConfig)
+			id, snaps := w.PlainImage(t, 2, map[string]string{amitag.Accounts: acctA + " " + acctB})
+			// A manual share with C, which the tag does not name: a working run removes it.
+			if err := w.Fixture.ShareImage(w.Ctx, id, ec2types.LaunchPermission{UserId: aws.String(acctC)}); err != nil {
+				t.Fatal(err)
+			}
+			path := world.EventFile(t, "tag-change.json", id)
+			faults := faultinject.New(faultinject.Rule{Action: tc.action, Kind: faultinject.ServerError})
+			hookHandler(t, w, func(o *app.Options) {
+				o.HTTPClient = faults.Client()
+				o.MaxAttempts = 2
+			})
+			r := runCLI(t, "", "handle", path)
+			if r.code != 1 || r.err == nil || !strings.Contains(r.err.Error(), id) {
+				t.Fatalf("got %s; want exit 1 and an error naming %s", r, id)
+			}
+			if got := faults.Injected(tc.action); got == 0 {
+				t.Fatalf("no fault injected on %s", tc.action)
+			}
+			sum := decode[handler.Summary](t, r)
+			if sum.Error == "" || len(sum.Images) != 1 || sum.Images[0].Outcome != share.OutcomeFailed {
+				t.Errorf("summary: got %+v, want the error and one failed image", sum)
+			}
+			for _, what := range []string{id, snaps[0], snaps[1]} {
+				var p fixture.Perms
+				var err error
+				if what == id {
+					p, err = w.Fixture.LaunchPermissions(w.Ctx, id)
+				} else {
+					p, err = w.Fixture.VolumePermissions(w.Ctx, what)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, a := range p.Accounts {
+					if a != acctA && a != acctB && !(what == id && a == acctC) {
+						t.Errorf("%s shared with %s after the failure", what, a)
+					}
+				}
+				if p.Public {
+					t.Errorf("%s is public after the failure", what)
+				}
+			}
+
+			hookHandler(t, w, nil)
+			if r := runCLI(t, "", "handle", path); r.code != 0 || r.err != nil {
+				t.Fatalf("without faults: got %s; want exit 0", r)
+			}
+			w.WantShared(t, id, snaps, acctA, acctB)
+			if got := w.Tags(t, id)[amitag.Status]; got != "shared" {
+				t.Errorf("status tag: got %q, want shared", got)
+			}
+		})
+	}
+}
+
+// TestRunPlanRegion: plan and apply act on an image of another region
+// (--region) while the configuration is read in AWS_REGION.
+func TestRunPlanRegion(t *testing.T) {
+	const away = "eu-west-1"
+	w := world.New(t, testConfig)
+	hookHandler(t, w, nil)
+	id, snaps := w.In(away).PlainImage(t, 1, map[string]string{amitag.Accounts: acctA})
+	if r := runCLI(t, "", "apply", "--region", away, id); r.code != 0 || decode[share.Result](t, r).Status != rules.StatusShared {
+		t.Fatalf("apply --region %s %s: %s", away, id, r)
+	}
+	w.In(away).WantShared(t, id, snaps, acctA)
+	r := runCLI(t, "", "plan", "--region", away, id)
+	if res := decode[share.Result](t, r); r.code != 0 || res.Outcome != share.OutcomePlanned || res.Status != rules.StatusShared || len(res.Changes) != 0 {
+		t.Errorf("plan --region %s %s: %s", away, id, r)
+	}
+	if r := runCLI(t, "", "plan", id); r.code != 0 || decode[share.Result](t, r).Outcome != share.OutcomeGone {
+		t.Errorf("plan %s without --region: got %s; want it gone from %s", id, r, moto.Region)
+	}
+}
