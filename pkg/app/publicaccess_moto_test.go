@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	smithy "github.com/aws/smithy-go"
 
 	"github.com/amishare/amishare/internal/testing/fixture"
+	"github.com/amishare/amishare/internal/testing/world"
 	"github.com/amishare/amishare/pkg/app"
 )
 
@@ -32,45 +32,45 @@ func TestBlockPublicAccessReportedOnceAtStartUp(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := newWorld(t)
+			w := world.New(t, `{"allowedAccounts":["111122223333"]}`)
 			if tt.enable {
-				if _, err := w.fx.EC2.EnableImageBlockPublicAccess(w.ctx, &ec2.EnableImageBlockPublicAccessInput{
+				if _, err := w.Fixture.EC2.EnableImageBlockPublicAccess(w.Ctx, &ec2.EnableImageBlockPublicAccessInput{
 					ImageBlockPublicAccessState: ec2types.ImageBlockPublicAccessEnabledStateBlockNewSharing}); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := w.fx.EC2.EnableSnapshotBlockPublicAccess(w.ctx, &ec2.EnableSnapshotBlockPublicAccessInput{
+				if _, err := w.Fixture.EC2.EnableSnapshotBlockPublicAccess(w.Ctx, &ec2.EnableSnapshotBlockPublicAccessInput{
 					State: ec2types.SnapshotBlockPublicAccessStateBlockAllSharing}); err != nil {
 					t.Fatal(err)
 				}
 			}
-			h := w.app(t, app.Options{ReportBlockPublicAccess: true}).Handler
-			lines := w.linesWithMsg(t, tt.wantMsg)
+			h := w.App(t, app.Options{ReportBlockPublicAccess: true}).Handler
+			lines := w.LinesWithMsg(t, tt.wantMsg)
 			if len(lines) != 1 {
-				t.Fatalf("log lines %q = %d, want 1:\n%s", tt.wantMsg, len(lines), w.logs)
+				t.Fatalf("log lines %q = %d, want 1:\n%s", tt.wantMsg, len(lines), w.Logs)
 			}
 			l := lines[0]
-			if l.str("imageBlockPublicAccess") != tt.wantImage || l.str("snapshotBlockPublicAccess") != tt.wantSnap {
+			if l.Str("imageBlockPublicAccess") != tt.wantImage || l.Str("snapshotBlockPublicAccess") != tt.wantSnap {
 				t.Errorf("logged %v, want image %s snapshot %s", l, tt.wantImage, tt.wantSnap)
 			}
 			wantLevel := "INFO"
 			if !tt.enable {
 				wantLevel = "WARN"
 			}
-			if l.str("level") != wantLevel {
-				t.Errorf("level %s, want %s", l.str("level"), wantLevel)
+			if l.Str("level") != wantLevel {
+				t.Errorf("level %s, want %s", l.Str("level"), wantLevel)
 			}
-			m := w.linesWithMsg(t, "metrics")
+			m := w.LinesWithMsg(t, "metrics")
 			if len(m) != 1 || m[0]["ImageBlockPublicAccess"] != tt.wantImageM || m[0]["SnapshotBlockPublicAccess"] != tt.wantSnapM {
 				t.Errorf("metrics lines %v, want ImageBlockPublicAccess %v SnapshotBlockPublicAccess %v", m, tt.wantImageM, tt.wantSnapM)
 			}
-			if w.calls.Count("GetImageBlockPublicAccessState") != 1 || w.calls.Count("GetSnapshotBlockPublicAccessState") != 1 {
-				t.Errorf("calls %v, want each state read once", w.calls.Calls())
+			if w.Calls.Count("GetImageBlockPublicAccessState") != 1 || w.Calls.Count("GetSnapshotBlockPublicAccessState") != 1 {
+				t.Errorf("calls %v, want each state read once", w.Calls.Calls())
 			}
-			w.calls.Reset()
-			if _, err := h.Handle(w.ctx, []byte(`{"source":"my.app","detail-type":"Thing","id":"x"}`)); err != nil {
+			w.Calls.Reset()
+			if _, err := h.Handle(w.Ctx, []byte(`{"source":"my.app","detail-type":"Thing","id":"x"}`)); err != nil {
 				t.Fatal(err)
 			}
-			if n := w.calls.Count("GetImageBlockPublicAccessState"); n != 0 {
+			if n := w.Calls.Count("GetImageBlockPublicAccessState"); n != 0 {
 				t.Errorf("an event read the state again (%d calls)", n)
 			}
 		})
@@ -103,49 +103,4 @@ func TestBlockPublicAccessUnreadableIsReportedNotFatal(t *testing.T) {
 	if strings.Contains(out, `"msg":"metrics"`) {
 		t.Errorf("metrics published for unknown states:\n%s", out)
 	}
-}
-
-// world is one test's moto, reached through the environment as the Lambda
-// reaches it, with the calls and the log of the app it builds.
-type world struct {
-	ctx   context.Context
-	fx    *fixture.Fixture
-	calls *fixture.CallLog
-	logs  *fixture.LogBuffer
-}
-
-func newWorld(t *testing.T) *world {
-	t.Helper()
-	return &world{ctx: context.Background(), fx: fixture.ForTest(t, "/amishare/app-test", `{"allowedAccounts":["111122223333"]}`),
-		calls: &fixture.CallLog{}, logs: &fixture.LogBuffer{}}
-}
-
-func (w *world) app(t *testing.T, opts app.Options) *app.App {
-	t.Helper()
-	opts.Log = slog.New(slog.NewJSONHandler(w.logs, nil))
-	opts.APIOptions = append(opts.APIOptions, w.calls.APIOption)
-	a, err := app.New(w.ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
-type logLine map[string]any
-
-func (l logLine) str(key string) string { s, _ := l[key].(string); return s }
-
-func (w *world) linesWithMsg(t *testing.T, msg string) []logLine {
-	t.Helper()
-	var out []logLine
-	for _, raw := range strings.Split(strings.TrimSpace(w.logs.String()), "\n") {
-		var l logLine
-		if err := json.Unmarshal([]byte(raw), &l); err != nil {
-			t.Fatalf("log line %q: %v", raw, err)
-		}
-		if l.str("msg") == msg {
-			out = append(out, l)
-		}
-	}
-	return out
 }

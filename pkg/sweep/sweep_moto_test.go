@@ -288,12 +288,7 @@ func TestSweepCleansDeregisteredWithoutEvent(t *testing.T) {
 // every image is done exactly once.
 func TestSweepContinuation(t *testing.T) {
 	w := world.New(t, strings.Replace(fastConfig, `"sweepRate":1000`, `"sweepRate":40`, 1))
-	srv := w.Server
-	cfg, err := srv.AWSConfig(w.Ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := sqs.NewFromConfig(cfg)
+	q := sqs.NewFromConfig(w.AWS)
 	// The name internal/testing/stack gives the stack's SweepQueue, so that the
 	// recorded SendMessage is checked against the role's statement for it.
 	qout, err := q.CreateQueue(w.Ctx, &sqs.CreateQueueInput{QueueName: aws.String("amishare-SweepQueue")})

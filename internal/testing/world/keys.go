@@ -2,10 +2,8 @@ package world
 
 import (
 	"encoding/json"
-	"slices"
 	"testing"
 
-	"github.com/amishare/amishare/pkg/awsid"
 	"github.com/amishare/amishare/pkg/kmspolicy"
 )
 
@@ -30,10 +28,15 @@ func (w *World) KeyGrantees(t testing.TB, key string) []string {
 	return g
 }
 
-// KeyAccounts returns the accounts among KeyGrantees.
+// KeyAccounts returns the accounts amishare's statements in the key's
+// policy grant, sorted.
 func (w *World) KeyAccounts(t testing.TB, key string) []string {
 	t.Helper()
-	return slices.DeleteFunc(w.KeyGrantees(t, key), func(g string) bool { return !awsid.IsAccountID(g) })
+	a, err := w.Fixture.KeyAccounts(w.Ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 // OtherStatements returns the statements of the key's policy that amishare

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/amishare/amishare/internal/testing/fixture"
@@ -37,6 +38,8 @@ const Param = "/amishare/test-config"
 type World struct {
 	Ctx    context.Context
 	Server *moto.Server
+	// AWS is an SDK configuration for moto, for clients the fixture lacks (SQS).
+	AWS aws.Config
 	// Fixture acts in the world's region (moto.Region, or In's).
 	Fixture *fixture.Fixture
 	Calls   *fixture.CallLog
@@ -56,7 +59,7 @@ func New(t testing.TB, configDoc string) *World {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.Fixture = fixture.New(cfg)
+	w.AWS, w.Fixture = cfg, fixture.New(cfg)
 	if configDoc != "" {
 		w.PutConfig(t, configDoc)
 	}

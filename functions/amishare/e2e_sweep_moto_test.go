@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/amishare/amishare/internal/testing/fixture"
+	"github.com/amishare/amishare/internal/testing/world"
 	"github.com/amishare/amishare/pkg/amitag"
 )
 
@@ -21,8 +22,8 @@ import (
 // its redrive policy keeps it in the sweep's dead-letter queue).
 func TestLambdaSweep(t *testing.T) {
 	le := newLambdaEnv(t, `{"allowedAccounts":["`+acctA+`"],"sweepRate":1000}`)
-	ctx, fx := le.ctx, le.fx
-	q, err := sqs.NewFromConfig(le.cfg).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("amishare-SweepQueue")})
+	ctx, fx := le.Ctx, le.Fixture
+	q, err := sqs.NewFromConfig(le.AWS).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("amishare-SweepQueue")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +36,7 @@ func TestLambdaSweep(t *testing.T) {
 	if status, raw := em.invoke(t, "e2e-sweep-01", readEvent(t, "ami-available.json", gone, true)); status != http.StatusOK {
 		t.Fatalf("sharing %s: HTTP %d %s", gone, status, raw)
 	}
-	wantShared(t, fx, gone, gsnaps, []string{acctA})
+	le.WantShared(t, gone, gsnaps, acctA)
 	if err := fx.DeregisterImage(ctx, gone); err != nil {
 		t.Fatal(err)
 	}
@@ -68,14 +69,14 @@ func TestLambdaSweep(t *testing.T) {
 		return status
 	}
 
-	if status := invoke("e2e-sweep-02", readEvent(t, "scheduled-sweep.json", sampleImageID, false)); status != http.StatusOK || len(got.Sweeps) != 1 {
+	if status := invoke("e2e-sweep-02", readEvent(t, "scheduled-sweep.json", world.SampleImage, false)); status != http.StatusOK || len(got.Sweeps) != 1 {
 		t.Fatalf("scheduled event: HTTP %d, %+v", status, got)
 	}
 	s := got.Sweeps[0]
 	if got.Kind != "scheduled" || s.ImagesChecked != 1 || s.DriftRepaired != 1 || s.GoneImages != 1 || s.SnapshotsCleaned != 2 || s.Errors != 0 {
 		t.Errorf("scheduled sweep: kind %q %+v, want 1 image checked and repaired, 1 gone image with 2 snapshots cleaned", got.Kind, s)
 	}
-	wantShared(t, fx, lost, lsnaps, []string{acctA})
+	le.WantShared(t, lost, lsnaps, acctA)
 	for _, snap := range gsnaps {
 		if p, err := fx.VolumePermissions(ctx, snap); err != nil || len(p.Accounts) != 0 {
 			t.Errorf("snapshot %s of the deregistered image: %v %v, want no permission", snap, p.Accounts, err)

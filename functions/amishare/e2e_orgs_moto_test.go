@@ -19,7 +19,7 @@ const e2eOU = "arn:aws:organizations::210987654321:ou/o-a1b2c3d4e5/ou-ab12-11111
 // OU by organizationalUnitArn.
 func TestLambdaOrganizationalUnit(t *testing.T) {
 	le := newLambdaEnv(t, `{"allowedAccounts":["`+acctA+`"],"allowedOrganizationalUnits":["`+e2eOU+`"]}`)
-	ctx, fx := le.ctx, le.fx
+	ctx, fx := le.Ctx, le.Fixture
 	em := le.start(t)
 	key, err := fx.CreateKey(ctx, "ou-e2e")
 	if err != nil {
@@ -66,10 +66,8 @@ func TestLambdaOrganizationalUnit(t *testing.T) {
 	if want := []string{"key add", "image add"}; !slices.Equal(ouChanges, want) {
 		t.Errorf("OU changes %v, want %v", ouChanges, want)
 	}
-	wantShared(t, fx, id, snaps, []string{acctA})
-	if err := fx.SharedWithOrganizations(ctx, id, nil, []string{e2eOU}); err != nil {
-		t.Error(err)
-	}
+	le.WantShared(t, id, snaps, acctA)
+	le.WantOrgs(t, id, nil, []string{e2eOU})
 	audit := 0
 	for _, r := range em.records(t, "e2e-ou-01") {
 		if r["message"] == "permission changed" && r["organizationalUnitArn"] == e2eOU {

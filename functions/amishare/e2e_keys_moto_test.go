@@ -30,7 +30,7 @@ const (
 // may fail the invocation (Lambda would retry it and send it to the DLQ).
 func TestLambdaKeysAndAWSSample(t *testing.T) {
 	le := newLambdaEnv(t, e2eConfig)
-	ctx, srv, fx := le.ctx, le.srv, le.fx
+	ctx, srv, fx := le.Ctx, le.Server, le.Fixture
 	em := le.start(t)
 	sample, err := os.ReadFile(filepath.Join(artifacts.root, "events", awsDocSample))
 	if err != nil {
@@ -83,7 +83,7 @@ func TestLambdaKeysAndAWSSample(t *testing.T) {
 		}
 		got, _ := invoke(t, bytes.ReplaceAll(sample, []byte(awsDocImageID), []byte(id)))
 		oneImage(t, got, id, "applied", "shared")
-		wantShared(t, fx, id, snaps, []string{acctA})
+		le.WantShared(t, id, snaps, acctA)
 	})
 
 	t.Run("key of another account blocks the image, the invocation succeeds", func(t *testing.T) {
@@ -97,8 +97,8 @@ func TestLambdaKeysAndAWSSample(t *testing.T) {
 		if !strings.Contains(msg, "of account "+foreignAccount) {
 			t.Errorf("message %q does not name the key's account %s", msg, foreignAccount)
 		}
-		wantShared(t, fx, id, snaps, nil)
-		wantStatusTags(t, fx, id, "error", msg)
+		le.WantShared(t, id, snaps)
+		wantStatusTags(t, le.World, id, "error", msg)
 		i := slices.IndexFunc(logs, func(r map[string]any) bool {
 			return r["message"] == "key belongs to another account: its owner must add this statement to the key policy"
 		})
@@ -133,15 +133,15 @@ func TestLambdaKeysAndAWSSample(t *testing.T) {
 		if msg := oneImage(t, got, id, "blocked", "error"); msg != want {
 			t.Errorf("message = %q, want %q", msg, want)
 		}
-		wantShared(t, fx, id, snaps, nil)
-		wantStatusTags(t, fx, id, "error", want)
+		le.WantShared(t, id, snaps)
+		wantStatusTags(t, le.World, id, "error", want)
 
 		if err := fx.TagKey(ctx, k, map[string]string{amitag.KeyManaged: amitag.KeyManagedValue}); err != nil {
 			t.Fatal(err)
 		}
 		got, _ = invoke(t, available(t, id))
 		oneImage(t, got, id, "applied", "shared")
-		wantShared(t, fx, id, snaps, []string{acctA})
+		le.WantShared(t, id, snaps, acctA)
 	})
 
 	// The container read the block public access states once, at start-up.

@@ -11,7 +11,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,10 +28,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-
 	"github.com/amishare/amishare/internal/testing/fixture"
-	"github.com/amishare/amishare/internal/testing/moto"
+	"github.com/amishare/amishare/internal/testing/world"
 	"github.com/amishare/amishare/pkg/amitag"
 )
 
@@ -41,14 +38,11 @@ const (
 	rieTool = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
 	// invokePath is where the emulator accepts invocations of its one function.
 	invokePath = "/2015-03-31/functions/function/invocations"
-	// sampleImageID is the image id every events/*.json sample uses.
-	sampleImageID = "ami-0123456789abcdef0"
 
-	e2eParameter = "/amishare-e2e/config"
-	e2eConfig    = `{"allowedAccounts":["111122223333","444455556666"],"groups":{"prod":["777788889999"]}}`
-	acctA        = "111122223333"
-	acctB        = "444455556666"
-	acctProd     = "777788889999"
+	e2eConfig = `{"allowedAccounts":["111122223333","444455556666"],"groups":{"prod":["777788889999"]}}`
+	acctA     = "111122223333"
+	acctB     = "444455556666"
+	acctProd  = "777788889999"
 
 	// emulatorStartTimeout bounds the wait for the emulator's two listeners.
 	emulatorStartTimeout = 15 * time.Second
@@ -129,7 +123,7 @@ func build() error {
 // left, so the steps run in order and the first failure stops the rest.
 func TestLambdaUnderEmulator(t *testing.T) {
 	le := newLambdaEnv(t, e2eConfig)
-	ctx, fx := le.ctx, le.fx
+	ctx, fx := le.Ctx, le.Fixture
 	imageID, snaps, err := fx.RegisterImage(ctx, "amishare-e2e", make([]fixture.Disk, 3),
 		map[string]string{amitag.Accounts: acctA + " prod"})
 	if err != nil {
@@ -296,8 +290,8 @@ func TestLambdaUnderEmulator(t *testing.T) {
 			if st.wantOutcome != "" {
 				checkMetrics(t, logs, st.wantChanges)
 			}
-			wantShared(t, fx, imageID, snaps, st.wantShared)
-			wantStatusTags(t, fx, imageID, st.wantTag, st.wantMessage)
+			le.WantShared(t, imageID, snaps, st.wantShared...)
+			wantStatusTags(t, le.World, imageID, st.wantTag, st.wantMessage)
 		})
 		if !ok {
 			t.Fatalf("step %q failed; the later steps depend on it", st.name)
@@ -305,37 +299,23 @@ func TestLambdaUnderEmulator(t *testing.T) {
 	}
 }
 
-// lambdaEnv is where each end-to-end test starts: moto with the function's
-// configuration parameter in place, and a fixture on it.
-type lambdaEnv struct {
-	ctx context.Context
-	srv *moto.Server
-	cfg aws.Config
-	fx  *fixture.Fixture
-}
+// lambdaEnv is where each end-to-end test starts: the test world (moto
+// with the function's configuration parameter in place).
+type lambdaEnv struct{ *world.World }
 
 // newLambdaEnv builds the artifacts (once), starts moto and writes config.
 func newLambdaEnv(t *testing.T, config string) lambdaEnv {
 	t.Helper()
 	buildArtifacts(t)
-	le := lambdaEnv{ctx: context.Background(), srv: moto.ForTest(t)}
-	var err error
-	if le.cfg, err = le.srv.AWSConfig(le.ctx); err != nil {
-		t.Fatal(err)
-	}
-	le.fx = fixture.New(le.cfg)
-	if err := le.fx.PutConfig(le.ctx, e2eParameter, config); err != nil {
-		t.Fatal(err)
-	}
-	return le
+	return lambdaEnv{world.New(t, config)}
 }
 
 // start runs the bootstrap under the emulator against moto, as Lambda runs
 // it (JSON logs, INFO level), with extra environment variables.
 func (le lambdaEnv) start(t *testing.T, extraEnv ...string) *emulator {
 	t.Helper()
-	env := append(le.srv.Env(),
-		"AMISHARE_CONFIG_PARAMETER="+e2eParameter,
+	env := append(le.Server.Env(),
+		"AMISHARE_CONFIG_PARAMETER="+world.Param,
 		"AWS_LAMBDA_LOG_FORMAT=JSON",
 		"AWS_LAMBDA_LOG_LEVEL=INFO",
 		"AWS_LAMBDA_FUNCTION_NAME=amishare",
@@ -542,29 +522,16 @@ func str(v any) string {
 // readEvent reads a sample event and puts the test's image id in it.
 func readEvent(t *testing.T, name, imageID string, mustMention bool) []byte {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(artifacts.root, "events", name))
-	if err != nil {
-		t.Fatal(err)
+	raw := world.SampleEvent(t, name, imageID)
+	if mustMention && !bytes.Contains(raw, []byte(imageID)) {
+		t.Fatalf("events/%s does not mention %s: the test cannot point it at its image", name, world.SampleImage)
 	}
-	if mustMention && !bytes.Contains(raw, []byte(sampleImageID)) {
-		t.Fatalf("events/%s does not mention %s: the test cannot point it at its image", name, sampleImageID)
-	}
-	return bytes.ReplaceAll(raw, []byte(sampleImageID), []byte(imageID))
+	return raw
 }
 
-func wantShared(t *testing.T, fx *fixture.Fixture, imageID string, snaps, accounts []string) {
+func wantStatusTags(t *testing.T, w *world.World, imageID, status, message string) {
 	t.Helper()
-	if err := fx.SharedExactly(context.Background(), imageID, snaps, accounts); err != nil {
-		t.Error(err)
-	}
-}
-
-func wantStatusTags(t *testing.T, fx *fixture.Fixture, imageID, status, message string) {
-	t.Helper()
-	tags, err := fx.Tags(context.Background(), imageID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tags := w.Tags(t, imageID)
 	if tags[amitag.Status] != status || tags[amitag.Message] != message {
 		t.Errorf("status tags = %q %q, want %q %q", tags[amitag.Status], tags[amitag.Message], status, message)
 	}
