@@ -66,7 +66,7 @@ lint: pytools ## gofmt, go vet and cfn-lint
 	$(CFNLINT) template.yaml
 
 demo: pytools ## share and revoke an AMI (plain and encrypted) against a local moto, through the real handler
-	$(GO) run ./internal/demo
+	$(GO) run ./cmd/amishare-demo
 
 pytools: ## the pinned Python tools: the machine's if it has them, else install them into .venv
 	@if [ "$(PYTHON)" != python3 ] && ! $(PYTHON) internal/testing/moto/pytools.py 2>/dev/null; then \

@@ -1,4 +1,4 @@
-// Command demo is what `make demo` runs: it starts a local moto, seeds it
+// Command amishare-demo is what `make demo` runs: it starts a local moto, seeds it
 // with a configuration and a few AMIs, and delivers the shipped sample events
 // (events/*.json) to the real handler, telling on stdout what amishare did.
 // It checks everything it shows, so it doubles as a smoke test: any result
@@ -293,7 +293,7 @@ func (d *demo) shareEncrypted() error {
 	}
 
 	keys := []string{key1, key2}
-	policiesBefore := map[string][]statement{}
+	policiesBefore := map[string]keyPolicy{}
 	fmt.Println()
 	fmt.Println("Key policies before (Sid and principals of each statement):")
 	for _, k := range keys {
@@ -302,7 +302,7 @@ func (d *demo) shareEncrypted() error {
 			return err
 		}
 		policiesBefore[k] = stmts
-		printStatements(d.labels[k], stmts)
+		stmts.print(d.labels[k])
 	}
 
 	res, before, after, err := d.deliverAndCompare(img, "ami-available.json")
@@ -314,22 +314,18 @@ func (d *demo) shareEncrypted() error {
 	want := []string{accountA, accountB}
 	fmt.Println()
 	fmt.Println("Key policies after:")
-	policiesAfter := map[string][]statement{}
+	policiesAfter := map[string]keyPolicy{}
 	for _, k := range keys {
 		stmts, err := d.policy(k)
 		if err != nil {
 			return err
 		}
 		policiesAfter[k] = stmts
-		printStatements(d.labels[k], stmts)
+		stmts.print(d.labels[k])
 	}
 	fmt.Println()
 	fmt.Println("amishare's two statements, in full (the same on both keys):")
-	for _, s := range policiesAfter[key1] {
-		if isOurs(s.Sid) {
-			printJSON("  ", s.Raw)
-		}
-	}
+	policiesAfter[key1].printOurs()
 	d.printPerms(img, before, after)
 	if err := d.printStatusTags(id); err != nil {
 		return err
@@ -461,16 +457,16 @@ func (d *demo) perms(img image) (map[string]fixture.Perms, error) {
 }
 
 // policy reads and parses a key policy.
-func (d *demo) policy(keyARN string) ([]statement, error) {
+func (d *demo) policy(keyARN string) (keyPolicy, error) {
 	doc, err := d.fx.KeyPolicy(d.ctx, keyARN)
 	if err != nil {
-		return nil, err
+		return keyPolicy{}, err
 	}
-	stmts, err := parsePolicy(doc)
+	p, err := parseKeyPolicy(doc)
 	if err != nil {
-		return nil, fmt.Errorf("policy of %s: %w", keyARN, err)
+		return p, fmt.Errorf("policy of %s: %w", keyARN, err)
 	}
-	return stmts, nil
+	return p, nil
 }
 
 // expectResult checks a reconcile's outcome and status.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"reflect"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -14,7 +13,6 @@ import (
 	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/handler"
-	"github.com/amishare/amishare/pkg/kmspolicy"
 	"github.com/amishare/amishare/pkg/share"
 	"github.com/amishare/amishare/pkg/share/rules"
 )
@@ -211,138 +209,4 @@ func (d *demo) printStatusTags(id string) error {
 	}
 	w.Flush()
 	return nil
-}
-
-// statement is one statement of a key policy, as much as the demo shows.
-type statement struct {
-	Sid        string
-	Principals []string
-	Raw        json.RawMessage
-}
-
-// parsePolicy reads a key policy's statements (a list or a single object).
-func parsePolicy(doc string) ([]statement, error) {
-	var p struct {
-		Statement json.RawMessage
-	}
-	if err := json.Unmarshal([]byte(doc), &p); err != nil {
-		return nil, fmt.Errorf("not a JSON policy: %w", err)
-	}
-	var raws []json.RawMessage
-	if s := bytes.TrimSpace(p.Statement); len(s) > 0 && s[0] == '{' {
-		raws = []json.RawMessage{s}
-	} else if err := json.Unmarshal(p.Statement, &raws); err != nil {
-		return nil, fmt.Errorf("reading statements: %w", err)
-	}
-	var out []statement
-	for _, raw := range raws {
-		var s struct {
-			Sid       string
-			Principal json.RawMessage
-		}
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, fmt.Errorf("reading a statement: %w", err)
-		}
-		principals, err := parsePrincipal(s.Principal)
-		if err != nil {
-			return nil, fmt.Errorf("statement %q: %w", s.Sid, err)
-		}
-		out = append(out, statement{Sid: s.Sid, Principals: principals, Raw: raw})
-	}
-	return out, nil
-}
-
-// parsePrincipal lists a Principal's entries: AWS ARNs as they are, other
-// kinds prefixed with their kind ("Service:ec2.amazonaws.com").
-func parsePrincipal(raw json.RawMessage) ([]string, error) {
-	if len(raw) == 0 {
-		return nil, nil
-	}
-	var star string
-	if json.Unmarshal(raw, &star) == nil {
-		return []string{star}, nil
-	}
-	var byKind map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &byKind); err != nil {
-		return nil, fmt.Errorf("reading Principal: %w", err)
-	}
-	var out []string
-	for _, kind := range slices.Sorted(maps.Keys(byKind)) {
-		var one string
-		var many []string
-		if json.Unmarshal(byKind[kind], &one) == nil {
-			many = []string{one}
-		} else if err := json.Unmarshal(byKind[kind], &many); err != nil {
-			return nil, fmt.Errorf("reading Principal %s: %w", kind, err)
-		}
-		slices.Sort(many)
-		for _, p := range many {
-			if kind != "AWS" {
-				p = kind + ":" + p
-			}
-			out = append(out, p)
-		}
-	}
-	return out, nil
-}
-
-// isOurs reports whether a Sid is one amishare owns: the account statements,
-// or those of an organization or OU (the Sid prefix and a dash).
-func isOurs(sid string) bool {
-	return sid == kmspolicy.UseSid || sid == kmspolicy.GrantSid ||
-		strings.HasPrefix(sid, kmspolicy.UseSid+"-o-") || strings.HasPrefix(sid, kmspolicy.GrantSid+"-o-")
-}
-
-// printStatements shows each statement's Sid and principals.
-func printStatements(label string, stmts []statement) {
-	fmt.Printf("  %s\n", label)
-	w := table()
-	for _, s := range stmts {
-		sid := s.Sid
-		if sid == "" {
-			sid = "(no Sid)"
-		}
-		fmt.Fprintf(w, "    %s\t%s\n", sid, strings.Join(s.Principals, " "))
-	}
-	w.Flush()
-}
-
-// expectPolicy checks that after holds every statement of before unchanged,
-// plus amishare's two statements granting exactly accounts.
-func expectPolicy(before, after []statement, accounts []string) error {
-	for _, b := range before {
-		if isOurs(b.Sid) {
-			continue
-		}
-		if !slices.ContainsFunc(after, func(a statement) bool { return sameJSON(a.Raw, b.Raw) }) {
-			return fmt.Errorf("statement %q was changed or removed", b.Sid)
-		}
-	}
-	var want []string
-	for _, a := range accounts {
-		want = append(want, "arn:aws:iam::"+a+":root")
-	}
-	for _, sid := range []string{kmspolicy.UseSid, kmspolicy.GrantSid} {
-		var found []statement
-		for _, a := range after {
-			if a.Sid == sid {
-				found = append(found, a)
-			}
-		}
-		if len(found) != 1 {
-			return fmt.Errorf("%d statements %s, want 1", len(found), sid)
-		}
-		if !slices.Equal(found[0].Principals, want) {
-			return fmt.Errorf("statement %s names %v, want %v", sid, found[0].Principals, want)
-		}
-	}
-	return nil
-}
-
-func sameJSON(a, b []byte) bool {
-	var x, y any
-	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
-		return false
-	}
-	return reflect.DeepEqual(x, y)
 }
