@@ -15,7 +15,7 @@ func ParseStatement(v any) (Statement, error) {
 	if !ok {
 		return Statement{}, fmt.Errorf("not an object: %v", v)
 	}
-	s := Statement{Action: strs(m["Action"]), Resource: strs(m["Resource"])}
+	s := Statement{Action: Strings(m["Action"]), Resource: Strings(m["Resource"])}
 	s.Sid, _ = m["Sid"].(string)
 	s.Effect, _ = m["Effect"].(string)
 	for _, name := range []string{"NotAction", "NotResource", "NotPrincipal"} {
@@ -33,7 +33,7 @@ func ParseStatement(v any) (Statement, error) {
 	case map[string]any:
 		s.Principal = map[string][]string{}
 		for typ, names := range p {
-			s.Principal[typ] = strs(names)
+			s.Principal[typ] = Strings(names)
 		}
 	default:
 		return s, fmt.Errorf("Principal %v", p)
@@ -51,15 +51,16 @@ func ParseStatement(v any) (Statement, error) {
 			}
 			s.Condition[op] = map[string][]string{}
 			for k, vals := range km {
-				s.Condition[op][k] = strs(vals)
+				s.Condition[op][k] = Strings(vals)
 			}
 		}
 	}
 	return s, nil
 }
 
-// list returns v as a list: a single value becomes a list of one.
-func list(v any) []any {
+// List returns a JSON value as IAM reads an element that takes one value
+// or a list: a single value becomes a list of one.
+func List(v any) []any {
 	switch l := v.(type) {
 	case nil:
 		return nil
@@ -69,10 +70,10 @@ func list(v any) []any {
 	return []any{v}
 }
 
-// strs returns v as a list of strings.
-func strs(v any) []string {
+// Strings is List with each value as a string.
+func Strings(v any) []string {
 	var out []string
-	for _, e := range list(v) {
+	for _, e := range List(v) {
 		out = append(out, fmt.Sprint(e))
 	}
 	return out
@@ -87,7 +88,7 @@ func Statements(policy string) ([]Statement, error) {
 		return nil, err
 	}
 	var out []Statement
-	for i, v := range list(doc.Statement) {
+	for i, v := range List(doc.Statement) {
 		s, err := ParseStatement(v)
 		if err != nil {
 			return nil, fmt.Errorf("statement %d: %w", i, err)

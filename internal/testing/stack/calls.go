@@ -102,15 +102,15 @@ func (c Call) Requests() []iameval.Request {
 				fmt.Sprintf("arn:%s:ec2:%s::image/*", Partition, region),
 				fmt.Sprintf("arn:%s:ec2:%s::snapshot/*", Partition, region),
 			}
-			for _, spec := range list(in["TagSpecifications"]) {
+			for _, spec := range iameval.List(in["TagSpecifications"]) {
 				sm, _ := spec.(map[string]any)
 				tctx := map[string][]string{"aws:RequestedRegion": {region}, "ec2:CreateAction": {"CopyImage"}}
-				tctx["aws:TagKeys"] = addRequestTags(tctx, list(sm["Tags"]))
+				tctx["aws:TagKeys"] = addRequestTags(tctx, iameval.List(sm["Tags"]))
 				extra = append(extra, iameval.Request{Action: "ec2:CreateTags", Resource: fmt.Sprintf("arn:%s:ec2:%s::%v/*", Partition, region, sm["ResourceType"]), Context: tctx})
 			}
 		case "CreateTags", "DeleteTags":
 			resources = ec2ARNs(strList(in["Resources"]), region)
-			keys := addRequestTags(ctx, list(in["Tags"]))
+			keys := addRequestTags(ctx, iameval.List(in["Tags"]))
 			if len(keys) > 0 {
 				ctx["aws:TagKeys"] = keys
 			}
@@ -132,7 +132,7 @@ func (c Call) Requests() []iameval.Request {
 			}
 			perm, _ := in["CreateVolumePermission"].(map[string]any)
 			for _, d := range []string{"Add", "Remove"} {
-				for _, e := range list(perm[d]) {
+				for _, e := range iameval.List(perm[d]) {
 					em, _ := e.(map[string]any)
 					if u, ok := em["UserId"].(string); ok {
 						add(d, "userId", []string{u})
@@ -217,7 +217,7 @@ func (c Call) ConfigParameter() string {
 
 func strList(v any) []string {
 	var out []string
-	for _, e := range list(v) {
+	for _, e := range iameval.List(v) {
 		if s, ok := e.(string); ok {
 			out = append(out, s)
 		}

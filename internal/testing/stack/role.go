@@ -71,19 +71,19 @@ func FunctionRole(resources map[string]any, fn string) (Role, error) {
 		return Role{}, fmt.Errorf("function %s: no role %s", fn, name)
 	}
 	role := Role{Name: name}
-	for _, a := range list(prop(res, "ManagedPolicyArns")) {
+	for _, a := range iameval.List(prop(res, "ManagedPolicyArns")) {
 		arn := fmt.Sprint(a)
 		if _, known := managedPolicies[arn]; !known {
 			return Role{}, fmt.Errorf("role %s: managed policy %s is not known to internal/testing/stack (add what it allows)", name, arn)
 		}
 		role.ManagedPolicies = append(role.ManagedPolicies, arn)
 	}
-	for _, p := range list(prop(res, "Policies")) {
+	for _, p := range iameval.List(prop(res, "Policies")) {
 		pm, _ := p.(map[string]any)
 		doc, _ := pm["PolicyDocument"].(map[string]any)
 		ip := InlinePolicy{Name: fmt.Sprint(pm["PolicyName"])}
 		ip.Version, _ = doc["Version"].(string)
-		for i, s := range list(doc["Statement"]) {
+		for i, s := range iameval.List(doc["Statement"]) {
 			st, err := statement(s)
 			if err != nil {
 				return Role{}, fmt.Errorf("role %s policy %s statement %d: %w", name, ip.Name, i, err)
@@ -99,25 +99,6 @@ func FunctionRole(resources map[string]any, fn string) (Role, error) {
 func prop(res map[string]any, name string) any {
 	props, _ := res["Properties"].(map[string]any)
 	return props[name]
-}
-
-// list returns v as a list: a single value becomes a list of one.
-func list(v any) []any {
-	switch l := v.(type) {
-	case nil:
-		return nil
-	case []any:
-		return l
-	}
-	return []any{v}
-}
-
-func strs(v any) []string {
-	var out []string
-	for _, e := range list(v) {
-		out = append(out, fmt.Sprint(e))
-	}
-	return out
 }
 
 // statement parses one statement of an identity policy: no principal,

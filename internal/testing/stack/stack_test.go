@@ -248,7 +248,7 @@ func TestEventDelivery(t *testing.T) {
 					continue
 				}
 				rules = append(rules, name)
-				for _, target := range list(prop(r, "Targets")) {
+				for _, target := range iameval.List(prop(r, "Targets")) {
 					tm := target.(map[string]any)
 					dlq, _ := tm["DeadLetterConfig"].(map[string]any)
 					if dlq["Arn"] != "arn:aws:sqs:us-east-1:123456789012:amishare-EventsDeadLetterQueue" {
@@ -278,9 +278,9 @@ func TestEventDelivery(t *testing.T) {
 				t.Errorf("queue policy Version = %v", doc["Version"])
 			}
 			var sources []string
-			for _, st := range list(doc["Statement"]) {
+			for _, st := range iameval.List(doc["Statement"]) {
 				stmt := st.(map[string]any)
-				sources = append(sources, strs(stmt["Condition"].(map[string]any)["ArnEquals"].(map[string]any)["aws:SourceArn"])...)
+				sources = append(sources, iameval.Strings(stmt["Condition"].(map[string]any)["ArnEquals"].(map[string]any)["aws:SourceArn"])...)
 			}
 			for _, rule := range rules {
 				arn := "arn:aws:events:us-east-1:123456789012:rule/amishare-" + rule
@@ -298,7 +298,7 @@ func TestEventDelivery(t *testing.T) {
 					continue
 				}
 				key := prop(r, "Namespace").(string) + "/" + prop(r, "MetricName").(string)
-				for _, d := range list(prop(r, "Dimensions")) {
+				for _, d := range iameval.List(prop(r, "Dimensions")) {
 					key += "/" + strings.TrimPrefix(strings.TrimPrefix(fmtAny(d.(map[string]any)["Value"]), "getatt:"), "ref:")
 				}
 				alarmed[key] = true
