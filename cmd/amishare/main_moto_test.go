@@ -228,9 +228,7 @@ func TestRunHandleAWSFailure(t *testing.T) {
 			w := world.New(t, testConfig)
 			id, snaps := w.PlainImage(t, 2, map[string]string{amitag.Accounts: acctA + " " + acctB})
 			// A manual share with C, which the tag does not name: a working run removes it.
-			if err := w.Fixture.ShareImage(w.Ctx, id, ec2types.LaunchPermission{UserId: aws.String(acctC)}); err != nil {
-				t.Fatal(err)
-			}
+			w.ShareImage(t, id, ec2types.LaunchPermission{UserId: aws.String(acctC)})
 			path := world.EventFile(t, "tag-change.json", id)
 			faults := faultinject.New(faultinject.Rule{Action: tc.action, Kind: faultinject.ServerError})
 			hookHandler(t, w, func(o *app.Options) {

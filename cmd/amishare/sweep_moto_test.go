@@ -23,10 +23,7 @@ func TestRunSweepManyImages(t *testing.T) {
 	const n = 150
 	w := world.New(t, sweepConfig)
 	hookHandler(t, w, nil)
-	ids, snaps, err := w.Fixture.RegisterImages(w.Ctx, "many", n, map[string]string{amitag.Accounts: acctA + " " + acctB})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ids, snaps := w.Images(t, "many", n, map[string]string{amitag.Accounts: acctA + " " + acctB})
 
 	r := runCLI(t, "", "sweep")
 	if r.code != 0 || r.err != nil {
@@ -85,9 +82,7 @@ func TestRunSweepDryRun(t *testing.T) {
 	if r := runCLI(t, "", "apply", gone); r.code != 0 {
 		t.Fatalf("apply: %s", r)
 	}
-	if err := w.Fixture.DeregisterImage(w.Ctx, gone); err != nil {
-		t.Fatal(err)
-	}
+	w.DeregisterImage(t, gone)
 
 	w.Calls.Reset()
 	r := runCLI(t, "", "sweep", "--dry-run")
@@ -113,8 +108,8 @@ func TestRunSweepDryRun(t *testing.T) {
 		t.Errorf("planned: got %v, want %v", planned, sortedIDs(want))
 	}
 	w.WantShared(t, lost, lsnaps)
-	if p, err := w.Fixture.VolumePermissions(w.Ctx, gsnaps[0]); err != nil || !slices.Equal(p.Accounts, []string{acctB}) {
-		t.Errorf("gone image's snapshot after a dry run: got %v %v, want still %s", p.Accounts, err, acctB)
+	if p := w.SnapshotPerms(t, gsnaps[0]); !slices.Equal(p.Accounts, []string{acctB}) {
+		t.Errorf("gone image's snapshot after a dry run: got %v, want still %s", p.Accounts, acctB)
 	}
 }
 

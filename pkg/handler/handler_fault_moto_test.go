@@ -31,10 +31,7 @@ func TestHandleRetriesThrottling(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.action, func(t *testing.T) {
 			w := world.New(t, testConfig)
-			key, err := w.Fixture.CreateKey(w.Ctx, "throttled")
-			if err != nil {
-				t.Fatal(err)
-			}
+			key := w.Key(t)
 			id, snaps := w.Image(t, []fixture.Disk{{KeyID: key}, {KeyID: key}, {}}, map[string]string{amitag.Accounts: acctA + " " + acctB})
 			faults := faultinject.New(faultinject.Rule{Action: tc.action, Times: 2, Kind: faultinject.Throttle})
 			h := w.Handler(t, app.Options{HTTPClient: faults.Client()})
@@ -113,15 +110,10 @@ func TestHandleFailureIsSafeAndConverges(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.action, func(t *testing.T) {
 			w := world.New(t, testConfig)
-			key, err := w.Fixture.CreateKey(w.Ctx, "failing")
-			if err != nil {
-				t.Fatal(err)
-			}
+			key := w.Key(t)
 			id, snaps := w.Image(t, []fixture.Disk{{}, {KeyID: key}, {}}, map[string]string{amitag.Accounts: acctA + " " + acctB})
 			// Someone shared the last snapshot with an account outside the allowlist.
-			if err := w.Fixture.ShareSnapshot(w.Ctx, snaps[2], []string{outsider}, nil); err != nil {
-				t.Fatal(err)
-			}
+			w.ShareSnapshot(t, snaps[2], []string{outsider}, nil)
 			faults := faultinject.New(faultinject.Rule{Action: tc.action, Kind: faultinject.ServerError})
 			h := w.Handler(t, app.Options{HTTPClient: faults.Client(), MaxAttempts: 3})
 			raw := world.SampleEvent(t, "ami-available.json", id)
@@ -207,9 +199,7 @@ func TestHandleFailedRevokeIsSafe(t *testing.T) {
 	if _, err := w.Handle(t, w.Handler(t, app.Options{}), raw); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Fixture.Tag(w.Ctx, id, map[string]string{amitag.Accounts: acctA}); err != nil {
-		t.Fatal(err)
-	}
+	w.Tag(t, id, map[string]string{amitag.Accounts: acctA})
 	faults := faultinject.New(faultinject.Rule{Action: "ModifyImageAttribute", Kind: faultinject.Unavailable})
 	if _, err := w.Handle(t, w.Handler(t, app.Options{HTTPClient: faults.Client(), MaxAttempts: 2}), raw); err == nil {
 		t.Fatal("Handle: got nil error, want the failure of ModifyImageAttribute")
@@ -231,9 +221,7 @@ func TestHandleFailedRevokeIsSafe(t *testing.T) {
 func TestHandlePublicImageWhenPrivatizingFails(t *testing.T) {
 	w := world.New(t, testConfig)
 	id, snaps := w.PlainImage(t, 1, map[string]string{amitag.Accounts: acctA})
-	if err := w.Fixture.ShareImage(w.Ctx, id, ec2types.LaunchPermission{Group: ec2types.PermissionGroupAll}); err != nil {
-		t.Fatal(err)
-	}
+	w.ShareImage(t, id, ec2types.LaunchPermission{Group: ec2types.PermissionGroupAll})
 	faults := faultinject.New(faultinject.Rule{Action: "ModifyImageAttribute", Kind: faultinject.ServerError})
 	if _, err := w.Handle(t, w.Handler(t, app.Options{HTTPClient: faults.Client(), MaxAttempts: 2}), world.SampleEvent(t, "ami-available.json", id)); err == nil {
 		t.Fatal("Handle: got nil error, want the failure of ModifyImageAttribute")

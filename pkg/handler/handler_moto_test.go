@@ -146,12 +146,8 @@ func TestHandleInvalidJSON(t *testing.T) {
 func TestHandleUntaggedImageKeepsManualShare(t *testing.T) {
 	w := world.New(t, testConfig)
 	id, snaps := w.PlainImage(t, 2, map[string]string{"Name": "untagged"})
-	if err := w.Fixture.ShareImage(w.Ctx, id, ec2types.LaunchPermission{UserId: aws.String(outsider)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Fixture.ShareSnapshot(w.Ctx, snaps[0], []string{outsider}, nil); err != nil {
-		t.Fatal(err)
-	}
+	w.ShareImage(t, id, ec2types.LaunchPermission{UserId: aws.String(outsider)})
+	w.ShareSnapshot(t, snaps[0], []string{outsider}, nil)
 	h := w.Handler(t, app.Options{})
 	sum, err := w.Handle(t, h, world.SampleEvent(t, "ami-available.json", id))
 	if err != nil {
@@ -238,9 +234,7 @@ func TestHandleMetrics(t *testing.T) {
 
 	// Revoke: the group goes, an outsider is refused. No account was added,
 	// so the image does not count as shared.
-	if err := w.Fixture.Tag(w.Ctx, id, map[string]string{amitag.Accounts: acctA + " " + acctB + " " + outsider}); err != nil {
-		t.Fatal(err)
-	}
+	w.Tag(t, id, map[string]string{amitag.Accounts: acctA + " " + acctB + " " + outsider})
 	w.Logs.Reset()
 	if _, err := w.Handle(t, w.Handler(t, app.Options{}), world.SampleEvent(t, "tag-change.json", id)); err != nil {
 		t.Fatal(err)
@@ -251,9 +245,7 @@ func TestHandleMetrics(t *testing.T) {
 	})
 
 	// Revoke everything: no image is shared any more.
-	if err := w.Fixture.Untag(w.Ctx, id, amitag.Accounts); err != nil {
-		t.Fatal(err)
-	}
+	w.Untag(t, id, amitag.Accounts)
 	w.Logs.Reset()
 	if _, err := w.Handle(t, w.Handler(t, app.Options{}), world.SampleEvent(t, "tag-change.json", id)); err != nil {
 		t.Fatal(err)
@@ -286,22 +278,12 @@ func TestHandleDryRun(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			w := world.New(t, tc.config)
-			key, err := w.Fixture.CreateKey(w.Ctx, "dry run")
-			if err != nil {
-				t.Fatal(err)
-			}
+			key := w.Key(t)
 			id, snaps := w.Image(t, []fixture.Disk{{KeyID: key}, {}}, map[string]string{amitag.Accounts: acctA + " " + acctB})
 			// A manual share with D, which the tag does not name: the plan removes it.
-			if err := w.Fixture.ShareImage(w.Ctx, id, ec2types.LaunchPermission{UserId: aws.String(acctD)}); err != nil {
-				t.Fatal(err)
-			}
-			if err := w.Fixture.ShareSnapshot(w.Ctx, snaps[1], []string{acctD}, nil); err != nil {
-				t.Fatal(err)
-			}
-			policyBefore, err := w.Fixture.KeyPolicy(w.Ctx, key)
-			if err != nil {
-				t.Fatal(err)
-			}
+			w.ShareImage(t, id, ec2types.LaunchPermission{UserId: aws.String(acctD)})
+			w.ShareSnapshot(t, snaps[1], []string{acctD}, nil)
+			policyBefore := w.KeyPolicy(t, key)
 			tagsBefore := w.Tags(t, id)
 
 			sum, err := w.Handle(t, w.Handler(t, tc.opts), world.SampleEvent(t, "ami-available.json", id))
@@ -401,12 +383,8 @@ func TestHandlePublicGuard(t *testing.T) {
 			}
 			w := world.New(t, cfg)
 			id, snaps := w.PlainImage(t, 2, map[string]string{amitag.Accounts: acctA})
-			if err := w.Fixture.ShareImage(w.Ctx, id, ec2types.LaunchPermission{Group: ec2types.PermissionGroupAll}); err != nil {
-				t.Fatal(err)
-			}
-			if err := w.Fixture.ShareSnapshot(w.Ctx, snaps[0], nil, []string{"all"}); err != nil {
-				t.Fatal(err)
-			}
+			w.ShareImage(t, id, ec2types.LaunchPermission{Group: ec2types.PermissionGroupAll})
+			w.ShareSnapshot(t, snaps[0], nil, []string{"all"})
 			if !w.ImagePerms(t, id).Public || !w.SnapshotPerms(t, snaps[0]).Public {
 				t.Fatal("the image and snapshot are not public before the test")
 			}
@@ -597,12 +575,8 @@ func TestHandleBrokenConfiguration(t *testing.T) {
 			w := world.New(t, tc.config)
 			id, snaps := w.PlainImage(t, 2, map[string]string{amitag.Accounts: acctA})
 			// A manual share that a working configuration would revoke.
-			if err := w.Fixture.ShareImage(w.Ctx, id, ec2types.LaunchPermission{UserId: aws.String(acctB)}); err != nil {
-				t.Fatal(err)
-			}
-			if err := w.Fixture.ShareSnapshot(w.Ctx, snaps[0], []string{acctB}, nil); err != nil {
-				t.Fatal(err)
-			}
+			w.ShareImage(t, id, ec2types.LaunchPermission{UserId: aws.String(acctB)})
+			w.ShareSnapshot(t, snaps[0], []string{acctB}, nil)
 			sum, err := w.Handle(t, w.Handler(t, app.Options{}), world.SampleEvent(t, "ami-available.json", id))
 			if err != nil {
 				t.Fatalf("Handle: got error %v, want nil (a broken configuration is not retried)", err)

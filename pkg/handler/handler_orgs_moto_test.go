@@ -23,10 +23,7 @@ const (
 // by organizationalUnitArn, the metrics count it with the accounts.
 func TestHandleOrganizationTargets(t *testing.T) {
 	w := world.New(t, orgConfig)
-	key, err := w.Fixture.CreateKey(w.Ctx, t.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := w.Key(t)
 	id, snaps := w.Image(t, []fixture.Disk{{KeyID: key}}, map[string]string{amitag.Accounts: "ou-ab12-11111111 " + acctA + " ou-ab12-99999999"})
 	if _, err := w.Handle(t, w.Handler(t, app.Options{}), world.SampleEvent(t, "tag-change.json", id)); err != nil {
 		t.Fatal(err)
@@ -38,10 +35,7 @@ func TestHandleOrganizationTargets(t *testing.T) {
 		t.Errorf("snapshot shared with %v, want only %s", p.Accounts, acctA)
 	}
 	w.WantStatus(t, id, "partial", `"ou-ab12-99999999" (organizational unit is not in the allowlist)`)
-	policy, err := w.Fixture.KeyPolicy(w.Ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	policy := w.KeyPolicy(t, key)
 	if g, _ := kmspolicy.Grantees(policy); !slices.Equal(g, []string{acctA, "o-a1b2c3d4e5/ou-ab12-11111111"}) {
 		t.Errorf("key grants %v, want %s and the OU", g, acctA)
 	}
@@ -66,9 +60,7 @@ func TestHandleOrganizationTargets(t *testing.T) {
 	})
 
 	// The OU leaves: counted as removed.
-	if err := w.Fixture.Tag(w.Ctx, id, map[string]string{amitag.Accounts: acctA}); err != nil {
-		t.Fatal(err)
-	}
+	w.Tag(t, id, map[string]string{amitag.Accounts: acctA})
 	w.Logs.Reset()
 	if _, err := w.Handle(t, w.Handler(t, app.Options{}), world.SampleEvent(t, "tag-change.json", id)); err != nil {
 		t.Fatal(err)

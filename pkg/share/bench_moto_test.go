@@ -21,18 +21,12 @@ func BenchmarkReconcile(b *testing.B) {
 				for range disks {
 					d := fixture.Disk{}
 					if encrypted {
-						k, err := e.Fixture.CreateKey(e.Ctx, "bench")
-						if err != nil {
-							b.Fatal(err)
-						}
+						k := e.Key(b)
 						d.KeyID = k
 					}
 					ds = append(ds, d)
 				}
-				id, _, err := e.Fixture.RegisterImage(e.Ctx, "bench", ds, map[string]string{amitag.Accounts: acctA + " " + acctB})
-				if err != nil {
-					b.Fatal(err)
-				}
+				id, _ := e.Image(b, ds, map[string]string{amitag.Accounts: acctA + " " + acctB})
 				if _, err := e.engine.Reconcile(e.Ctx, id, share.Options{}); err != nil {
 					b.Fatal(err)
 				}

@@ -26,10 +26,7 @@ func prepareFirstShare(tb testing.TB, e *env, snapshots, keys int) (run func() (
 	tb.Helper()
 	var keyARNs []string
 	for range keys {
-		k, err := e.Fixture.CreateKey(e.Ctx, "budget")
-		if err != nil {
-			tb.Fatal(err)
-		}
+		k := e.Key(tb)
 		keyARNs = append(keyARNs, k)
 	}
 	disks := make([]fixture.Disk, snapshots)
@@ -38,10 +35,7 @@ func prepareFirstShare(tb testing.TB, e *env, snapshots, keys int) (run func() (
 			disks[i].KeyID = keyARNs[i%keys]
 		}
 	}
-	id, _, err := e.Fixture.RegisterImage(e.Ctx, "budget", disks, map[string]string{amitag.Accounts: acctA + " " + acctB})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	id, _ := e.Image(tb, disks, map[string]string{amitag.Accounts: acctA + " " + acctB})
 	eng := e.Engine(tb, app.Options{}) // a new app: the configuration is read afresh
 	return func() (int, int) {
 		e.Calls.Reset()

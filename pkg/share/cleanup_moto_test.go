@@ -37,9 +37,7 @@ func TestCleanupOrganizationKeys(t *testing.T) {
 	if err != nil || tags[amitag.Image] != gone {
 		t.Fatalf("record on %s: got %v %v, want %s = %s", gsnaps[0], tags, err, amitag.Image, gone)
 	}
-	if err := e.Fixture.DeregisterImage(e.Ctx, gone); err != nil {
-		t.Fatal(err)
-	}
+	e.DeregisterImage(t, gone)
 
 	e.Calls.Reset()
 	res, err := e.engine.Cleanup(e.Ctx, gone, share.Options{DryRun: true})
@@ -56,8 +54,8 @@ func TestCleanupOrganizationKeys(t *testing.T) {
 		t.Fatalf("cleanup: got %+v, %v; want cleaned", res, err)
 	}
 	e.WantShared(t, other, osnaps, acctB)
-	if p, err := e.Fixture.VolumePermissions(e.Ctx, gsnaps[0]); err != nil || len(p.Accounts) != 0 || p.Public {
-		t.Errorf("snapshot of the gone image: got %+v %v, want no permission", p, err)
+	if p := e.SnapshotPerms(t, gsnaps[0]); len(p.Accounts) != 0 || p.Public {
+		t.Errorf("snapshot of the gone image: got %+v, want no permission", p)
 	}
 	wantKey(acctB)
 	// The audit names the OU by its ARN (from the configuration: the image
@@ -85,10 +83,7 @@ func TestCleanupOrganizationKeys(t *testing.T) {
 // images need. Snapshots amishare never shared are not touched.
 func TestDeregisteredEventCleansUp(t *testing.T) {
 	w := world.New(t, testConfig)
-	key, err := w.Fixture.CreateKey(w.Ctx, "shared key")
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := w.Key(t)
 	gone, gsnaps := w.Image(t, []fixture.Disk{{KeyID: key}, {KeyID: key}}, map[string]string{amitag.Accounts: acctA + " " + acctB})
 	// Another image shares the gone image's second snapshot.
 	other, err := w.Fixture.RegisterImageFromSnapshots(w.Ctx, "other", gsnaps[1:], map[string]string{amitag.Accounts: acctB})
@@ -97,9 +92,7 @@ func TestDeregisteredEventCleansUp(t *testing.T) {
 	}
 	// An unmanaged image whose snapshot was shared by hand, then deregistered too.
 	manual, msnaps := w.PlainImage(t, 1, nil)
-	if err := w.Fixture.ShareSnapshot(w.Ctx, msnaps[0], []string{outsider}, nil); err != nil {
-		t.Fatal(err)
-	}
+	w.ShareSnapshot(t, msnaps[0], []string{outsider}, nil)
 	h := w.Handler(t, app.Options{})
 	for _, id := range []string{gone, other} {
 		if _, err := w.Handle(t, h, world.SampleEvent(t, "ami-available.json", id)); err != nil {
@@ -110,9 +103,7 @@ func TestDeregisteredEventCleansUp(t *testing.T) {
 		t.Fatalf("key before: got %v, want A and B", got)
 	}
 	for _, id := range []string{gone, manual} {
-		if err := w.Fixture.DeregisterImage(w.Ctx, id); err != nil {
-			t.Fatal(err)
-		}
+		w.DeregisterImage(t, id)
 	}
 
 	w.Logs.Reset()

@@ -282,9 +282,7 @@ func TestCopyConcurrentHandlers(t *testing.T) {
 	// An unencrypted source with a key configured: the copy is encrypted anyway.
 	wantCopyEncrypted(t, w.eu, cp, 1, w.euKey)
 
-	if err := w.Fixture.Untag(w.Ctx, src, amitag.Copies); err != nil {
-		t.Fatal(err)
-	}
+	w.Untag(t, src, amitag.Copies)
 	if sum := w.handle(t, raw, app.Options{}); !ok(sum) {
 		t.Fatalf("handle: %+v", sum)
 	}

@@ -35,10 +35,7 @@ func BenchmarkFirstShareWithCopy(b *testing.B) {
 		tags := map[string]string{amitag.Accounts: acctA + " " + acctB, amitag.Regions: "eu-west-1"}
 		newSource := func(b *testing.B) string {
 			b.Helper()
-			id, _, err := e.Fixture.RegisterImage(e.Ctx, "bench", []fixture.Disk{disk}, tags)
-			if err != nil {
-				b.Fatal(err)
-			}
+			id, _ := e.Image(b, []fixture.Disk{disk}, tags)
 			return id
 		}
 		report := func(b *testing.B, calls, mutating int) {

@@ -83,9 +83,7 @@ func TestShareRevokeAndIdempotence(t *testing.T) {
 	}
 
 	// Dropping B revokes it: the image first, then each snapshot.
-	if err := e.Fixture.Tag(e.Ctx, id, map[string]string{amitag.Accounts: acctA}); err != nil {
-		t.Fatal(err)
-	}
+	e.Tag(t, id, map[string]string{amitag.Accounts: acctA})
 	e.reconcile(t, id)
 	e.WantShared(t, id, snaps, acctA)
 	want = []string{"ModifyImageAttribute", "ModifySnapshotAttribute", "ModifySnapshotAttribute", "ModifySnapshotAttribute", "CreateTags"}
@@ -94,9 +92,7 @@ func TestShareRevokeAndIdempotence(t *testing.T) {
 	}
 
 	// Removing the tag revokes everything; the status tag keeps the image managed.
-	if err := e.Fixture.Untag(e.Ctx, id, amitag.Accounts); err != nil {
-		t.Fatal(err)
-	}
+	e.Untag(t, id, amitag.Accounts)
 	res = e.reconcile(t, id)
 	e.WantShared(t, id, snaps)
 	e.WantStatus(t, id, rules.StatusUnshared, "not shared")
@@ -121,9 +117,7 @@ func TestAllowlistAndGroups(t *testing.T) {
 func TestUntaggedImageIsLeftAlone(t *testing.T) {
 	e := newEnv(t, testConfig)
 	id, snaps := e.PlainImage(t, 1, nil)
-	if err := e.Fixture.ShareImage(e.Ctx, id, ec2types.LaunchPermission{UserId: aws.String(acctC)}); err != nil {
-		t.Fatal(err)
-	}
+	e.ShareImage(t, id, ec2types.LaunchPermission{UserId: aws.String(acctC)})
 	res := e.reconcile(t, id)
 	if res.Outcome != share.OutcomeUnmanaged {
 		t.Errorf("outcome = %q, want unmanaged", res.Outcome)
@@ -131,15 +125,15 @@ func TestUntaggedImageIsLeftAlone(t *testing.T) {
 	if got := e.Calls.Mutating(); len(got) != 0 {
 		t.Errorf("modifying calls on an unmanaged image: %v", got)
 	}
-	p, _ := e.Fixture.LaunchPermissions(e.Ctx, id)
+	p := e.ImagePerms(t, id)
 	if !slices.Equal(p.Accounts, []string{acctC}) {
 		t.Errorf("manual share changed: %v, want [%s]", p.Accounts, acctC)
 	}
-	if tags, _ := e.Fixture.Tags(e.Ctx, id); tags[amitag.Status] != "" {
+	if tags := e.Tags(t, id); tags[amitag.Status] != "" {
 		t.Errorf("status tag written on an unmanaged image: %v", tags)
 	}
 	for _, s := range snaps {
-		if p, _ := e.Fixture.VolumePermissions(e.Ctx, s); len(p.Accounts) != 0 {
+		if p := e.SnapshotPerms(t, s); len(p.Accounts) != 0 {
 			t.Errorf("snapshot %s of an unmanaged image shared with %v", s, p.Accounts)
 		}
 	}
@@ -148,12 +142,8 @@ func TestUntaggedImageIsLeftAlone(t *testing.T) {
 func TestManagedImageLosesManualShares(t *testing.T) {
 	e := newEnv(t, testConfig)
 	id, snaps := e.PlainImage(t, 2, map[string]string{amitag.Accounts: acctA})
-	if err := e.Fixture.ShareImage(e.Ctx, id, ec2types.LaunchPermission{UserId: aws.String(acctC)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Fixture.ShareSnapshot(e.Ctx, snaps[1], []string{acctC}, nil); err != nil {
-		t.Fatal(err)
-	}
+	e.ShareImage(t, id, ec2types.LaunchPermission{UserId: aws.String(acctC)})
+	e.ShareSnapshot(t, snaps[1], []string{acctC}, nil)
 	e.reconcile(t, id)
 	e.WantShared(t, id, snaps, acctA)
 }
@@ -161,9 +151,7 @@ func TestManagedImageLosesManualShares(t *testing.T) {
 func TestMissingConfigurationChangesNothing(t *testing.T) {
 	e := newEnv(t, "")
 	id, snaps := e.PlainImage(t, 2, map[string]string{amitag.Accounts: acctA})
-	if err := e.Fixture.ShareImage(e.Ctx, id, ec2types.LaunchPermission{UserId: aws.String(acctB)}); err != nil {
-		t.Fatal(err)
-	}
+	e.ShareImage(t, id, ec2types.LaunchPermission{UserId: aws.String(acctB)})
 	res := e.reconcile(t, id)
 	if res.Outcome != share.OutcomeBlocked {
 		t.Errorf("outcome = %q, want blocked", res.Outcome)
@@ -172,12 +160,12 @@ func TestMissingConfigurationChangesNothing(t *testing.T) {
 	if got := e.Calls.Mutating(); !slices.Equal(got, []string{"CreateTags"}) {
 		t.Errorf("modifying calls = %v, want only the status tags", got)
 	}
-	p, _ := e.Fixture.LaunchPermissions(e.Ctx, id)
+	p := e.ImagePerms(t, id)
 	if !reflect.DeepEqual(p.Accounts, []string{acctB}) {
 		t.Errorf("launch permissions = %v, want the manual share to stay [%s]", p.Accounts, acctB)
 	}
 	for _, s := range snaps {
-		if p, _ := e.Fixture.VolumePermissions(e.Ctx, s); len(p.Accounts) != 0 {
+		if p := e.SnapshotPerms(t, s); len(p.Accounts) != 0 {
 			t.Errorf("snapshot %s shared with %v without configuration", s, p.Accounts)
 		}
 	}

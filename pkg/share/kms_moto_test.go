@@ -57,9 +57,7 @@ func TestEncryptedImageKeyPolicies(t *testing.T) {
 	}
 
 	// Revoking B: the image, then snapshots, then the keys.
-	if err := e.Fixture.Tag(e.Ctx, id, map[string]string{amitag.Accounts: acctA}); err != nil {
-		t.Fatal(err)
-	}
+	e.Tag(t, id, map[string]string{amitag.Accounts: acctA})
 	e.reconcile(t, id)
 	e.WantShared(t, id, snaps, acctA)
 	want = []string{"ModifyImageAttribute", "ModifySnapshotAttribute", "ModifySnapshotAttribute", "ModifySnapshotAttribute", "PutKeyPolicy", "PutKeyPolicy", "CreateTags"}
@@ -85,21 +83,17 @@ func TestRevokeKeepsKeyNeededByAnotherImage(t *testing.T) {
 	}
 
 	// img1 drops A and B: B leaves the key, A stays because img2 still needs it.
-	if err := e.Fixture.Tag(e.Ctx, img1, map[string]string{amitag.Accounts: ""}); err != nil {
-		t.Fatal(err)
-	}
+	e.Tag(t, img1, map[string]string{amitag.Accounts: ""})
 	e.reconcile(t, img1)
 	if got := e.KeyAccounts(t, k); !slices.Equal(got, []string{acctA}) {
 		t.Errorf("key grants %v, want [%s] (still needed by %s)", got, acctA, img2)
 	}
-	if p, _ := e.Fixture.LaunchPermissions(e.Ctx, img1); len(p.Accounts) != 0 {
+	if p := e.ImagePerms(t, img1); len(p.Accounts) != 0 {
 		t.Errorf("img1 still shared with %v", p.Accounts)
 	}
 
 	// img2 drops A: now nothing needs A on the key.
-	if err := e.Fixture.Tag(e.Ctx, img2, map[string]string{amitag.Accounts: ""}); err != nil {
-		t.Fatal(err)
-	}
+	e.Tag(t, img2, map[string]string{amitag.Accounts: ""})
 	e.reconcile(t, img2)
 	if got := e.KeyAccounts(t, k); len(got) != 0 {
 		t.Errorf("key grants %v, want nobody", got)
@@ -109,10 +103,7 @@ func TestRevokeKeepsKeyNeededByAnotherImage(t *testing.T) {
 func TestGrantMode(t *testing.T) {
 	e := newEnv(t, `{"allowedAccounts":["111122223333","444455556666"],"kms":"grant"}`)
 	k := e.Key(t)
-	policyBefore, err := e.Fixture.KeyPolicy(e.Ctx, k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	policyBefore := e.KeyPolicy(t, k)
 	id, snaps := e.EncryptedImage(t, acctA+" "+acctB, k, k)
 	e.reconcile(t, id)
 	e.WantShared(t, id, snaps, acctA, acctB)
@@ -122,16 +113,14 @@ func TestGrantMode(t *testing.T) {
 	if n := e.Calls.Count("PutKeyPolicy"); n != 0 {
 		t.Errorf("grant mode wrote the key policy %d times", n)
 	}
-	if after, _ := e.Fixture.KeyPolicy(e.Ctx, k); after != policyBefore {
+	if after := e.KeyPolicy(t, k); after != policyBefore {
 		t.Errorf("grant mode changed the key policy")
 	}
 	e.reconcile(t, id)
 	if got := e.Calls.Mutating(); len(got) != 0 {
 		t.Errorf("second run made modifying calls %v", got)
 	}
-	if err := e.Fixture.Tag(e.Ctx, id, map[string]string{amitag.Accounts: acctB}); err != nil {
-		t.Fatal(err)
-	}
+	e.Tag(t, id, map[string]string{amitag.Accounts: acctB})
 	e.reconcile(t, id)
 	if got := grantAccounts(t, e, k); !slices.Equal(got, []string{acctB}) {
 		t.Errorf("grants for %v after revoke, want [%s]", got, acctB)
@@ -152,10 +141,7 @@ func grantAccounts(t *testing.T, e *env, keyARN string) []string {
 
 func TestAWSManagedKeyIsRefused(t *testing.T) {
 	e := newEnv(t, testConfig)
-	id, snaps, err := e.Fixture.RegisterImage(e.Ctx, t.Name(), []fixture.Disk{{}, {Encrypted: true}}, map[string]string{amitag.Accounts: acctA})
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, snaps := e.Image(t, []fixture.Disk{{}, {Encrypted: true}}, map[string]string{amitag.Accounts: acctA})
 	res := e.reconcile(t, id)
 	if res.Outcome != share.OutcomeBlocked {
 		t.Errorf("outcome = %q, want blocked", res.Outcome)
@@ -182,10 +168,7 @@ func TestKMSOffRefusesCustomerKey(t *testing.T) {
 func TestKeyPolicyTooLargeIsRefused(t *testing.T) {
 	e := newEnv(t, testConfig)
 	k := e.Key(t)
-	policy, err := e.Fixture.KeyPolicy(e.Ctx, k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	policy := e.KeyPolicy(t, k)
 	// Pad the key policy to just under KMS's limit with a condition on a real statement.
 	var doc map[string]any
 	if err := json.Unmarshal([]byte(policy), &doc); err != nil {

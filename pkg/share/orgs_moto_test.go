@@ -61,18 +61,14 @@ func TestShareWithOrganizationalUnit(t *testing.T) {
 	}
 
 	// The full ARN names the same OU: still nothing to do.
-	if err := e.Fixture.Tag(e.Ctx, id, map[string]string{amitag.Accounts: ouWork + "," + acctA}); err != nil {
-		t.Fatal(err)
-	}
+	e.Tag(t, id, map[string]string{amitag.Accounts: ouWork + "," + acctA})
 	e.reconcile(t, id)
 	if got := e.Calls.Mutating(); len(got) != 0 {
 		t.Errorf("full ARN for the same OU: modifying calls %v, want none", got)
 	}
 
 	// Dropping the OU revokes it; the account stays.
-	if err := e.Fixture.Tag(e.Ctx, id, map[string]string{amitag.Accounts: acctA}); err != nil {
-		t.Fatal(err)
-	}
+	e.Tag(t, id, map[string]string{amitag.Accounts: acctA})
 	res = e.reconcile(t, id)
 	e.WantOrgs(t, id, nil, nil)
 	e.WantShared(t, id, snaps, acctA)
@@ -108,9 +104,7 @@ func TestManagedImageLosesHandAddedOrganizations(t *testing.T) {
 	e := newEnv(t, orgConfig)
 	id, snaps := e.PlainImage(t, 1, map[string]string{amitag.Accounts: acctA})
 	for _, lp := range []ec2types.LaunchPermission{{OrganizationalUnitArn: aws.String(ouSib)}, {OrganizationArn: aws.String(orgOther)}} {
-		if err := e.Fixture.ShareImage(e.Ctx, id, lp); err != nil {
-			t.Fatal(err)
-		}
+		e.ShareImage(t, id, lp)
 	}
 	e.reconcile(t, id)
 	e.WantOrgs(t, id, nil, nil)
@@ -124,9 +118,7 @@ func TestManagedImageLosesHandAddedOrganizations(t *testing.T) {
 func TestUnmanagedImageKeepsOrganizationShares(t *testing.T) {
 	e := newEnv(t, orgConfig)
 	id, _ := e.PlainImage(t, 1, nil)
-	if err := e.Fixture.ShareImage(e.Ctx, id, ec2types.LaunchPermission{OrganizationalUnitArn: aws.String(ouSib)}); err != nil {
-		t.Fatal(err)
-	}
+	e.ShareImage(t, id, ec2types.LaunchPermission{OrganizationalUnitArn: aws.String(ouSib)})
 	if res := e.reconcile(t, id); res.Outcome != share.OutcomeUnmanaged {
 		t.Errorf("outcome = %q, want unmanaged", res.Outcome)
 	}
@@ -179,10 +171,7 @@ var (
 // the evaluator, lets exactly the allowed principals use the key for EBS.
 func (e *env) wantKeyUsableBy(t *testing.T, keyARN string, allowed, denied []principal) {
 	t.Helper()
-	policy, err := e.Fixture.KeyPolicy(e.Ctx, keyARN)
-	if err != nil {
-		t.Fatal(err)
-	}
+	policy := e.KeyPolicy(t, keyARN)
 	for _, p := range allowed {
 		for _, a := range useAndCopy {
 			if ok, err := iameval.Allows(policy, p.request(a)); err != nil || !ok {
@@ -259,18 +248,14 @@ func TestEncryptedImageSharedWithOU(t *testing.T) {
 	// first keeps it on the key.
 	img2, _ := e.EncryptedImage(t, ouWork+" "+acctA, k)
 	e.reconcile(t, img2)
-	if err := e.Fixture.Tag(e.Ctx, img1, map[string]string{amitag.Accounts: ""}); err != nil {
-		t.Fatal(err)
-	}
+	e.Tag(t, img1, map[string]string{amitag.Accounts: ""})
 	e.reconcile(t, img1)
 	e.WantOrgs(t, img1, nil, nil)
 	if got, want := e.KeyGrantees(t, k), []string{acctA, "o-a1b2c3d4e5/ou-ab12-11111111"}; !slices.Equal(got, want) {
 		t.Errorf("key grants %v, want %v (the OU still needed by %s)", got, want, img2)
 	}
 	// Then the second image drops the OU: it leaves the key.
-	if err := e.Fixture.Tag(e.Ctx, img2, map[string]string{amitag.Accounts: acctA}); err != nil {
-		t.Fatal(err)
-	}
+	e.Tag(t, img2, map[string]string{amitag.Accounts: acctA})
 	e.reconcile(t, img2)
 	if got, want := e.KeyGrantees(t, k), []string{acctA}; !slices.Equal(got, want) {
 		t.Errorf("key grants %v, want %v", got, want)
@@ -293,10 +278,7 @@ func TestEncryptedImageSharedWithOrganization(t *testing.T) {
 func TestGrantModeRefusesOrganizationsOfEncryptedImages(t *testing.T) {
 	e := newEnv(t, strings.Replace(orgConfig, `"groups"`, `"kms":"grant","groups"`, 1))
 	k := e.Key(t)
-	policyBefore, err := e.Fixture.KeyPolicy(e.Ctx, k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	policyBefore := e.KeyPolicy(t, k)
 	id, snaps := e.EncryptedImage(t, "ou-ab12-11111111 "+acctA, k)
 	res := e.reconcile(t, id)
 	e.WantStatus(t, id, rules.StatusPartial, `"`+ouWork+`" (a KMS grant cannot name an organization or OU`)
@@ -305,7 +287,7 @@ func TestGrantModeRefusesOrganizationsOfEncryptedImages(t *testing.T) {
 	if got := grantAccounts(t, e, k); !slices.Equal(got, []string{acctA}) {
 		t.Errorf("grants for %v, want [%s]", got, acctA)
 	}
-	if after, _ := e.Fixture.KeyPolicy(e.Ctx, k); after != policyBefore {
+	if after := e.KeyPolicy(t, k); after != policyBefore {
 		t.Errorf("grant mode changed the key policy")
 	}
 	if len(res.Refused) != 1 || res.Refused[0].Token != ouWork || res.Refused[0].Reason != rules.ReasonGrantOrganization {
@@ -335,17 +317,13 @@ func TestKeyKeepsOUAnotherImageNeedsThroughGroup(t *testing.T) {
 	if got, want := e.KeyGrantees(t, k), []string{acctC, devKey}; !slices.Equal(got, want) {
 		t.Fatalf("key grants %v, want %v", got, want)
 	}
-	if err := e.Fixture.Tag(e.Ctx, byID, map[string]string{amitag.Accounts: ""}); err != nil {
-		t.Fatal(err)
-	}
+	e.Tag(t, byID, map[string]string{amitag.Accounts: ""})
 	e.reconcile(t, byID)
 	e.WantOrgs(t, byID, nil, nil)
 	if got, want := e.KeyGrantees(t, k), []string{acctC, devKey}; !slices.Equal(got, want) {
 		t.Errorf("key grants %v, want %v (the OU is still needed by %s through its group)", got, want, byGroup)
 	}
-	if err := e.Fixture.Tag(e.Ctx, byGroup, map[string]string{amitag.Accounts: ""}); err != nil {
-		t.Fatal(err)
-	}
+	e.Tag(t, byGroup, map[string]string{amitag.Accounts: ""})
 	e.reconcile(t, byGroup)
 	if got := e.KeyGrantees(t, k); len(got) != 0 {
 		t.Errorf("key grants %v, want nothing once no image names the OU", got)
@@ -362,10 +340,7 @@ func TestWidenedOrganizationStatementIsRestored(t *testing.T) {
 	k := e.Key(t)
 	id, _ := e.EncryptedImage(t, "o-a1b2c3d4e5", k)
 	e.reconcile(t, id)
-	policy, err := e.Fixture.KeyPolicy(e.Ctx, k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	policy := e.KeyPolicy(t, k)
 	var doc map[string]any
 	if err := json.Unmarshal([]byte(policy), &doc); err != nil {
 		t.Fatal(err)

@@ -110,23 +110,15 @@ func TestSweepRepairsDrift(t *testing.T) {
 	if _, err := w.Handle(t, h, world.SampleEvent(t, "ami-available.json", drifted)); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Fixture.ShareImage(w.Ctx, drifted, ec2types.LaunchPermission{UserId: aws.String(acctB)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Fixture.ShareSnapshot(w.Ctx, dsnaps[0], []string{acctB}, nil); err != nil {
-		t.Fatal(err)
-	}
+	w.ShareImage(t, drifted, ec2types.LaunchPermission{UserId: aws.String(acctB)})
+	w.ShareSnapshot(t, dsnaps[0], []string{acctB}, nil)
 	unshareSnapshot(t, w, dsnaps[1], acctA)
 	// Lost: its event never arrived.
 	lost, lsnaps := w.PlainImage(t, 2, map[string]string{amitag.Accounts: acctA + " " + acctB})
 	// Unmanaged, shared by hand.
 	unmanaged, usnaps := w.PlainImage(t, 1, nil)
-	if err := w.Fixture.ShareImage(w.Ctx, unmanaged, ec2types.LaunchPermission{UserId: aws.String(outsider)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Fixture.ShareSnapshot(w.Ctx, usnaps[0], []string{outsider}, nil); err != nil {
-		t.Fatal(err)
-	}
+	w.ShareImage(t, unmanaged, ec2types.LaunchPermission{UserId: aws.String(outsider)})
+	w.ShareSnapshot(t, usnaps[0], []string{outsider}, nil)
 	// Absurd tags: every token refused.
 	absurd, asnaps := w.PlainImage(t, 1, map[string]string{amitag.Accounts: "all " + strings.Repeat("9", 200) + " \u202e1111-2222-3333"})
 
@@ -198,10 +190,7 @@ func sorted(ids ...string) []string {
 // image, which is logged and counted; every other image is swept.
 func TestSweepSurvivesUnreadableKey(t *testing.T) {
 	w := world.New(t, fastConfig)
-	key, err := w.Fixture.CreateKey(w.Ctx, "unreadable")
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := w.Key(t)
 	enc, esnaps := w.Image(t, []fixture.Disk{{KeyID: key}}, map[string]string{amitag.Accounts: acctA})
 	p1, p1snaps := w.PlainImage(t, 1, map[string]string{amitag.Accounts: acctA})
 	p2, p2snaps := w.PlainImage(t, 1, map[string]string{amitag.Accounts: acctB})
@@ -240,22 +229,14 @@ func TestSweepCleansDeregisteredWithoutEvent(t *testing.T) {
 	released, rsnaps := w.PlainImage(t, 1, map[string]string{amitag.Accounts: acctB})
 	keep, ksnaps := w.PlainImage(t, 1, map[string]string{amitag.Accounts: acctB})
 	sweepNow(t, w, h)
-	if err := w.Fixture.DeregisterImage(w.Ctx, gone); err != nil {
-		t.Fatal(err)
-	}
+	w.DeregisterImage(t, gone)
 	// No longer managed: both tags deleted; amishare leaves it as it is.
-	if err := w.Fixture.Untag(w.Ctx, released, amitag.Accounts, amitag.Status, amitag.Message); err != nil {
-		t.Fatal(err)
-	}
+	w.Untag(t, released, amitag.Accounts, amitag.Status, amitag.Message)
 	// A snapshot shared by hand whose amishare:image names no image id:
 	// amishare never wrote that record, so it never touches the snapshot.
 	_, hsnaps := w.PlainImage(t, 1, nil)
-	if err := w.Fixture.ShareSnapshot(w.Ctx, hsnaps[0], []string{outsider}, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Fixture.Tag(w.Ctx, hsnaps[0], map[string]string{amitag.Image: "golden image"}); err != nil {
-		t.Fatal(err)
-	}
+	w.ShareSnapshot(t, hsnaps[0], []string{outsider}, nil)
+	w.Tag(t, hsnaps[0], map[string]string{amitag.Image: "golden image"})
 
 	w.Logs.Reset()
 	s := sweepNow(t, w, h)
@@ -296,18 +277,13 @@ func TestSweepContinuation(t *testing.T) {
 		t.Fatal(err)
 	}
 	queueURL := aws.ToString(qout.QueueUrl)
-	ids, snaps, err := w.Fixture.RegisterImages(w.Ctx, "cont", 9, map[string]string{amitag.Accounts: acctA})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ids, snaps := w.Images(t, "cont", 9, map[string]string{amitag.Accounts: acctA})
 	gone, gsnaps := w.PlainImage(t, 1, map[string]string{amitag.Accounts: acctB})
 	setup := w.Handler(t, app.Options{})
 	if _, err := w.Handle(t, setup, world.SampleEvent(t, "ami-available.json", gone)); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Fixture.DeregisterImage(w.Ctx, gone); err != nil {
-		t.Fatal(err)
-	}
+	w.DeregisterImage(t, gone)
 
 	const margin = time.Second
 	h := w.Handler(t, app.Options{SweepQueueURL: queueURL, SweepMargin: margin, SweepWorkers: 2})
@@ -393,10 +369,7 @@ func TestSweepRate(t *testing.T) {
 	const rate = 5
 	w := world.New(t, fastConfig)
 	srv := w.Server
-	ids, snaps, err := w.Fixture.RegisterImages(w.Ctx, "rate", 6, map[string]string{amitag.Accounts: acctA})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ids, snaps := w.Images(t, "rate", 6, map[string]string{amitag.Accounts: acctA})
 	sweepNow(t, w, w.Handler(t, app.Options{})) // bring them in sync, fast
 	w.PutConfig(t, strings.Replace(fastConfig, `"sweepRate":1000`, fmt.Sprintf(`"sweepRate":%d`, rate), 1))
 
@@ -442,10 +415,7 @@ func TestSweepImagesOnOneKey(t *testing.T) {
 		accounts = append(accounts, fmt.Sprintf("1000000000%02d", i))
 	}
 	w := world.New(t, `{"allowedAccounts":["`+strings.Join(accounts, `","`)+`"],"sweepRate":1000}`)
-	key, err := w.Fixture.CreateKey(w.Ctx, "one key")
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := w.Key(t)
 	for _, a := range accounts {
 		w.Image(t, []fixture.Disk{{KeyID: key}}, map[string]string{amitag.Accounts: a})
 	}

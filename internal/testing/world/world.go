@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/amishare/amishare/internal/testing/fixture"
@@ -185,6 +186,38 @@ func (w *World) Tag(t testing.TB, id string, tags map[string]string) {
 	}
 }
 
+// Untag deletes tag keys from a resource.
+func (w *World) Untag(t testing.TB, id string, keys ...string) {
+	t.Helper()
+	if err := w.Fixture.Untag(w.Ctx, id, keys...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ShareImage grants launch permission by hand, outside amishare.
+func (w *World) ShareImage(t testing.TB, id string, perm ec2types.LaunchPermission) {
+	t.Helper()
+	if err := w.Fixture.ShareImage(w.Ctx, id, perm); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ShareSnapshot grants create-volume permission by hand; group "all" makes it public.
+func (w *World) ShareSnapshot(t testing.TB, snap string, accounts, groups []string) {
+	t.Helper()
+	if err := w.Fixture.ShareSnapshot(w.Ctx, snap, accounts, groups); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// DeregisterImage deregisters an image; its snapshots stay.
+func (w *World) DeregisterImage(t testing.TB, id string) {
+	t.Helper()
+	if err := w.Fixture.DeregisterImage(w.Ctx, id); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Tags returns an image's tags.
 func (w *World) Tags(t testing.TB, id string) map[string]string {
 	t.Helper()
@@ -227,11 +260,18 @@ func (w *World) SnapshotPerms(t testing.TB, id string) fixture.Perms {
 }
 
 // WantShared checks, from the owner's side, that the image and each of
-// snaps are shared with exactly accounts and are not public.
+// snaps are shared with exactly accounts and are not public. It does not
+// look at the image's organizations and OUs (WantOrgs does).
 func (w *World) WantShared(t testing.TB, id string, snaps []string, accounts ...string) {
 	t.Helper()
-	if err := w.Fixture.SharedExactly(w.Ctx, id, snaps, accounts); err != nil {
-		t.Error(err)
+	check := func(what string, p fixture.Perms) {
+		if !slices.Equal(p.Accounts, accounts) || p.Public {
+			t.Errorf("%s: got %v public=%v, want %v public=false", what, p.Accounts, p.Public, accounts)
+		}
+	}
+	check("image "+id+" launch permissions", w.ImagePerms(t, id))
+	for _, s := range snaps {
+		check("snapshot "+s+" create-volume permissions", w.SnapshotPerms(t, s))
 	}
 }
 
@@ -259,8 +299,8 @@ func (w *World) WantOnlyAllowed(t testing.TB, id string, snaps []string, allowed
 // organization ARNs orgs and the OU ARNs ous (each sorted; nil for none).
 func (w *World) WantOrgs(t testing.TB, id string, orgs, ous []string) {
 	t.Helper()
-	if err := w.Fixture.SharedWithOrganizations(w.Ctx, id, orgs, ous); err != nil {
-		t.Error(err)
+	if p := w.ImagePerms(t, id); !slices.Equal(p.Organizations, orgs) || !slices.Equal(p.OrganizationalUnits, ous) {
+		t.Errorf("image %s: got organizations %v and OUs %v, want %v and %v", id, p.Organizations, p.OrganizationalUnits, orgs, ous)
 	}
 }
 
