@@ -77,10 +77,7 @@ func TestLambdaKeysAndAWSSample(t *testing.T) {
 	})
 
 	t.Run("AWS sample with a real image id shares it", func(t *testing.T) {
-		id, snaps, err := fx.RegisterImage(ctx, "aws-sample", make([]fixture.Disk, 2), map[string]string{amitag.Accounts: acctA})
-		if err != nil {
-			t.Fatal(err)
-		}
+		id, snaps := le.Image(t, make([]fixture.Disk, 2), map[string]string{amitag.Accounts: acctA})
 		got, _ := invoke(t, bytes.ReplaceAll(sample, []byte(awsDocImageID), []byte(id)))
 		oneImage(t, got, id, "applied", "shared")
 		le.WantShared(t, id, snaps, acctA)
@@ -88,10 +85,7 @@ func TestLambdaKeysAndAWSSample(t *testing.T) {
 
 	t.Run("key of another account blocks the image, the invocation succeeds", func(t *testing.T) {
 		foreign := fixture.ForeignKeyARN(foreignAccount)
-		id, snaps, err := fx.RegisterImage(ctx, "foreign-key", []fixture.Disk{{KeyID: foreign}}, map[string]string{amitag.Accounts: acctA + " prod"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		id, snaps := le.Image(t, []fixture.Disk{{KeyID: foreign}}, map[string]string{amitag.Accounts: acctA + " prod"})
 		got, logs := invoke(t, available(t, id))
 		msg := oneImage(t, got, id, "blocked", "error")
 		if !strings.Contains(msg, "of account "+foreignAccount) {
@@ -120,14 +114,8 @@ func TestLambdaKeysAndAWSSample(t *testing.T) {
 		if err := srv.SetDelegatedKeysOnly(true); err != nil {
 			t.Fatal(err)
 		}
-		k, err := fx.CreateKey(ctx, "undelegated")
-		if err != nil {
-			t.Fatal(err)
-		}
-		id, snaps, err := fx.RegisterImage(ctx, "undelegated-key", []fixture.Disk{{KeyID: k}}, map[string]string{amitag.Accounts: acctA})
-		if err != nil {
-			t.Fatal(err)
-		}
+		k := le.Key(t)
+		id, snaps := le.Image(t, []fixture.Disk{{KeyID: k}}, map[string]string{amitag.Accounts: acctA})
 		got, _ := invoke(t, available(t, id))
 		want := "key " + k + " is not delegated to amishare: tag the key amishare:managed = true"
 		if msg := oneImage(t, got, id, "blocked", "error"); msg != want {

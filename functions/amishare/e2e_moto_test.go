@@ -123,19 +123,13 @@ func build() error {
 // left, so the steps run in order and the first failure stops the rest.
 func TestLambdaUnderEmulator(t *testing.T) {
 	le := newLambdaEnv(t, e2eConfig)
-	ctx, fx := le.Ctx, le.Fixture
-	imageID, snaps, err := fx.RegisterImage(ctx, "amishare-e2e", make([]fixture.Disk, 3),
+	imageID, snaps := le.Image(t, make([]fixture.Disk, 3),
 		map[string]string{amitag.Accounts: acctA + " prod"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	em := le.start(t)
 
 	retag := func(value string) func(t *testing.T) {
 		return func(t *testing.T) {
-			if err := fx.Tag(ctx, imageID, map[string]string{amitag.Accounts: value}); err != nil {
-				t.Fatal(err)
-			}
+			le.Tag(t, imageID, map[string]string{amitag.Accounts: value})
 		}
 	}
 	// changes lists what sharing with (or revoking from) accounts does: each
@@ -219,9 +213,7 @@ func TestLambdaUnderEmulator(t *testing.T) {
 		{
 			name: "CloudTrail DeleteTags revokes everything",
 			setup: func(t *testing.T) {
-				if err := fx.Untag(ctx, imageID, amitag.Accounts); err != nil {
-					t.Fatal(err)
-				}
+				le.Untag(t, imageID, amitag.Accounts)
 			},
 			event:    "cloudtrail-delete-tags.json",
 			wantKind: "api-call", wantOutcome: "applied", wantStatus: "unshared",

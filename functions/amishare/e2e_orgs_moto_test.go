@@ -19,16 +19,9 @@ const e2eOU = "arn:aws:organizations::210987654321:ou/o-a1b2c3d4e5/ou-ab12-11111
 // OU by organizationalUnitArn.
 func TestLambdaOrganizationalUnit(t *testing.T) {
 	le := newLambdaEnv(t, `{"allowedAccounts":["`+acctA+`"],"allowedOrganizationalUnits":["`+e2eOU+`"]}`)
-	ctx, fx := le.Ctx, le.Fixture
 	em := le.start(t)
-	key, err := fx.CreateKey(ctx, "ou-e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, snaps, err := fx.RegisterImage(ctx, "ou-e2e", []fixture.Disk{{KeyID: key}, {KeyID: key}}, map[string]string{amitag.Accounts: "ou-ab12-11111111 " + acctA})
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := le.Key(t)
+	id, snaps := le.Image(t, []fixture.Disk{{KeyID: key}, {KeyID: key}}, map[string]string{amitag.Accounts: "ou-ab12-11111111 " + acctA})
 	status, raw := em.invoke(t, "e2e-ou-01", readEvent(t, "ami-available.json", id, true))
 	var got struct {
 		Images []struct {

@@ -29,21 +29,13 @@ func TestLambdaSweep(t *testing.T) {
 	}
 	em := le.start(t, "AMISHARE_SWEEP_QUEUE_URL="+aws.ToString(q.QueueUrl))
 	tags := map[string]string{amitag.Accounts: acctA}
-	gone, gsnaps, err := fx.RegisterImage(ctx, "sweep-e2e-gone", make([]fixture.Disk, 2), tags)
-	if err != nil {
-		t.Fatal(err)
-	}
+	gone, gsnaps := le.Image(t, make([]fixture.Disk, 2), tags)
 	if status, raw := em.invoke(t, "e2e-sweep-01", readEvent(t, "ami-available.json", gone, true)); status != http.StatusOK {
 		t.Fatalf("sharing %s: HTTP %d %s", gone, status, raw)
 	}
 	le.WantShared(t, gone, gsnaps, acctA)
-	if err := fx.DeregisterImage(ctx, gone); err != nil {
-		t.Fatal(err)
-	}
-	lost, lsnaps, err := fx.RegisterImage(ctx, "sweep-e2e-lost", make([]fixture.Disk, 1), tags)
-	if err != nil {
-		t.Fatal(err)
-	}
+	le.DeregisterImage(t, gone)
+	lost, lsnaps := le.Image(t, make([]fixture.Disk, 1), tags)
 
 	type sweepSummary struct {
 		SweepID          string          `json:"sweepId"`
