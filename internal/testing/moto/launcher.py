@@ -441,17 +441,26 @@ for _name, _method in list(vars(KmsResponse).items()):
         setattr(KmsResponse, _name, _kms_guard(_name, _method))
 
 _stock_dispatch = DomainDispatcherApplication.__call__
-CONTROL_PATH = "/amishare-test/delegated-keys-only"
+
+# Test switches: POST /amishare-test/NAME with body "true" or "false". Each
+# is off after start and after every /moto-api/reset.
+_switches = {"delegated-keys-only": _delegated_keys_only}
+CONTROL_PREFIX = "/amishare-test/"
 
 
 def _dispatch(self, environ, start_response):
-    if environ.get("PATH_INFO") == CONTROL_PATH and environ.get("REQUEST_METHOD") == "POST":
+    path = environ.get("PATH_INFO") or ""
+    if path.startswith(CONTROL_PREFIX) and environ.get("REQUEST_METHOD") == "POST":
+        switch = _switches.get(path[len(CONTROL_PREFIX):])
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length).decode().strip()
+        if switch is None:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"no such switch\n"]
         if body not in ("true", "false"):
             start_response("400 Bad Request", [("Content-Type", "text/plain")])
             return [b'body must be "true" or "false"\n']
-        _delegated_keys_only["on"] = body == "true"
+        switch["on"] = body == "true"
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [body.encode() + b"\n"]
     return _stock_dispatch(self, environ, start_response)
@@ -461,7 +470,8 @@ _stock_reset = MotoAPIBackend.reset
 
 
 def _reset(self):
-    _delegated_keys_only["on"] = False
+    for switch in _switches.values():
+        switch["on"] = False
     _block_public_access.clear()
     return _stock_reset(self)
 
@@ -682,6 +692,116 @@ def _answers(url):
         return True  # any HTTP answer means the server is up
     except OSError:
         return False
+
+
+# --- Patch 11: ResetImageAttribute -------------------------------------------
+#
+# moto: AmisResponse.reset_image_attribute raises NotImplementedError (HTTP
+# 500).
+# AWS: ResetImageAttribute with Attribute=launchPermission (the only one it
+# resets) removes every launch permission of the image: accounts, the public
+# group, organizations and OUs (the EC2 User Guide gives it as the way "to
+# stop sharing an AMI with all organizations, OUs, and AWS accounts"). AWS's
+# API reference does not say so for organizations and OUs; a test that wants
+# a reset which leaves them turns on POST /amishare-test/reset-keeps-organizations.
+
+_reset_keeps_organizations = {"on": False}
+_switches["reset-keeps-organizations"] = _reset_keeps_organizations
+
+
+def _reset_image_attribute(self):
+    ami_id = self._get_param("ImageId")
+    attribute = self._get_param("Attribute")
+    self.error_on_dryrun()
+    _check_image_id(self.ec2_backend, ami_id)
+    if attribute != "launchPermission":
+        from moto.ec2.exceptions import InvalidParameterValueError
+
+        raise InvalidParameterValueError(attribute)
+    ami = self.ec2_backend.amis[ami_id]
+    if _reset_keeps_organizations["on"]:
+        ami.launch_permissions = [
+            lp for lp in ami.launch_permissions if lp.get("OrganizationArn") or lp.get("OrganizationalUnitArn")
+        ]
+    else:
+        ami.launch_permissions = []
+    return EmptyResult()
+
+
+AmisResponse.reset_image_attribute = _reset_image_attribute
+
+
+# --- Patch 12: DisableImage and EnableImage -----------------------------------
+#
+# moto: has no DisableImage or EnableImage (unknown actions), so no image is
+# ever disabled, and DescribeImages ignores IncludeDisabled.
+# AWS: DisableImage sets the image's state to disabled and removes every
+# launch permission; EnableImage sets it to available again and restores
+# none. DescribeImages leaves disabled images out unless IncludeDisabled is
+# true.
+
+
+def _disable_image(self):
+    ami_id = self._get_param("ImageId")
+    self.error_on_dryrun()
+    _check_image_id(self.ec2_backend, ami_id)
+    ami = self.ec2_backend.amis[ami_id]
+    ami.state = "disabled"
+    ami.launch_permissions = []
+    return ActionResult({"Return": True})
+
+
+def _enable_image(self):
+    ami_id = self._get_param("ImageId")
+    self.error_on_dryrun()
+    _check_image_id(self.ec2_backend, ami_id)
+    self.ec2_backend.amis[ami_id].state = "available"
+    return ActionResult({"Return": True})
+
+
+def _describe_images_response(self):
+    self.error_on_dryrun()
+    images = self.ec2_backend.describe_images(
+        ami_ids=self._get_param("ImageIds", []),
+        filters=self._filters_from_querystring(),
+        exec_users=self._get_param("ExecutableUsers", []),
+        owners=self._get_param("Owners", []),
+    )
+    if str(self._get_param("IncludeDisabled")).lower() != "true":
+        images = [i for i in images if getattr(i, "state", "") != "disabled"]
+    return ActionResult({"Images": images})
+
+
+EC2Response.disable_image = _disable_image
+EC2Response.enable_image = _enable_image
+AmisResponse.describe_images = _describe_images_response
+
+
+
+# --- Patch 13: DeleteTags without tags deletes every tag ---------------------
+#
+# moto: TagBackend.delete_tags deletes only the tags it is given, so a
+# DeleteTags without Tags deletes nothing.
+# AWS: "If you omit this parameter, we delete all user-defined tags for the
+# specified resources" (DeleteTags, Tags); tags whose keys begin with aws:
+# are not user-defined and stay.
+
+from moto.ec2.models.tags import TagBackend
+
+_stock_delete_tags = TagBackend.delete_tags
+
+
+def _delete_tags(self, resource_ids, tags):
+    if not tags:
+        for resource_id in resource_ids:
+            for key in [k for k in self.tags.get(resource_id, {}) if not k.startswith("aws:")]:
+                self.tags[resource_id].pop(key)
+        return True
+    return _stock_delete_tags(self, resource_ids, tags)
+
+
+TagBackend.delete_tags = _delete_tags
+
 
 
 def _stop_on_signal(signum, frame):

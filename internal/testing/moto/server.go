@@ -8,8 +8,11 @@
 // AccessDeniedException, the block public access states of AMIs and
 // snapshots exist, (on request, SetDelegatedKeysOnly) key writes are
 // refused on keys not tagged amishare:managed=true, as amishare's role does,
-// and CopyImage copies the source's snapshots (re-encrypted as asked) and
-// honours ClientToken and tags.
+// CopyImage copies the source's snapshots (re-encrypted as asked) and
+// honours ClientToken and tags, ResetImageAttribute removes every launch
+// permission, DisableImage and EnableImage exist (and DescribeImages leaves
+// disabled images out unless asked), and DeleteTags without tags deletes
+// every tag.
 //
 // It needs python3 with moto 5.2.1 (pinned in requirements.txt; `make pytools`
 // installs it into .venv when the machine lacks it). AMISHARE_MOTO_PYTHON
@@ -195,7 +198,14 @@ func (s *Server) control(what, path, contentType string, body io.Reader) error {
 // amishare:managed=true, as amishare's role does with the stack parameter
 // DelegatedKeysOnly=true (moto enforces no IAM). Reset turns it off again.
 func (s *Server) SetDelegatedKeysOnly(on bool) error {
-	return s.control("setting delegated keys only", "/amishare-test/delegated-keys-only", "text/plain", strings.NewReader(fmt.Sprint(on)))
+	return s.Switch("delegated-keys-only", on)
+}
+
+// Switch turns one of the launcher's test switches on or off (see the
+// patches in launcher.py: delegated-keys-only, reset-keeps-organizations).
+// Reset turns every switch off.
+func (s *Server) Switch(name string, on bool) error {
+	return s.control("setting "+name, "/amishare-test/"+name, "text/plain", strings.NewReader(fmt.Sprint(on)))
 }
 
 // Env returns the environment, as "K=V" strings, that points the AWS SDK
