@@ -34,7 +34,12 @@ func condition(op string, want, got []string) (bool, error) {
 		return false, fmt.Errorf("condition operator %q is not modelled", op)
 	}
 	if len(got) == 0 {
-		return set == "ForAllValues" || ifExists, nil
+		// A missing key matches no value: a negated operator holds (IAM:
+		// "If the policy condition requires that the key is not matched,
+		// such as StringNotLike or ArnNotLike, and the right key is not
+		// present, the condition is true"), unless a set operator asks for
+		// any value; ForAllValues holds on an empty set, IfExists skips.
+		return set == "ForAllValues" || ifExists || (negated && set == ""), nil
 	}
 	if set == "" && len(got) > 1 {
 		return false, fmt.Errorf("%s on a key with several values needs ForAnyValue or ForAllValues", op)

@@ -98,6 +98,11 @@ func TestCondition(t *testing.T) {
 		{"for all values, absent", "ForAllValues:StringEquals", []string{"a"}, nil, true},
 		{"for any value", "ForAnyValue:StringLike", []string{"o-a/*/ou-x/*"}, []string{"o-a/r/ou-y/", "o-a/r/ou-x/"}, true},
 		{"for any value, absent", "ForAnyValue:StringLike", []string{"*"}, nil, false},
+		{"not equals, absent", "StringNotEquals", []string{"a"}, nil, true},
+		{"arn not like, absent", "ArnNotLike", []string{"arn:aws:iam::*:role/x"}, nil, true},
+		{"for any value not equals, absent", "ForAnyValue:StringNotEquals", []string{"a"}, nil, false},
+		{"for any value not equals, one other", "ForAnyValue:StringNotEquals", []string{"a", "b"}, []string{"a", "c"}, true},
+		{"for any value not equals, all listed", "ForAnyValue:StringNotEquals", []string{"a", "b"}, []string{"b"}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
