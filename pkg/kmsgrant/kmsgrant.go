@@ -52,8 +52,9 @@ var Operations = []types.GrantOperation{
 // add gets a grant named NamePrefix+account for its root (operations
 // Decrypt, DescribeKey, ReEncryptFrom, ReEncryptTo,
 // GenerateDataKeyWithoutPlaintext, CreateGrant), unless a grant with that name
-// is already listed. For each account in remove, every grant with that name
-// is revoked. An account in both is only removed.
+// is already listed. For each account in remove, every grant amishare made
+// for it (that name and the account's root as grantee: see ours) is
+// revoked. An account in both is only removed.
 //
 // added and removed are the accounts actually changed, sorted. A failure for
 // one account does not stop the others; the failures are joined.
@@ -70,12 +71,12 @@ func Ensure(ctx context.Context, api API, keyARN string, add, remove []string) (
 		delete(addSet, a)
 	}
 
-	byName, err := listGrants(ctx, api, keyARN)
+	partition := awsid.PartitionOf(keyARN)
+	byName, err := listGrants(ctx, api, keyARN, partition)
 	if err != nil {
 		return nil, nil, err
 	}
 
-	partition := awsid.PartitionOf(keyARN)
 	var errs []error
 	for _, a := range slices.Sorted(maps.Keys(addSet)) {
 		name := NamePrefix + a
@@ -119,8 +120,11 @@ func Ensure(ctx context.Context, api API, keyARN string, add, remove []string) (
 	return added, removed, errors.Join(errs...)
 }
 
-// listGrants returns the ids of the key's grants by grant name, all pages.
-func listGrants(ctx context.Context, api API, keyARN string) (map[string][]string, error) {
+// listGrants returns the ids of amishare's grants on the key by grant
+// name, all pages: those named NamePrefix and an account id whose grantee
+// is that account's root. Any other grant is someone else's (EBS makes
+// grants for the volumes it creates, and revoking one breaks the volume).
+func listGrants(ctx context.Context, api API, keyARN, partition string) (map[string][]string, error) {
 	byName := map[string][]string{}
 	p := kms.NewListGrantsPaginator(api, &kms.ListGrantsInput{KeyId: aws.String(keyARN)})
 	for p.HasMorePages() {
@@ -130,24 +134,30 @@ func listGrants(ctx context.Context, api API, keyARN string) (map[string][]strin
 		}
 		for _, g := range page.Grants {
 			name := aws.ToString(g.Name)
-			byName[name] = append(byName[name], aws.ToString(g.GrantId))
+			if account, ok := ours(name, aws.ToString(g.GranteePrincipal), partition); ok {
+				byName[NamePrefix+account] = append(byName[NamePrefix+account], aws.ToString(g.GrantId))
+			}
 		}
 	}
 	return byName, nil
 }
 
-// Accounts returns the accounts amishare's grants on the key are for
-// (grants named NamePrefix+account), sorted.
+// ours reports whether a grant is one amishare made, and for which account.
+func ours(name, grantee, partition string) (account string, ok bool) {
+	account, ok = strings.CutPrefix(name, NamePrefix)
+	return account, ok && awsid.IsAccountID(account) && grantee == awsid.RootARN(partition, account)
+}
+
+// Accounts returns the accounts amishare's grants on the key are for (see
+// listGrants), sorted.
 func Accounts(ctx context.Context, api API, keyARN string) ([]string, error) {
-	byName, err := listGrants(ctx, api, keyARN)
+	byName, err := listGrants(ctx, api, keyARN, awsid.PartitionOf(keyARN))
 	if err != nil {
 		return nil, err
 	}
 	var out []string
 	for name := range byName {
-		if a, ok := strings.CutPrefix(name, NamePrefix); ok && awsid.IsAccountID(a) {
-			out = append(out, a)
-		}
+		out = append(out, strings.TrimPrefix(name, NamePrefix))
 	}
 	slices.Sort(out)
 	return out, nil

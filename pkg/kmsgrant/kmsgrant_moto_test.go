@@ -39,7 +39,7 @@ func TestMoto(t *testing.T) {
 		if err != nil || !slices.Equal(removed, []string{a}) {
 			t.Fatalf("remove: got removed=%v err=%v, want [%s]", removed, err, a)
 		}
-		byName, err := listGrants(ctx, api, key)
+		byName, err := listGrants(ctx, api, key, "aws")
 		if err != nil {
 			t.Fatal(err)
 		}

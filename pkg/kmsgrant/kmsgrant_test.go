@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -96,8 +97,14 @@ func (g *grantStore) api() *fakeKMS {
 	}
 }
 
+// grant is a grant as amishare makes them: an amishare name has the named
+// account's root as grantee.
 func grant(id, name string) types.GrantListEntry {
-	return types.GrantListEntry{GrantId: aws.String(id), Name: aws.String(name)}
+	g := types.GrantListEntry{GrantId: aws.String(id), Name: aws.String(name)}
+	if a, ok := strings.CutPrefix(name, NamePrefix); ok {
+		g.GranteePrincipal = aws.String("arn:aws:iam::" + a + ":root")
+	}
+	return g
 }
 
 func TestEnsure(t *testing.T) {
@@ -168,6 +175,22 @@ func TestEnsure(t *testing.T) {
 		_, removed, err = Ensure(ctx, g.api(), keyARN, nil, []string{a})
 		if err != nil || removed != nil {
 			t.Errorf("second call: got removed=%v err=%v, want none", removed, err)
+		}
+	})
+
+	t.Run("a grant with amishare's name for another grantee is not amishare's", func(t *testing.T) {
+		// EBS grants its service role on the volumes it creates; revoking
+		// such a grant breaks the volume. Only the grantee amishare sets counts.
+		ebs := grant("g1", "amishare-"+a)
+		ebs.GranteePrincipal = aws.String("arn:aws:iam::" + a + ":role/aws-service-role/ebs.amazonaws.com/AWSServiceRoleForEBS")
+		g := &grantStore{t: t, grants: []types.GrantListEntry{ebs, grant("g2", "amishare-"+b)}}
+		_, removed, err := Ensure(ctx, g.api(), keyARN, nil, []string{a, b})
+		if err != nil || !slices.Equal(removed, []string{b}) || !slices.Equal(g.revokes, []string{"g2"}) {
+			t.Errorf("got removed=%v revokes=%v err=%v, want only g2 (%s) revoked", removed, g.revokes, err, b)
+		}
+		accounts, err := Accounts(ctx, g.api(), keyARN)
+		if err != nil || len(accounts) != 0 {
+			t.Errorf("Accounts: got %v, %v, want none", accounts, err)
 		}
 	})
 
