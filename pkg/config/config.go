@@ -5,9 +5,11 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"regexp"
 	"slices"
@@ -52,6 +54,10 @@ type Config struct {
 	// SweepRate is the most AWS API calls per second a sweep makes, every
 	// call counted (reads, writes, retries); 0 means DefaultSweepRate.
 	SweepRate int `json:"sweepRate,omitempty"`
+
+	// Version is the SSM parameter's version the document was read from
+	// (0 when not read from SSM): every decision's log line carries it.
+	Version int64 `json:"-"`
 }
 
 // DefaultSweepRate is half of the refill rate EC2 documents for its
@@ -66,10 +72,15 @@ var (
 )
 
 // Parse decodes and validates a configuration document. Unknown fields,
-// trailing data, ids that are not 12 digits, organization or OU ARNs that do
-// not match the patterns EC2 Image Builder documents for launch permissions,
-// and empty groups are errors.
+// duplicate keys, trailing data, ids that are not 12 digits, organization or
+// OU ARNs that do not match the patterns EC2 Image Builder documents for
+// launch permissions, and empty groups are errors.
 func Parse(data []byte) (*Config, error) {
+	// encoding/json keeps the last of duplicate keys: a value pasted into
+	// the document (a group) could then replace the allowlist after it.
+	if err := noDuplicateKeys(data); err != nil {
+		return nil, fmt.Errorf("configuration is not valid: %w", err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var c Config
@@ -182,4 +193,67 @@ func (c *Config) OrganizationTargets() []string {
 func (c *Config) Group(name string) ([]string, bool) {
 	members, ok := c.Groups[name]
 	return members, ok
+}
+
+// noDuplicateKeys reports the first object key that appears twice in the
+// same object, anywhere in the document.
+func noDuplicateKeys(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var walk func(path string) error
+	walk = func(path string) error {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch tok {
+		case json.Delim('{'):
+			seen := map[string]bool{}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return err
+				}
+				key, _ := kt.(string)
+				if seen[key] {
+					return fmt.Errorf("%s: key %q appears twice", cmp.Or(path, "the document"), key)
+				}
+				seen[key] = true
+				if err := walk(strings.TrimPrefix(path+"."+key, ".")); err != nil {
+					return err
+				}
+			}
+			_, err = dec.Token() // }
+			return err
+		case json.Delim('['):
+			for dec.More() {
+				if err := walk(path); err != nil {
+					return err
+				}
+			}
+			_, err = dec.Token() // ]
+			return err
+		}
+		return nil
+	}
+	if err := walk(""); err != nil {
+		var syntax *json.SyntaxError
+		if errors.As(err, &syntax) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return nil // reported by the decoder, with its position
+		}
+		return err
+	}
+	return nil
+}
+
+// CheckAccount refuses keys of copyKeys that belong to another account
+// than account (the configuration parameter's): a copy encrypted with a key
+// someone else controls could be disabled by them.
+func (c *Config) CheckAccount(account string) error {
+	var errs []error
+	for _, region := range slices.Sorted(maps.Keys(c.CopyKeys)) {
+		if owner := awsid.AccountOf(c.CopyKeys[region]); owner != "" && account != "" && owner != account {
+			errs = append(errs, fmt.Errorf("copyKeys[%q]: %q is a key of account %s, not of this account (%s)", region, c.CopyKeys[region], owner, account))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -188,3 +188,32 @@ func TestLoaderErrors(t *testing.T) {
 		}
 	})
 }
+
+func TestParseRefusesDuplicateKeys(t *testing.T) {
+	for _, doc := range []string{
+		// A groups value pasted unescaped that closes the object and goes on.
+		`{"allowedAccounts":["111122223333"],"groups":{"g":["111122223333"]}, "allowedAccounts": ["999999999999"], "allowPublic": true}`,
+		`{"groups":{"g":["111122223333"],"g":["999999999999"]}}`,
+		`{"copyKeys":{"eu-west-1":"alias/a","eu-west-1":"alias/b"}}`,
+	} {
+		if _, err := Parse([]byte(doc)); err == nil || !strings.Contains(err.Error(), "appears twice") {
+			t.Errorf("Parse(%s): got %v, want a duplicate key refused", doc, err)
+		}
+	}
+	if _, err := Parse([]byte(`{"allowedAccounts":["111122223333"],"groups":{"a":["111122223333"],"b":["111122223333"]}}`)); err != nil {
+		t.Errorf("the same member in two groups is no duplicate key: %v", err)
+	}
+}
+
+func TestCheckAccountRefusesForeignCopyKeys(t *testing.T) {
+	c, err := Parse([]byte(`{"allowedRegions":["eu-west-1"],"copyKeys":{"eu-west-1":"arn:aws:kms:eu-west-1:999999999999:key/0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0","us-east-1":"alias/amis"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CheckAccount("123456789012"); err == nil || !strings.Contains(err.Error(), "account 999999999999") {
+		t.Errorf("got %v, want the key of another account refused", err)
+	}
+	if err := c.CheckAccount("999999999999"); err != nil {
+		t.Errorf("the account's own key: %v", err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/amishare/amishare/pkg/awserr"
+	"github.com/amishare/amishare/pkg/awsid"
 )
 
 // DefaultParameter is the SSM parameter read when AMISHARE_CONFIG_PARAMETER is unset.
@@ -67,8 +68,12 @@ func (l *Loader) Load(ctx context.Context) (*Config, error) {
 	}
 	cfg, err := Parse([]byte(*out.Parameter.Value))
 	if err != nil {
-		return nil, fmt.Errorf("SSM parameter %s: %w", l.Parameter, err)
+		return nil, fmt.Errorf("SSM parameter %s (version %d): %w", l.Parameter, out.Parameter.Version, err)
 	}
+	if err := cfg.CheckAccount(awsid.AccountOf(aws.ToString(out.Parameter.ARN))); err != nil {
+		return nil, fmt.Errorf("SSM parameter %s (version %d): configuration is not valid: %w", l.Parameter, out.Parameter.Version, err)
+	}
+	cfg.Version = out.Parameter.Version
 	ttl := l.TTL
 	if ttl == 0 {
 		ttl = DefaultTTL
