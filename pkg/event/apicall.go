@@ -134,7 +134,7 @@ func decodeAPICall(t *Event, raw json.RawMessage) error {
 	if create {
 		return decodeImageResponse(t, d.ResponseElements)
 	}
-	return decodeTagsRequest(t, d.RequestParameters)
+	return decodeTagsRequest(t, d.EventName, d.RequestParameters)
 }
 
 // decodeImageResponse reads the image a successful create, register or copy made.
@@ -159,9 +159,10 @@ func decodeImageResponse(t *Event, raw json.RawMessage) error {
 
 // decodeTagsRequest reads the images a CreateTags or DeleteTags call touched.
 // Tagging takes any EC2 resource at once, so ids of other kinds are skipped.
-// A call that names tag keys is judged by them as a Tag Change is; DeleteTags
-// without keys removes every tag, which always matters.
-func decodeTagsRequest(t *Event, raw json.RawMessage) error {
+// A call that names tag keys is judged by them as a Tag Change is (a
+// DeleteTags naming amishare:status deletes it); DeleteTags without keys
+// removes every tag, which always matters.
+func decodeTagsRequest(t *Event, eventName string, raw json.RawMessage) error {
 	if isNull(raw) {
 		return errors.New("successful call has no requestParameters")
 	}
@@ -174,7 +175,11 @@ func decodeTagsRequest(t *Event, raw json.RawMessage) error {
 		for i, item := range r.TagSet.Items {
 			keys[i] = item.Key
 		}
-		if reason := ignoreTagKeys(keys); reason != "" {
+		var removed []string
+		if eventName == "DeleteTags" {
+			removed = keys
+		}
+		if reason := ignoreTagKeys(keys, removed); reason != "" {
 			t.Ignored = reason
 			return nil
 		}
@@ -193,7 +198,7 @@ func decodeTagsRequest(t *Event, raw json.RawMessage) error {
 		t.Ignored = "no image among the tagged resources"
 		return nil
 	}
-	t.Work = Reconcile{ImageIDs: ids.ids}
+	t.Work = Reconcile{ImageIDs: ids.ids, TagChange: true}
 	t.Detail += " on " + strings.Join(ids.ids, ",")
 	return nil
 }

@@ -87,6 +87,9 @@ type Work interface{ work() }
 // Reconcile asks to make each image's sharing match its tags.
 type Reconcile struct {
 	ImageIDs []string // deduplicated, in event order
+	// TagChange: a person changed the images' amishare tags (Tag Change on
+	// Resource, CloudTrail CreateTags or DeleteTags).
+	TagChange bool
 }
 
 // CopyFailed reports an image that EC2 says failed: if it is a copy

@@ -210,9 +210,20 @@ func TestDecodeAMIStateFields(t *testing.T) {
 }
 
 func TestDecodeTagChange(t *testing.T) {
+	// detail changes (adds or updates) keys: the tags after the change hold them.
 	detail := func(service, resourceType string, keys ...string) string {
+		tags := []string{`"amishare:accounts":"111122223333"`}
+		for _, k := range keys {
+			if k != "amishare:accounts" {
+				tags = append(tags, `"`+k+`":"v"`)
+			}
+		}
 		return `{"changed-tag-keys":["` + strings.Join(keys, `","`) + `"],"service":"` + service +
-			`","resource-type":"` + resourceType + `","version":3,"tags":{"amishare:accounts":"111122223333"}}`
+			`","resource-type":"` + resourceType + `","version":3,"tags":{` + strings.Join(tags, ",") + `}}`
+	}
+	// deletion deletes keys: the tags after the change (left) lack them.
+	deletion := func(left string, keys ...string) string {
+		return `{"changed-tag-keys":["` + strings.Join(keys, `","`) + `"],"service":"ec2","resource-type":"image","version":3,"tags":{` + left + `}}`
 	}
 	one := []string{imageARN(img1)}
 	tests := []struct {
@@ -246,6 +257,12 @@ func TestDecodeTagChange(t *testing.T) {
 			want{kind: KindTagChange, ignored: "only amishare status tags changed"}},
 		{"status and foreign keys", tagChange(one, detail("ec2", "image", "amishare:status", "Name")),
 			want{kind: KindTagChange, ignored: "non-amishare"}},
+		{"status deleted: the image may have lost every amishare tag", tagChange(one, deletion(`"Name":"x"`, "amishare:status")),
+			want{kind: KindTagChange, ids: []string{img1}}},
+		{"every amishare tag deleted", tagChange(one, deletion("", "amishare:accounts", "amishare:status", "amishare:message")),
+			want{kind: KindTagChange, ids: []string{img1}}},
+		{"message deleted", tagChange(one, deletion(`"amishare:status":"shared"`, "amishare:message")),
+			want{kind: KindTagChange, ignored: "only amishare status tags changed"}},
 		{"only foreign keys", tagChange(one, detail("ec2", "image", "Name", "Owner")),
 			want{kind: KindTagChange, ignored: "no amishare tag changed"}},
 		{"prefix is case sensitive", tagChange(one, detail("ec2", "image", "AMIShare:accounts")),
@@ -314,6 +331,8 @@ func TestDecodeAPICall(t *testing.T) {
 			want{kind: KindAPICall, ids: []string{img1}}},
 		{"CreateTags only status keys", apiCall(ctDetail("CreateTags", tagsParams([]string{img1}, "amishare:status", "amishare:message"))),
 			want{kind: KindAPICall, ignored: "only amishare status tags changed"}},
+		{"DeleteTags of the status", apiCall(ctDetail("DeleteTags", tagsParams([]string{img1}, "amishare:status"))),
+			want{kind: KindAPICall, ids: []string{img1}}},
 		{"CreateTags only foreign keys", apiCall(ctDetail("CreateTags", tagsParams([]string{img1}, "Name"))),
 			want{kind: KindAPICall, ignored: "no amishare tag changed"}},
 		{"CreateTags without tagSet", apiCall(ctDetail("CreateTags", tagsParams([]string{img1}))),

@@ -3,6 +3,7 @@ package event
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/amishare/amishare/pkg/amitag"
@@ -36,13 +37,15 @@ version is a number that some events carry as 4.0, not an integer.
 }
 */
 
-// tagChangeDetail is the detail of a Tag Change on Resource event. The tags
-// are left out on purpose: they may be stale by the time the event is handled,
-// so the engine reads the image's tags itself.
+// tagChangeDetail is the detail of a Tag Change on Resource event. Of the
+// tags only the keys are read, to tell a deleted status tag: their values may
+// be stale by the time the event is handled, so the engine reads the image's
+// tags itself.
 type tagChangeDetail struct {
-	ChangedTagKeys []string `json:"changed-tag-keys"`
-	Service        string   `json:"service"`
-	ResourceType   string   `json:"resource-type"`
+	ChangedTagKeys []string                   `json:"changed-tag-keys"`
+	Service        string                     `json:"service"`
+	ResourceType   string                     `json:"resource-type"`
+	Tags           map[string]json.RawMessage `json:"tags"`
 }
 
 // decodeTagChange fills t from a Tag Change on Resource event. The images are
@@ -70,7 +73,7 @@ func decodeTagChange(t *Event, rawResources, raw json.RawMessage) error {
 		return nil
 	}
 	t.Detail = fmt.Sprintf("tags %s changed on %s", keys, short(strings.Join(resources, ",")))
-	if reason := ignoreTagKeys(d.ChangedTagKeys); reason != "" {
+	if reason := ignoreTagKeys(d.ChangedTagKeys, deleted(d.ChangedTagKeys, d.Tags)); reason != "" {
 		t.Ignored = reason
 		return nil
 	}
@@ -89,19 +92,38 @@ func decodeTagChange(t *Event, rawResources, raw json.RawMessage) error {
 		t.Ignored = "tag change is not on an ec2 image (no image ARN in resources)"
 		return nil
 	}
-	t.Work = Reconcile{ImageIDs: ids.ids}
+	t.Work = Reconcile{ImageIDs: ids.ids, TagChange: true}
 	t.Detail = fmt.Sprintf("tags %s changed on %s", keys, strings.Join(ids.ids, ","))
 	return nil
 }
 
+// deleted returns the keys of changed that tags (the tags after the change)
+// no longer holds.
+func deleted(changed []string, tags map[string]json.RawMessage) []string {
+	var out []string
+	for _, k := range changed {
+		if _, ok := tags[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // ignoreTagKeys returns why a change to these tag keys is nothing for us, or ""
-// when at least one amishare key other than a status key changed. Keys are
-// case sensitive, as EC2 tag keys are.
+// when at least one amishare key other than a status key changed, or the
+// status tag was deleted (deleted lists the keys removed). Keys are case
+// sensitive, as EC2 tag keys are.
 //
 // The status keys are written by the engine itself: reacting to them would
-// loop. Keys outside the amishare prefix never change what is shared; the
-// EventBridge rule already filters them out, this is defence in depth.
-func ignoreTagKeys(keys []string) string {
+// loop. The engine never deletes amishare:status, so its deletion is a
+// person's, and it may leave an image without any amishare tag, whose
+// access must then be revoked. Keys outside the amishare prefix never
+// change what is shared; the EventBridge rule already filters them out,
+// this is defence in depth.
+func ignoreTagKeys(keys, deleted []string) string {
+	if slices.Contains(deleted, amitag.Status) {
+		return ""
+	}
 	var status, foreign bool
 	for _, k := range keys {
 		switch {
