@@ -167,6 +167,7 @@ func run(ctx context.Context, verbose bool) (err error) {
 		{"8. Share the AWS-managed-key AMI through a re-encrypted copy", d.reencrypt},
 		{"9. Someone shares by hand: the scheduled sweep repairs the drift", d.sweepDrift},
 		{"10. Deregister an AMI: its snapshots and keys are unshared", d.deregister},
+		{"11. Every amishare tag deleted at once: what amishare gave is revoked", d.untagAll},
 	}
 	for _, s := range steps {
 		if err := ctx.Err(); err != nil {
@@ -462,7 +463,7 @@ func (d *demo) policy(keyARN string) (keyPolicy, error) {
 	if err != nil {
 		return keyPolicy{}, err
 	}
-	p, err := parseKeyPolicy(doc)
+	p, err := parseKeyPolicy(keyARN, doc)
 	if err != nil {
 		return p, fmt.Errorf("policy of %s: %w", keyARN, err)
 	}

@@ -60,7 +60,7 @@ func (d *demo) shareWithOU() error {
 	after.print("key-3")
 	fmt.Println()
 	fmt.Println("The statements amishare wrote for the OU, in full:")
-	printJSON("  ", []byte(kmspolicy.Statement([]string{workloadsOU}, "")))
+	printJSON("  ", []byte(kmspolicy.Statement([]string{workloadsOU}, after.key)))
 	var ouStatements int
 	for _, s := range after.stmts {
 		if after.ours[s.Sid] && slices.Equal(principals(s), []string{"*"}) {

@@ -17,6 +17,7 @@ import (
 // statement's Sid and principals, as the test tooling's policy evaluator
 // reads them.
 type keyPolicy struct {
+	key      kmspolicy.Key // the key's partition and account
 	doc      string
 	grantees []string // kmspolicy.Grantees: accounts, organizations, OUs
 	others   string   // the policy without amishare's statements
@@ -26,13 +27,13 @@ type keyPolicy struct {
 
 // parseKeyPolicy splits doc into amishare's statements and the others: the
 // others are what kmspolicy.Edit leaves when every grantee is removed.
-func parseKeyPolicy(doc string) (keyPolicy, error) {
-	p := keyPolicy{doc: doc, ours: map[string]bool{}}
+func parseKeyPolicy(keyARN, doc string) (keyPolicy, error) {
+	p := keyPolicy{key: kmspolicy.KeyOf(keyARN), doc: doc, ours: map[string]bool{}}
 	var err error
 	if p.grantees, err = kmspolicy.Grantees(doc); err != nil {
 		return p, err
 	}
-	if p.others, _, err = kmspolicy.Edit(doc, nil, p.grantees, ""); err != nil {
+	if p.others, _, err = kmspolicy.Edit(doc, nil, p.grantees, p.key); err != nil {
 		return p, err
 	}
 	if p.stmts, err = iameval.Statements(doc); err != nil {
@@ -82,7 +83,7 @@ func (p keyPolicy) print(label string) {
 // printOurs prints amishare's statements in full, as kmspolicy writes them
 // for the policy's grantees (expectPolicy checks the policy holds exactly those).
 func (p keyPolicy) printOurs() {
-	printJSON("  ", []byte(kmspolicy.Statement(p.grantees, "")))
+	printJSON("  ", []byte(kmspolicy.Statement(p.grantees, p.key)))
 }
 
 // expectPolicy checks that after's statements that are not amishare's are
@@ -95,7 +96,7 @@ func expectPolicy(before, after keyPolicy, grantees []string) error {
 	if want := slices.Sorted(slices.Values(grantees)); !slices.Equal(after.grantees, want) {
 		return fmt.Errorf("amishare's statements grant %v, want %v", after.grantees, want)
 	}
-	if _, changed, err := kmspolicy.Edit(after.doc, nil, nil, ""); err != nil || changed {
+	if _, changed, err := kmspolicy.Edit(after.doc, nil, nil, after.key); err != nil || changed {
 		return fmt.Errorf("amishare's statements are not as kmspolicy writes them for %v (%v)", after.grantees, err)
 	}
 	return nil

@@ -166,3 +166,45 @@ func (d *demo) deregister() error {
 	check("the deregistered image's 3 snapshots are shared with nobody; its keys dropped %s, and %s where no other image needs it", accountB, accountA)
 	return nil
 }
+
+// untagAll deletes every amishare tag of the plain image at once, as a
+// careless `aws ec2 delete-tags` would: the image no longer looks managed,
+// but its snapshots' record shows amishare shared it, so everything
+// amishare gave is revoked (its launch permissions by a reset).
+func (d *demo) untagAll() error {
+	img := d.plain
+	fmt.Printf("Someone runs: aws ec2 delete-tags --resources %s   (every tag of the image at once)\n", img.id)
+	if _, err := d.fx.EC2.DeleteTags(d.ctx, &ec2.DeleteTagsInput{Resources: []string{img.id}}); err != nil {
+		return err
+	}
+	tags, err := d.fx.Tags(d.ctx, img.id)
+	if err != nil {
+		return err
+	}
+	if len(tags) != 0 {
+		return fmt.Errorf("%s still has tags %v", img.id, tags)
+	}
+	fmt.Printf("%s carries no amishare tag now; its snapshots still record it (%s = %s).\n", img.id, amitag.Image, img.id)
+	res, before, after, err := d.deliverAndCompare(img, "cloudtrail-delete-all-tags.json")
+	if err != nil {
+		return err
+	}
+	if res.Outcome != share.OutcomeCleaned {
+		return fmt.Errorf("outcome %s (%s), want the image released", res.Outcome, res.Reason)
+	}
+	d.printPerms(img, before, after)
+	if err := expectPerms(img, after, nil); err != nil {
+		return err
+	}
+	for _, snap := range img.snaps {
+		tags, err := d.fx.SnapshotTags(d.ctx, snap)
+		if err != nil {
+			return err
+		}
+		if v, ok := tags[amitag.Image]; ok {
+			return fmt.Errorf("%s still records %q", snap, v)
+		}
+	}
+	check("deleting every tag revoked everything amishare gave %s: launch permissions (reset), snapshots, and the record", img.id)
+	return nil
+}

@@ -283,7 +283,7 @@ func TestRunHandleAWSFailure(t *testing.T) {
 // (--region) while the configuration is read in AWS_REGION.
 func TestRunPlanRegion(t *testing.T) {
 	const away = "eu-west-1"
-	w := world.New(t, testConfig)
+	w := world.New(t, `{"allowedAccounts":["111122223333","444455556666","777788889999"],"allowedRegions":["eu-west-1"]}`)
 	hookHandler(t, w, nil)
 	id, snaps := w.In(away).PlainImage(t, 1, map[string]string{amitag.Accounts: acctA})
 	if r := runCLI(t, "", "apply", "--region", away, id); r.code != 0 || decode[share.Result](t, r).Status != rules.StatusShared {
@@ -296,5 +296,9 @@ func TestRunPlanRegion(t *testing.T) {
 	}
 	if r := runCLI(t, "", "plan", id); r.code != 0 || decode[share.Result](t, r).Outcome != share.OutcomeGone {
 		t.Errorf("plan %s without --region: got %s; want it gone from %s", id, r, moto.Region)
+	}
+	// A region the configuration does not allow: refused, nothing read there.
+	if r := runCLI(t, "", "plan", "--region", "ap-south-1", id); r.code != 1 || !strings.Contains(r.String(), "allowedRegions") {
+		t.Errorf("plan --region ap-south-1: got %s; want it refused", r)
 	}
 }

@@ -145,7 +145,9 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		Pacer: pacer, Margin: opts.SweepMargin, Workers: opts.SweepWorkers,
 	}
 	h := &handler.Handler{
-		Engines: func(region string) handler.Reconciler { return pool.Engine(region) },
+		Engines: func(ctx context.Context, region string) (handler.Reconciler, error) {
+			return pool.EngineFor(ctx, region)
+		},
 		Sweeper: sweeper,
 		Log:     log,
 		DryRun:  opts.DryRun,

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/amishare/amishare/pkg/awserr"
 	"github.com/amishare/amishare/pkg/event"
 	"github.com/amishare/amishare/pkg/share"
 	"github.com/amishare/amishare/pkg/sweep"
@@ -29,8 +30,9 @@ var _ Reconciler = (*share.Engine)(nil)
 type Handler struct {
 	// Engines gives the engine acting in a region ("" is the function's
 	// own): an event is handled in the region its envelope names, whatever
-	// region the function runs in.
-	Engines func(region string) Reconciler
+	// region the function runs in, once the configuration allows that region
+	// (an error wrapping *share.RegionNotAllowedError otherwise).
+	Engines func(ctx context.Context, region string) (Reconciler, error)
 	// Sweeper runs the scheduled sweep and its continuations (in the
 	// function's own region).
 	Sweeper Sweeper
@@ -74,7 +76,25 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Summary, err
 		log.InfoContext(ctx, "event ignored", "eventId", ev.ID, "kind", string(ev.Kind), "reason", ev.Ignored)
 		return sum, nil
 	}
-	engine := h.Engines(ev.Region)
+	switch w := ev.Work.(type) {
+	case event.Sweep:
+		return h.sweep(ctx, ev, nil, sum)
+	case event.Resume:
+		return h.sweep(ctx, ev, w.Bodies, sum)
+	}
+	engine, err := h.Engines(ctx, ev.Region)
+	if err != nil && !awserr.IsTransient(err) {
+		// Not allowed there, or no valid configuration to say whether it is:
+		// nothing changes.
+		sum.Ignored = err.Error()
+		log.WarnContext(ctx, "event ignored", "eventId", ev.ID, "kind", string(ev.Kind), "region", ev.Region, "reason", sum.Ignored)
+		return sum, nil
+	}
+	if err != nil {
+		log.ErrorContext(ctx, "event failed", "eventId", ev.ID, "kind", string(ev.Kind), "region", ev.Region, "error", err.Error())
+		sum.Error = err.Error()
+		return sum, err
+	}
 	opts := share.Options{DryRun: h.DryRun}
 	var errs []error
 	each := func(ids []string, do func(context.Context, string, share.Options) (share.Result, error)) {
@@ -89,15 +109,12 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Summary, err
 	}
 	switch w := ev.Work.(type) {
 	case event.Reconcile:
+		opts.TagChange = w.TagChange
 		each(w.ImageIDs, engine.Reconcile)
 	case event.CopyFailed:
 		each([]string{w.ImageID}, engine.CopyFailed)
 	case event.Cleanup:
 		each(w.ImageIDs, engine.Cleanup)
-	case event.Sweep:
-		return h.sweep(ctx, ev, nil, sum)
-	case event.Resume:
-		return h.sweep(ctx, ev, w.Bodies, sum)
 	default:
 		return sum, fmt.Errorf("event %s: no work of type %T", ev.ID, ev.Work)
 	}
@@ -126,7 +143,11 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 // configuration is still read in the function's own region.
 func (h *Handler) Reconcile(ctx context.Context, region, imageID string) (share.Result, error) {
 	log := h.logger()
-	res, err := h.Engines(region).Reconcile(ctx, imageID, share.Options{DryRun: h.DryRun})
+	engine, err := h.Engines(ctx, region)
+	if err != nil {
+		return share.Result{ImageID: imageID, Outcome: share.OutcomeFailed}, err
+	}
+	res, err := engine.Reconcile(ctx, imageID, share.Options{DryRun: h.DryRun})
 	logDecision(ctx, log, event.Event{Kind: event.KindOperator, Region: region}, res, err)
 	emitMetrics(ctx, log, []share.Result{res})
 	return res, err
@@ -154,6 +175,12 @@ func logDecision(ctx context.Context, log *slog.Logger, ev event.Event, res shar
 	if len(res.Targets) > 0 {
 		attrs = append(attrs, "targets", res.Targets)
 	}
+	if res.ConfigVersion > 0 {
+		attrs = append(attrs, "configVersion", res.ConfigVersion)
+	}
+	if len(res.Warnings) > 0 {
+		attrs = append(attrs, "warnings", res.Warnings)
+	}
 	for _, r := range res.Refused {
 		log.WarnContext(ctx, "target refused", "imageId", res.ImageID, "token", r.Token, "reason", r.Reason)
 	}
@@ -165,6 +192,10 @@ func logDecision(ctx context.Context, log *slog.Logger, ev event.Event, res shar
 	}
 	if err != nil {
 		log.ErrorContext(ctx, "image reconcile failed", append(attrs, "error", err.Error())...)
+		return
+	}
+	if len(res.Unrevoked) > 0 {
+		log.ErrorContext(ctx, "access not revoked", append(attrs, "unrevoked", res.Unrevoked)...)
 		return
 	}
 	log.InfoContext(ctx, "image reconciled", attrs...)

@@ -615,3 +615,33 @@ func TestHandleBrokenConfiguration(t *testing.T) {
 		})
 	}
 }
+
+// TestHandleRegionsBoundByTheConfiguration: an event naming a region that
+// is neither the function's nor allowed changes nothing there (no client is
+// even built for it); every decision's log line carries the configuration
+// parameter's version.
+func TestHandleRegionsBoundByTheConfiguration(t *testing.T) {
+	w := world.New(t, testConfig)
+	id, _ := w.In("ap-south-1").PlainImage(t, 1, map[string]string{amitag.Accounts: acctA})
+	h := w.Handler(t, app.Options{})
+	sum, err := w.Handle(t, h, world.RegionEvent(t, "ami-available.json", id, "ap-south-1"))
+	if err != nil || !strings.Contains(sum.Ignored, "allowedRegions") || len(sum.Images) != 0 {
+		t.Errorf("event from ap-south-1: %+v, %v; want it ignored", sum, err)
+	}
+	for _, c := range w.Calls.Calls() {
+		if c != "GetParameter" {
+			t.Errorf("call %s made for a region not allowed", c)
+		}
+	}
+	w.In("ap-south-1").WantShared(t, id, nil)
+
+	home, _ := w.PlainImage(t, 1, map[string]string{amitag.Accounts: acctA})
+	w.Logs.Reset()
+	if _, err := w.Handle(t, h, world.SampleEvent(t, "ami-available.json", home)); err != nil {
+		t.Fatal(err)
+	}
+	lines := w.LinesWithMsg(t, "image reconciled")
+	if len(lines) != 1 || lines[0]["configVersion"] != 1.0 {
+		t.Errorf("decision lines %v: want one carrying configVersion 1", lines)
+	}
+}

@@ -24,10 +24,20 @@ type Metrics struct {
 	// SnapshotsCleaned counts the snapshots of deregistered images whose
 	// create-volume permissions were revoked (as a sweep's metric does).
 	SnapshotsCleaned int
+	// RevocationsBlocked counts images no longer managed whose launch
+	// permissions amishare could not reset (one it could not have granted):
+	// a person must look.
+	RevocationsBlocked int
+	// KeyPolicyNearLimit counts keys whose policy is near KMS's size limit;
+	// LeftoverStatements, keys holding statements policy mode left.
+	KeyPolicyNearLimit int
+	LeftoverStatements int
 }
 
-// Count tallies the results of one event. Only applied changes count: a dry
-// run or an unchanged image adds nothing but its refusals and errors.
+// Count tallies the results of one event. Only changes made count (also
+// those of a blocked image, which still loses what its tag no longer
+// names): a dry run or an unchanged image adds nothing but its refusals and
+// errors.
 // Organizations and OUs count with the accounts (AccountsAdded,
 // AccountsRemoved): each is one launch permission on the image.
 func Count(results []share.Result) Metrics {
@@ -40,8 +50,13 @@ func Count(results []share.Result) Metrics {
 		if r.Outcome == share.OutcomeCleaned {
 			m.SnapshotsCleaned += r.SnapshotsChanged()
 		}
-		if r.Outcome != share.OutcomeApplied {
-			continue
+		if len(r.Unrevoked) > 0 {
+			m.RevocationsBlocked++
+		}
+		m.KeyPolicyNearLimit += len(r.NearLimit)
+		m.LeftoverStatements += len(r.Leftovers)
+		if r.DryRun || r.Outcome == share.OutcomePlanned {
+			continue // planned, not made
 		}
 		if r.Plan != nil {
 			for _, c := range r.Plan.Copies {
@@ -83,5 +98,8 @@ func emitMetrics(ctx context.Context, log *slog.Logger, results []share.Result) 
 		metrics.Counted("Errors", m.Errors),
 		metrics.Counted("ImagesCopied", m.ImagesCopied),
 		metrics.Counted("SnapshotsCleaned", m.SnapshotsCleaned),
+		metrics.Counted("RevocationsBlocked", m.RevocationsBlocked),
+		metrics.Counted("KeyPolicyNearLimit", m.KeyPolicyNearLimit),
+		metrics.Counted("LeftoverStatements", m.LeftoverStatements),
 	)
 }

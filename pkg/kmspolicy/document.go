@@ -38,9 +38,14 @@ var (
 	// an organization or OU (id, "o-…/ou-…" path or ARN).
 	ErrInvalidAccount = errors.New("invalid account id")
 	// errUnscoped means a statement this package built would let anyone use
-	// the key: a wildcard principal without aws:PrincipalOrgID. It cannot
-	// happen; Edit checks anyway before it returns a policy.
-	errUnscoped = errors.New("statement with a wildcard principal and no aws:PrincipalOrgID condition")
+	// the key, or the key's own account without IAM: a wildcard principal
+	// without aws:PrincipalOrgID, or without excluding the key's account
+	// (aws:PrincipalAccount). It cannot happen; Edit checks anyway before it
+	// returns a policy.
+	errUnscoped = errors.New("statement with a wildcard principal and no aws:PrincipalOrgID condition or no exclusion of the key's account")
+	// ErrNoKeyAccount means an organization or OU was to be granted on a key
+	// whose account is unknown: its statements could not exclude that account.
+	ErrNoKeyAccount = errors.New("the key's account is needed to scope organization and OU statements")
 	// ErrInvalidPartition means the partition is not like "aws" or "aws-cn".
 	ErrInvalidPartition = errors.New("invalid partition")
 )
@@ -211,8 +216,8 @@ func (d *document) grantees() []string {
 // would write for desired: the account statements up to how the principals
 // are spelled (bare id or ARN, string or list, any order: those grant the
 // same), the organization statements by meaning.
-func (d *document) canonical(desired []string, partition string) bool {
-	want := ourStatements(desired, partition)
+func (d *document) canonical(desired []string, key Key) bool {
+	want := ourStatements(desired, key)
 	if len(d.ours) != len(want) {
 		return false
 	}
@@ -227,7 +232,7 @@ func (d *document) canonical(desired []string, partition string) bool {
 			skip = principalKey
 			set := map[string]bool{}
 			for j, a := range o.accounts {
-				if p := o.partitions[j]; p != "" && p != partition {
+				if p := o.partitions[j]; p != "" && p != key.Partition {
 					return false
 				}
 				set[a] = true
@@ -395,12 +400,32 @@ func marshal(v any, indent bool) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-func checkPartition(p string) (string, error) {
-	if p == "" {
-		return awsid.DefaultPartition, nil
+// Key names the KMS key a policy belongs to: its partition ("aws",
+// "aws-cn", …), which the principals' ARNs carry, and its account, which
+// every statement with a wildcard principal excludes (StringNotEquals
+// aws:PrincipalAccount): the organization statements are for the other
+// accounts of the organization, never a way for the key's own account to use
+// the key without an IAM permission.
+type Key struct {
+	Partition string
+	Account   string
+}
+
+// KeyOf returns the Key of a key ARN.
+func KeyOf(keyARN string) Key {
+	return Key{Partition: awsid.PartitionOf(keyARN), Account: awsid.AccountOf(keyARN)}
+}
+
+// check validates k, an empty partition meaning "aws".
+func (k Key) check() (Key, error) {
+	if k.Partition == "" {
+		k.Partition = awsid.DefaultPartition
 	}
-	if !awsid.IsPartition(p) {
-		return "", fmt.Errorf("%w: %q", ErrInvalidPartition, p)
+	if !awsid.IsPartition(k.Partition) {
+		return k, fmt.Errorf("%w: %q", ErrInvalidPartition, k.Partition)
 	}
-	return p, nil
+	if k.Account != "" && !awsid.IsAccountID(k.Account) {
+		return k, fmt.Errorf("%w: key account %q", ErrInvalidAccount, k.Account)
+	}
+	return k, nil
 }

@@ -26,16 +26,17 @@ func Grantees(policy string) ([]string, error) {
 //
 // changed is false when the policy already grants exactly that, with our
 // statements as this version writes them; callers must not write then, and
-// out is policy itself. partition ("aws", "aws-cn", "aws-us-gov", …; empty
-// means "aws") is the key's, used for the principals' ARNs. An empty policy
-// is treated as {"Version":"2012-10-17","Statement":[]}.
+// out is policy itself. key names the key the policy belongs to (KeyOf its
+// ARN): its partition for the principals' ARNs, and its account, which the
+// organization and OU statements exclude. An empty policy is treated as
+// {"Version":"2012-10-17","Statement":[]}.
 //
 // Our statements are indented when that fits in MaxPolicyBytes, compact
 // when only that fits; when even that is too large, the whole policy is
 // compacted, and when that does not fit either the error wraps
 // ErrPolicyTooLarge.
-func Edit(policy string, add, remove []string, partition string) (out string, changed bool, err error) {
-	partition, err = checkPartition(partition)
+func Edit(policy string, add, remove []string, key Key) (out string, changed bool, err error) {
+	key, err = key.check()
 	if err != nil {
 		return "", false, err
 	}
@@ -65,7 +66,7 @@ func Edit(policy string, add, remove []string, partition string) (out string, ch
 	}
 	desired := sortedKeys(want)
 
-	if slices.Equal(current, desired) && doc.canonical(desired, partition) {
+	if slices.Equal(current, desired) && doc.canonical(desired, key) {
 		if isBlank(policy) {
 			// Give callers JSON, never "", even when there is nothing to do.
 			b, err := doc.render(doc.stmts, nil, layoutCompact)
@@ -74,7 +75,7 @@ func Edit(policy string, add, remove []string, partition string) (out string, ch
 		return policy, false, nil
 	}
 
-	fresh, err := freshStatements(desired, partition)
+	fresh, err := freshStatements(desired, key)
 	if err != nil {
 		return "", false, err
 	}
@@ -93,10 +94,13 @@ func Edit(policy string, add, remove []string, partition string) (out string, ch
 
 // freshStatements marshals our statements for desired, checking each is
 // scoped (see scoped).
-func freshStatements(desired []string, partition string) ([]json.RawMessage, error) {
+func freshStatements(desired []string, key Key) ([]json.RawMessage, error) {
+	if key.Account == "" && slices.ContainsFunc(desired, func(g string) bool { return !awsid.IsAccountID(g) }) {
+		return nil, ErrNoKeyAccount
+	}
 	var out []json.RawMessage
-	for _, s := range ourStatements(desired, partition) {
-		if !scoped(s) {
+	for _, s := range ourStatements(desired, key) {
+		if !scoped(s, key) {
 			return nil, fmt.Errorf("%w: %s", errUnscoped, s.Sid)
 		}
 		b, err := marshal(s, false)
@@ -112,10 +116,11 @@ func freshStatements(desired []string, partition string) ([]json.RawMessage, err
 // write for grantees (accounts, organizations, OUs), for telling the owner of
 // a key we cannot edit exactly what to add. Entries that are none of those
 // are left out; an invalid partition falls back to "aws".
-func Statement(grantees []string, partition string) string {
-	partition, err := checkPartition(partition)
-	if err != nil {
-		partition = awsid.DefaultPartition
+func Statement(grantees []string, key Key) string {
+	if k, err := key.check(); err == nil {
+		key = k
+	} else {
+		key.Partition = awsid.DefaultPartition
 	}
 	set := map[string]bool{}
 	for _, g := range grantees {
@@ -126,7 +131,7 @@ func Statement(grantees []string, partition string) string {
 	if len(set) == 0 {
 		return "[]"
 	}
-	b, err := marshal(ourStatements(sortedKeys(set), partition), true)
+	b, err := marshal(ourStatements(sortedKeys(set), key), true)
 	if err != nil {
 		// Our own statements always marshal.
 		panic(err)

@@ -69,24 +69,27 @@ func Describe(ctx context.Context, api API, keyID string) (KeyInfo, error) {
 
 // EnsurePolicy makes the policy of the key keyARN grant add and not grant
 // remove (accounts, organizations and OUs, see Edit), editing only our
-// statements. policy is the key's policy as the caller last read it (for
-// planning): the first edit starts from it, so that one reconcile reads a
-// key policy once before writing it. It does not write when nothing changes.
+// statements. It does not write when nothing changes.
 //
-// KMS has no conditional write, so after each write it reads the policy back
-// and checks that it holds what this call needs (add present, remove absent).
-// If a concurrent writer overwrote it (or wrote between the caller's read
-// and ours), the edit is applied again to a fresh policy, up to
-// policyAttempts writes with jittered backoff; then it gives up with an error
-// wrapping ErrPolicyContention. The check also absorbs a stale read right
-// after a write: the edit is then re-applied, which is harmless.
+// Every write is computed from a GetKeyPolicy made right before it, with no
+// other call between them: an administrator's edit that lands between the
+// engine's planning read and this write is kept, never reverted. KMS has no
+// conditional write, so after each write it reads the policy back and
+// checks that it holds what this call needs (add present, remove absent).
+// If a concurrent writer overwrote it, the edit is applied again to a fresh
+// read, up to policyAttempts writes with jittered backoff; then it gives up
+// with an error wrapping ErrPolicyContention. The check also absorbs a stale
+// read right after a write: the edit is then re-applied, which is harmless.
 //
 // wrote reports whether at least one PutKeyPolicy succeeded, also on error.
-func EnsurePolicy(ctx context.Context, api API, keyARN, policy string, add, remove []string) (wrote bool, err error) {
-	partition := awsid.PartitionOf(keyARN)
-	writes := 0
-	for {
-		out, changed, err := Edit(policy, add, remove, partition)
+func EnsurePolicy(ctx context.Context, api API, keyARN string, add, remove []string) (wrote bool, err error) {
+	key := KeyOf(keyARN)
+	for writes := 0; ; {
+		policy, err := GetPolicy(ctx, api, keyARN)
+		if err != nil {
+			return wrote, err
+		}
+		out, changed, err := Edit(policy, add, remove, key)
 		if err != nil {
 			return wrote, fmt.Errorf("editing key policy of %s: %w", keyARN, err)
 		}
@@ -104,10 +107,11 @@ func EnsurePolicy(ctx context.Context, api API, keyARN, policy string, add, remo
 		wrote = true
 		writes++
 
-		if policy, err = GetPolicy(ctx, api, keyARN); err != nil {
+		back, err := GetPolicy(ctx, api, keyARN)
+		if err != nil {
 			return wrote, err
 		}
-		ok, err := holds(policy, add, remove)
+		ok, err := holds(back, add, remove)
 		if err != nil {
 			return wrote, fmt.Errorf("checking key policy of %s after writing it: %w", keyARN, err)
 		}
@@ -119,9 +123,6 @@ func EnsurePolicy(ctx context.Context, api API, keyARN, policy string, add, remo
 		}
 		if err := sleep(ctx, jitter(policyBackoff, writes)); err != nil {
 			return wrote, fmt.Errorf("key policy of %s: %w", keyARN, err)
-		}
-		if policy, err = GetPolicy(ctx, api, keyARN); err != nil {
-			return wrote, err
 		}
 	}
 }

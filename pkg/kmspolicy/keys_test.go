@@ -136,6 +136,7 @@ type policyStore struct {
 	gets     int
 	onPut    func(n int, s *policyStore)
 	getErr   error
+	getOK    int // with getErr: how many gets succeed before it
 	putErr   error
 	lastPuts []string
 }
@@ -147,7 +148,7 @@ func (s *policyStore) api() *fakeKMS {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			s.gets++
-			if s.getErr != nil {
+			if s.getErr != nil && s.gets > s.getOK {
 				return nil, s.getErr
 			}
 			return &kms.GetKeyPolicyOutput{Policy: aws.String(s.policy), PolicyName: aws.String("default")}, nil
@@ -194,7 +195,7 @@ func (s *policyStore) set(policy string) {
 // mustEdit is Edit for building fixtures.
 func mustEdit(t *testing.T, policy string, add, remove []string) string {
 	t.Helper()
-	out, _, err := Edit(policy, add, remove, "")
+	out, _, err := Edit(policy, add, remove, testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,13 +220,13 @@ func TestEnsurePolicy(t *testing.T) {
 
 	t.Run("adds to the default policy with one write", func(t *testing.T) {
 		s := &policyStore{t: t, keyARN: keyARN, policy: defaultKeyPolicy}
-		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, s.policy, []string{b, a}, nil)
+		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, []string{b, a}, nil)
 		if err != nil || !wrote {
 			t.Fatalf("got wrote=%v err=%v, want true, nil", wrote, err)
 		}
-		// The caller's policy is the base: one write, one read back.
-		if s.puts != 1 || s.gets != 1 {
-			t.Errorf("got %d puts and %d gets, want 1 and 1", s.puts, s.gets)
+		// One read right before the write, the write, one read back.
+		if s.puts != 1 || s.gets != 2 {
+			t.Errorf("got %d puts and %d gets, want 1 and 2", s.puts, s.gets)
 		}
 		assertAccounts(t, s.policy, a, b)
 		checkOthersKept(t, defaultKeyPolicy, s.policy)
@@ -233,7 +234,7 @@ func TestEnsurePolicy(t *testing.T) {
 
 	t.Run("organization and OU statements next to the accounts", func(t *testing.T) {
 		s := &policyStore{t: t, keyARN: keyARN, policy: mustEdit(t, defaultKeyPolicy, []string{a}, nil)}
-		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, s.policy, []string{testOrgARN, testOUARN}, nil)
+		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, []string{testOrgARN, testOUARN}, nil)
 		if err != nil || !wrote {
 			t.Fatalf("got wrote=%v err=%v, want true, nil", wrote, err)
 		}
@@ -242,7 +243,7 @@ func TestEnsurePolicy(t *testing.T) {
 			t.Errorf("got grantees %v (%v), want %v", got, err, want)
 		}
 		// Revoking the OU by its key leaves the organization and the account.
-		if _, err := EnsurePolicy(ctx, s.api(), keyARN, s.policy, nil, []string{testOUKey}); err != nil {
+		if _, err := EnsurePolicy(ctx, s.api(), keyARN, nil, []string{testOUKey}); err != nil {
 			t.Fatal(err)
 		}
 		got, _ = Grantees(s.policy)
@@ -252,19 +253,19 @@ func TestEnsurePolicy(t *testing.T) {
 		checkOthersKept(t, defaultKeyPolicy, s.policy)
 	})
 
-	t.Run("stale policy from the caller: the read-back sees the loss and re-applies", func(t *testing.T) {
+	t.Run("an edit before the write is kept; one after it is seen by the read-back and re-applied", func(t *testing.T) {
 		s := &policyStore{t: t, keyARN: keyARN, policy: defaultKeyPolicy}
-		stale := s.policy
-		// Between the caller's read and our write another writer grants c;
-		// our first write (from the stale policy) drops c, then that writer
-		// re-applies its change after our write, losing a.
+		// Before our call another writer grants c (after the engine planned
+		// from the default policy): the write starts from a fresh read, so c
+		// stays. Then that writer re-applies its change from its own old
+		// read after our write, losing a: the read-back sees it.
 		s.set(mustEdit(t, defaultKeyPolicy, []string{c}, nil))
 		s.onPut = func(n int, s *policyStore) {
 			if n == 1 {
 				s.set(mustEdit(t, s.policy, []string{c}, []string{a}))
 			}
 		}
-		if _, err := EnsurePolicy(ctx, s.api(), keyARN, stale, []string{a}, nil); err != nil {
+		if _, err := EnsurePolicy(ctx, s.api(), keyARN, []string{a}, nil); err != nil {
 			t.Fatal(err)
 		}
 		assertAccounts(t, s.policy, a, c)
@@ -272,18 +273,18 @@ func TestEnsurePolicy(t *testing.T) {
 
 	t.Run("no write when already correct", func(t *testing.T) {
 		s := &policyStore{t: t, keyARN: keyARN, policy: mustEdit(t, defaultKeyPolicy, []string{a, b}, nil)}
-		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, s.policy, []string{a}, []string{c})
+		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, []string{a}, []string{c})
 		if err != nil || wrote {
 			t.Fatalf("got wrote=%v err=%v, want false, nil", wrote, err)
 		}
-		if s.puts != 0 || s.gets != 0 {
-			t.Errorf("got %d puts and %d gets, want none: the caller's policy is enough", s.puts, s.gets)
+		if s.puts != 0 || s.gets != 1 {
+			t.Errorf("got %d puts and %d gets, want no put after one read", s.puts, s.gets)
 		}
 	})
 
 	t.Run("removes the last account", func(t *testing.T) {
 		s := &policyStore{t: t, keyARN: keyARN, policy: mustEdit(t, defaultKeyPolicy, []string{a}, nil)}
-		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, s.policy, nil, []string{a})
+		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, nil, []string{a})
 		if err != nil || !wrote {
 			t.Fatalf("got wrote=%v err=%v, want true, nil", wrote, err)
 		}
@@ -294,7 +295,7 @@ func TestEnsurePolicy(t *testing.T) {
 
 	t.Run("partition from the key ARN", func(t *testing.T) {
 		s := &policyStore{t: t, keyARN: govKeyARN, policy: ""}
-		if _, err := EnsurePolicy(ctx, s.api(), govKeyARN, s.policy, []string{a}, nil); err != nil {
+		if _, err := EnsurePolicy(ctx, s.api(), govKeyARN, []string{a}, nil); err != nil {
 			t.Fatal(err)
 		}
 		want := mustEditPartition(t, "", []string{a}, "aws-us-gov")
@@ -313,7 +314,7 @@ func TestEnsurePolicy(t *testing.T) {
 				s.set(theirs)
 			}
 		}
-		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, s.policy, []string{a}, nil)
+		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, []string{a}, nil)
 		if err != nil || !wrote {
 			t.Fatalf("got wrote=%v err=%v, want true, nil", wrote, err)
 		}
@@ -331,7 +332,7 @@ func TestEnsurePolicy(t *testing.T) {
 				s.set(theirs)
 			}
 		}
-		if _, err := EnsurePolicy(ctx, s.api(), keyARN, s.policy, nil, []string{b}); err != nil {
+		if _, err := EnsurePolicy(ctx, s.api(), keyARN, nil, []string{b}); err != nil {
 			t.Fatal(err)
 		}
 		assertAccounts(t, s.policy)
@@ -340,7 +341,7 @@ func TestEnsurePolicy(t *testing.T) {
 	t.Run("always overwritten: bounded, then an error", func(t *testing.T) {
 		s := &policyStore{t: t, keyARN: keyARN, policy: defaultKeyPolicy}
 		s.onPut = func(int, *policyStore) { s.set(defaultKeyPolicy) }
-		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, s.policy, []string{a}, nil)
+		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, []string{a}, nil)
 		if !errors.Is(err, ErrPolicyContention) {
 			t.Fatalf("got error %v, want ErrPolicyContention", err)
 		}
@@ -356,7 +357,7 @@ func TestEnsurePolicy(t *testing.T) {
 		ctx, cancel := context.WithCancel(ctx)
 		s := &policyStore{t: t, keyARN: keyARN, policy: defaultKeyPolicy}
 		s.onPut = func(int, *policyStore) { s.set(defaultKeyPolicy); cancel() }
-		_, err := EnsurePolicy(ctx, s.api(), keyARN, s.policy, []string{a}, nil)
+		_, err := EnsurePolicy(ctx, s.api(), keyARN, []string{a}, nil)
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("got error %v, want context.Canceled", err)
 		}
@@ -366,8 +367,8 @@ func TestEnsurePolicy(t *testing.T) {
 	})
 
 	t.Run("read-back error is wrapped, the write reported", func(t *testing.T) {
-		s := &policyStore{t: t, keyARN: keyARN, policy: defaultKeyPolicy, getErr: &smithy.GenericAPIError{Code: "AccessDeniedException"}}
-		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, s.policy, []string{a}, nil)
+		s := &policyStore{t: t, keyARN: keyARN, policy: defaultKeyPolicy, getErr: &smithy.GenericAPIError{Code: "AccessDeniedException"}, getOK: 1}
+		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, []string{a}, nil)
 		var ae smithy.APIError
 		if !errors.As(err, &ae) || ae.ErrorCode() != "AccessDeniedException" {
 			t.Fatalf("got error %v, want AccessDeniedException through errors.As", err)
@@ -377,9 +378,18 @@ func TestEnsurePolicy(t *testing.T) {
 		}
 	})
 
-	t.Run("invalid policy from the caller: nothing written", func(t *testing.T) {
-		s := &policyStore{t: t, keyARN: keyARN, policy: defaultKeyPolicy}
-		_, err := EnsurePolicy(ctx, s.api(), keyARN, `{"Statement":`, []string{a}, nil)
+	t.Run("read error: nothing written", func(t *testing.T) {
+		s := &policyStore{t: t, keyARN: keyARN, policy: defaultKeyPolicy, getErr: &smithy.GenericAPIError{Code: "ThrottlingException"}}
+		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, []string{a}, nil)
+		var ae smithy.APIError
+		if !errors.As(err, &ae) || ae.ErrorCode() != "ThrottlingException" || wrote || s.puts != 0 {
+			t.Errorf("got wrote=%v error %v after %d puts, want ThrottlingException and none", wrote, err, s.puts)
+		}
+	})
+
+	t.Run("invalid policy read: nothing written", func(t *testing.T) {
+		s := &policyStore{t: t, keyARN: keyARN, policy: `{"Statement":`}
+		_, err := EnsurePolicy(ctx, s.api(), keyARN, []string{a}, nil)
 		if !errors.Is(err, ErrInvalidPolicy) || s.puts != 0 {
 			t.Errorf("got error %v after %d puts, want ErrInvalidPolicy and none", err, s.puts)
 		}
@@ -388,7 +398,7 @@ func TestEnsurePolicy(t *testing.T) {
 	t.Run("write error is wrapped", func(t *testing.T) {
 		s := &policyStore{t: t, keyARN: keyARN, policy: defaultKeyPolicy,
 			putErr: &smithy.GenericAPIError{Code: "MalformedPolicyDocumentException"}}
-		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, s.policy, []string{a}, nil)
+		wrote, err := EnsurePolicy(ctx, s.api(), keyARN, []string{a}, nil)
 		var ae smithy.APIError
 		if !errors.As(err, &ae) || ae.ErrorCode() != "MalformedPolicyDocumentException" {
 			t.Fatalf("got error %v, want MalformedPolicyDocumentException through errors.As", err)
@@ -404,7 +414,7 @@ func TestEnsurePolicy(t *testing.T) {
 		for i := range many {
 			many[i] = fmt.Sprintf("%012d", i+1)
 		}
-		_, err := EnsurePolicy(ctx, s.api(), keyARN, s.policy, many, nil)
+		_, err := EnsurePolicy(ctx, s.api(), keyARN, many, nil)
 		if !errors.Is(err, ErrPolicyTooLarge) {
 			t.Fatalf("got error %v, want ErrPolicyTooLarge", err)
 		}
@@ -415,7 +425,7 @@ func TestEnsurePolicy(t *testing.T) {
 
 	t.Run("invalid account: nothing written", func(t *testing.T) {
 		s := &policyStore{t: t, keyARN: keyARN, policy: defaultKeyPolicy}
-		_, err := EnsurePolicy(ctx, s.api(), keyARN, s.policy, []string{"12345"}, nil)
+		_, err := EnsurePolicy(ctx, s.api(), keyARN, []string{"12345"}, nil)
 		if !errors.Is(err, ErrInvalidAccount) {
 			t.Fatalf("got error %v, want ErrInvalidAccount", err)
 		}
@@ -427,7 +437,7 @@ func TestEnsurePolicy(t *testing.T) {
 
 func mustEditPartition(t *testing.T, policy string, add []string, partition string) string {
 	t.Helper()
-	out, _, err := Edit(policy, add, nil, partition)
+	out, _, err := Edit(policy, add, nil, Key{Partition: partition, Account: testAccount})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,17 +46,17 @@ func TestMoto(t *testing.T) {
 	original := policy()
 
 	t.Run("policy", func(t *testing.T) {
-		if wrote, err := EnsurePolicy(ctx, api, key, policy(), []string{b, a}, nil); err != nil || !wrote {
+		if wrote, err := EnsurePolicy(ctx, api, key, []string{b, a}, nil); err != nil || !wrote {
 			t.Fatalf("add: got wrote=%v err=%v, want true, nil", wrote, err)
 		}
 		assertAccounts(t, policy(), a, b)
 		checkOthersKept(t, original, policy())
 
-		if wrote, err := EnsurePolicy(ctx, api, key, policy(), []string{a}, nil); err != nil || wrote {
+		if wrote, err := EnsurePolicy(ctx, api, key, []string{a}, nil); err != nil || wrote {
 			t.Fatalf("add again: got wrote=%v err=%v, want false, nil", wrote, err)
 		}
 
-		if wrote, err := EnsurePolicy(ctx, api, key, policy(), nil, []string{a, b}); err != nil || !wrote {
+		if wrote, err := EnsurePolicy(ctx, api, key, nil, []string{a, b}); err != nil || !wrote {
 			t.Fatalf("remove: got wrote=%v err=%v, want true, nil", wrote, err)
 		}
 		if !sameMeaning(t, []byte(policy()), []byte(original)) {

@@ -45,7 +45,7 @@ func TestGranteeKey(t *testing.T) {
 
 func TestSidRoundTrip(t *testing.T) {
 	for _, g := range []string{testOrgID, testOUKey, "o-zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz/ou-zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz-zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"} {
-		for _, s := range orgStatements(g) {
+		for _, s := range orgStatements(g, testAccount) {
 			if got, ok := granteeOfSid(s.Sid); !ok || got != g {
 				t.Errorf("granteeOfSid(%q) = %q, %v; want %q", s.Sid, got, ok, g)
 			}
@@ -59,19 +59,20 @@ func TestSidRoundTrip(t *testing.T) {
 }
 
 func TestOrgStatements(t *testing.T) {
-	got := Statement([]string{testOUARN, testOrgARN}, "aws")
+	got := Statement([]string{testOUARN, testOrgARN}, testKey)
 	want := `[
 	 {"Sid":"amishare-ebs-use-o-a1b2c3d4e5","Effect":"Allow","Principal":"*",
 	  "Action":["kms:Decrypt","kms:DescribeKey","kms:ReEncrypt*","kms:GenerateDataKey","kms:GenerateDataKeyWithoutPlaintext"],"Resource":"*",
-	  "Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"}}},
+	  "Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"},"StringNotEquals":{"aws:PrincipalAccount":"123456789012"}}},
 	 {"Sid":"amishare-ebs-grant-o-a1b2c3d4e5","Effect":"Allow","Principal":"*","Action":"kms:CreateGrant","Resource":"*",
-	  "Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"},"Bool":{"kms:GrantIsForAWSResource":"true"}}},
+	  "Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"},"StringNotEquals":{"aws:PrincipalAccount":"123456789012"},"Bool":{"kms:GrantIsForAWSResource":"true"}}},
 	 {"Sid":"amishare-ebs-use-o-a1b2c3d4e5-ou-ab12-11111111","Effect":"Allow","Principal":"*",
 	  "Action":["kms:Decrypt","kms:DescribeKey","kms:ReEncrypt*","kms:GenerateDataKey","kms:GenerateDataKeyWithoutPlaintext"],"Resource":"*",
-	  "Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"},"ForAnyValue:StringLike":{"aws:PrincipalOrgPaths":["o-a1b2c3d4e5/*/ou-ab12-11111111/*"]}}},
+	  "Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"},"ForAnyValue:StringLike":{"aws:PrincipalOrgPaths":["o-a1b2c3d4e5/*/ou-ab12-11111111/*"]},
+	               "StringNotEquals":{"aws:PrincipalAccount":"123456789012"}}},
 	 {"Sid":"amishare-ebs-grant-o-a1b2c3d4e5-ou-ab12-11111111","Effect":"Allow","Principal":"*","Action":"kms:CreateGrant","Resource":"*",
 	  "Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"},"ForAnyValue:StringLike":{"aws:PrincipalOrgPaths":["o-a1b2c3d4e5/*/ou-ab12-11111111/*"]},
-	               "Bool":{"kms:GrantIsForAWSResource":"true"}}}]`
+	               "StringNotEquals":{"aws:PrincipalAccount":"123456789012"},"Bool":{"kms:GrantIsForAWSResource":"true"}}}]`
 	if !sameMeaning(t, []byte(got), []byte(want)) {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
@@ -157,13 +158,13 @@ func TestEditOrganizations(t *testing.T) {
 		{name: "remove the account, keep the OU", policy: mustEdit(t, defaultKeyPolicy, []string{testOUARN, a}, nil), remove: []string{a}, wantGrantees: []string{testOUKey}, wantChanged: true},
 		{name: "tampered statement of ours is rewritten scoped", policy: tampered, add: []string{testOrgID}, wantGrantees: []string{testOrgID}, wantChanged: true},
 		{name: "tampered statement of ours is dropped on revoke", policy: tampered, remove: []string{testOrgID}, wantGrantees: []string{}, wantChanged: true},
-		{name: "half a pair is completed", policy: `{"Statement":[` + string(mustJSON(t, orgStatements(testOUKey)[0])) + `]}`, add: []string{testOUKey}, wantGrantees: []string{testOUKey}, wantChanged: true},
+		{name: "half a pair is completed", policy: `{"Statement":[` + string(mustJSON(t, orgStatements(testOUKey, testAccount)[0])) + `]}`, add: []string{testOUKey}, wantGrantees: []string{testOUKey}, wantChanged: true},
 		{name: "OU id alone is refused", add: []string{"ou-ab12-11111111"}, wantErr: ErrInvalidAccount},
 		{name: "wildcard is refused", add: []string{"*"}, wantErr: ErrInvalidAccount},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, changed, err := Edit(tt.policy, tt.add, tt.remove, "")
+			out, changed, err := Edit(tt.policy, tt.add, tt.remove, testKey)
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("got error %v, want %v", err, tt.wantErr)
@@ -182,7 +183,7 @@ func TestEditOrganizations(t *testing.T) {
 			}
 			checkScoped(t, tt.policy, out)
 			checkOthersKept(t, tt.policy, out)
-			checkIdempotent(t, out, tt.add, tt.remove, "")
+			checkIdempotent(t, out, tt.add, tt.remove, testKey)
 		})
 	}
 }
@@ -202,11 +203,11 @@ func TestOtherStatementsByteForByte(t *testing.T) {
 	other1 := `{"Sid": "Enable IAM User Permissions",  "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"}`
 	other2 := "{\n\t\"Sid\":\"odd\\u0041\",\"Effect\":\"Deny\",\"Principal\":{\"AWS\":\"*\"},\"Action\":\"kms:ScheduleKeyDeletion\",\"Resource\":\"*\",\"Condition\":{\"NumericLessThan\":{\"kms:ScheduleKeyDeletionPendingWindowInDays\":1.50}}}"
 	policy := `{"Version": "2012-10-17", "Id": "key-default-1", "Statement": [` + other1 + `, ` + other2 + `]}`
-	out, _, err := Edit(policy, []string{"111122223333", testOUARN}, nil, "")
+	out, _, err := Edit(policy, []string{"111122223333", testOUARN}, nil, testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out2, _, err := Edit(out, []string{testOrgARN}, []string{testOUARN}, "")
+	out2, _, err := Edit(out, []string{testOrgARN}, []string{testOUARN}, testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,6 +247,9 @@ var (
 	atRoot     = principalCtx{"account at the organization root", "555555555555", testOrgID, "o-a1b2c3d4e5/r-ab12/"}
 	otherOrg   = principalCtx{"account of another organization, same OU id", "666666666666", "o-zzzzzzzzzz", "o-zzzzzzzzzz/r-cd34/ou-ab12-11111111/"}
 	noOrg      = principalCtx{"account in no organization", "777777777777", "", ""}
+	// The key's own account is in the organization (and the OU): the
+	// statements leave it out, so its principals still need IAM permissions.
+	keyOwnerInOU = principalCtx{"the key's own account, in the OU", testAccount, testOrgID, "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/"}
 )
 
 func TestOrganizationStatementsEvaluated(t *testing.T) {
@@ -265,7 +269,7 @@ func TestOrganizationStatementsEvaluated(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			policy, _, err := Edit(defaultKeyPolicy, tt.grant, nil, "")
+			policy, _, err := Edit(defaultKeyPolicy, tt.grant, nil, testKey)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -307,7 +311,7 @@ func TestOrganizationStatementsEvaluated(t *testing.T) {
 	}
 
 	// Statement by statement: each of ours applies exactly to its principals.
-	policy, _, err := Edit(defaultKeyPolicy, []string{testOUARN, "888888888888"}, nil, "")
+	policy, _, err := Edit(defaultKeyPolicy, []string{testOUARN, "888888888888"}, nil, testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +343,7 @@ func TestOrganizationStatementsEvaluated(t *testing.T) {
 }
 
 func TestStatementIsScoped(t *testing.T) {
-	out := Statement([]string{testOrgARN, testOUARN, "111122223333", "ou-ab12-11111111", "*"}, "aws")
+	out := Statement([]string{testOrgARN, testOUARN, "111122223333", "ou-ab12-11111111", "*"}, testKey)
 	checkScoped(t, "", `{"Statement":`+out+`}`)
 	var stmts []map[string]any
 	if err := json.Unmarshal([]byte(out), &stmts); err != nil {
@@ -355,11 +359,11 @@ func TestManyOUsHitTheSizeLimit(t *testing.T) {
 	for i := range 200 {
 		ous = append(ous, fmt.Sprintf("arn:aws:organizations::210987654321:ou/o-a1b2c3d4e5/ou-ab12-%08d", i))
 	}
-	if _, _, err := Edit(defaultKeyPolicy, ous, nil, ""); !errors.Is(err, ErrPolicyTooLarge) {
+	if _, _, err := Edit(defaultKeyPolicy, ous, nil, testKey); !errors.Is(err, ErrPolicyTooLarge) {
 		t.Fatalf("got error %v, want ErrPolicyTooLarge", err)
 	}
 	// As many as fit are accepted, compacted if need be, within the limit.
-	out, _, err := Edit(defaultKeyPolicy, ous[:20], nil, "")
+	out, _, err := Edit(defaultKeyPolicy, ous[:20], nil, testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,6 +371,25 @@ func TestManyOUsHitTheSizeLimit(t *testing.T) {
 		t.Errorf("got %d bytes, want at most %d", len(out), MaxPolicyBytes)
 	}
 	checkScoped(t, defaultKeyPolicy, out)
+}
+
+// TestOrganizationStatementsExcludeKeyAccount: amishare's organization and
+// OU statements alone (without the default statement that delegates to the
+// account's IAM) give the key's own account nothing, although it is in the
+// organization and the OU; another account of the OU may use the key.
+func TestOrganizationStatementsExcludeKeyAccount(t *testing.T) {
+	ours, _, err := Edit("", []string{testOUARN, testOrgARN}, nil, testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, action := range []string{"kms:Decrypt", "kms:CreateGrant"} {
+		if ok, err := iameval.Allows(ours, keyOwnerInOU.request(action, true)); err != nil || ok {
+			t.Errorf("%s: %s allowed=%v (%v), want denied", keyOwnerInOU.name, action, ok, err)
+		}
+		if ok, err := iameval.Allows(ours, inOU.request(action, true)); err != nil || !ok {
+			t.Errorf("%s: %s allowed=%v (%v), want allowed", inOU.name, action, ok, err)
+		}
+	}
 }
 
 // TestScopedGuard checks the guard Edit runs over every statement it builds.
@@ -383,18 +406,53 @@ func TestScopedGuard(t *testing.T) {
 		{"wildcard without condition", statement{Principal: "*"}, false},
 		{"wildcard with only the paths", statement{Principal: "*", Condition: conditions{{"ForAnyValue:StringLike", map[string]any{orgPathsKey: []string{"o-a1b2c3d4e5/*"}}}}}, false},
 		{"wildcard with an empty organization", statement{Principal: "*", Condition: conditions{{"StringEquals", map[string]any{orgIDKey: ""}}}}, false},
-		{"wildcard scoped to the organization", statement{Principal: "*", Condition: org}, true},
+		{"wildcard scoped to the organization, the key's account not excluded", statement{Principal: "*", Condition: org}, false},
+		{"wildcard scoped to the organization, another account excluded", statement{Principal: "*", Condition: append(slices.Clone(org),
+			condition{"StringNotEquals", map[string]any{principalAccountKey: "999999999999"}})}, false},
+		{"wildcard scoped to the organization without the key's account", statement{Principal: "*", Condition: append(slices.Clone(org),
+			condition{"StringNotEquals", map[string]any{principalAccountKey: testAccount}})}, true},
 	}
 	for _, tc := range tests {
-		if got := scoped(tc.s); got != tc.want {
+		if got := scoped(tc.s, testKey); got != tc.want {
 			t.Errorf("%s: scoped = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 	for _, g := range []string{testOrgID, testOUKey} {
-		for _, s := range orgStatements(g) {
-			if !scoped(s) {
+		for _, s := range orgStatements(g, testAccount) {
+			if !scoped(s, testKey) {
 				t.Errorf("%s is not scoped", s.Sid)
 			}
 		}
+	}
+}
+
+// TestOrganizationStatementsUpgraded: statements written before they
+// excluded the key's account are not as amishare writes them now, so an
+// edit that adds and removes no one rewrites them (the engine's restore).
+func TestOrganizationStatementsUpgraded(t *testing.T) {
+	// The statements as an older amishare wrote them: no owner to exclude.
+	oldStatements := orgStatements(testOUKey, "")
+	old := `{"Version":"2012-10-17","Statement":[` + string(mustJSON(t, oldStatements[0])) + `,` + string(mustJSON(t, oldStatements[1])) + `]}`
+	if ok, _ := iameval.Allows(old, keyOwnerInOU.request("kms:Decrypt", false)); !ok {
+		t.Fatalf("the old statements should let the key's own account in:\n%s", old)
+	}
+	out, changed, err := Edit(old, nil, nil, testKey)
+	if err != nil || !changed {
+		t.Fatalf("got changed=%v err=%v, want the statements rewritten", changed, err)
+	}
+	checkScoped(t, "", out)
+	if ok, _ := iameval.Allows(out, keyOwnerInOU.request("kms:Decrypt", false)); ok {
+		t.Errorf("the key's own account may use the key after the rewrite:\n%s", out)
+	}
+}
+
+// TestOrganizationNeedsKeyAccount: without the key's account an
+// organization statement could not exclude it, so Edit refuses.
+func TestOrganizationNeedsKeyAccount(t *testing.T) {
+	if _, _, err := Edit("", []string{testOrgARN}, nil, Key{}); !errors.Is(err, ErrNoKeyAccount) {
+		t.Errorf("got %v, want ErrNoKeyAccount", err)
+	}
+	if _, _, err := Edit("", []string{"111122223333"}, nil, Key{}); err != nil {
+		t.Errorf("accounts need no key account: %v", err)
 	}
 }

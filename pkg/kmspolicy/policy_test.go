@@ -21,6 +21,8 @@ type goldenInput struct {
 	Add       []string `json:"add"`
 	Remove    []string `json:"remove"`
 	Partition string   `json:"partition"`
+	// Account is the key's account; testAccount when empty.
+	Account string `json:"account"`
 	// Changed, when present, is the changed result Edit must report.
 	Changed *bool `json:"changed"`
 }
@@ -55,7 +57,7 @@ func TestEditGolden(t *testing.T) {
 			if err := json.Unmarshal(raw, &gi); err != nil {
 				t.Fatalf("%s: %v", in, err)
 			}
-			out, changed, err := Edit(gi.Policy, gi.Add, gi.Remove, gi.Partition)
+			out, changed, err := Edit(gi.Policy, gi.Add, gi.Remove, gi.key())
 
 			var got []byte
 			if err != nil {
@@ -83,7 +85,7 @@ func TestEditGolden(t *testing.T) {
 				checkOthersKept(t, gi.Policy, out)
 				checkScoped(t, gi.Policy, out)
 				checkAccounts(t, gi.Policy, gi.Add, gi.Remove, out)
-				checkIdempotent(t, out, gi.Add, gi.Remove, gi.Partition)
+				checkIdempotent(t, out, gi.Add, gi.Remove, gi.key())
 			}
 
 			golden := filepath.Join("testdata", name+".golden")
@@ -216,9 +218,9 @@ func checkAccounts(t *testing.T, in string, add, remove []string, out string) {
 }
 
 // checkIdempotent fails unless editing the result again changes nothing.
-func checkIdempotent(t *testing.T, out string, add, remove []string, partition string) {
+func checkIdempotent(t *testing.T, out string, add, remove []string, key Key) {
 	t.Helper()
-	again, changed, err := Edit(out, add, remove, partition)
+	again, changed, err := Edit(out, add, remove, key)
 	if err != nil {
 		t.Fatalf("second Edit: %v", err)
 	}
@@ -320,7 +322,7 @@ func TestGranteesOfAccounts(t *testing.T) {
 
 func TestEdit(t *testing.T) {
 	canonical := func(accounts ...string) string {
-		return `{"Version":"2012-10-17","Statement":` + Statement(accounts, "aws") + `}`
+		return `{"Version":"2012-10-17","Statement":` + Statement(accounts, testKey) + `}`
 	}
 	tests := []struct {
 		name         string
@@ -404,7 +406,7 @@ func TestEdit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, changed, err := Edit(tt.policy, tt.add, tt.remove, tt.partition)
+			out, changed, err := Edit(tt.policy, tt.add, tt.remove, Key{Partition: tt.partition, Account: testAccount})
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("got error %v, want %v", err, tt.wantErr)
@@ -429,13 +431,13 @@ func TestEdit(t *testing.T) {
 			}
 			checkOthersKept(t, tt.policy, out)
 			checkScoped(t, tt.policy, out)
-			checkIdempotent(t, out, tt.add, tt.remove, tt.partition)
+			checkIdempotent(t, out, tt.add, tt.remove, Key{Partition: tt.partition, Account: testAccount})
 		})
 	}
 }
 
 func TestEditOurStatements(t *testing.T) {
-	out, _, err := Edit("", []string{"444455556666", "111122223333"}, nil, "aws-us-gov")
+	out, _, err := Edit("", []string{"444455556666", "111122223333"}, nil, Key{Partition: "aws-us-gov", Account: testAccount})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -478,7 +480,7 @@ func TestStatement(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Statement(tt.accounts, tt.partition)
+			got := Statement(tt.accounts, Key{Partition: tt.partition, Account: testAccount})
 			if !sameMeaning(t, []byte(got), []byte(tt.want)) {
 				t.Errorf("got\n%s\nwant\n%s", got, tt.want)
 			}
@@ -511,7 +513,7 @@ func FuzzEdit(f *testing.F) {
 		}
 		f.Add(gi.Policy, strings.Join(gi.Add, ","), strings.Join(gi.Remove, ","))
 	}
-	orgPolicy, _, err := Edit(defaultKeyPolicy, []string{testOUARN, "111122223333"}, nil, "")
+	orgPolicy, _, err := Edit(defaultKeyPolicy, []string{testOUARN, "111122223333"}, nil, testKey)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -537,7 +539,7 @@ func FuzzEdit(f *testing.F) {
 		add, remove := split(addList), split(removeList)
 
 		before, accErr := Grantees(policy)
-		out, changed, err := Edit(policy, add, remove, "")
+		out, changed, err := Edit(policy, add, remove, testKey)
 		if err != nil {
 			if errors.Is(err, ErrPolicyTooLarge) && accErr == nil {
 				return
@@ -563,6 +565,19 @@ func FuzzEdit(f *testing.F) {
 		checkOthersKept(t, policy, out)
 		checkScoped(t, policy, out)
 		checkAccounts(t, policy, add, remove, out)
-		checkIdempotent(t, out, add, remove, "")
+		checkIdempotent(t, out, add, remove, testKey)
 	})
+}
+
+// testAccount owns the test keys; organization statements exclude it.
+const testAccount = "123456789012"
+
+// testKey is a key of testAccount in the aws partition.
+var testKey = Key{Account: testAccount}
+
+func (gi goldenInput) key() Key {
+	if gi.Account == "" {
+		gi.Account = testAccount
+	}
+	return Key{Partition: gi.Partition, Account: gi.Account}
 }

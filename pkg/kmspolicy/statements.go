@@ -95,6 +95,9 @@ type awsPrincipal struct {
 const (
 	orgIDKey    = "aws:PrincipalOrgID"    // the organization's id
 	orgPathsKey = "aws:PrincipalOrgPaths" // o-…/r-…/ou-…/…/ of the account, multivalued
+	// principalAccountKey is the caller's account: every statement with a
+	// wildcard principal excludes the key's own.
+	principalAccountKey = "aws:PrincipalAccount"
 )
 
 // grantCondition limits CreateGrant to grants for AWS services (EBS) acting
@@ -104,12 +107,12 @@ func grantCondition() map[string]any { return map[string]any{"kms:GrantIsForAWSR
 // ourStatements returns the statements granting grantees (keys, sorted,
 // valid): the account pair when there are accounts, then a pair for each
 // organization or OU.
-func ourStatements(grantees []string, partition string) []statement {
+func ourStatements(grantees []string, key Key) []statement {
 	var arns []string
 	var orgs []string
 	for _, g := range grantees {
 		if awsid.IsAccountID(g) {
-			arns = append(arns, awsid.RootARN(partition, g))
+			arns = append(arns, awsid.RootARN(key.Partition, g))
 		} else {
 			orgs = append(orgs, g)
 		}
@@ -134,7 +137,7 @@ func ourStatements(grantees []string, partition string) []statement {
 			})
 	}
 	for _, g := range orgs {
-		out = append(out, orgStatements(g)...)
+		out = append(out, orgStatements(g, key.Account)...)
 	}
 	return out
 }
@@ -145,13 +148,19 @@ func ourStatements(grantees []string, partition string) []statement {
 // OU also ForAnyValue:StringLike aws:PrincipalOrgPaths on "o-…/*/ou-…/*",
 // which matches the OU's path whatever the root and parent OUs before it,
 // and the OU's own accounts and those of its child OUs after it (an
-// account's path ends with its parent OU and a "/").
-func orgStatements(grantee string) []statement {
+// account's path ends with its parent OU and a "/"). StringNotEquals
+// aws:PrincipalAccount leaves out the key's own account (owner), which is
+// normally in the organization: for its principals a key policy statement
+// alone grants use of the key, without any IAM permission.
+func orgStatements(grantee, owner string) []statement {
 	org, ou, _ := strings.Cut(grantee, "/")
 	scope := func() conditions {
 		c := conditions{{"StringEquals", map[string]any{orgIDKey: org}}}
 		if ou != "" {
 			c = append(c, condition{"ForAnyValue:StringLike", map[string]any{orgPathsKey: []string{org + "/*/" + ou + "/*"}}})
+		}
+		if owner != "" {
+			c = append(c, condition{"StringNotEquals", map[string]any{principalAccountKey: owner}})
 		}
 		return c
 	}
@@ -224,10 +233,11 @@ func GranteeKey(s string) (key string, ok bool) {
 // scoped reports whether s cannot let anyone outside its principals use the
 // key: a statement whose principal is a wildcard must carry a non-empty
 // StringEquals aws:PrincipalOrgID condition.
-func scoped(s statement) bool {
+func scoped(s statement, key Key) bool {
 	if p, ok := s.Principal.(awsPrincipal); ok && !slices.Contains(p.AWS, "*") {
 		return len(p.AWS) > 0
 	}
 	id, _ := s.Condition.get("StringEquals", orgIDKey).(string)
-	return awsid.IsOrganizationID(id)
+	owner, _ := s.Condition.get("StringNotEquals", principalAccountKey).(string)
+	return awsid.IsOrganizationID(id) && owner == key.Account && awsid.IsAccountID(owner)
 }

@@ -44,7 +44,7 @@ func BenchmarkReconcile(b *testing.B) {
 	}
 	// The first share of an image with S snapshots and K customer-managed
 	// keys, everything changing, configuration read afresh: calls/op is to
-	// stay within budget/op (7 + 2S + 4K, see firstShareBudget).
+	// stay within budget/op (7 + 2S + 5K, see firstShareBudget).
 	for _, c := range []struct{ snapshots, keys int }{{1, 1}, {4, 2}, {16, 4}} {
 		b.Run(fmt.Sprintf("snapshots=%d/keys=%d/first-share", c.snapshots, c.keys), func(b *testing.B) {
 			e := newEnv(b, testConfig)

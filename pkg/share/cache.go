@@ -124,7 +124,7 @@ func (c *Cache) forgetKey(keyARN string) {
 
 // lockKeys locks the keys a reconcile is about to read afresh and write,
 // in ARN order (so two reconciles never wait for each other in a cycle),
-// and returns the function that unlocks them.
+// and returns the function that unlocks them (calling it again does nothing).
 func (c *Cache) lockKeys(arns []string) (unlock func()) {
 	if c == nil || len(arns) == 0 {
 		return func() {}
@@ -145,9 +145,12 @@ func (c *Cache) lockKeys(arns []string) (unlock func()) {
 	for _, l := range locks {
 		l.Lock()
 	}
+	var once sync.Once
 	return func() {
-		for _, l := range slices.Backward(locks) {
-			l.Unlock()
-		}
+		once.Do(func() {
+			for _, l := range slices.Backward(locks) {
+				l.Unlock()
+			}
+		})
 	}
 }

@@ -30,7 +30,7 @@ type copyWork struct {
 // to make and which copies' accounts tags to set. A copy (an image tagged
 // amishare:source) is never copied again. It makes no call when the image
 // names no region, records no copy and needs no re-encryption.
-func (e *Engine) planCopies(ctx context.Context, img *ec2types.Image, tags map[string]string, st rules.State, cfg *config.Config) (*copyWork, error) {
+func (e *Engine) planCopies(ctx context.Context, img *ec2types.Image, tags map[string]string, st rules.State, cfg *config.Config, opts Options) (*copyWork, error) {
 	w := &copyWork{}
 	if _, isCopy := tags[amitag.Source]; isCopy {
 		return w, nil
@@ -41,6 +41,7 @@ func (e *Engine) planCopies(ctx context.Context, img *ec2types.Image, tags map[s
 		SourceID: id, Home: e.Region, Name: aws.ToString(img.Name), Accounts: tags[amitag.Accounts],
 		Regions: amitag.ResolveRegions(tags[amitag.Regions], e.Region, cfg),
 		Keys:    cfg.CopyKeys, Recorded: rules.ParseCopiesTag(w.tagValue), Found: map[string][]rules.FoundCopy{},
+		TagChange: opts.TagChange,
 	}
 	for _, s := range st.Snapshots {
 		in.Encrypted = in.Encrypted || s.Encrypted

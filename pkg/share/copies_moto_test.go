@@ -551,3 +551,34 @@ func TestCopiesTagInRegionsOrder(t *testing.T) {
 	apID := aws.ToString(onlyCopy(t, w.In(ap), src).ImageId)
 	wantTag(t, w.Tags(t, src), amitag.Copies, away+"="+euID+" "+ap+"="+apID)
 }
+
+// TestCopyRetriesAreCapped: a copy that keeps failing (here its key does
+// not exist) is made again by every reconcile that is no tag change only
+// until rules.MaxCopyAttempts copies failed; then the source's message says
+// so, and only a tag change tries once more.
+func TestCopyRetriesAreCapped(t *testing.T) {
+	missing := "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-4000-8000-000000000000"
+	w := newCopyWorld(t, func(_, _ string) string {
+		return fmt.Sprintf(`{"allowedAccounts":["%s"],"allowedRegions":["%s"],"copyKeys":{"%s":"%s"}}`, acctA, away, away, missing)
+	})
+	src, _ := w.PlainImage(t, 1, map[string]string{amitag.Accounts: acctA, amitag.Regions: away})
+	available := world.SampleEvent(t, "ami-available.json", src)
+	for attempt := 1; attempt <= rules.MaxCopyAttempts; attempt++ {
+		w.handle(t, available, app.Options{})
+		if got := len(copiesOf(t, w.eu, src)); got != attempt {
+			t.Fatalf("after reconcile %d: %d failed copies, want %d", attempt, got, attempt)
+		}
+	}
+	sum := w.handle(t, available, app.Options{})
+	if got := w.Calls.Count("CopyImage"); got != 0 {
+		t.Errorf("reconcile after %d failed copies: %d CopyImage calls, want none", rules.MaxCopyAttempts, got)
+	}
+	wantContains(t, "source message", sum.Images[0].Message, fmt.Sprintf("copies to %s failed %d times", away, rules.MaxCopyAttempts))
+	wantContains(t, "source message", w.Tags(t, src)[amitag.Message], "until a tag of the image changes")
+
+	// A tag change tries once more.
+	w.handle(t, world.SampleEvent(t, "tag-change.json", src), app.Options{})
+	if got := w.Calls.Count("CopyImage"); got != 1 {
+		t.Errorf("tag change after the cap: %d CopyImage calls, want 1", got)
+	}
+}

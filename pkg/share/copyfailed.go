@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/awsid"
@@ -26,6 +27,12 @@ func (e *Engine) CopyFailed(ctx context.Context, imageID string, opts Options) (
 	}
 	if img == nil {
 		res.Outcome, res.Reason = OutcomeGone, "no such image owned by this account"
+		return res, nil
+	}
+	if img.State != ec2types.ImageStateFailed {
+		// A direct invoke can send any event: only EC2's word that the image
+		// failed, which DescribeImages confirms, is acted on.
+		res.Outcome, res.Reason = OutcomeSkipped, fmt.Sprintf("image is %s, not failed: nothing to record", img.State)
 		return res, nil
 	}
 	source := tagMap(img.Tags)[amitag.Source]

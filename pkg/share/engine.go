@@ -32,6 +32,7 @@ type EC2API interface {
 	CreateTags(ctx context.Context, params *ec2.CreateTagsInput, optFns ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error)
 	CopyImage(ctx context.Context, params *ec2.CopyImageInput, optFns ...func(*ec2.Options)) (*ec2.CopyImageOutput, error)
 	DeleteTags(ctx context.Context, params *ec2.DeleteTagsInput, optFns ...func(*ec2.Options)) (*ec2.DeleteTagsOutput, error)
+	ResetImageAttribute(ctx context.Context, params *ec2.ResetImageAttributeInput, optFns ...func(*ec2.Options)) (*ec2.ResetImageAttributeOutput, error)
 }
 
 var _ EC2API = (*ec2.Client)(nil)
@@ -74,6 +75,9 @@ type Engine struct {
 
 	// cache, when set (WithCache), shares the reads of one sweep.
 	cache *Cache
+	// freshReads: the image was just read, so what other images need is
+	// read afresh too, not taken from the sweep's listing (see fresh).
+	freshReads bool
 }
 
 // WithCache returns an engine like e whose reads go through cache: the
@@ -91,6 +95,9 @@ type Options struct {
 	// DryRun computes and logs the plan but makes no modifying call and writes no tag.
 	// The configuration's dryRun has the same effect.
 	DryRun bool
+	// TagChange: a person changed the image's tags (a tag change event). A
+	// copy that failed MaxCopyAttempts times is tried again only then.
+	TagChange bool
 }
 
 // Outcome says what a use case did with an image.
@@ -122,6 +129,20 @@ type Result struct {
 	Changes     []rules.Change   `json:"changes,omitempty"`
 	TagsWritten bool             `json:"tagsWritten"`
 	DryRun      bool             `json:"dryRun,omitempty"`
+	// Unrevoked lists launch permissions amishare could not take away from
+	// an image that is no longer managed (see rules.Input.Release): they
+	// need a person.
+	Unrevoked []string `json:"unrevoked,omitempty"`
+	// Warnings are worth an operator's attention but blocked nothing (see
+	// rules.Decision).
+	Warnings []string `json:"warnings,omitempty"`
+	// NearLimit lists keys whose policy is near KMS's size limit;
+	// Leftovers, keys holding statements policy mode left.
+	NearLimit []string         `json:"nearLimit,omitempty"`
+	Leftovers []rules.Leftover `json:"leftovers,omitempty"`
+	// ConfigVersion is the version of the configuration parameter decided
+	// with (0 when it could not be read).
+	ConfigVersion int64 `json:"configVersion,omitempty"`
 }
 
 // SnapshotsChanged counts the distinct snapshots whose permissions the
@@ -145,7 +166,7 @@ func (e *Engine) logger() *slog.Logger {
 
 // read returns the engine's reader.
 func (e *Engine) read() reader {
-	return reader{ec2: e.EC2, kms: e.KMS, config: e.Config, cache: e.cache, region: e.Region, regions: e.Regions}
+	return reader{ec2: e.EC2, kms: e.KMS, config: e.Config, cache: e.cache, fresh: e.freshReads, region: e.Region, regions: e.Regions}
 }
 
 // write returns the engine's writer, recording into res.

@@ -45,7 +45,7 @@ func TestForeignKeyIsBlockedWithoutFailing(t *testing.T) {
 		t.Errorf("modifying calls = %v, want only the status tags", got)
 	}
 	logs := e.Logs.String()
-	want := kmspolicy.Statement([]string{acctA, acctB}, "aws")
+	want := kmspolicy.Statement([]string{acctA, acctB}, kmspolicy.KeyOf(foreign))
 	if !strings.Contains(logs, "key belongs to another account") || !strings.Contains(logs, `"keyOwner":"`+foreignAccount+`"`) {
 		t.Errorf("log has no statement for the key's owner:\n%s", logs)
 	}

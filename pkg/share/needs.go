@@ -55,24 +55,34 @@ func staleSnapshots(st rules.State, desired []string) []string {
 	return snaps
 }
 
+// others returns the managed images other than imageID that may still
+// need something (available or disabled), from the sweep's list or a
+// fresh one.
+func (e *Engine) others(ctx context.Context, imageID string) ([]ec2types.Image, error) {
+	managed, err := e.read().managedImages(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var images []ec2types.Image
+	for _, img := range managed {
+		if aws.ToString(img.ImageId) != imageID && (img.State == ec2types.ImageStateAvailable || img.State == ec2types.ImageStateDisabled) {
+			images = append(images, img)
+		}
+	}
+	return images, nil
+}
+
 // otherNeeds finds what other managed images using a key or a snapshot are
 // still meant to be shared with; that stays. For each of keys: accounts,
 // organizations and OUs, as the key statements name them; for each of
 // snaps: accounts (create-volume permission names only accounts). It reads
 // the other managed images' tags, not their permissions: a target stays
 // while any other image's tag names it. A sweep uses its own list of
-// managed images (the cache).
+// managed images (the cache), except for an image it read again.
 func (e *Engine) otherNeeds(ctx context.Context, cfg *config.Config, imageID string, keys, snaps []string) (keyNeeds, snapNeeds map[string][]string, err error) {
-	r := e.read()
-	managed, err := r.managedImages(ctx)
+	images, err := e.others(ctx, imageID)
 	if err != nil {
 		return nil, nil, err
-	}
-	var images []ec2types.Image
-	for _, img := range managed {
-		if aws.ToString(img.ImageId) != imageID && img.State == ec2types.ImageStateAvailable {
-			images = append(images, img)
-		}
 	}
 	keyOf := map[string]string{}
 	if len(keys) > 0 {
@@ -80,7 +90,7 @@ func (e *Engine) otherNeeds(ctx context.Context, cfg *config.Config, imageID str
 		for i := range images {
 			ids = append(ids, snapshotIDs(&images[i])...)
 		}
-		described, err := r.snapshots(ctx, ids)
+		described, err := e.read().snapshots(ctx, ids)
 		if err != nil {
 			return nil, nil, fmt.Errorf("reading snapshots of managed images: %w", err)
 		}
@@ -102,6 +112,24 @@ func (e *Engine) otherNeeds(ctx context.Context, cfg *config.Config, imageID str
 		}
 	}
 	return keyNeeds, snapNeeds, nil
+}
+
+// snapshotUsers lists, per snapshot of st, the other managed images behind
+// it: the record names them once imageID is released.
+func (e *Engine) snapshotUsers(ctx context.Context, imageID string, st rules.State) (map[string][]string, error) {
+	images, err := e.others(ctx, imageID)
+	if err != nil {
+		return nil, err
+	}
+	users := map[string][]string{}
+	for i := range images {
+		for _, sid := range snapshotIDs(&images[i]) {
+			if slices.ContainsFunc(st.Snapshots, func(s rules.SnapshotState) bool { return s.ID == sid }) {
+				users[sid] = append(users[sid], aws.ToString(images[i].ImageId))
+			}
+		}
+	}
+	return users, nil
 }
 
 // union returns the sorted union of a and b, each element once.

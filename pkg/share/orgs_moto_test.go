@@ -230,9 +230,9 @@ func TestEncryptedImageSharedWithOU(t *testing.T) {
 	if want := []string{"CreateTags", "PutKeyPolicy", "ModifyImageAttribute", "CreateTags"}; !slices.Equal(e.Calls.Mutating(), want) {
 		t.Errorf("modifying calls = %v, want %v", e.Calls.Mutating(), want)
 	}
-	// One read for planning, one after the write.
-	if n := e.Calls.Count("GetKeyPolicy"); n != 2 {
-		t.Errorf("GetKeyPolicy calls = %d, want 2", n)
+	// One read for planning, one right before the write, one after it.
+	if n := e.Calls.Count("GetKeyPolicy"); n != 3 {
+		t.Errorf("GetKeyPolicy calls = %d, want 3", n)
 	}
 	if !strings.Contains(e.Logs.String(), `"keyArn":"`+k+`","organizationalUnitArn":"`+ouWork+`","action":"add"`) {
 		t.Errorf("no audit line for the key names the OU:\n%s", e.Logs)

@@ -1,6 +1,8 @@
 package share
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 )
@@ -23,7 +25,33 @@ type Pool struct {
 	ec2     map[string]EC2API
 }
 
-// Engine returns the engine acting in region (Home when region is "").
+// RegionNotAllowedError refuses a region that is neither the function's
+// own nor one of the configuration's allowedRegions: no client is built
+// for it, so a forged event cannot make amishare act anywhere.
+type RegionNotAllowedError struct{ Region string }
+
+func (e *RegionNotAllowedError) Error() string {
+	return fmt.Sprintf("region %s is neither this function's region nor one of the configuration's allowedRegions", e.Region)
+}
+
+// EngineFor returns the engine acting in region ("" is Home) once the
+// configuration allows it: Home always, any other region only when it is in
+// allowedRegions. A configuration that cannot be read is returned as is.
+func (p *Pool) EngineFor(ctx context.Context, region string) (*Engine, error) {
+	if region != "" && region != p.Home {
+		cfg, err := p.Config.Load(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !cfg.RegionAllowed(region) {
+			return nil, &RegionNotAllowedError{Region: region}
+		}
+	}
+	return p.Engine(region), nil
+}
+
+// Engine returns the engine acting in region (Home when region is ""),
+// whatever the configuration says (see EngineFor).
 func (p *Pool) Engine(region string) *Engine {
 	if region == "" {
 		region = p.Home

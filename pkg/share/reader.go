@@ -26,6 +26,7 @@ type reader struct {
 	kms     KMSAPI
 	config  ConfigSource
 	cache   *Cache // nil outside a sweep: every read is made
+	fresh   bool   // list managed images afresh even in a sweep
 	region  string
 	regions RegionalEC2
 }
@@ -49,7 +50,9 @@ func (r reader) loadConfig(ctx context.Context) (*config.Config, error) {
 // image returns the image of region ("" is the engine's) if this account
 // owns it, nil if there is no such image.
 func (r reader) image(ctx context.Context, region, imageID string) (*ec2types.Image, error) {
-	out, err := ec2In(r.ec2, r.region, r.regions, region).DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{imageID}, Owners: []string{"self"}})
+	out, err := ec2In(r.ec2, r.region, r.regions, region).DescribeImages(ctx, &ec2.DescribeImagesInput{
+		ImageIds: []string{imageID}, Owners: []string{"self"}, IncludeDisabled: aws.Bool(true),
+	})
 	if err != nil {
 		if awserr.IsNotFound(err) {
 			return nil, nil
@@ -66,54 +69,81 @@ func (r reader) image(ctx context.Context, region, imageID string) (*ec2types.Im
 
 // state reads who may use the image, each snapshot and each key now.
 // Calls: DescribeImageAttribute, one DescribeSnapshots for all snapshots,
-// DescribeSnapshotAttribute per snapshot, and per distinct key DescribeKey
-// plus GetKeyPolicy (policy mode) or ListGrants (grant mode). In a sweep,
+// DescribeSnapshotAttribute per snapshot, and per distinct key DescribeKey,
+// GetKeyPolicy and, in grant mode (or a sweep), ListGrants. In a sweep,
 // snapshots and keys come from the cache.
+//
+// Only a failure to read the image's own launch permissions is an error: a
+// snapshot or key that cannot be read (a transient error) is marked Unread,
+// with the reason in State.Unread, so that the rules decide nothing about
+// it while the image still loses what its tag no longer names.
 func (r reader) state(ctx context.Context, img *ec2types.Image, mode config.KMSMode) (rules.State, error) {
 	id := aws.ToString(img.ImageId)
-	st := rules.State{ImageID: id, Owner: aws.ToString(img.OwnerId)}
+	st := rules.State{ImageID: id, Owner: aws.ToString(img.OwnerId), Disabled: img.State == ec2types.ImageStateDisabled}
 	attr, err := r.ec2.DescribeImageAttribute(ctx, &ec2.DescribeImageAttributeInput{
 		ImageId: aws.String(id), Attribute: ec2types.ImageAttributeNameLaunchPermission,
 	})
 	if err != nil {
 		return st, fmt.Errorf("reading launch permissions of %s: %w", id, err)
 	}
-	for _, lp := range attr.LaunchPermissions {
-		switch {
-		case lp.Group == ec2types.PermissionGroupAll:
-			st.Image.Public = true
-		case lp.UserId != nil:
-			st.Image.Accounts = append(st.Image.Accounts, *lp.UserId)
-		case lp.OrganizationArn != nil:
-			st.Image.Organizations = append(st.Image.Organizations, *lp.OrganizationArn)
-		case lp.OrganizationalUnitArn != nil:
-			st.Image.OrganizationalUnits = append(st.Image.OrganizationalUnits, *lp.OrganizationalUnitArn)
-		}
-	}
-	slices.Sort(st.Image.Accounts)
-	slices.Sort(st.Image.Organizations)
-	slices.Sort(st.Image.OrganizationalUnits)
-
-	snaps, err := r.snapshots(ctx, snapshotIDs(img))
+	st.Image = launchPerms(attr.LaunchPermissions)
+	ids := snapshotIDs(img)
+	snaps, err := r.snapshots(ctx, ids)
 	if err != nil {
-		return st, fmt.Errorf("reading snapshots of %s: %w", id, err)
+		for _, sid := range ids {
+			st.Snapshots = append(st.Snapshots, rules.SnapshotState{ID: sid, Unread: true})
+		}
+		st.Unread = append(st.Unread, fmt.Sprintf("could not read the snapshots of %s (will be retried): %v", id, err))
+		return st, nil
 	}
-	if err := r.snapshotsAndKeys(ctx, &st, snaps, mode); err != nil {
-		return st, err
-	}
+	r.snapshotsAndKeys(ctx, &st, snaps, mode)
 	return st, nil
 }
 
+// launchPerms reads EC2's launch permissions.
+func launchPerms(lps []ec2types.LaunchPermission) rules.Perms {
+	var p rules.Perms
+	for _, lp := range lps {
+		switch {
+		case lp.Group == ec2types.PermissionGroupAll:
+			p.Public = true
+		case lp.UserId != nil:
+			p.Accounts = append(p.Accounts, *lp.UserId)
+		case lp.OrganizationArn != nil:
+			p.Organizations = append(p.Organizations, *lp.OrganizationArn)
+		case lp.OrganizationalUnitArn != nil:
+			p.OrganizationalUnits = append(p.OrganizationalUnits, *lp.OrganizationalUnitArn)
+		}
+	}
+	slices.Sort(p.Accounts)
+	slices.Sort(p.Organizations)
+	slices.Sort(p.OrganizationalUnits)
+	return p
+}
+
+// launchPermissions reads the image's launch permissions (after a reset).
+func (r reader) launchPermissions(ctx context.Context, imageID string) (rules.Perms, error) {
+	attr, err := r.ec2.DescribeImageAttribute(ctx, &ec2.DescribeImageAttributeInput{
+		ImageId: aws.String(imageID), Attribute: ec2types.ImageAttributeNameLaunchPermission,
+	})
+	if err != nil {
+		return rules.Perms{}, fmt.Errorf("reading launch permissions of %s: %w", imageID, err)
+	}
+	return launchPerms(attr.LaunchPermissions), nil
+}
+
 // snapshotsAndKeys adds to st each snapshot's create-volume permissions
-// (one DescribeSnapshotAttribute each) and each distinct key behind them.
-func (r reader) snapshotsAndKeys(ctx context.Context, st *rules.State, snaps []ec2types.Snapshot, mode config.KMSMode) error {
+// (one DescribeSnapshotAttribute each) and each distinct key behind them,
+// marking what cannot be read.
+func (r reader) snapshotsAndKeys(ctx context.Context, st *rules.State, snaps []ec2types.Snapshot, mode config.KMSMode) {
 	var keyIDs []string
 	for _, s := range snaps {
 		ss := rules.SnapshotState{ID: aws.ToString(s.SnapshotId), Owner: aws.ToString(s.OwnerId), Encrypted: aws.ToBool(s.Encrypted), KeyARN: aws.ToString(s.KmsKeyId)}
-		ss.Image = tagMap(s.Tags)[amitag.Image]
+		ss.Images = amitag.RecordImages(tagMap(s.Tags)[amitag.Image])
 		var err error
 		if ss.Perms, err = r.snapshotPerms(ctx, ss.ID); err != nil {
-			return err
+			ss.Unread = true
+			st.Unread = append(st.Unread, fmt.Sprintf("%v (will be retried)", err))
 		}
 		st.Snapshots = append(st.Snapshots, ss)
 		if ss.KeyARN != "" && !slices.Contains(keyIDs, ss.KeyARN) {
@@ -123,28 +153,55 @@ func (r reader) snapshotsAndKeys(ctx context.Context, st *rules.State, snaps []e
 	for _, keyID := range keyIDs {
 		k, err := r.cache.key(keyID, func() (rules.KeyState, error) { return r.key(ctx, keyID, st.Owner, mode) })
 		if err != nil {
-			return err
+			k = rules.KeyState{ARN: keyID, Owner: awsid.AccountOf(keyID), Manager: rules.ManagerCustomer, Unread: true}
+			if k.Owner == "" {
+				k.Owner = st.Owner
+			}
+			st.Unread = append(st.Unread, fmt.Sprintf("%v (will be retried)", err))
 		}
 		st.Keys = append(st.Keys, k)
 	}
-	return nil
 }
 
 // freshKeys re-reads, bypassing the cache, every key of st that amishare may
 // write (customer-managed, of the image's account).
 func (r reader) freshKeys(ctx context.Context, st *rules.State, mode config.KMSMode) error {
 	for i, k := range st.Keys {
-		if !k.Writable(st.Owner) {
+		if !k.Writable(st.Owner) || k.Unread {
 			continue
 		}
 		fresh, err := r.key(ctx, k.ARN, st.Owner, mode)
 		if err != nil {
 			return err
 		}
+		if k.GrantsRead && !fresh.GrantsRead {
+			if fresh.Grants, err = kmsgrant.Accounts(ctx, r.kms, k.ARN); err != nil {
+				return err
+			}
+			fresh.GrantsRead = true
+		}
 		st.Keys[i] = fresh
 		r.cache.forgetKey(k.ARN)
 	}
 	return nil
+}
+
+// grants reads amishare's grants on each key of st amishare may touch whose
+// grants were not read yet (the mode is not grant, outside a sweep): a key
+// left with grants by grant mode loses them when an account leaves.
+func (r reader) grants(ctx context.Context, st *rules.State) {
+	for i, k := range st.Keys {
+		if !k.Writable(st.Owner) || k.Unread || k.GrantsRead {
+			continue
+		}
+		grants, err := kmsgrant.Accounts(ctx, r.kms, k.ARN)
+		if err != nil {
+			st.Keys[i].Unread = true
+			st.Unread = append(st.Unread, fmt.Sprintf("%v (will be retried)", err))
+			continue
+		}
+		st.Keys[i].Grants, st.Keys[i].GrantsRead = grants, true
+	}
 }
 
 // snapshotIDs lists the snapshots behind the image's block device mappings.
@@ -232,16 +289,17 @@ func (r reader) key(ctx context.Context, keyID, imageOwner string, mode config.K
 	if !k.Writable(imageOwner) {
 		return k, nil
 	}
-	switch mode {
-	case config.ModePolicy:
-		if k.Policy, err = kmspolicy.GetPolicy(ctx, r.kms, k.ARN); err != nil {
-			return k, err
-		}
-		grantees, err := kmspolicy.Grantees(k.Policy)
-		if err != nil {
-			return k, fmt.Errorf("parsing policy of key %s: %w", k.ARN, err)
-		}
-		for _, g := range grantees {
+	if k.Policy, err = kmspolicy.GetPolicy(ctx, r.kms, k.ARN); err != nil {
+		return k, err
+	}
+	statements, err := kmspolicy.Grantees(k.Policy)
+	if err != nil {
+		return k, fmt.Errorf("parsing policy of key %s: %w", k.ARN, err)
+	}
+	if mode != config.ModePolicy {
+		k.Statements = statements
+	} else {
+		for _, g := range statements {
 			if awsid.IsAccountID(g) {
 				k.Accounts = append(k.Accounts, g)
 			} else {
@@ -250,11 +308,18 @@ func (r reader) key(ctx context.Context, keyID, imageOwner string, mode config.K
 		}
 		// An edit that adds and removes no one changes only statements of
 		// ours that are not as amishare writes them.
-		_, changed, err := kmspolicy.Edit(k.Policy, nil, nil, awsid.PartitionOf(k.ARN))
+		_, changed, err := kmspolicy.Edit(k.Policy, nil, nil, kmspolicy.KeyOf(k.ARN))
 		k.Stale = err == nil && changed
-	case config.ModeGrant:
-		if k.Accounts, err = kmsgrant.Accounts(ctx, r.kms, k.ARN); err != nil {
+	}
+	if mode == config.ModeGrant || r.cache != nil {
+		grants, err := kmsgrant.Accounts(ctx, r.kms, k.ARN)
+		if err != nil {
 			return k, err
+		}
+		if mode == config.ModeGrant {
+			k.Accounts = grants
+		} else {
+			k.Grants, k.GrantsRead = grants, true
 		}
 	}
 	return k, nil
@@ -263,7 +328,7 @@ func (r reader) key(ctx context.Context, keyID, imageOwner string, mode config.K
 // managedImages returns the sweep's list of managed images when there is
 // one, else lists them.
 func (r reader) managedImages(ctx context.Context) ([]ec2types.Image, error) {
-	if r.cache != nil && r.cache.Managed != nil {
+	if r.cache != nil && r.cache.Managed != nil && !r.fresh {
 		return r.cache.Managed, nil
 	}
 	return r.listManagedImages(ctx)
@@ -322,7 +387,9 @@ func (r reader) imageStates(ctx context.Context, ids []string) (map[string]ec2ty
 // (tag amishare:image) or, when imageID is "", every recorded snapshot, in
 // one paged DescribeSnapshots.
 func (r reader) recordedSnapshots(ctx context.Context, imageID string) ([]ec2types.Snapshot, error) {
-	filter := ec2types.Filter{Name: aws.String("tag:" + amitag.Image), Values: []string{imageID}}
+	// The record may name several images: a wildcard finds imageID among
+	// them (EC2 filters take * and ?); recordedFor keeps exact matches.
+	filter := ec2types.Filter{Name: aws.String("tag:" + amitag.Image), Values: []string{"*" + imageID + "*"}}
 	what := "the snapshots recorded for " + imageID
 	if imageID == "" {
 		filter = ec2types.Filter{Name: aws.String("tag-key"), Values: []string{amitag.Image}}

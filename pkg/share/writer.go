@@ -35,7 +35,11 @@ type writer struct {
 // before anything is added: a snapshot is never shared without the record
 // that finds it again once the image is gone.
 func (w writer) apply(ctx context.Context, p rules.Plan, mode config.KMSMode) error {
-	if err := w.launchPermissions(ctx, p.ImageID, nil, p.Image.Remove, p.Image.MakePrivate); err != nil {
+	if p.ResetImage {
+		if err := w.resetLaunchPermissions(ctx, p.ImageID, p.Image); err != nil {
+			return err
+		}
+	} else if err := w.launchPermissions(ctx, p.ImageID, nil, p.Image.Remove, p.Image.MakePrivate); err != nil {
 		return err
 	}
 	for _, s := range p.Snapshots {
@@ -43,8 +47,10 @@ func (w writer) apply(ctx context.Context, p rules.Plan, mode config.KMSMode) er
 			return err
 		}
 	}
-	if err := w.recordSnapshots(ctx, p.ImageID, p.Record); err != nil {
-		return err
+	for _, r := range p.Record {
+		if err := w.recordSnapshots(ctx, p.ImageID, r); err != nil {
+			return err
+		}
 	}
 	for _, k := range p.Keys {
 		err := w.key(ctx, p.ImageID, k, mode)
@@ -98,6 +104,33 @@ func (w writer) launchPermissions(ctx context.Context, imageID string, add, remo
 	return nil
 }
 
+// resetLaunchPermissions removes every launch permission of an image that
+// carries no amishare tag any more (the role may not modify it, only reset
+// it, which can never share anything) and reads them back: AWS does not
+// document that a reset removes organization and OU permissions, so what
+// is left is reported as an error. The rules reset only an image whose
+// every permission is one amishare could have granted.
+func (w writer) resetLaunchPermissions(ctx context.Context, imageID string, removed rules.Diff) error {
+	if _, err := w.ec2.ResetImageAttribute(ctx, &ec2.ResetImageAttributeInput{
+		ImageId: aws.String(imageID), Attribute: ec2types.ResetImageAttributeNameLaunchPermission,
+	}); err != nil {
+		return fmt.Errorf("resetting launch permissions of %s: %w", imageID, err)
+	}
+	for _, a := range removed.Remove {
+		w.changed(ctx, rules.Change{ImageID: imageID, Action: rules.ActionRemove}.For(a))
+	}
+	left, err := reader{ec2: w.ec2}.launchPermissions(ctx, imageID)
+	if err != nil {
+		return err
+	}
+	if t := left.Targets(); len(t) > 0 || left.Public {
+		w.log.ErrorContext(ctx, "launch permissions left after a reset", "imageId", imageID, "left", t, "public", left.Public)
+		w.res.Unrevoked = append(w.res.Unrevoked, t...)
+		return fmt.Errorf("resetting launch permissions of %s left %v", imageID, t)
+	}
+	return nil
+}
+
 // launchPermission is the EC2 launch permission for a target.
 func launchPermission(target string) ec2types.LaunchPermission {
 	switch rules.KindOf(target) {
@@ -137,36 +170,40 @@ func (w writer) volumePermissions(ctx context.Context, imageID, snapshotID strin
 	return nil
 }
 
-// key changes who may use one key: its policy statements, or its grants.
+// key changes who may use one key: its policy statements or its grants,
+// per the mode; and in any mode, the grants grant mode left for accounts
+// that no longer need the key.
 func (w writer) key(ctx context.Context, imageID string, k rules.KeyDiff, mode config.KMSMode) error {
 	added, removed := k.Add, k.Remove
+	var err error
 	switch mode {
 	case config.ModePolicy:
-		wrote, err := kmspolicy.EnsurePolicy(ctx, w.kms, k.KeyARN, k.Policy, k.Add, k.Remove)
-		if wrote && k.Restore {
-			w.log.InfoContext(ctx, "key statements restored", "imageId", imageID, "keyArn", k.KeyARN)
-		}
-		if err != nil {
-			if awserr.IsAccessDenied(err) {
-				return &KeyNotDelegatedError{KeyARN: k.KeyARN, Err: err}
+		if len(k.Add)+len(k.Remove) > 0 || k.Restore {
+			var wrote bool
+			wrote, err = kmspolicy.EnsurePolicy(ctx, w.kms, k.KeyARN, k.Add, k.Remove)
+			if wrote && k.Restore {
+				w.log.InfoContext(ctx, "key statements restored", "imageId", imageID, "keyArn", k.KeyARN)
 			}
-			return err
+			if err != nil {
+				added, removed = nil, nil
+			}
 		}
 	case config.ModeGrant:
-		var err error
-		if added, removed, err = kmsgrant.Ensure(ctx, w.kms, k.KeyARN, k.Add, k.Remove); err != nil {
-			if awserr.IsAccessDenied(err) {
-				err = &KeyNotDelegatedError{KeyARN: k.KeyARN, Err: err}
-			}
-			// Grants made or revoked before the refusal are logged all the same.
-			w.keyChanged(ctx, imageID, k.KeyARN, added, removed)
-			return err
-		}
+		added, removed, err = kmsgrant.Ensure(ctx, w.kms, k.KeyARN, k.Add, k.Remove)
 	default:
-		return nil
+		added, removed = nil, nil
 	}
+	// Grants made or revoked before a refusal are logged all the same.
 	w.keyChanged(ctx, imageID, k.KeyARN, added, removed)
-	return nil
+	if err == nil && len(k.RevokeGrants) > 0 {
+		var revoked []string
+		_, revoked, err = kmsgrant.Ensure(ctx, w.kms, k.KeyARN, nil, k.RevokeGrants)
+		w.keyChanged(ctx, imageID, k.KeyARN, nil, revoked)
+	}
+	if awserr.IsAccessDenied(err) {
+		return &KeyNotDelegatedError{KeyARN: k.KeyARN, Err: err}
+	}
+	return err
 }
 
 func (w writer) keyChanged(ctx context.Context, imageID, keyARN string, added, removed []string) {
@@ -200,34 +237,45 @@ func (e *KeyNotDelegatedError) Reason() string {
 	return fmt.Sprintf("key %s is not delegated to amishare: tag the key %s = %s", e.KeyARN, amitag.KeyManaged, amitag.KeyManagedValue)
 }
 
-// recordSnapshots tags the snapshots amishare:image = imageID, in one call.
-func (w writer) recordSnapshots(ctx context.Context, imageID string, snaps []string) error {
-	if len(snaps) == 0 {
-		return nil
-	}
+// recordSnapshots sets the snapshots' record (amishare:image) to the
+// set's value, which names imageID among the images amishare shared them
+// for, in one call.
+func (w writer) recordSnapshots(ctx context.Context, imageID string, r rules.RecordSet) error {
 	_, err := w.ec2.CreateTags(ctx, &ec2.CreateTagsInput{
-		Resources: snaps,
-		Tags:      []ec2types.Tag{{Key: aws.String(amitag.Image), Value: aws.String(imageID)}},
+		Resources: r.SnapshotIDs,
+		Tags:      []ec2types.Tag{{Key: aws.String(amitag.Image), Value: aws.String(r.Value)}},
 	})
 	if err != nil {
 		return fmt.Errorf("recording %s on its snapshots: %w", amitag.Image, err)
 	}
-	w.cache.forgetSnapshots(snaps)
-	w.log.InfoContext(ctx, "snapshots recorded", "imageId", imageID, "snapshotIds", snaps, "tag", amitag.Image)
+	w.cache.forgetSnapshots(r.SnapshotIDs)
+	w.log.InfoContext(ctx, "snapshots recorded", "imageId", imageID, "snapshotIds", r.SnapshotIDs, "tag", amitag.Image, "value", r.Value)
 	return nil
 }
 
-// releaseSnapshots removes the record amishare:image = imageID from the
-// snapshots, in one call, once what amishare shared for the image is revoked.
-func (w writer) releaseSnapshots(ctx context.Context, imageID string, snaps []string) error {
-	if _, err := w.ec2.DeleteTags(ctx, &ec2.DeleteTagsInput{
-		Resources: snaps,
-		Tags:      []ec2types.Tag{{Key: aws.String(amitag.Image), Value: aws.String(imageID)}},
-	}); err != nil {
-		return fmt.Errorf("removing %s from the snapshots of %s: %w", amitag.Image, imageID, err)
+// releaseSnapshots takes imageID out of the snapshots' record once what
+// amishare shared for it is revoked: the record then names the other
+// managed images behind each snapshot, or is removed (one call per value).
+func (w writer) releaseSnapshots(ctx context.Context, imageID string, sets []rules.RecordSet) error {
+	for _, r := range sets {
+		var err error
+		if r.Value == "" {
+			_, err = w.ec2.DeleteTags(ctx, &ec2.DeleteTagsInput{
+				Resources: r.SnapshotIDs,
+				Tags:      []ec2types.Tag{{Key: aws.String(amitag.Image)}},
+			})
+		} else {
+			_, err = w.ec2.CreateTags(ctx, &ec2.CreateTagsInput{
+				Resources: r.SnapshotIDs,
+				Tags:      []ec2types.Tag{{Key: aws.String(amitag.Image), Value: aws.String(r.Value)}},
+			})
+		}
+		if err != nil {
+			return fmt.Errorf("taking %s out of the record %s on its snapshots: %w", imageID, amitag.Image, err)
+		}
+		w.cache.forgetSnapshots(r.SnapshotIDs)
+		w.log.InfoContext(ctx, "snapshots released", "imageId", imageID, "snapshotIds", r.SnapshotIDs, "tag", amitag.Image, "value", r.Value)
 	}
-	w.cache.forgetSnapshots(snaps)
-	w.log.InfoContext(ctx, "snapshots released", "imageId", imageID, "snapshotIds", snaps, "tag", amitag.Image)
 	return nil
 }
 

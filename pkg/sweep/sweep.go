@@ -1,7 +1,8 @@
 // Package sweep re-checks every managed image of the account and region on
 // a schedule, with exactly the engine's single-reconcile rules: it repairs
 // drift (shares made or removed by hand), shares what a lost event never
-// shared, and revokes what amishare shared for images that are gone.
+// shared, and revokes what amishare shared for images that are gone or no
+// longer managed (every amishare tag deleted).
 //
 // A sweep is polite: every AWS call it makes (retries included) waits for
 // one limiter set to the configuration's sweepRate, and a few workers keep
@@ -120,7 +121,7 @@ type Engine interface {
 	ImageStates(ctx context.Context, ids []string) (map[string]ec2types.ImageState, error)
 	Prefetch(ctx context.Context, images []ec2types.Image) error
 	ReconcileImage(ctx context.Context, img *ec2types.Image, opts share.Options) (share.Result, error)
-	CleanupSnapshots(ctx context.Context, imageID string, snaps []ec2types.Snapshot, opts share.Options) (share.Result, error)
+	Release(ctx context.Context, imageID string, exists bool, snaps []ec2types.Snapshot, opts share.Options) (share.Result, error)
 }
 
 var _ Engine = (*share.Engine)(nil)
@@ -174,7 +175,8 @@ type Summary struct {
 	ImagesChecked int `json:"imagesChecked"`
 	// DriftRepaired counts images whose permissions the sweep changed.
 	DriftRepaired int `json:"driftRepaired"`
-	// GoneImages counts images found gone whose recorded snapshots were cleaned up.
+	// GoneImages counts images found gone, or left without any amishare tag,
+	// whose recorded snapshots (and launch permissions) were released.
 	GoneImages int `json:"goneImages"`
 	// SnapshotsCleaned counts snapshots of gone images whose permissions were revoked.
 	SnapshotsCleaned int `json:"snapshotsCleaned"`
@@ -247,7 +249,7 @@ func (s *Sweeper) Run(ctx context.Context, ro RunOptions) (Summary, error) {
 	stop := s.stopAt(ctx)
 
 	if cur.Phase == PhaseGone {
-		gone, err := goneImages(ctx, eng, images)
+		gone, exists, err := goneImages(ctx, eng, images)
 		if err != nil {
 			st.mu.Lock()
 			st.fail("", err)
@@ -255,7 +257,7 @@ func (s *Sweeper) Run(ctx context.Context, ro RunOptions) (Summary, error) {
 		}
 		ids := after(sortedKeys(gone), cur.After)
 		last, stopped := s.each(ctx, ids, stop, nil, func(ctx context.Context, id string) {
-			res, err := eng.CleanupSnapshots(ctx, id, gone[id], opts)
+			res, err := eng.Release(ctx, id, exists[id], gone[id], opts)
 			report(ctx, res, err)
 			st.cleaned(res, err)
 		})
@@ -408,18 +410,19 @@ func (s *Sweeper) handOver(ctx context.Context, sum *Summary, cur Cursor) error 
 }
 
 // goneImages finds the snapshots recorded (tag amishare:image) for images
-// that no longer exist, by image. An image that exists, managed or not, is
-// not gone: its snapshots are its own reconcile's business, or nobody's.
-func goneImages(ctx context.Context, eng Engine, managed []ec2types.Image) (map[string][]ec2types.Snapshot, error) {
+// that are not managed: gone (deregistered), or existing without any
+// amishare tag (exists[id]), whose access amishare revokes. A managed image
+// is its own reconcile's business.
+func goneImages(ctx context.Context, eng Engine, managed []ec2types.Image) (byImage map[string][]ec2types.Snapshot, exists map[string]bool, err error) {
 	recorded, err := eng.RecordedSnapshots(ctx, "")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	byImage := map[string][]ec2types.Snapshot{}
+	byImage = map[string][]ec2types.Snapshot{}
 	for _, snap := range recorded {
 		// A value that is no image id is no record amishare wrote: the
 		// snapshot is not amishare's to touch.
-		if id := tagValue(snap.Tags, amitag.Image); awsid.IsImageID(id) {
+		for _, id := range amitag.RecordImages(tagValue(snap.Tags, amitag.Image)) {
 			byImage[id] = append(byImage[id], snap)
 		}
 	}
@@ -428,17 +431,16 @@ func goneImages(ctx context.Context, eng Engine, managed []ec2types.Image) (map[
 			delete(byImage, aws.ToString(img.ImageId))
 		}
 	}
-	// The rest may be images that exist but are not managed (any more).
+	// The rest are gone, or exist without amishare's tags.
 	states, err := eng.ImageStates(ctx, sortedKeys(byImage))
 	if err != nil {
-		return nil, fmt.Errorf("checking which recorded images still exist: %w", err)
+		return nil, nil, fmt.Errorf("checking which recorded images still exist: %w", err)
 	}
+	exists = map[string]bool{}
 	for id, st := range states {
-		if st != ec2types.ImageStateDeregistered {
-			delete(byImage, id)
-		}
+		exists[id] = st != ec2types.ImageStateDeregistered
 	}
-	return byImage, nil
+	return byImage, exists, nil
 }
 
 func tagValue(tags []ec2types.Tag, key string) string {

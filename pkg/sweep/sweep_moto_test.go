@@ -220,8 +220,10 @@ func TestSweepSurvivesUnreadableKey(t *testing.T) {
 }
 
 // TestSweepCleansDeregisteredWithoutEvent: an image deregistered while
-// events were lost is found by its record and cleaned by the sweep; an
-// image that exists but is no longer managed keeps its snapshots' shares.
+// events were lost is found by its record and cleaned by the sweep; so is
+// an image that exists but lost every amishare tag at once (its events lost
+// too): everything amishare gave it is revoked, its launch permissions by a
+// reset.
 func TestSweepCleansDeregisteredWithoutEvent(t *testing.T) {
 	w := world.New(t, fastConfig)
 	h := w.Handler(t, app.Options{})
@@ -230,7 +232,7 @@ func TestSweepCleansDeregisteredWithoutEvent(t *testing.T) {
 	keep, ksnaps := w.PlainImage(t, 1, map[string]string{amitag.Accounts: acctB})
 	sweepNow(t, w, h)
 	w.DeregisterImage(t, gone)
-	// No longer managed: both tags deleted; amishare leaves it as it is.
+	// No longer managed: every amishare tag deleted at once.
 	w.Untag(t, released, amitag.Accounts, amitag.Status, amitag.Message)
 	// A snapshot shared by hand whose amishare:image names no image id:
 	// amishare never wrote that record, so it never touches the snapshot.
@@ -240,15 +242,18 @@ func TestSweepCleansDeregisteredWithoutEvent(t *testing.T) {
 
 	w.Logs.Reset()
 	s := sweepNow(t, w, h)
-	if s.GoneImages != 1 || s.SnapshotsCleaned != 2 || s.ImagesChecked != 1 || s.Errors != 0 {
-		t.Errorf("summary: got %+v, want 1 gone image, 2 snapshots cleaned, 1 image checked", s)
+	if s.GoneImages != 2 || s.SnapshotsCleaned != 3 || s.ImagesChecked != 1 || s.Errors != 0 {
+		t.Errorf("summary: got %+v, want 2 images released, 3 snapshots cleaned, 1 image checked", s)
 	}
 	for _, snap := range gsnaps {
 		if p := w.SnapshotPerms(t, snap); len(p.Accounts) != 0 {
 			t.Errorf("snapshot %s of the gone image: got %v, want no permission", snap, p.Accounts)
 		}
 	}
-	w.WantShared(t, released, rsnaps, acctB)
+	w.WantShared(t, released, rsnaps)
+	if got := w.SnapshotRecord(t, rsnaps[0]); got != "" {
+		t.Errorf("record of the released image's snapshot: got %q, want it removed", got)
+	}
 	w.WantShared(t, keep, ksnaps, acctB)
 	if p := w.SnapshotPerms(t, hsnaps[0]); !slices.Equal(p.Accounts, []string{outsider}) {
 		t.Errorf("snapshot whose record names no image: got %v, want the hand share kept", p.Accounts)
@@ -256,7 +261,7 @@ func TestSweepCleansDeregisteredWithoutEvent(t *testing.T) {
 	if got := w.SnapshotRecord(t, hsnaps[0]); got != "golden image" {
 		t.Errorf("its %s: got %q, want it left as it was", amitag.Image, got)
 	}
-	world.WantMetrics(t, sweepMetrics(t, w), map[string]int{"SnapshotsCleaned": 2, "ImagesChecked": 1, "DriftRepaired": 0})
+	world.WantMetrics(t, sweepMetrics(t, w), map[string]int{"SnapshotsCleaned": 3, "ImagesChecked": 1, "DriftRepaired": 0})
 
 	s = sweepNow(t, w, h)
 	if s.GoneImages != 0 || len(w.Calls.Mutating()) != 0 {

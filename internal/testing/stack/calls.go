@@ -185,6 +185,7 @@ func (c Call) Requests() []iameval.Request {
 		case strings.Contains(r, ":image/"):
 			rc["aws:ResourceTag/amishare:accounts"] = []string{"111122223333"}
 			rc["aws:ResourceTag/amishare:status"] = []string{"shared"}
+			rc["ec2:Owner"] = []string{AccountID}
 		case strings.Contains(r, ":kms:") && strings.Contains(r, ":key/"):
 			rc["aws:ResourceTag/amishare:managed"] = []string{"true"}
 		}
@@ -199,6 +200,23 @@ func Regions(calls []Call) []string {
 	for _, c := range calls {
 		if r := c.region(); r != Region && !slices.Contains(out, r) {
 			out = append(out, r)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Accounts lists the accounts calls shared snapshots with (ec2:Add/userId),
+// sorted: with the stack, AllowedAccounts lists them all.
+func Accounts(calls []Call) []string {
+	var out []string
+	for _, c := range calls {
+		for _, q := range c.Requests() {
+			for _, a := range q.Context["ec2:Add/userId"] {
+				if !slices.Contains(out, a) {
+					out = append(out, a)
+				}
+			}
 		}
 	}
 	sort.Strings(out)

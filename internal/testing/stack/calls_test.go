@@ -36,10 +36,12 @@ func TestRecordedCallsAllowed(t *testing.T) {
 		t.Fatalf("no call recorded under %s: the suite did not run with %s", dir, callsDirEnv)
 	}
 	t.Logf("%d distinct calls: %s", len(calls), strings.Join(Summary(calls), " "))
-	checkCalls(t, calls)
+	checkCalls(t, calls, Accounts(calls))
 }
 
-func checkCalls(t *testing.T, calls []Call) {
+// checkCalls checks the role allows every call, deployed with
+// AllowedAccounts accounts.
+func checkCalls(t *testing.T, calls []Call, accounts []string) {
 	t.Helper()
 	// The suite's configuration allows copies to the regions its calls went to.
 	allowedRegions := strings.Join(Regions(calls), ",")
@@ -49,7 +51,7 @@ func checkCalls(t *testing.T, calls []Call) {
 		if r, ok := roles[key]; ok {
 			return r
 		}
-		params := map[string]string{"KmsMode": mode, "DelegatedKeysOnly": "true", "AllowedRegions": allowedRegions}
+		params := map[string]string{"KmsMode": mode, "DelegatedKeysOnly": "true", "AllowedRegions": allowedRegions, "AllowedAccounts": strings.Join(accounts, ",")}
 		if param != "" {
 			params["ConfigParameterName"] = param
 		}
@@ -120,7 +122,10 @@ func TestCallRequests(t *testing.T) {
 	if len(q) != 1 || q[0].Resource != snapshotARN || !slices.Equal(q[0].Context["ec2:Add/userId"], []string{"111122223333"}) {
 		t.Errorf("ModifySnapshotAttribute request = %v", q)
 	}
-	checkCalls(t, calls)
+	if got := Accounts(calls); !slices.Equal(got, []string{"111122223333"}) {
+		t.Errorf("Accounts = %v, want [111122223333]", got)
+	}
+	checkCalls(t, calls, Accounts(calls))
 
 	// Calls the role must refuse: the check has to report them.
 	bad := []Call{
@@ -132,6 +137,10 @@ func TestCallRequests(t *testing.T) {
 		}},
 		{Service: "EC2", Operation: "DeleteTags", Input: map[string]any{"Resources": []any{"snap-0123456789abcdef0"}}},
 		{Service: "EC2", Operation: "DeregisterImage", Input: map[string]any{"ImageId": "ami-0123456789abcdef0"}},
+		// A snapshot shared with an account the stack does not allow.
+		{Service: "EC2", Operation: "ModifySnapshotAttribute", Input: map[string]any{
+			"SnapshotId": "snap-0123456789abcdef0", "OperationType": "add", "UserIds": []any{"999999999999"},
+		}},
 		{Service: "SQS", Operation: "SendMessage", Input: map[string]any{"QueueUrl": "http://127.0.0.1:5000/123456789012/amishare-sweep"}},
 		// No AllowedRegions in the role below: no copy to another region.
 		{Service: "EC2", Operation: "CopyImage", Region: "eu-west-1", Input: map[string]any{"SourceImageId": "ami-0123456789abcdef0", "SourceRegion": "us-east-1"}},
@@ -144,7 +153,7 @@ func TestCallRequests(t *testing.T) {
 			allowed := false
 			for _, mode := range []string{"policy", "grant", "off"} {
 				for _, q := range c.Requests() {
-					if iameval.Evaluate(role(t, map[string]string{"KmsMode": mode}).Statements(), q).Allowed {
+					if iameval.Evaluate(role(t, map[string]string{"KmsMode": mode, "AllowedAccounts": "111122223333"}).Statements(), q).Allowed {
 						allowed = true
 					}
 				}

@@ -38,6 +38,10 @@ func TestRoleForCopies(t *testing.T) {
 		{"source's status and copies tags", iameval.Request{Action: "ec2:CreateTags", Resource: imageARN, Context: with(region("us-east-1"), keys("amishare:status", "amishare:message", "amishare:copies"), taggedAccounts)}, true},
 		{"share a copy in an allowed region", iameval.Request{Action: "ec2:ModifyImageAttribute", Resource: euImage, Context: with(region("eu-west-1"), taggedAccounts)}, true},
 		{"share an unmanaged image in an allowed region", iameval.Request{Action: "ec2:ModifyImageAttribute", Resource: euImage, Context: region("eu-west-1")}, false},
+		{"revoke a copy left with only amishare:status", iameval.Request{Action: "ec2:ModifyImageAttribute", Resource: euImage, Context: with(region("eu-west-1"), taggedStatus)}, true},
+		{"reset a copy no longer managed", iameval.Request{Action: "ec2:ResetImageAttribute", Resource: euImage, Context: with(region("eu-west-1"), map[string][]string{"ec2:Owner": {"123456789012"}})}, true},
+		{"reset an image in a region not allowed", iameval.Request{Action: "ec2:ResetImageAttribute", Resource: "arn:aws:ec2:ap-south-1::image/ami-0123456789abcdef1", Context: with(region("ap-south-1"), map[string][]string{"ec2:Owner": {"123456789012"}})}, false},
+		{"share a copy's snapshot with an account AllowedAccounts lacks", iameval.Request{Action: "ec2:ModifySnapshotAttribute", Resource: euSnapshot, Context: with(region("eu-west-1"), map[string][]string{"ec2:Add/userId": {"999999999999"}})}, false},
 		{"share a copy's snapshot", iameval.Request{Action: "ec2:ModifySnapshotAttribute", Resource: euSnapshot, Context: with(region("eu-west-1"), map[string][]string{"ec2:Add/userId": {"111122223333"}})}, true},
 		{"make a copy's snapshot public", iameval.Request{Action: "ec2:ModifySnapshotAttribute", Resource: euSnapshot, Context: with(region("eu-west-1"), map[string][]string{"ec2:Add/group": {"all"}})}, false},
 		{"record a copy's snapshot", iameval.Request{Action: "ec2:CreateTags", Resource: euSnapshot, Context: with(region("eu-west-1"), keys("amishare:image"))}, true},
@@ -53,7 +57,7 @@ func TestRoleForCopies(t *testing.T) {
 		{"decrypt directly", iameval.Request{Action: "kms:Decrypt", Resource: euKey, Context: region("eu-west-1")}, false},
 		{"decrypt with another account's key", iameval.Request{Action: "kms:Decrypt", Resource: "arn:aws:kms:eu-west-1:999988887777:key/1234abcd-12ab-34cd-56ef-1234567890ab", Context: viaEC2}, false},
 	}
-	stmts := role(t, map[string]string{"KmsMode": "policy", "DelegatedKeysOnly": "true", "AllowedRegions": "eu-west-1"}).Statements()
+	stmts := role(t, map[string]string{"KmsMode": "policy", "DelegatedKeysOnly": "true", "AllowedRegions": "eu-west-1", "AllowedAccounts": "111122223333"}).Statements()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if d := iameval.Evaluate(stmts, tt.req); d.Allowed != tt.want {
@@ -77,8 +81,12 @@ func TestRoleForCopies(t *testing.T) {
 		{"grant", iameval.Request{Action: "kms:RevokeGrant", Resource: euKey, Context: with(region("eu-west-1"), delegated)}, true},
 		{"grant", iameval.Request{Action: "kms:CreateGrant", Resource: euKey, Context: grantCtx(grantOps, accountRoot, region("eu-west-1"))}, false},
 		{"grant", iameval.Request{Action: "kms:CreateGrant", Resource: euKey, Context: grantCtx(grantOps, accountRoot, region("eu-west-1"), delegated)}, true},
-		{"off", iameval.Request{Action: "kms:GetKeyPolicy", Resource: euKey, Context: region("eu-west-1")}, false},
-		{"off", iameval.Request{Action: "kms:ListGrants", Resource: euKey, Context: region("eu-west-1")}, false},
+		// In every mode: statements left by policy mode are reported, grants
+		// left by grant mode revoked.
+		{"off", iameval.Request{Action: "kms:GetKeyPolicy", Resource: euKey, Context: region("eu-west-1")}, true},
+		{"off", iameval.Request{Action: "kms:ListGrants", Resource: euKey, Context: region("eu-west-1")}, true},
+		{"policy", iameval.Request{Action: "kms:RevokeGrant", Resource: euKey, Context: with(region("eu-west-1"), delegated)}, true},
+		{"off", iameval.Request{Action: "kms:PutKeyPolicy", Resource: euKey, Context: with(region("eu-west-1"), delegated)}, false},
 	} {
 		t.Run("KmsMode="+tt.mode+"/"+tt.req.Action, func(t *testing.T) {
 			stmts := role(t, map[string]string{"KmsMode": tt.mode, "DelegatedKeysOnly": "true", "AllowedRegions": "eu-west-1"}).Statements()

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -102,6 +103,11 @@ func TestRolePerKmsMode(t *testing.T) {
 		{"revoke image tagged only amishare:status", iameval.Request{Action: "ec2:ModifyImageAttribute", Resource: imageARN, Context: taggedStatus}, all, nil},
 		{"modify an unmanaged image", iameval.Request{Action: "ec2:ModifyImageAttribute", Resource: imageARN, Context: nil}, none, nil},
 		{"share snapshot with an account", iameval.Request{Action: "ec2:ModifySnapshotAttribute", Resource: snapshotARN, Context: map[string][]string{"ec2:Add/userId": {"111122223333"}}}, all, nil},
+		{"share snapshot with an account AllowedAccounts lacks", iameval.Request{Action: "ec2:ModifySnapshotAttribute", Resource: snapshotARN, Context: map[string][]string{"ec2:Add/userId": {"999999999999"}}}, none, &none},
+		{"share snapshot with an allowed and another account", iameval.Request{Action: "ec2:ModifySnapshotAttribute", Resource: snapshotARN, Context: map[string][]string{"ec2:Add/userId": {"111122223333", "999999999999"}}}, none, &none},
+		{"remove an account from a snapshot", iameval.Request{Action: "ec2:ModifySnapshotAttribute", Resource: snapshotARN, Context: map[string][]string{"ec2:Remove/userId": {"999999999999"}}}, all, nil},
+		{"reset an image of this account", iameval.Request{Action: "ec2:ResetImageAttribute", Resource: imageARN, Context: map[string][]string{"ec2:Owner": {"123456789012"}}}, all, &all},
+		{"reset an image of another owner", iameval.Request{Action: "ec2:ResetImageAttribute", Resource: imageARN, Context: map[string][]string{"ec2:Owner": {"999999999999"}}}, none, &none},
 		{"make a snapshot public", iameval.Request{Action: "ec2:ModifySnapshotAttribute", Resource: snapshotARN, Context: map[string][]string{"ec2:Add/group": {"all"}}}, none, nil},
 		{"make a snapshot public while sharing", iameval.Request{Action: "ec2:ModifySnapshotAttribute", Resource: snapshotARN, Context: map[string][]string{"ec2:Add/group": {"all"}, "ec2:Add/userId": {"111122223333"}}}, none, nil},
 		{"remove public from a snapshot", iameval.Request{Action: "ec2:ModifySnapshotAttribute", Resource: snapshotARN, Context: map[string][]string{"ec2:Remove/group": {"all"}}}, all, nil},
@@ -116,7 +122,7 @@ func TestRolePerKmsMode(t *testing.T) {
 		{"read another parameter", iameval.Request{Action: "ssm:GetParameter", Resource: "arn:aws:ssm:us-east-1:123456789012:parameter/other", Context: nil}, none, nil},
 		{"describe a key", iameval.Request{Action: "kms:DescribeKey", Resource: keyARN, Context: nil}, all, nil},
 		{"describe a key of another account", iameval.Request{Action: "kms:DescribeKey", Resource: foreignKey, Context: nil}, none, nil},
-		{"read a key policy", iameval.Request{Action: "kms:GetKeyPolicy", Resource: keyARN, Context: nil}, want{policy: true}, nil},
+		{"read a key policy (every mode: statements left by policy mode are reported)", iameval.Request{Action: "kms:GetKeyPolicy", Resource: keyARN, Context: nil}, all, nil},
 		{"write a delegated key's policy", iameval.Request{Action: "kms:PutKeyPolicy", Resource: keyARN, Context: delegated}, want{policy: true}, nil},
 		{"write a delegated key's policy, check said false", iameval.Request{Action: "kms:PutKeyPolicy", Resource: keyARN, Context: with(delegated, map[string][]string{"kms:BypassPolicyLockoutSafetyCheck": {"false"}})}, want{policy: true}, nil},
 		{"write an undelegated key's policy", iameval.Request{Action: "kms:PutKeyPolicy", Resource: keyARN, Context: nil}, none, &want{policy: true}},
@@ -130,9 +136,10 @@ func TestRolePerKmsMode(t *testing.T) {
 		{"grant without operations", iameval.Request{Action: "kms:CreateGrant", Resource: keyARN, Context: with(delegated, map[string][]string{"kms:GranteePrincipal": {accountRoot}})}, none, &none},
 		{"grant EBS makes for a copy", iameval.Request{Action: "kms:CreateGrant", Resource: keyARN, Context: map[string][]string{"kms:GrantIsForAWSResource": {"true"}, "kms:ViaService": {"ec2.us-east-1.amazonaws.com"}}}, all, &all},
 		{"grant for an AWS resource, not through EC2", iameval.Request{Action: "kms:CreateGrant", Resource: keyARN, Context: map[string][]string{"kms:GrantIsForAWSResource": {"true"}}}, none, &none},
-		{"list grants", iameval.Request{Action: "kms:ListGrants", Resource: keyARN, Context: nil}, want{grant: true}, nil},
-		{"revoke a grant on a delegated key", iameval.Request{Action: "kms:RevokeGrant", Resource: keyARN, Context: delegated}, want{grant: true}, nil},
-		{"revoke a grant on an undelegated key", iameval.Request{Action: "kms:RevokeGrant", Resource: keyARN, Context: nil}, none, &want{grant: true}},
+		{"list grants (every mode: grants left by grant mode are revoked)", iameval.Request{Action: "kms:ListGrants", Resource: keyARN, Context: nil}, all, nil},
+		{"revoke a grant on a delegated key", iameval.Request{Action: "kms:RevokeGrant", Resource: keyARN, Context: delegated}, all, nil},
+		{"revoke a grant on an undelegated key", iameval.Request{Action: "kms:RevokeGrant", Resource: keyARN, Context: nil}, none, &all},
+		{"retire a grant", iameval.Request{Action: "kms:RetireGrant", Resource: keyARN, Context: delegated}, none, &none},
 		{"decrypt with a key", iameval.Request{Action: "kms:Decrypt", Resource: keyARN, Context: delegated}, none, &none},
 		{"schedule key deletion", iameval.Request{Action: "kms:ScheduleKeyDeletion", Resource: keyARN, Context: delegated}, none, &none},
 		{"write logs", iameval.Request{Action: "logs:PutLogEvents", Resource: "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/amishare-AmishareFunction:log-stream:x", Context: nil}, all, nil},
@@ -142,7 +149,7 @@ func TestRolePerKmsMode(t *testing.T) {
 	}
 	for _, delegatedOnly := range []string{"true", "false"} {
 		for _, mode := range []string{"policy", "grant", "off"} {
-			r := role(t, map[string]string{"KmsMode": mode, "DelegatedKeysOnly": delegatedOnly})
+			r := role(t, map[string]string{"KmsMode": mode, "DelegatedKeysOnly": delegatedOnly, "AllowedAccounts": "111122223333,444455556666"})
 			stmts := r.Statements()
 			for _, tt := range tests {
 				w := tt.want
@@ -278,9 +285,19 @@ func TestEventDelivery(t *testing.T) {
 				t.Errorf("queue policy Version = %v", doc["Version"])
 			}
 			var sources []string
+			onlyEventBridge := false
 			for _, st := range iameval.List(doc["Statement"]) {
 				stmt := st.(map[string]any)
-				sources = append(sources, iameval.Strings(stmt["Condition"].(map[string]any)["ArnEquals"].(map[string]any)["aws:SourceArn"])...)
+				cond := stmt["Condition"].(map[string]any)
+				if stmt["Effect"] == "Deny" {
+					ne, _ := cond["StringNotEquals"].(map[string]any)
+					onlyEventBridge = onlyEventBridge || fmt.Sprint(ne["aws:PrincipalServiceName"]) == "events.amazonaws.com"
+					continue
+				}
+				sources = append(sources, iameval.Strings(cond["ArnEquals"].(map[string]any)["aws:SourceArn"])...)
+			}
+			if !onlyEventBridge {
+				t.Errorf("events dead-letter queue policy: no Deny of every principal but EventBridge")
 			}
 			for _, rule := range rules {
 				arn := "arn:aws:events:us-east-1:123456789012:rule/amishare-" + rule
@@ -336,22 +353,28 @@ func TestRulePatterns(t *testing.T) {
 			patterns[name] = prop(r, "EventPattern").(map[string]any)
 		}
 	}
-	deleteAllTags := `{"version":"0","id":"x","detail-type":"AWS API Call via CloudTrail","source":"aws.ec2","detail":{"eventSource":"ec2.amazonaws.com","eventName":"DeleteTags","requestParameters":{"resourcesSet":{"items":[{"resourceId":"ami-0123456789abcdef0"}]}}}}`
-	deleteOtherTag := `{"source":"aws.ec2","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"ec2.amazonaws.com","eventName":"DeleteTags","requestParameters":{"resourcesSet":{"items":[{"resourceId":"ami-0123456789abcdef0"}]},"tagSet":{"items":[{"key":"Name"}]}}}}`
-	deleteAllInstanceTags := `{"source":"aws.ec2","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"ec2.amazonaws.com","eventName":"DeleteTags","requestParameters":{"resourcesSet":{"items":[{"resourceId":"i-0123456789abcdef0"}]}}}}`
-	createTagsMixed := `{"source":"aws.ec2","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"ec2.amazonaws.com","eventName":"CreateTags","requestParameters":{"resourcesSet":{"items":[{"resourceId":"i-0123456789abcdef0"},{"resourceId":"ami-0123456789abcdef0"}]},"tagSet":{"items":[{"key":"Name"},{"key":"amishare:accounts"}]}}}}`
-	failedCreateTags := `{"source":"aws.ec2","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"ec2.amazonaws.com","eventName":"CreateTags","errorCode":"Client.UnauthorizedOperation","requestParameters":{"resourcesSet":{"items":[{"resourceId":"ami-0123456789abcdef0"}]},"tagSet":{"items":[{"key":"amishare:accounts"}]}}}}`
-	statusTags := `{"source":"aws.ec2","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"ec2.amazonaws.com","eventName":"CreateTags","requestParameters":{"resourcesSet":{"items":[{"resourceId":"ami-0123456789abcdef0"}]},"tagSet":{"items":[{"key":"amishare:status"},{"key":"amishare:message"}]}}}}`
-	regionsTagChange := `{"source":"aws.tag","detail-type":"Tag Change on Resource","resources":["arn:aws:ec2:us-east-1:123456789012:image/ami-0123456789abcdef0"],"detail":{"changed-tag-keys":["amishare:regions"],"service":"ec2","resource-type":"image"}}`
-	copiesTagChange := `{"source":"aws.tag","detail-type":"Tag Change on Resource","resources":["arn:aws:ec2:us-east-1:123456789012:image/ami-0123456789abcdef0"],"detail":{"changed-tag-keys":["amishare:copies","amishare:status"],"service":"ec2","resource-type":"image"}}`
-	createRegionsTag := `{"source":"aws.ec2","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"ec2.amazonaws.com","eventName":"CreateTags","requestParameters":{"resourcesSet":{"items":[{"resourceId":"ami-0123456789abcdef0"}]},"tagSet":{"items":[{"key":"amishare:regions"}]}}}}`
+	deleteAllTags := `{"version":"0","id":"x","account":"123456789012","detail-type":"AWS API Call via CloudTrail","source":"aws.ec2","detail":{"eventSource":"ec2.amazonaws.com","eventName":"DeleteTags","requestParameters":{"resourcesSet":{"items":[{"resourceId":"ami-0123456789abcdef0"}]}}}}`
+	deleteOtherTag := `{"account":"123456789012","source":"aws.ec2","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"ec2.amazonaws.com","eventName":"DeleteTags","requestParameters":{"resourcesSet":{"items":[{"resourceId":"ami-0123456789abcdef0"}]},"tagSet":{"items":[{"key":"Name"}]}}}}`
+	deleteAllInstanceTags := `{"account":"123456789012","source":"aws.ec2","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"ec2.amazonaws.com","eventName":"DeleteTags","requestParameters":{"resourcesSet":{"items":[{"resourceId":"i-0123456789abcdef0"}]}}}}`
+	createTagsMixed := `{"account":"123456789012","source":"aws.ec2","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"ec2.amazonaws.com","eventName":"CreateTags","requestParameters":{"resourcesSet":{"items":[{"resourceId":"i-0123456789abcdef0"},{"resourceId":"ami-0123456789abcdef0"}]},"tagSet":{"items":[{"key":"Name"},{"key":"amishare:accounts"}]}}}}`
+	failedCreateTags := `{"account":"123456789012","source":"aws.ec2","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"ec2.amazonaws.com","eventName":"CreateTags","errorCode":"Client.UnauthorizedOperation","requestParameters":{"resourcesSet":{"items":[{"resourceId":"ami-0123456789abcdef0"}]},"tagSet":{"items":[{"key":"amishare:accounts"}]}}}}`
+	statusTags := `{"account":"123456789012","source":"aws.ec2","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"ec2.amazonaws.com","eventName":"CreateTags","requestParameters":{"resourcesSet":{"items":[{"resourceId":"ami-0123456789abcdef0"}]},"tagSet":{"items":[{"key":"amishare:status"},{"key":"amishare:message"}]}}}}`
+	regionsTagChange := `{"account":"123456789012","source":"aws.tag","detail-type":"Tag Change on Resource","resources":["arn:aws:ec2:us-east-1:123456789012:image/ami-0123456789abcdef0"],"detail":{"changed-tag-keys":["amishare:regions"],"service":"ec2","resource-type":"image"}}`
+	copiesTagChange := `{"account":"123456789012","source":"aws.tag","detail-type":"Tag Change on Resource","resources":["arn:aws:ec2:us-east-1:123456789012:image/ami-0123456789abcdef0"],"detail":{"changed-tag-keys":["amishare:copies","amishare:status"],"service":"ec2","resource-type":"image","tags":{"amishare:copies":"eu-west-1=ami-0123456789abcdef1","amishare:status":"shared"}}}`
+	createRegionsTag := `{"account":"123456789012","source":"aws.ec2","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"ec2.amazonaws.com","eventName":"CreateTags","requestParameters":{"resourcesSet":{"items":[{"resourceId":"ami-0123456789abcdef0"}]},"tagSet":{"items":[{"key":"amishare:regions"}]}}}}`
+	statusDeleted := `{"account":"123456789012","source":"aws.tag","detail-type":"Tag Change on Resource","resources":["arn:aws:ec2:us-east-1:123456789012:image/ami-0123456789abcdef0"],"detail":{"changed-tag-keys":["amishare:status"],"service":"ec2","resource-type":"image","tags":{"Name":"x"}}}`
+	everyTagDeleted := `{"account":"123456789012","source":"aws.tag","detail-type":"Tag Change on Resource","resources":["arn:aws:ec2:us-east-1:123456789012:image/ami-0123456789abcdef0"],"detail":{"changed-tag-keys":["amishare:status","amishare:message"],"service":"ec2","resource-type":"image","tags":{}}}`
+	statusWritten := `{"account":"123456789012","source":"aws.tag","detail-type":"Tag Change on Resource","resources":["arn:aws:ec2:us-east-1:123456789012:image/ami-0123456789abcdef0"],"detail":{"changed-tag-keys":["amishare:status"],"service":"ec2","resource-type":"image","tags":{"amishare:status":"shared"}}}`
+	deleteStatus := `{"account":"123456789012","source":"aws.ec2","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"ec2.amazonaws.com","eventName":"DeleteTags","requestParameters":{"resourcesSet":{"items":[{"resourceId":"ami-0123456789abcdef0"}]},"tagSet":{"items":[{"key":"amishare:status"}]}}}}`
+	otherAccount := `{"account":"999999999999","source":"aws.tag","detail-type":"Tag Change on Resource","resources":["arn:aws:ec2:us-east-1:999999999999:image/ami-0123456789abcdef0"],"detail":{"changed-tag-keys":["amishare:accounts"],"service":"ec2","resource-type":"image"}}`
 	tests := []struct {
 		name  string
 		event string // a file in events/ or inline JSON
 		rule  string // the rule that must match, "" for none
 	}{
 		{"available", "ami-available.json", "AmishareFunctionAmiAvailable"},
-		{"AWS documentation sample", "aws-doc-ami-available.json", "AmishareFunctionAmiAvailable"},
+		// AWS's sample comes from account 012345678901: not this stack's.
+		{"AWS documentation sample, another account", "aws-doc-ami-available.json", ""},
 		{"failed (a copy amishare made may have failed)", "ami-failed.json", "AmishareFunctionAmiAvailable"},
 		{"deregistered", "ami-deregistered.json", "AmishareFunctionAmiAvailable"},
 		{"tag change", "tag-change.json", "AmishareFunctionAccountsTagChanged"},
@@ -371,6 +394,11 @@ func TestRulePatterns(t *testing.T) {
 		{"regions tag change", regionsTagChange, "AmishareFunctionAccountsTagChanged"},
 		{"CreateTags of amishare:regions", createRegionsTag, "CloudTrailRule"},
 		{"amishare's own copies tag", copiesTagChange, ""},
+		{"amishare:status deleted", statusDeleted, "AmishareFunctionAccountsTagChanged"},
+		{"every amishare tag deleted", everyTagDeleted, "AmishareFunctionAccountsTagChanged"},
+		{"amishare's own status tag written", statusWritten, ""},
+		{"CloudTrail DeleteTags of amishare:status", deleteStatus, "CloudTrailRule"},
+		{"a tag change in another account", otherAccount, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -49,7 +49,7 @@ func (w *World) OtherStatements(t testing.TB, key string) []any {
 	if err != nil {
 		t.Fatalf("parsing the policy of %s: %v", key, err)
 	}
-	others, _, err := kmspolicy.Edit(policy, nil, grantees, "")
+	others, _, err := kmspolicy.Edit(policy, nil, grantees, kmspolicy.KeyOf(key))
 	if err != nil {
 		t.Fatalf("removing amishare's statements from the policy of %s: %v", key, err)
 	}

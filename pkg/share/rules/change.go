@@ -99,6 +99,7 @@ func (p Plan) Changes() []Change {
 		c := Change{ImageID: p.ImageID, KeyARN: k.KeyARN}
 		add(c, ActionAdd, k.Add)
 		add(c, ActionRemove, k.Remove)
+		add(c, ActionRemove, minus(k.RevokeGrants, k.Remove))
 	}
 	for _, s := range p.Snapshots {
 		add(Change{ImageID: p.ImageID, SnapshotID: s.SnapshotID}, ActionAdd, s.Add)

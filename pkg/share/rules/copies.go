@@ -36,6 +36,8 @@ type FoundCopy struct {
 	HasAccounts bool   `json:"-"`
 	Created     string `json:"created,omitempty"` // CreationDate, for a stable order
 	Reason      string `json:"reason,omitempty"`  // StateReason message of a failed copy
+	// Attempts counts the failed copies to the region (GaveUp only).
+	Attempts int `json:"attempts,omitempty"`
 }
 
 // CopyStep is one change the copy plan makes: a new copy, or a copy's
@@ -71,7 +73,15 @@ type CopyInput struct {
 	Keys                  map[string]string      // copyKeys
 	Recorded              map[string]string      // the source's amishare:copies tag
 	Found                 map[string][]FoundCopy // per region looked up
+	// TagChange: a person changed the source's tags, so a region whose
+	// copies failed MaxCopyAttempts times is tried once more.
+	TagChange bool
 }
+
+// MaxCopyAttempts is how many failed copies to one region a reconcile or a
+// sweep makes before it waits for a tag change: a copy that keeps failing
+// (a quota, a key the copy cannot use) is not retried forever.
+const MaxCopyAttempts = 3
 
 // CopyDecision is what the copy plan does and what it reports.
 type CopyDecision struct {
@@ -83,7 +93,10 @@ type CopyDecision struct {
 	Pending []string          `json:"pending,omitempty"` // regions whose copy is still pending
 	NoKey   []string          `json:"noKey,omitempty"`   // regions not copied to: encrypted source, no copyKeys entry
 	Failed  []FoundCopy       `json:"failed,omitempty"`  // the latest failed copy of each region being copied again
-	Refused []amitag.Refusal  `json:"refused,omitempty"`
+	// GaveUp lists the regions whose copies failed MaxCopyAttempts times:
+	// not copied again until a tag changes.
+	GaveUp  []FoundCopy      `json:"gaveUp,omitempty"`
+	Refused []amitag.Refusal `json:"refused,omitempty"`
 	// Listed says whether the regions tag named any region (or a re-encrypted copy is wanted).
 	Listed bool `json:"-"`
 	// Order is the regions tag's order, which amishare:copies follows.
@@ -149,7 +162,12 @@ func DecideCopies(in CopyInput) CopyDecision {
 			continue
 		}
 		prev := ""
-		if n := len(failed); n > 0 {
+		if n := len(failed); n >= MaxCopyAttempts && !in.TagChange {
+			last := failed[n-1]
+			last.Attempts = n
+			d.GaveUp = append(d.GaveUp, last)
+			continue
+		} else if n > 0 {
 			prev = failed[n-1].ImageID
 			d.Failed = append(d.Failed, failed[n-1])
 		} else if rec := in.Recorded[r]; rec != "" {
@@ -314,6 +332,9 @@ func (d CopyDecision) Summarize(status Status, msg string, dryRun bool) (Status,
 	for _, f := range d.Failed {
 		parts = append(parts, fmt.Sprintf("copy %s to %s failed, copying again", f.ImageID, f.Region))
 	}
+	for _, f := range d.GaveUp {
+		parts = append(parts, fmt.Sprintf("copies to %s failed %d times (last %s): not copied again until a tag of the image changes", f.Region, f.Attempts, f.ImageID))
+	}
 	if len(d.NoKey) > 0 {
 		var keys []string
 		for _, r := range d.NoKey {
@@ -339,7 +360,7 @@ func (d CopyDecision) Summarize(status Status, msg string, dryRun bool) (Status,
 	if _, left := CopiesTag(d.Copies, d.Order); left > 0 {
 		parts = append(parts, fmt.Sprintf("%d copies not listed in %s (256 characters): see the log", left, amitag.Copies))
 	}
-	if len(d.NoKey)+len(d.Refused) > 0 && status != StatusError {
+	if len(d.NoKey)+len(d.Refused)+len(d.GaveUp) > 0 && status != StatusError {
 		switch {
 		case len(d.Copies) == 0 && !d.makesCopy():
 			status = StatusError // no listed region could be copied to, as when every account is refused

@@ -35,18 +35,31 @@ type KeyDiff struct {
 	KeyARN string   `json:"keyArn"`
 	Add    []string `json:"add,omitempty"`
 	Remove []string `json:"remove,omitempty"`
-	// Policy is the key policy read for planning (policy mode), from which
-	// the edit starts: one read of it per reconcile before the write.
-	Policy string `json:"-"`
 	// Restore writes amishare's statements back as it owns them (see
 	// KeyState.Stale), whether or not anyone is added or removed.
 	Restore bool `json:"restore,omitempty"`
+	// RevokeGrants lists the accounts whose amishare grants go although the
+	// mode is not grant (grants left by grant mode).
+	RevokeGrants []string `json:"revokeGrants,omitempty"`
 }
 
-// Plan is every permission change a reconcile makes. Apply runs it in a safe
-// order: the image's removals, the snapshots' removals, the keys, the
-// snapshots' additions, then the image's additions — so a target never sees an
-// image it cannot use, and loses the image before what lies behind it.
+// Empty reports whether the diff changes nothing.
+func (k KeyDiff) Empty() bool {
+	return len(k.Add) == 0 && len(k.Remove) == 0 && !k.Restore && len(k.RevokeGrants) == 0
+}
+
+// RecordSet is one value of the snapshots' record (amishare:image) and the
+// snapshots that get it: one CreateTags call.
+type RecordSet struct {
+	Value       string   `json:"value"`
+	SnapshotIDs []string `json:"snapshotIds"`
+}
+
+// Plan is every permission change a reconcile makes. The engine runs it in
+// a safe order: the image's removals, the snapshots' removals, the record,
+// the keys, the snapshots' additions, then the image's additions — so a
+// target never sees an image it cannot use, and loses the image before what
+// lies behind it.
 type Plan struct {
 	ImageID   string         `json:"imageId"`
 	Image     Diff           `json:"image"`
@@ -54,10 +67,13 @@ type Plan struct {
 	Keys      []KeyDiff      `json:"keys,omitempty"`
 	// Copies are the copies to make and the copies' tags to set (see DecideCopies).
 	Copies []CopyStep `json:"copies,omitempty"`
-	// Record lists the snapshots to tag amishare:image = ImageID (one
-	// CreateTags, before any snapshot is shared), so that their permissions
-	// can be found and revoked once the image is gone.
-	Record []string `json:"record,omitempty"`
+	// Record names the image in its snapshots' record (amishare:image),
+	// before any snapshot is shared, so that their permissions can be found
+	// and revoked once the image is gone.
+	Record []RecordSet `json:"record,omitempty"`
+	// ResetImage: the image's launch permissions (Image.Remove) go by a
+	// reset, not a modification (see Input.Release).
+	ResetImage bool `json:"resetImage,omitempty"`
 }
 
 // Empty reports whether the plan changes nothing.
@@ -71,68 +87,220 @@ type Decision struct {
 	// Targets are the input's targets less those Decide refused (an
 	// organization or OU of an image it cannot give the key to).
 	Targets amitag.Targets
+	// Status and Message are for the image's status tags; Status is empty
+	// when none may be written (a released image has no amishare tag).
 	Status  Status
 	Message string
-	// Blocked holds the reasons nothing may be changed; the plan is then empty.
+	// Blocked holds the reasons nothing may be added: the plan then only
+	// removes (what the tag no longer names, what is public), and the status
+	// is error. Removals never wait on what blocks an addition.
 	Blocked []string
+	// Warnings are worth the operator's attention but block nothing: a key
+	// policy near KMS's size limit, statements left by policy mode.
+	Warnings []string
+	// NearLimit lists the keys whose policy is near KMS's size limit.
+	NearLimit []string
+	// Unrevoked lists the launch permissions of a released image that
+	// amishare could not have granted: nothing is changed, a person must look.
+	Unrevoked []string
+	// Leftovers lists, per key, whom amishare's policy statements grant
+	// while the mode is not policy (see KeyState.Statements).
+	Leftovers []Leftover
 }
 
+// Leftover is a key whose policy holds amishare's statements although the
+// configuration's mode may not write them.
+type Leftover struct {
+	KeyARN   string   `json:"keyArn"`
+	Grantees []string `json:"grantees"`
+}
+
+// MaxKeyPolicyGrowth is how many bytes one image may add to a key policy
+// in one reconcile: a quarter of KMS's limit, so that one image tagged with
+// hundreds of targets cannot fill a key that other images share.
+const MaxKeyPolicyGrowth = kmspolicy.MaxPolicyBytes / 4
+
+// NearLimitBytes is the key policy size above which a warning is given:
+// 80% of KMS's limit.
+const NearLimitBytes = kmspolicy.MaxPolicyBytes * 8 / 10
+
 // Decide computes, without any I/O, what must change for the image to be
-// shared with exactly the targets, and the status that says so.
+// shared with exactly the targets, and the status that says so. When
+// anything blocks an addition (a key amishare cannot give, too many
+// targets, a read that failed, ...) nothing is added, and everything the
+// tag no longer names is removed all the same.
 func Decide(in Input) Decision {
 	in.Targets = refuseUnreachable(in)
-	st := in.State
-	if blocked := blockers(in); len(blocked) > 0 {
-		return Decision{Plan: Plan{ImageID: st.ImageID}, Targets: in.Targets, Status: StatusError, Message: TrimMessage(strings.Join(blocked, "; ")), Blocked: blocked}
+	if in.Release {
+		in.Targets = amitag.Targets{}
 	}
-	p := Plan{ImageID: st.ImageID}
+	st := in.State
+	d := Decision{Plan: Plan{ImageID: st.ImageID}, Targets: in.Targets}
+	if in.Release {
+		if kept := ungrantable(st.Image, in.Allowed); len(kept) > 0 {
+			// A reset would remove what amishare never gave: change nothing.
+			d.Unrevoked = kept
+			d.Blocked = []string{fmt.Sprintf("image %s is no longer managed, but holds launch permissions amishare could not have granted (%s): nothing revoked; remove them by hand",
+				st.ImageID, strings.Join(kept, ", "))}
+			d.Status, d.Message = "", TrimMessage(d.Blocked[0])
+			return d
+		}
+	}
+	d.Blocked = append(blockers(in), st.Unread...)
+	keys, reasons, warnings := decideKeys(in, len(d.Blocked) == 0 && !st.Disabled)
+	d.Blocked = append(d.Blocked, reasons...)
+	adds := len(d.Blocked) == 0 && !st.Disabled
+	if !adds {
+		keys, _, _ = decideKeys(in, false)
+	}
+	p := &d.Plan
 	// The image is shared with every target; its snapshots only with the
 	// accounts (create-volume permission cannot name an organization, and
 	// launching an image shared with one needs no snapshot permission).
 	p.Image = diff(in.Targets.All(), st.Image, in.AllowPublic)
+	p.ResetImage = in.Release && !p.Image.Empty()
+	var record []string
 	for _, s := range st.Snapshots {
-		d := diff(in.Targets.Accounts, s.Perms, in.AllowPublic)
-		d.Remove = minus(d.Remove, in.KeepSnapshots[s.ID])
-		if !d.Empty() {
-			p.Snapshots = append(p.Snapshots, SnapshotDiff{SnapshotID: s.ID, Diff: d})
+		if s.Unread {
+			continue
+		}
+		sd := diff(in.Targets.Accounts, s.Perms, in.AllowPublic)
+		sd.Remove = minus(sd.Remove, in.KeepSnapshots[s.ID])
+		if !adds {
+			sd.Add = nil
+		}
+		if !sd.Empty() {
+			p.Snapshots = append(p.Snapshots, SnapshotDiff{SnapshotID: s.ID, Diff: sd})
 		}
 		// Recorded whenever the image has a target, even organizations only
-		// (whose snapshots stay unshared): the record also leads to the keys.
-		// A snapshot already recorded for another image keeps that record:
-		// rewriting it at every reconcile of either image would never settle.
-		if in.Targets.Len() > 0 && s.Image == "" {
-			p.Record = append(p.Record, s.ID)
+		// (whose snapshots stay unshared): the record also leads to the
+		// keys. The record names every image behind the snapshot.
+		if adds && in.Targets.Len() > 0 && !slices.Contains(s.Images, st.ImageID) {
+			record = append(record, s.ID)
 		}
 	}
-	if in.KMS != config.ModeOff {
-		var tooLarge []string
-		names, desired := targetNames(in), KeyGrantees(in.Targets)
-		for _, k := range st.Keys {
-			if !k.Writable(st.Owner) {
-				continue // refused by blockers when there is anything to share
+	p.Record = recordSets(st, record)
+	if !adds {
+		p.Image.Add = nil
+	}
+	p.Keys = keys
+	d.Warnings, d.NearLimit, d.Leftovers = warnings.messages, warnings.nearLimit, warnings.leftovers
+	switch {
+	case in.Release:
+		d.Status = "" // no amishare tag to write on
+	case len(d.Blocked) > 0:
+		d.Status, d.Message = StatusError, strings.Join(d.Blocked, "; ")
+	case st.Disabled:
+		d.Status, d.Message = StatusUnshared, "image is disabled (EC2 removed its launch permissions); it is shared again when it is enabled"
+	default:
+		d.Status, d.Message = summarize(in.Targets)
+	}
+	if d.Status != "" && len(d.Warnings) > 0 {
+		d.Message += "; " + strings.Join(d.Warnings, "; ")
+	}
+	d.Message = TrimMessage(d.Message)
+	return d
+}
+
+// recordSets groups the snapshots to record by the record's new value: the
+// images already recorded, and this one.
+func recordSets(st State, snaps []string) []RecordSet {
+	var sets []RecordSet
+	for _, s := range st.Snapshots {
+		if !slices.Contains(snaps, s.ID) {
+			continue
+		}
+		value, _ := amitag.RecordValue(append(slices.Clone(s.Images), st.ImageID))
+		i := slices.IndexFunc(sets, func(r RecordSet) bool { return r.Value == value })
+		if i < 0 {
+			sets = append(sets, RecordSet{Value: value})
+			i = len(sets) - 1
+		}
+		sets[i].SnapshotIDs = append(sets[i].SnapshotIDs, s.ID)
+	}
+	return sets
+}
+
+// ungrantable returns the launch permissions amishare could not have
+// granted: public, or a target the configuration does not allow.
+func ungrantable(p Perms, allowed func(string) bool) []string {
+	var out []string
+	if p.Public {
+		out = append(out, PublicGroup)
+	}
+	for _, t := range p.Targets() {
+		if allowed == nil || !allowed(t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// keyWarnings gathers what decideKeys reports besides the plan.
+type keyWarnings struct {
+	messages  []string
+	nearLimit []string
+	leftovers []Leftover
+}
+
+// decideKeys decides the changes to the image's keys amishare may touch
+// (customer-managed keys of the image's account, read without error):
+// removals always, additions when adds. It returns the reasons additions
+// must be refused (a key policy that would grow too much or exceed KMS's
+// limit) and the warnings.
+func decideKeys(in Input, adds bool) ([]KeyDiff, []string, keyWarnings) {
+	var out []KeyDiff
+	var blocked []string
+	var w keyWarnings
+	st := in.State
+	names, desired := targetNames(in), KeyGrantees(in.Targets)
+	for _, k := range st.Keys {
+		if !k.Writable(st.Owner) || k.Unread {
+			continue // refused by blockers when there is anything to share
+		}
+		kd := KeyDiff{KeyARN: k.ARN}
+		if k.GrantsRead && in.KMS != config.ModeGrant {
+			kd.RevokeGrants = minus(minus(k.Grants, in.Targets.Accounts), in.Keep[k.ARN])
+		}
+		if in.KMS != config.ModePolicy && len(k.Statements) > 0 {
+			w.leftovers = append(w.leftovers, Leftover{KeyARN: k.ARN, Grantees: k.Statements})
+			w.messages = append(w.messages, fmt.Sprintf("%s holds %d grantee(s) of policy mode: amishare keys prune", shortKey(k.ARN), len(k.Statements)))
+		}
+		if in.KMS != config.ModeOff {
+			kd.Remove = names.of(minus(minus(k.Grantees(), desired), in.Keep[k.ARN]))
+			if adds {
+				kd.Add = names.of(minus(desired, k.Grantees()))
 			}
-			kd := KeyDiff{KeyARN: k.ARN,
-				Add:     names.of(minus(desired, k.Grantees())),
-				Remove:  names.of(minus(minus(k.Grantees(), desired), in.Keep[k.ARN])),
-				Restore: k.Stale && in.KMS == config.ModePolicy,
-			}
-			if len(kd.Add) == 0 && len(kd.Remove) == 0 && !kd.Restore {
-				continue
-			}
-			if in.KMS == config.ModePolicy {
-				kd.Policy = k.Policy
-				if _, _, err := kmspolicy.Edit(k.Policy, kd.Add, kd.Remove, awsid.PartitionOf(k.ARN)); errors.Is(err, kmspolicy.ErrPolicyTooLarge) {
-					tooLarge = append(tooLarge, fmt.Sprintf("key %s: policy would exceed KMS's %d-byte limit", k.ARN, kmspolicy.MaxPolicyBytes))
+			kd.Restore = k.Stale && in.KMS == config.ModePolicy
+		}
+		if in.KMS == config.ModePolicy && k.Policy != "" {
+			key := kmspolicy.KeyOf(k.ARN)
+			size := len(k.Policy)
+			if !kd.Empty() {
+				out, _, err := kmspolicy.Edit(k.Policy, kd.Add, kd.Remove, key)
+				switch {
+				case errors.Is(err, kmspolicy.ErrPolicyTooLarge):
+					blocked = append(blocked, fmt.Sprintf("key %s: policy would exceed KMS's %d-byte limit", k.ARN, kmspolicy.MaxPolicyBytes))
+				case err == nil && len(kd.Add) > 0:
+					if grow := len(out) - len(k.Policy); grow > MaxKeyPolicyGrowth {
+						blocked = append(blocked, fmt.Sprintf("key %s: these targets would grow its policy by %d bytes; one image may add at most %d (a quarter of KMS's limit)",
+							k.ARN, grow, MaxKeyPolicyGrowth))
+					}
+					size = len(out)
+				case err == nil:
+					size = len(out)
 				}
 			}
-			p.Keys = append(p.Keys, kd)
+			if size > NearLimitBytes {
+				w.nearLimit = append(w.nearLimit, k.ARN)
+				w.messages = append(w.messages, fmt.Sprintf("%s policy at %d%% of KMS's size limit", shortKey(k.ARN), size*100/kmspolicy.MaxPolicyBytes))
+			}
 		}
-		if len(tooLarge) > 0 {
-			return Decision{Plan: Plan{ImageID: st.ImageID}, Targets: in.Targets, Status: StatusError, Message: TrimMessage(strings.Join(tooLarge, "; ")), Blocked: tooLarge}
+		if !kd.Empty() {
+			out = append(out, kd)
 		}
 	}
-	status, msg := summarize(in.Targets)
-	return Decision{Plan: p, Targets: in.Targets, Status: status, Message: msg}
+	return out, blocked, w
 }
 
 // ReasonGrantOrganization refuses an organization or OU of an image
@@ -197,7 +365,7 @@ func (n names) of(grantees []string) []string {
 	return out
 }
 
-// blockers lists the reasons the image must not be changed at all.
+// blockers lists the reasons nothing may be added to the image's sharing.
 func blockers(in Input) []string {
 	st := in.State
 	var out []string
@@ -205,7 +373,7 @@ func blockers(in Input) []string {
 		out = append(out, fmt.Sprintf("the tag resolves to %d targets; AWS allows at most %d launch permissions per AMI", n, MaxLaunchPermissions))
 	}
 	if in.Targets.Len() == 0 {
-		return out // revoking needs nothing from snapshots or keys
+		return out // nothing to add: revoking needs nothing from snapshots or keys
 	}
 	for _, s := range st.Snapshots {
 		if s.Owner != "" && st.Owner != "" && s.Owner != st.Owner {
@@ -232,8 +400,8 @@ func blockers(in Input) []string {
 // grants. Add and Remove are sorted: accounts (digits) sort before ARNs.
 func diff(desired []string, cur Perms, allowPublic bool) Diff {
 	return Diff{
-		Add:         minus(desired, cur.targets()),
-		Remove:      minus(cur.targets(), desired),
+		Add:         minus(desired, cur.Targets()),
+		Remove:      minus(cur.Targets(), desired),
 		MakePrivate: cur.Public && !allowPublic,
 	}
 }
@@ -248,4 +416,13 @@ func minus(a, b []string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// shortKey names a key by its "key/ID" part: enough for a person reading
+// the 256 characters of amishare:message (the log has the ARN).
+func shortKey(arn string) string {
+	if i := strings.LastIndex(arn, ":"); i >= 0 {
+		return arn[i+1:]
+	}
+	return arn
 }

@@ -23,7 +23,7 @@ func TestDecideOrganizations(t *testing.T) {
 	withOU := amitag.Targets{Accounts: []string{acctA}, OrganizationalUnits: []string{ouARN}}
 	encrypted := func(keys ...KeyState) State {
 		return State{ImageID: "ami-1", Owner: owner,
-			Snapshots: []SnapshotState{{ID: "snap-1", Owner: owner, Encrypted: true, KeyARN: keyX, Image: "ami-1"}}, Keys: keys}
+			Snapshots: []SnapshotState{{ID: "snap-1", Owner: owner, Encrypted: true, KeyARN: keyX, Images: []string{"ami-1"}}}, Keys: keys}
 	}
 	cmk := KeyState{ARN: keyX, Owner: owner, Manager: ManagerCustomer}
 	tests := []struct {
@@ -53,7 +53,7 @@ func TestDecideOrganizations(t *testing.T) {
 			in: Input{Targets: withOU, KMS: config.ModePolicy,
 				State: encrypted(KeyState{ARN: keyX, Owner: owner, Manager: ManagerCustomer, Accounts: []string{acctB}, Organizations: []string{ou2Key}, Policy: "{}"})},
 			want: Plan{ImageID: "ami-1", Image: Diff{Add: []string{acctA, ouARN}}, Snapshots: []SnapshotDiff{{"snap-1", Diff{Add: []string{acctA}}}},
-				Keys: []KeyDiff{{KeyARN: keyX, Add: []string{acctA, ouARN}, Remove: []string{acctB, ou2Key}, Policy: "{}"}}},
+				Keys: []KeyDiff{{KeyARN: keyX, Add: []string{acctA, ouARN}, Remove: []string{acctB, ou2Key}}}},
 			targets: []string{acctA, ouARN}, status: StatusShared,
 		},
 		{

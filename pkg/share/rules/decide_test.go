@@ -24,8 +24,8 @@ func targets(accounts ...string) amitag.Targets { return amitag.Targets{Accounts
 // twoSnapshots are two snapshots already recorded for ami-1.
 func twoSnapshots(perms Perms) []SnapshotState {
 	return []SnapshotState{
-		{ID: "snap-1", Owner: owner, Perms: perms, Image: "ami-1"},
-		{ID: "snap-2", Owner: owner, Perms: perms, Image: "ami-1"},
+		{ID: "snap-1", Owner: owner, Perms: perms, Images: []string{"ami-1"}},
+		{ID: "snap-2", Owner: owner, Perms: perms, Images: []string{"ami-1"}},
 	}
 }
 
@@ -60,14 +60,15 @@ func TestDecide(t *testing.T) {
 			status: StatusShared,
 		},
 		{
-			name: "unrecorded snapshots are recorded, one recorded for another image keeps its record",
+			name: "the record names every image behind a snapshot",
 			in: Input{Targets: targets(acctA), State: State{ImageID: "ami-1", Owner: owner, Image: Perms{Accounts: []string{acctA}},
 				Snapshots: []SnapshotState{
 					{ID: "snap-1", Owner: owner, Perms: Perms{Accounts: []string{acctA}}},
-					{ID: "snap-2", Owner: owner, Perms: Perms{Accounts: []string{acctA}}, Image: "ami-2"},
-					{ID: "snap-3", Owner: owner, Perms: Perms{Accounts: []string{acctA}}, Image: "ami-1"},
+					{ID: "snap-2", Owner: owner, Perms: Perms{Accounts: []string{acctA}}, Images: []string{"ami-2"}},
+					{ID: "snap-3", Owner: owner, Perms: Perms{Accounts: []string{acctA}}, Images: []string{"ami-1"}},
 				}}},
-			want:   Plan{ImageID: "ami-1", Record: []string{"snap-1"}},
+			want: Plan{ImageID: "ami-1", Record: []RecordSet{
+				{Value: "ami-1", SnapshotIDs: []string{"snap-1"}}, {Value: "ami-1 ami-2", SnapshotIDs: []string{"snap-2"}}}},
 			status: StatusShared,
 		},
 		{
@@ -91,14 +92,14 @@ func TestDecide(t *testing.T) {
 			in: Input{KMS: config.ModePolicy, Keep: map[string][]string{keyX: {acctB}}, KeepSnapshots: map[string][]string{"snap-2": {acctB}},
 				State: State{ImageID: "ami-gone", Owner: owner,
 					Snapshots: []SnapshotState{
-						{ID: "snap-1", Owner: owner, Encrypted: true, KeyARN: keyX, Perms: Perms{Accounts: []string{acctA}}, Image: "ami-gone"},
-						{ID: "snap-2", Owner: owner, Encrypted: true, KeyARN: keyX, Perms: Perms{Accounts: []string{acctA, acctB}}, Image: "ami-gone"},
+						{ID: "snap-1", Owner: owner, Encrypted: true, KeyARN: keyX, Perms: Perms{Accounts: []string{acctA}}, Images: []string{"ami-gone"}},
+						{ID: "snap-2", Owner: owner, Encrypted: true, KeyARN: keyX, Perms: Perms{Accounts: []string{acctA, acctB}}, Images: []string{"ami-gone"}},
 					},
 					Keys: []KeyState{{ARN: keyX, Owner: owner, Manager: ManagerCustomer, Accounts: []string{acctA, acctB},
 						Policy: `{"Version":"2012-10-17","Statement":[]}`}}}},
 			want: Plan{ImageID: "ami-gone",
 				Snapshots: []SnapshotDiff{{"snap-1", Diff{Remove: []string{acctA}}}, {"snap-2", Diff{Remove: []string{acctA}}}},
-				Keys:      []KeyDiff{{KeyARN: keyX, Remove: []string{acctA}, Policy: `{"Version":"2012-10-17","Statement":[]}`}}},
+				Keys:      []KeyDiff{{KeyARN: keyX, Remove: []string{acctA}}}},
 			status: StatusUnshared,
 		},
 		{
@@ -125,7 +126,7 @@ func TestDecide(t *testing.T) {
 		{
 			name: "public image and snapshot are made private",
 			in: Input{Targets: targets(acctA), State: State{ImageID: "ami-1", Owner: owner,
-				Image: Perms{Accounts: []string{acctA}, Public: true}, Snapshots: []SnapshotState{{ID: "snap-1", Owner: owner, Perms: Perms{Accounts: []string{acctA}, Public: true}, Image: "ami-1"}}}},
+				Image: Perms{Accounts: []string{acctA}, Public: true}, Snapshots: []SnapshotState{{ID: "snap-1", Owner: owner, Perms: Perms{Accounts: []string{acctA}, Public: true}, Images: []string{"ami-1"}}}}},
 			want:   Plan{ImageID: "ami-1", Image: Diff{MakePrivate: true}, Snapshots: []SnapshotDiff{{"snap-1", Diff{MakePrivate: true}}}},
 			status: StatusShared,
 		},
@@ -140,7 +141,7 @@ func TestDecide(t *testing.T) {
 			name: "customer key gets the targets, keeping accounts other images need",
 			in: Input{Targets: targets(acctA), KMS: config.ModeGrant, Keep: map[string][]string{keyX: {acctC}},
 				State: State{ImageID: "ami-1", Owner: owner,
-					Snapshots: []SnapshotState{{ID: "snap-1", Owner: owner, Encrypted: true, KeyARN: keyX, Image: "ami-1"}},
+					Snapshots: []SnapshotState{{ID: "snap-1", Owner: owner, Encrypted: true, KeyARN: keyX, Images: []string{"ami-1"}}},
 					Keys:      []KeyState{{ARN: keyX, Owner: owner, Manager: ManagerCustomer, Accounts: []string{acctB, acctC}}}}},
 			want: Plan{ImageID: "ami-1", Image: Diff{Add: []string{acctA}}, Snapshots: []SnapshotDiff{{"snap-1", Diff{Add: []string{acctA}}}},
 				Keys: []KeyDiff{{KeyARN: keyX, Add: []string{acctA}, Remove: []string{acctB}}}},

@@ -29,8 +29,8 @@ type Perms struct {
 	Public              bool     `json:"public,omitempty"`
 }
 
-// targets returns every account, organization and OU of p.
-func (p Perms) targets() []string {
+// Targets returns every account, organization and OU of p.
+func (p Perms) Targets() []string {
 	out := slices.Concat(p.Accounts, p.Organizations, p.OrganizationalUnits)
 	return out
 }
@@ -42,8 +42,12 @@ type SnapshotState struct {
 	Encrypted bool   `json:"encrypted"`
 	KeyARN    string `json:"keyArn,omitempty"`
 	Perms     Perms  `json:"perms"`
-	// Image is the snapshot's amishare:image tag: the image amishare shared it for.
-	Image string `json:"image,omitempty"`
+	// Images is the snapshot's record (amishare:image): the images amishare
+	// shared it for.
+	Images []string `json:"images,omitempty"`
+	// Unread: its permissions could not be read (a transient error), so
+	// nothing is decided about it.
+	Unread bool `json:"unread,omitempty"`
 }
 
 // KeyState is one KMS key behind the image's snapshots, as read.
@@ -56,11 +60,25 @@ type KeyState struct {
 	// Organizations are the organizations ("o-…") and OUs ("o-…/ou-…")
 	// amishare's policy statements grant (see kmspolicy.GranteeKey).
 	Organizations []string `json:"organizations,omitempty"`
-	Policy        string   `json:"-"` // key policy, policy mode only
+	Policy        string   `json:"-"` // key policy, as read (policy mode, or to find statements left by it)
 	// Stale means amishare's statements in the policy are not as it writes
 	// them for the grantees they name (edited by hand, e.g. an
-	// organization's condition dropped): the policy is written back.
+	// organization's condition dropped, or written by an older version):
+	// the policy is written back.
 	Stale bool `json:"stale,omitempty"`
+	// Grants lists the accounts amishare's own grants on the key are for,
+	// when the mode is not grant and they were read (GrantsRead): grants
+	// left by grant mode, revoked like any other access when an account
+	// leaves the image.
+	Grants     []string `json:"grants,omitempty"`
+	GrantsRead bool     `json:"-"`
+	// Statements lists who amishare's policy statements grant when the mode
+	// is not policy: left by policy mode, which amishare may no longer
+	// write; they are reported, and `amishare keys prune` removes them.
+	Statements []string `json:"statements,omitempty"`
+	// Unread: the key could not be read (a transient error): its statements
+	// and grants stay as they are.
+	Unread bool `json:"unread,omitempty"`
 }
 
 // Writable reports whether amishare may change who uses the key: a
@@ -84,6 +102,12 @@ type State struct {
 	Image     Perms           `json:"image"`
 	Snapshots []SnapshotState `json:"snapshots"`
 	Keys      []KeyState      `json:"keys,omitempty"`
+	// Disabled: EC2 removed the image's launch permissions when it was
+	// disabled, and adds none until it is enabled again.
+	Disabled bool `json:"disabled,omitempty"`
+	// Unread says what could not be read (transient errors): nothing that
+	// read was about is removed, and nothing is added.
+	Unread []string `json:"unread,omitempty"`
 }
 
 // Input is everything a decision depends on.
@@ -103,4 +127,13 @@ type Input struct {
 	// organization or OU by its ARN when neither the targets nor the image
 	// hold it (an OU removed by hand, an image that is gone).
 	Known []string
+	// Release: the image is no longer managed (every amishare tag deleted)
+	// or gone, and its snapshots' record remains: everything amishare gave
+	// is revoked, its launch permissions by a reset (ResetImageAttribute),
+	// the only call the role allows on an image without amishare's tags.
+	Release bool
+	// Allowed reports whether a target is one amishare could have granted
+	// (config.Config.Allowed): an image is reset only when every launch
+	// permission it holds is one.
+	Allowed func(target string) bool
 }
