@@ -397,16 +397,12 @@ func TestSweepRate(t *testing.T) {
 	if most > rate {
 		t.Errorf("a one-second window holds %d calls, want at most sweepRate = %d", most, rate)
 	}
-	if most < rate-1 {
-		t.Errorf("the busiest one-second window holds %d calls, want close to sweepRate = %d", most, rate)
-	}
-	// Close to the rate over the whole sweep, not only in its busiest second:
-	// the limiter spaces calls 1.05/sweepRate apart (4.76 calls/s here).
+	// How evenly the limiter spaces calls, and that it is not slower than
+	// the rate, is proven on a clock the test holds (pkg/pacing): here, on
+	// the wall clock of a loaded machine, only the bound that keeps AWS's
+	// buckets safe is checked.
 	hits = hits[2:] // the sweep's own
 	span := hits[len(hits)-1].At.Sub(hits[0].At)
-	if avg := float64(len(hits)-1) / span.Seconds(); avg < 0.8*rate {
-		t.Errorf("average rate: %.2f calls/s over %s, want close to sweepRate = %d", avg, span, rate)
-	}
 	t.Logf("%d calls in %s, at most %d in one second", len(hits), span, most)
 }
 
