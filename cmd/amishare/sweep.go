@@ -1,0 +1,123 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/amishare/amishare/pkg/sweep"
+)
+
+func (c *cli) sweepCmd() *cobra.Command {
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "sweep [--dry-run]",
+		Short: "Reconcile every managed image of the region now, and clean up after gone ones",
+		Long: `Run the scheduled sweep now, in the region of the stack: every managed image
+is reconciled with exactly the rules of an event (drift repaired, lost
+events made up for), and what amishare shared for images that are gone or no
+longer managed is revoked. It keeps to the configuration's sweepRate (AWS
+calls per second). On a terminal, stderr shows its progress.`,
+		Example: `  amishare sweep --dry-run     # what a sweep would repair and clean up
+  amishare sweep
+  amishare sweep -o json > sweep.json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			a, region, err := c.appFor(ctx, dryRun, c.logger())
+			if err != nil {
+				return failed(err)
+			}
+			if region != "" {
+				return failed(fmt.Errorf("--region %s: the region has no amishare stack of its own (no configuration parameter %s there); its images are swept by the stack of %s", region, a.Config.Parameter, a.Region))
+			}
+			if !dryRun {
+				if err := c.sayIdentity(ctx, a, region, dryRun); err != nil {
+					return failed(err)
+				}
+			}
+			var onProgress func(done, total int)
+			if isTerminal(c.stderr) {
+				c.bar = newProgress(c.stderr)
+				onProgress = c.bar.update
+			}
+			sum, runErr := a.Handler.SweepWithProgress(ctx, onProgress)
+			c.bar.finish()
+			rep := newSweepReport(sum, a.Region)
+			if err := c.print(rep, func(w io.Writer) { renderSweep(w, rep, colour(c.stdout)) }); err != nil {
+				return failed(err)
+			}
+			switch {
+			case runErr != nil:
+				return failed(runErr)
+			case sum.Errors > 0:
+				return failed(fmt.Errorf("%d %s failed or %s in status error; see the summary and the log", sum.Errors, plural(sum.Errors, "image", "images"), plural(sum.Errors, "is", "are")))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "plan every repair and clean-up; change nothing")
+	return cmd
+}
+
+// sweepReport is what a sweep did (sweep -o json).
+type sweepReport struct {
+	SweepID          string          `json:"sweepId"`
+	Region           string          `json:"region"`
+	DryRun           bool            `json:"dryRun"`
+	ManagedImages    int             `json:"managedImages"`
+	ImagesChecked    int             `json:"imagesChecked"`
+	DriftRepaired    int             `json:"driftRepaired"`
+	GoneImages       int             `json:"goneImages"`
+	SnapshotsCleaned int             `json:"snapshotsCleaned"`
+	Errors           int             `json:"errors"`
+	Failures         []sweep.Failure `json:"failures"`
+	// Changed lists the images changed (planned, in a dry run) or failed,
+	// at most 100; Omitted counts the rest.
+	Changed []imageReport `json:"changed"`
+	Omitted int           `json:"omitted"`
+	Calls   int           `json:"calls"`
+	Seconds float64       `json:"seconds"`
+}
+
+func newSweepReport(s sweep.Summary, region string) sweepReport {
+	r := sweepReport{
+		SweepID: s.SweepID, Region: region, DryRun: s.DryRun, ManagedImages: s.ManagedImages, ImagesChecked: s.ImagesChecked,
+		DriftRepaired: s.DriftRepaired, GoneImages: s.GoneImages, SnapshotsCleaned: s.SnapshotsCleaned, Errors: s.Errors,
+		Failures: nonNil(s.Failures), Changed: []imageReport{}, Omitted: s.Omitted, Calls: s.Calls, Seconds: s.Seconds,
+	}
+	for _, res := range s.Changed {
+		r.Changed = append(r.Changed, newImageReport(res, region))
+	}
+	return r
+}
+
+// renderSweep writes the sweep's human output: what it came to, then each
+// image it changed.
+func renderSweep(w io.Writer, r sweepReport, colour bool) {
+	p := palette(colour)
+	if r.DryRun {
+		fmt.Fprintf(w, "Sweep plan (dry run) of %s: %d managed %s checked, %d would change; %d %s released; %d %s; %d calls in %.1f s.\n",
+			r.Region, r.ImagesChecked, plural(r.ImagesChecked, "image", "images"), len(r.Changed)+r.Omitted,
+			r.GoneImages, plural(r.GoneImages, "gone image would be", "gone images would be"), r.Errors, plural(r.Errors, "error", "errors"), r.Calls, r.Seconds)
+	} else {
+		fmt.Fprintf(w, "Sweep of %s: %d managed %s checked, %d repaired; %d %s released (%d %s); %d %s; %d calls in %.1f s.\n",
+			r.Region, r.ImagesChecked, plural(r.ImagesChecked, "image", "images"), r.DriftRepaired,
+			r.GoneImages, plural(r.GoneImages, "gone image", "gone images"), r.SnapshotsCleaned, plural(r.SnapshotsCleaned, "snapshot", "snapshots"),
+			r.Errors, plural(r.Errors, "error", "errors"), r.Calls, r.Seconds)
+	}
+	for _, img := range r.Changed {
+		fmt.Fprintf(w, "\n%s %s\n", p.bold(img.ImageID), statusText(img))
+		writeChanges(w, img.Changes, img.Copies, p, "  ")
+	}
+	for _, f := range r.Failures {
+		fmt.Fprintf(w, "%s %s: %s\n", p.red("error"), firstOf(f.ImageID, "sweep"), f.Error)
+	}
+	if r.Omitted > 0 {
+		fmt.Fprintf(w, "\n... and %d more (every one is in the log).\n", r.Omitted)
+	}
+	if len(r.Changed)+r.Omitted == 0 && r.Errors == 0 {
+		fmt.Fprintln(w, "No changes.")
+	}
+}
