@@ -40,7 +40,7 @@ func (p *progress) update(done, total int) {
 			progressbar.OptionShowIts(),
 			progressbar.OptionSetItsString("images"),
 			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionFullWidth(),
+			progressbar.OptionSetWidth(30),
 			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionClearOnFinish(),
 		)
