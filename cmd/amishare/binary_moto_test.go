@@ -15,6 +15,7 @@ import (
 	"github.com/amishare/amishare/internal/testing/moto"
 	"github.com/amishare/amishare/internal/testing/world"
 	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/report"
 )
 
 // The built binary against moto, as an operator runs it.
@@ -61,7 +62,7 @@ func TestBinaryPlanApply(t *testing.T) {
 	}
 
 	r = runBinary(t, "", nil, "plan", id, "-o", "json")
-	var rep imageReport
+	var rep report.Image
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || r.code != 0 || rep.ImageID != id || rep.Status != "shared" || len(rep.Changes) != 0 || !rep.DryRun {
 		t.Errorf("plan -o json in sync: got %s (%v)", r, err)
 	}

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/amishare/amishare/pkg/config"
+	"github.com/amishare/amishare/pkg/report"
 )
 
 func (c *cli) configCmd() *cobra.Command {
@@ -133,7 +135,7 @@ func renderConfig(w io.Writer, r configReport) {
 		}
 	}
 	if !r.Valid {
-		fmt.Fprintf(w, "%s: not valid, %d %s:\n", where, len(r.Problems), plural(len(r.Problems), "problem", "problems"))
+		fmt.Fprintf(w, "%s: not valid, %d %s:\n", where, len(r.Problems), report.Plural(len(r.Problems), "problem", "problems"))
 		for _, p := range r.Problems {
 			fmt.Fprintf(w, "  - %s\n", p)
 		}
@@ -141,13 +143,18 @@ func renderConfig(w io.Writer, r configReport) {
 	}
 	c := r.Config
 	fmt.Fprintf(w, "%s: valid. %d %s, %d %s, %d %s, %d %s allowed; kms %s; sweepRate %d; delegatedKeysOnly %v; dryRun %v.\n", where,
-		len(c.AllowedAccounts), plural(len(c.AllowedAccounts), "account", "accounts"),
-		len(c.AllowedOrganizations), plural(len(c.AllowedOrganizations), "organization", "organizations"),
-		len(c.AllowedOrganizationalUnits), plural(len(c.AllowedOrganizationalUnits), "OU", "OUs"),
-		len(c.Groups), plural(len(c.Groups), "group", "groups"), c.KMS, c.SweepRate, c.DelegatedKeysOnly, c.DryRun)
+		len(c.AllowedAccounts), report.Plural(len(c.AllowedAccounts), "account", "accounts"),
+		len(c.AllowedOrganizations), report.Plural(len(c.AllowedOrganizations), "organization", "organizations"),
+		len(c.AllowedOrganizationalUnits), report.Plural(len(c.AllowedOrganizationalUnits), "OU", "OUs"),
+		len(c.Groups), report.Plural(len(c.Groups), "group", "groups"), c.KMS, c.SweepRate, c.DelegatedKeysOnly, c.DryRun)
 	if r.File == "" {
 		var b bytes.Buffer
 		_ = writeJSON(&b, c) // a struct of strings, lists, maps and numbers
 		fmt.Fprint(w, indentLines(b.String(), "  "))
 	}
+}
+
+// indentLines indents every line of s.
+func indentLines(s, indent string) string {
+	return indent + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+indent) + "\n"
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/amishare/amishare/pkg/awsid"
+	"github.com/amishare/amishare/pkg/report"
 	"github.com/amishare/amishare/pkg/share"
 	"github.com/amishare/amishare/pkg/share/rules"
 )
@@ -129,33 +131,24 @@ func (c *cli) reconcile(ctx context.Context, imageID string, dryRun, detailed bo
 		}
 	}
 	res, runErr := a.Handler.Reconcile(ctx, region, imageID)
-	rep := newImageReport(res, regionName(a, region))
+	rep := report.NewImage(res, regionName(a, region))
 	if res.Outcome == share.OutcomeGone && runErr == nil {
 		return failed(fmt.Errorf("image %s does not exist in %s (no image of this account there, and no snapshot recorded for it): is it in another region? (--region)", imageID, rep.Region))
 	}
-	if err := c.print(rep, func(w io.Writer) { renderImage(w, rep, colour(c.stdout)) }); err != nil {
+	if err := c.print(rep, func(w io.Writer) { report.Render(w, rep, colour(c.stdout)) }); err != nil {
 		return failed(err)
 	}
 	switch {
 	case runErr != nil:
 		return failed(runErr)
 	case res.Status == rules.StatusError || res.Outcome == share.OutcomeFailed:
-		return failed(fmt.Errorf("image %s is in status error: %s", imageID, firstOf(res.Message, res.Reason)))
+		return failed(fmt.Errorf("image %s is in status error: %s", imageID, cmp.Or(res.Message, res.Reason)))
 	case res.Outcome == share.OutcomeBlocked:
-		return failed(fmt.Errorf("image %s: %s", imageID, firstOf(res.Reason, res.Message)))
+		return failed(fmt.Errorf("image %s: %s", imageID, cmp.Or(res.Reason, res.Message)))
 	case detailed && rep.HasChanges():
 		return &exitError{code: exitChanges}
 	}
 	return nil
-}
-
-func firstOf(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // print writes v as JSON with -o json, or else the human rendering.

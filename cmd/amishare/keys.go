@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"regexp"
 
 	"github.com/spf13/cobra"
 
+	"github.com/amishare/amishare/pkg/report"
 	"github.com/amishare/amishare/pkg/share"
 )
 
@@ -69,14 +71,14 @@ configuration allows.`,
 				if keyRegion == a.Region {
 					keyRegion = ""
 				}
-				rep := pruneReport{KeyARN: key, Changes: []change{}}
+				rep := pruneReport{KeyARN: key, Changes: []report.Change{}}
 				eng, err := a.Pool.EngineFor(ctx, keyRegion)
 				var res share.PruneResult
 				if err == nil {
 					res, err = eng.PruneKey(ctx, key, share.Options{DryRun: dryRun})
 				}
 				rep.Outcome, rep.Reason, rep.DryRun = string(res.Outcome), res.Reason, res.DryRun
-				rep.Changes = changesOf(res.Changes)
+				rep.Changes = report.Changes(res.Changes)
 				switch {
 				case err != nil:
 					rep.Outcome, rep.Error = string(share.OutcomeFailed), err.Error()
@@ -90,7 +92,7 @@ configuration allows.`,
 				return failed(err)
 			}
 			if len(errs) > 0 {
-				return failed(fmt.Errorf("%d of %d %s not pruned: %v", len(errs), len(args), plural(len(args), "key", "keys"), errs))
+				return failed(fmt.Errorf("%d of %d %s not pruned: %v", len(errs), len(args), report.Plural(len(args), "key", "keys"), errs))
 			}
 			return nil
 		},
@@ -105,19 +107,19 @@ type pruneReport struct {
 	// Outcome is applied (or planned, in a dry run), skipped (policy mode
 	// keeps its statements), blocked (the key is not delegated, or the
 	// configuration is invalid) or failed.
-	Outcome string   `json:"outcome"`
-	DryRun  bool     `json:"dryRun"`
-	Reason  string   `json:"reason,omitempty"`
-	Error   string   `json:"error,omitempty"`
-	Changes []change `json:"changes"`
+	Outcome string          `json:"outcome"`
+	DryRun  bool            `json:"dryRun"`
+	Reason  string          `json:"reason,omitempty"`
+	Error   string          `json:"error,omitempty"`
+	Changes []report.Change `json:"changes"`
 }
 
 func renderPrune(w io.Writer, reps []pruneReport, colour bool) {
-	p := palette(colour)
+	p := report.Palette(colour)
 	for _, r := range reps {
-		fmt.Fprintf(w, "%s %s\n", p.bold(r.KeyARN), firstOf(r.Error, r.Reason, r.Outcome))
+		fmt.Fprintf(w, "%s %s\n", p.Bold(r.KeyARN), cmp.Or(r.Error, r.Reason, r.Outcome))
 		for _, ch := range r.Changes {
-			fmt.Fprintf(w, "  %s %s  key statement\n", p.red("-"), ch.Target)
+			fmt.Fprintf(w, "  %s %s  key statement\n", p.Red("-"), ch.Target)
 		}
 		switch {
 		case len(r.Changes) == 0 && r.Error == "":

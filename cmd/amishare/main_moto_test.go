@@ -20,6 +20,7 @@ import (
 	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/event"
 	"github.com/amishare/amishare/pkg/handler"
+	"github.com/amishare/amishare/pkg/report"
 	"github.com/amishare/amishare/pkg/share"
 	"github.com/amishare/amishare/pkg/share/rules"
 )
@@ -126,7 +127,7 @@ func TestRunPlan(t *testing.T) {
 	if r.code != 0 || r.err != nil {
 		t.Fatalf("got %s; want exit 0", r)
 	}
-	rep := decode[imageReport](t, r)
+	rep := decode[report.Image](t, r)
 	if rep.Outcome != string(share.OutcomePlanned) || !rep.DryRun || rep.Region != moto.Region {
 		t.Fatalf("report: got %+v, want planned in %s", rep, moto.Region)
 	}
@@ -135,9 +136,9 @@ func TestRunPlan(t *testing.T) {
 		switch {
 		case c.Action != "add":
 			t.Errorf("change %+v: want only additions", c)
-		case c.Permission == permLaunch && c.ImageID == id:
+		case c.Permission == report.PermLaunch && c.ImageID == id:
 			launch = append(launch, c.Target)
-		case c.Permission == permCreateVolume && slices.Contains(snaps, c.SnapshotID):
+		case c.Permission == report.PermCreateVolume && slices.Contains(snaps, c.SnapshotID):
 			volume = append(volume, c.SnapshotID+" "+c.Target)
 		}
 	}
@@ -175,7 +176,7 @@ func TestRunApply(t *testing.T) {
 			if r.code != 0 || r.err != nil {
 				t.Fatalf("got %s; want exit 0", r)
 			}
-			res := decode[imageReport](t, r)
+			res := decode[report.Image](t, r)
 			if res.Outcome != string(tc.outcome) || res.Status != string(rules.StatusShared) || res.DryRun != tc.dryRun {
 				t.Errorf("result: got %s %s dryRun=%v, want %s shared dryRun=%v", res.Outcome, res.Status, res.DryRun, tc.outcome, tc.dryRun)
 			}
@@ -300,12 +301,12 @@ func TestRunPlanRegion(t *testing.T) {
 	w := world.New(t, `{"allowedAccounts":["111122223333","444455556666","777788889999"],"allowedRegions":["eu-west-1"]}`)
 	hookHandler(t, w, nil)
 	id, snaps := w.In(away).PlainImage(t, 1, map[string]string{amitag.Accounts: acctA})
-	if r := runCLI(t, "", "apply", "--region", away, "-o", "json", id); r.code != 0 || decode[imageReport](t, r).Status != string(rules.StatusShared) {
+	if r := runCLI(t, "", "apply", "--region", away, "-o", "json", id); r.code != 0 || decode[report.Image](t, r).Status != string(rules.StatusShared) {
 		t.Fatalf("apply --region %s %s: %s", away, id, r)
 	}
 	w.In(away).WantShared(t, id, snaps, acctA)
 	r := runCLI(t, "", "plan", id, "--region", away, "-o", "json")
-	if rep := decode[imageReport](t, r); r.code != 0 || rep.Outcome != string(share.OutcomePlanned) || rep.Status != string(rules.StatusShared) || len(rep.Changes) != 0 || rep.Region != away {
+	if rep := decode[report.Image](t, r); r.code != 0 || rep.Outcome != string(share.OutcomePlanned) || rep.Status != string(rules.StatusShared) || len(rep.Changes) != 0 || rep.Region != away {
 		t.Errorf("plan --region %s %s: %s", away, id, r)
 	}
 	// Not in the home region: an error that says so, nothing on stdout.
@@ -327,7 +328,7 @@ func TestRunRegionOwnStack(t *testing.T) {
 	hookHandler(t, w, nil)
 	id, snaps := w.In(away).PlainImage(t, 1, map[string]string{amitag.Accounts: acctA + " " + acctB})
 	r := runCLI(t, "", "apply", "--region", away, "-o", "json", id)
-	rep := decode[imageReport](t, r)
+	rep := decode[report.Image](t, r)
 	if r.code != 0 || rep.Status != string(rules.StatusPartial) || !slices.Equal(rep.Targets, []string{acctB}) {
 		t.Fatalf("apply --region %s: got %s; want shared with %s only (%s's own configuration)", away, r, acctB, away)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/awsid"
+	"github.com/amishare/amishare/pkg/report"
 	"github.com/amishare/amishare/pkg/share"
 	"github.com/amishare/amishare/pkg/share/rules"
 )
@@ -79,9 +81,9 @@ what a sweep would change on each (a dry run: nothing changes).`,
 				st := newImageStatus(img, cfg)
 				if withDrift {
 					res, err := eng.ReconcileImage(ctx, img, share.Options{DryRun: true})
-					st.Drift = &drift{Changes: changesOf(res.Changes), Copies: []copyStep{}}
+					st.Drift = &drift{Changes: report.Changes(res.Changes), Copies: []report.CopyStep{}}
 					if res.Plan != nil {
-						st.Drift.Copies = newImageReport(res, rep.Region).Copies
+						st.Drift.Copies = report.NewImage(res, rep.Region).Copies
 					}
 					if err != nil {
 						st.Drift.Error = err.Error()
@@ -137,10 +139,10 @@ type imageStatus struct {
 
 // drift is what a sweep would change on one image.
 type drift struct {
-	InSync  bool       `json:"inSync"`
-	Changes []change   `json:"changes"`
-	Copies  []copyStep `json:"copies"`
-	Error   string     `json:"error,omitempty"`
+	InSync  bool              `json:"inSync"`
+	Changes []report.Change   `json:"changes"`
+	Copies  []report.CopyStep `json:"copies"`
+	Error   string            `json:"error,omitempty"`
 }
 
 func newImageStatus(img *ec2types.Image, dir amitag.OrganizationDirectory) imageStatus {
@@ -156,13 +158,13 @@ func newImageStatus(img *ec2types.Image, dir amitag.OrganizationDirectory) image
 	return imageStatus{
 		ImageID: aws.ToString(img.ImageId), Name: aws.ToString(img.Name), State: string(img.State),
 		Status: tags[amitag.Status], Message: tags[amitag.Message], Accounts: tags[amitag.Accounts],
-		Targets: nonNil(targets.All()), Refused: nonNil(targets.Refused), Copies: copies, Source: tags[amitag.Source],
+		Targets: report.NonNil(targets.All()), Refused: report.NonNil(targets.Refused), Copies: copies, Source: tags[amitag.Source],
 	}
 }
 
 // renderStatus writes the status table, then each drifting image's changes.
 func renderStatus(w io.Writer, r statusReport, withDrift, colour bool) {
-	p := palette(colour)
+	p := report.Palette(colour)
 	if len(r.Images) == 0 {
 		fmt.Fprintf(w, "No managed images in %s.\n", r.Region)
 		return
@@ -174,11 +176,11 @@ func renderStatus(w io.Writer, r statusReport, withDrift, colour bool) {
 	}
 	fmt.Fprintln(tw, head)
 	for _, st := range r.Images {
-		status := firstOf(st.Status, "-")
+		status := cmp.Or(st.Status, "-")
 		if st.State != string(ec2types.ImageStateAvailable) {
 			status += " (" + st.State + ")"
 		}
-		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s", st.ImageID, firstOf(st.Name, "-"), status, targetsText(st), copiesList(st))
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s", st.ImageID, cmp.Or(st.Name, "-"), status, targetsText(st), copiesList(st))
 		if withDrift {
 			line += "\t" + driftText(st.Drift)
 		}
@@ -189,11 +191,11 @@ func renderStatus(w io.Writer, r statusReport, withDrift, colour bool) {
 		if st.Drift == nil || st.Drift.InSync {
 			continue
 		}
-		fmt.Fprintf(w, "\n%s would change:\n", p.bold(st.ImageID))
+		fmt.Fprintf(w, "\n%s would change:\n", p.Bold(st.ImageID))
 		if st.Drift.Error != "" {
-			fmt.Fprintf(w, "  %s %s\n", p.red("error"), st.Drift.Error)
+			fmt.Fprintf(w, "  %s %s\n", p.Red("error"), st.Drift.Error)
 		}
-		writeChanges(w, st.Drift.Changes, st.Drift.Copies, p, "  ")
+		report.WriteChanges(w, st.Drift.Changes, st.Drift.Copies, p, "  ")
 	}
 }
 
@@ -202,7 +204,7 @@ func targetsText(st imageStatus) string {
 	if len(st.Refused) > 0 {
 		s = strings.TrimSpace(fmt.Sprintf("%s (%d refused)", s, len(st.Refused)))
 	}
-	return firstOf(s, "-")
+	return cmp.Or(s, "-")
 }
 
 func copiesList(st imageStatus) string {
@@ -213,7 +215,7 @@ func copiesList(st imageStatus) string {
 	if st.Source != "" {
 		out = append(out, "copy of "+st.Source)
 	}
-	return firstOf(strings.Join(out, " "), "-")
+	return cmp.Or(strings.Join(out, " "), "-")
 }
 
 func driftText(d *drift) string {
@@ -225,10 +227,10 @@ func driftText(d *drift) string {
 	case d.InSync:
 		return "in sync"
 	}
-	add, remove := counts(d.Changes)
+	add, remove := report.Counts(d.Changes)
 	s := fmt.Sprintf("+%d -%d", add, remove)
 	if len(d.Copies) > 0 {
-		s += fmt.Sprintf(" ~%d %s", len(d.Copies), plural(len(d.Copies), "copy", "copies"))
+		s += fmt.Sprintf(" ~%d %s", len(d.Copies), report.Plural(len(d.Copies), "copy", "copies"))
 	}
 	return s
 }

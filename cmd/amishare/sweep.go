@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
 
+	"github.com/amishare/amishare/pkg/report"
 	"github.com/amishare/amishare/pkg/sweep"
 )
 
@@ -52,7 +54,7 @@ calls per second). On a terminal, stderr shows its progress.`,
 			case runErr != nil:
 				return failed(runErr)
 			case sum.Errors > 0:
-				return failed(fmt.Errorf("%d %s failed or %s in status error; see the summary and the log", sum.Errors, plural(sum.Errors, "image", "images"), plural(sum.Errors, "is", "are")))
+				return failed(fmt.Errorf("%d %s failed or %s in status error; see the summary and the log", sum.Errors, report.Plural(sum.Errors, "image", "images"), report.Plural(sum.Errors, "is", "are")))
 			}
 			return nil
 		},
@@ -75,20 +77,20 @@ type sweepReport struct {
 	Failures         []sweep.Failure `json:"failures"`
 	// Changed lists the images changed (planned, in a dry run) or failed,
 	// at most 100; Omitted counts the rest.
-	Changed []imageReport `json:"changed"`
-	Omitted int           `json:"omitted"`
-	Calls   int           `json:"calls"`
-	Seconds float64       `json:"seconds"`
+	Changed []report.Image `json:"changed"`
+	Omitted int            `json:"omitted"`
+	Calls   int            `json:"calls"`
+	Seconds float64        `json:"seconds"`
 }
 
 func newSweepReport(s sweep.Summary, region string) sweepReport {
 	r := sweepReport{
 		SweepID: s.SweepID, Region: region, DryRun: s.DryRun, ManagedImages: s.ManagedImages, ImagesChecked: s.ImagesChecked,
 		DriftRepaired: s.DriftRepaired, GoneImages: s.GoneImages, SnapshotsCleaned: s.SnapshotsCleaned, Errors: s.Errors,
-		Failures: nonNil(s.Failures), Changed: []imageReport{}, Omitted: s.Omitted, Calls: s.Calls, Seconds: s.Seconds,
+		Failures: report.NonNil(s.Failures), Changed: []report.Image{}, Omitted: s.Omitted, Calls: s.Calls, Seconds: s.Seconds,
 	}
 	for _, res := range s.Changed {
-		r.Changed = append(r.Changed, newImageReport(res, region))
+		r.Changed = append(r.Changed, report.NewImage(res, region))
 	}
 	return r
 }
@@ -96,23 +98,23 @@ func newSweepReport(s sweep.Summary, region string) sweepReport {
 // renderSweep writes the sweep's human output: what it came to, then each
 // image it changed.
 func renderSweep(w io.Writer, r sweepReport, colour bool) {
-	p := palette(colour)
+	p := report.Palette(colour)
 	if r.DryRun {
 		fmt.Fprintf(w, "Sweep plan (dry run) of %s: %d managed %s checked, %d would change; %d %s released; %d %s; %d calls in %.1f s.\n",
-			r.Region, r.ImagesChecked, plural(r.ImagesChecked, "image", "images"), len(r.Changed)+r.Omitted,
-			r.GoneImages, plural(r.GoneImages, "gone image would be", "gone images would be"), r.Errors, plural(r.Errors, "error", "errors"), r.Calls, r.Seconds)
+			r.Region, r.ImagesChecked, report.Plural(r.ImagesChecked, "image", "images"), len(r.Changed)+r.Omitted,
+			r.GoneImages, report.Plural(r.GoneImages, "gone image would be", "gone images would be"), r.Errors, report.Plural(r.Errors, "error", "errors"), r.Calls, r.Seconds)
 	} else {
 		fmt.Fprintf(w, "Sweep of %s: %d managed %s checked, %d repaired; %d %s released (%d %s); %d %s; %d calls in %.1f s.\n",
-			r.Region, r.ImagesChecked, plural(r.ImagesChecked, "image", "images"), r.DriftRepaired,
-			r.GoneImages, plural(r.GoneImages, "gone image", "gone images"), r.SnapshotsCleaned, plural(r.SnapshotsCleaned, "snapshot", "snapshots"),
-			r.Errors, plural(r.Errors, "error", "errors"), r.Calls, r.Seconds)
+			r.Region, r.ImagesChecked, report.Plural(r.ImagesChecked, "image", "images"), r.DriftRepaired,
+			r.GoneImages, report.Plural(r.GoneImages, "gone image", "gone images"), r.SnapshotsCleaned, report.Plural(r.SnapshotsCleaned, "snapshot", "snapshots"),
+			r.Errors, report.Plural(r.Errors, "error", "errors"), r.Calls, r.Seconds)
 	}
 	for _, img := range r.Changed {
-		fmt.Fprintf(w, "\n%s %s\n", p.bold(img.ImageID), statusText(img))
-		writeChanges(w, img.Changes, img.Copies, p, "  ")
+		fmt.Fprintf(w, "\n%s %s\n", p.Bold(img.ImageID), report.StatusText(img))
+		report.WriteChanges(w, img.Changes, img.Copies, p, "  ")
 	}
 	for _, f := range r.Failures {
-		fmt.Fprintf(w, "%s %s: %s\n", p.red("error"), firstOf(f.ImageID, "sweep"), f.Error)
+		fmt.Fprintf(w, "%s %s: %s\n", p.Red("error"), cmp.Or(f.ImageID, "sweep"), f.Error)
 	}
 	if r.Omitted > 0 {
 		fmt.Fprintf(w, "\n... and %d more (every one is in the log).\n", r.Omitted)

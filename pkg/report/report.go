@@ -1,9 +1,14 @@
-package main
+// Package report turns what amishare did, or would do, to an image into
+// what people read (terraform's habit: "+ 111122223333  launch
+// permission", "No changes.") and what machines read (the JSON documents
+// of the CLI's -o json, whose field names are a contract). The CLI and the
+// demo print with it.
+package report
 
 import (
+	"cmp"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/amishare/amishare/pkg/amitag"
@@ -14,8 +19,8 @@ import (
 // The CLI's -o json documents. Their field names are a contract
 // (docs/cli.md): add fields, never rename or remove one.
 
-// imageReport is what plan and apply did (or would do) to one image.
-type imageReport struct {
+// Image is what plan and apply did (or would do) to one image.
+type Image struct {
 	ImageID string `json:"imageId"`
 	Region  string `json:"region"`
 	// Outcome is the engine's: applied, planned, blocked, unmanaged,
@@ -27,14 +32,14 @@ type imageReport struct {
 	Reason    string           `json:"reason,omitempty"`
 	Targets   []string         `json:"targets"`
 	Refused   []amitag.Refusal `json:"refused"`
-	Changes   []change         `json:"changes"`
-	Copies    []copyStep       `json:"copies"`
+	Changes   []Change         `json:"changes"`
+	Copies    []CopyStep       `json:"copies"`
 	Warnings  []string         `json:"warnings"`
 	Unrevoked []string         `json:"unrevoked"`
 }
 
 // change is one permission added or removed.
-type change struct {
+type Change struct {
 	// Action is add or remove.
 	Action string `json:"action"`
 	// Permission is launch (the image), createVolume (a snapshot) or key
@@ -47,9 +52,9 @@ type change struct {
 	KeyARN     string `json:"keyArn,omitempty"`
 }
 
-// copyStep is one copy made (or planned) to another region, or a copy's
+// CopyStep is one copy made (or planned) to another region, or a copy's
 // accounts tag set.
-type copyStep struct {
+type CopyStep struct {
 	// Action is copy or setAccounts.
 	Action   string `json:"action"`
 	Region   string `json:"region"`
@@ -60,45 +65,47 @@ type copyStep struct {
 
 // Permission kinds of a change.
 const (
-	permLaunch       = "launch"
-	permCreateVolume = "createVolume"
-	permKey          = "key"
+	PermLaunch       = "launch"
+	PermCreateVolume = "createVolume"
+	PermKey          = "key"
 )
 
-func newImageReport(res share.Result, region string) imageReport {
-	r := imageReport{
+func NewImage(res share.Result, region string) Image {
+	r := Image{
 		ImageID: res.ImageID, Region: region, Outcome: string(res.Outcome), DryRun: res.DryRun,
 		Status: string(res.Status), Message: res.Message, Reason: res.Reason,
-		Targets: nonNil(res.Targets), Refused: nonNil(res.Refused), Changes: changesOf(res.Changes),
-		Warnings: nonNil(res.Warnings), Unrevoked: nonNil(res.Unrevoked), Copies: []copyStep{},
+		Targets: NonNil(res.Targets), Refused: NonNil(res.Refused), Changes: Changes(res.Changes),
+		Warnings: NonNil(res.Warnings), Unrevoked: NonNil(res.Unrevoked), Copies: []CopyStep{},
 	}
 	if res.Plan != nil {
 		for _, s := range res.Plan.Copies {
-			r.Copies = append(r.Copies, copyStep{Action: s.Action, Region: s.Region, ImageID: s.ImageID, KMSKeyID: s.KMSKeyID, Accounts: s.Accounts})
+			r.Copies = append(r.Copies, CopyStep{Action: s.Action, Region: s.Region, ImageID: s.ImageID, KMSKeyID: s.KMSKeyID, Accounts: s.Accounts})
 		}
 	}
 	return r
 }
 
-func changesOf(cs []rules.Change) []change {
-	out := []change{}
+func Changes(cs []rules.Change) []Change {
+	out := []Change{}
 	for _, c := range cs {
-		ch := change{Action: string(c.Action), ImageID: c.ImageID, SnapshotID: c.SnapshotID, KeyARN: c.KeyARN,
-			Target: firstOf(c.Account, c.OrganizationARN, c.OrganizationalUnitARN)}
+		ch := Change{Action: string(c.Action), ImageID: c.ImageID, SnapshotID: c.SnapshotID, KeyARN: c.KeyARN,
+			Target: cmp.Or(c.Account, c.OrganizationARN, c.OrganizationalUnitARN)}
 		switch {
 		case c.KeyARN != "":
-			ch.Permission = permKey
+			ch.Permission = PermKey
 		case c.SnapshotID != "":
-			ch.Permission = permCreateVolume
+			ch.Permission = PermCreateVolume
 		default:
-			ch.Permission = permLaunch
+			ch.Permission = PermLaunch
 		}
 		out = append(out, ch)
 	}
 	return out
 }
 
-func nonNil[T any](s []T) []T {
+// NonNil returns s, or an empty slice for nil: a JSON document's lists are
+// [] rather than null, so that a script can index them without a check.
+func NonNil[T any](s []T) []T {
 	if s == nil {
 		return []T{}
 	}
@@ -107,10 +114,10 @@ func nonNil[T any](s []T) []T {
 
 // HasChanges reports whether the report changes a permission or makes a
 // copy (plan --detailed-exitcode).
-func (r imageReport) HasChanges() bool { return len(r.Changes)+len(r.Copies) > 0 }
+func (r Image) HasChanges() bool { return len(r.Changes)+len(r.Copies) > 0 }
 
-// counts returns how many changes add and remove.
-func counts(cs []change) (add, remove int) {
+// Counts returns how many changes add and remove.
+func Counts(cs []Change) (add, remove int) {
 	for _, c := range cs {
 		if c.Action == string(rules.ActionAdd) {
 			add++
@@ -121,33 +128,41 @@ func counts(cs []change) (add, remove int) {
 	return add, remove
 }
 
-// palette colours the human output, or not.
-type palette bool
+// Palette colours the human output when true (a terminal, without
+// NO_COLOR: the caller decides), and leaves it plain when false.
+type Palette bool
 
-func (p palette) paint(code, s string) string {
+// Paint wraps s in the ANSI graphic rendition code (SGR), when colouring.
+func (p Palette) Paint(code, s string) string {
 	if !p {
 		return s
 	}
 	return "\x1b[" + code + "m" + s + "\x1b[0m"
 }
-func (p palette) green(s string) string { return p.paint("32", s) }
-func (p palette) red(s string) string   { return p.paint("31", s) }
-func (p palette) bold(s string) string  { return p.paint("1", s) }
 
-// renderImage writes plan's and apply's human output: the changes, one a
+// Green is for additions.
+func (p Palette) Green(s string) string { return p.Paint("32", s) }
+
+// Red is for removals and errors.
+func (p Palette) Red(s string) string { return p.Paint("31", s) }
+
+// Bold is for the name of what a block is about.
+func (p Palette) Bold(s string) string { return p.Paint("1", s) }
+
+// Render writes plan's and apply's human output: the changes, one a
 // line, terraform's way (+ add, - remove), then what they come to.
-func renderImage(w io.Writer, r imageReport, colour bool) {
-	p := palette(colour)
+func Render(w io.Writer, r Image, colour bool) {
+	p := Palette(colour)
 	planned := r.DryRun || r.Outcome == string(share.OutcomePlanned)
-	fmt.Fprintf(w, "%s %s\n", p.bold(r.ImageID+" ("+r.Region+")"), statusText(r))
-	writeChanges(w, r.Changes, r.Copies, p, "  ")
+	fmt.Fprintf(w, "%s %s\n", p.Bold(r.ImageID+" ("+r.Region+")"), StatusText(r))
+	WriteChanges(w, r.Changes, r.Copies, p, "  ")
 	for _, warn := range r.Warnings {
 		fmt.Fprintf(w, "  warning: %s\n", warn)
 	}
 	for _, u := range r.Unrevoked {
-		fmt.Fprintf(w, "  %s %s launch permission not revoked: remove it by hand\n", p.red("!"), u)
+		fmt.Fprintf(w, "  %s %s launch permission not revoked: remove it by hand\n", p.Red("!"), u)
 	}
-	add, remove := counts(r.Changes)
+	add, remove := Counts(r.Changes)
 	switch {
 	case !r.HasChanges():
 		fmt.Fprintln(w, "No changes.")
@@ -158,9 +173,9 @@ func renderImage(w io.Writer, r imageReport, colour bool) {
 	}
 }
 
-// statusText says where the image stands: its status and message, or why
+// StatusText says where the image stands: its status and message, or why
 // nothing applies to it.
-func statusText(r imageReport) string {
+func StatusText(r Image) string {
 	switch {
 	case r.Status != "" && r.Message != "":
 		return "status " + r.Status + ": " + r.Message
@@ -172,7 +187,7 @@ func statusText(r imageReport) string {
 	return r.Outcome
 }
 
-func copiesText(cs []copyStep, verb string) string {
+func copiesText(cs []CopyStep, verb string) string {
 	n := 0
 	for _, c := range cs {
 		if c.Action == rules.CopyActionCopy {
@@ -182,26 +197,27 @@ func copiesText(cs []copyStep, verb string) string {
 	if n == 0 {
 		return ""
 	}
-	return fmt.Sprintf(", %d %s %s", n, plural(n, "copy", "copies"), verb)
+	return fmt.Sprintf(", %d %s %s", n, Plural(n, "copy", "copies"), verb)
 }
 
-func plural(n int, one, many string) string {
+// Plural picks the word for n.
+func Plural(n int, one, many string) string {
 	if n == 1 {
 		return one
 	}
 	return many
 }
 
-// writeChanges writes one line per change, aligned: sign, target, what.
-func writeChanges(w io.Writer, cs []change, copies []copyStep, p palette, indent string) {
+// WriteChanges writes one line per change, aligned: sign, target, what.
+func WriteChanges(w io.Writer, cs []Change, copies []CopyStep, p Palette, indent string) {
 	if len(cs)+len(copies) == 0 {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, c := range cs {
-		sign := p.green("+")
+		sign := p.Green("+")
 		if c.Action != string(rules.ActionAdd) {
-			sign = p.red("-")
+			sign = p.Red("-")
 		}
 		target := c.Target
 		if target == rules.PublicGroup {
@@ -216,25 +232,20 @@ func writeChanges(w io.Writer, cs []change, copies []copyStep, p palette, indent
 			if s.KMSKeyID != "" {
 				what += " encrypted with " + s.KMSKeyID
 			}
-			fmt.Fprintf(tw, "%s%s %s\t%s\n", indent, p.green("+"), what, "amishare:accounts = "+s.Accounts)
+			fmt.Fprintf(tw, "%s%s %s\t%s\n", indent, p.Green("+"), what, "amishare:accounts = "+s.Accounts)
 		default:
-			fmt.Fprintf(tw, "%s%s %s %s\t%s\n", indent, p.paint("33", "~"), "copy", s.ImageID+" in "+s.Region, "amishare:accounts = "+s.Accounts)
+			fmt.Fprintf(tw, "%s%s %s %s\t%s\n", indent, p.Paint("33", "~"), "copy", s.ImageID+" in "+s.Region, "amishare:accounts = "+s.Accounts)
 		}
 	}
 	tw.Flush()
 }
 
-func permissionText(c change) string {
+func permissionText(c Change) string {
 	switch c.Permission {
-	case permKey:
+	case PermKey:
 		return "key " + c.KeyARN
-	case permCreateVolume:
+	case PermCreateVolume:
 		return "create-volume permission " + c.SnapshotID
 	}
 	return "launch permission"
-}
-
-// indentLines indents every line of s.
-func indentLines(s, indent string) string {
-	return indent + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+indent) + "\n"
 }

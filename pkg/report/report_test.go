@@ -1,16 +1,20 @@
-package main
+package report
 
 import (
 	"bytes"
-	"context"
+	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/amishare/amishare/pkg/share"
 	"github.com/amishare/amishare/pkg/share/rules"
+)
+
+const (
+	acctA = "111122223333"
+	acctB = "444455556666"
+	ouARN = "arn:aws:organizations::210987654321:ou/o-a1b2c3d4e5/ou-ab12-11111111"
 )
 
 const testKey = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -52,7 +56,7 @@ func TestRenderImage(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var b bytes.Buffer
-			renderImage(&b, newImageReport(tc.res, "us-east-1"), tc.colour)
+			Render(&b, NewImage(tc.res, "us-east-1"), tc.colour)
 			if b.String() != tc.want {
 				t.Errorf("got\n%s\nwant\n%s", b.String(), tc.want)
 			}
@@ -60,54 +64,16 @@ func TestRenderImage(t *testing.T) {
 	}
 }
 
-// TestImageReportJSON: -o json has every list, empty or not, so that a
+// TestImageJSON: the CLI's -o json has every list, empty or not, so that a
 // script can index it without a null check.
-func TestImageReportJSON(t *testing.T) {
+func TestImageJSON(t *testing.T) {
 	var b bytes.Buffer
-	if err := writeJSON(&b, newImageReport(share.Result{ImageID: "ami-1", Outcome: share.OutcomeApplied}, "us-east-1")); err != nil {
+	if err := json.NewEncoder(&b).Encode(NewImage(share.Result{ImageID: "ami-1", Outcome: share.OutcomeApplied}, "us-east-1")); err != nil {
 		t.Fatal(err)
 	}
-	for _, field := range []string{`"targets": []`, `"refused": []`, `"changes": []`, `"copies": []`, `"warnings": []`, `"unrevoked": []`, `"dryRun": false`, `"region": "us-east-1"`} {
+	for _, field := range []string{`"targets":[]`, `"refused":[]`, `"changes":[]`, `"copies":[]`, `"warnings":[]`, `"unrevoked":[]`, `"dryRun":false`, `"region":"us-east-1"`} {
 		if !strings.Contains(b.String(), field) {
 			t.Errorf("missing %s in\n%s", field, b.String())
-		}
-	}
-}
-
-func TestHumanLogs(t *testing.T) {
-	var b bytes.Buffer
-	log := newLogger(&b, formatText, slog.LevelInfo, nil).With("kind", "operator")
-	log.InfoContext(context.Background(), "image reconciled", "eventId", "", "region", "", "imageId", "ami-1", "changes", 2,
-		"statusMessage", "shared with 1 account(s)", "targets", []string{acctA}, "forged", "x\nERROR y")
-	log.DebugContext(context.Background(), "not shown")
-	log.InfoContext(context.Background(), "metrics", "_aws", map[string]any{"Timestamp": 1}, "Errors", 0.0)
-	want := `INFO image reconciled kind=operator imageId=ami-1 changes=2 statusMessage="shared with 1 account(s)" targets=["111122223333"] forged="x\nERROR y"` + "\n"
-	if b.String() != want {
-		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
-	}
-	b.Reset()
-	newLogger(&b, formatJSON, slog.LevelInfo, nil).Info("metrics", "_aws", map[string]any{"Timestamp": 1})
-	if !strings.Contains(b.String(), `"_aws":{"Timestamp":1}`) {
-		t.Errorf("--log-format json: got %s, want the metrics", b.String())
-	}
-}
-
-func TestColour(t *testing.T) {
-	orig := isTerminal
-	t.Cleanup(func() { isTerminal = orig })
-	for _, tc := range []struct {
-		terminal bool
-		noColor  string
-		want     bool
-	}{
-		{true, "", true},
-		{true, "1", false},
-		{false, "", false},
-	} {
-		isTerminal = func(io.Writer) bool { return tc.terminal }
-		t.Setenv("NO_COLOR", tc.noColor)
-		if got := colour(io.Discard); got != tc.want {
-			t.Errorf("terminal %v, NO_COLOR %q: got %v, want %v", tc.terminal, tc.noColor, got, tc.want)
 		}
 	}
 }
