@@ -176,6 +176,21 @@ func (c *cli) sayIdentity(ctx context.Context, a *app.App, region string, dryRun
 	return nil
 }
 
+// parent is a command that only groups subcommands: run alone, it is a
+// usage error naming them.
+func parent(use, short, long string, subs ...*cobra.Command) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Long: long, Args: noArgs}
+	var names []string
+	for _, s := range subs {
+		names = append(names, s.Use)
+	}
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return usagef(cmd, "%s needs a subcommand: %s", use, strings.Join(names, ", or "))
+	}
+	cmd.AddCommand(subs...)
+	return cmd
+}
+
 // noArgs refuses arguments, naming them.
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {

@@ -14,19 +14,10 @@ import (
 )
 
 func (c *cli) configCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "config",
-		Short: "Check a configuration document, or show the deployed one",
-		Long: `Check a configuration document with the function's own strict parser before
+	return parent("config", "Check a configuration document, or show the deployed one",
+		`Check a configuration document with the function's own strict parser before
 deploying it (validate), or read the one deployed in the region's SSM
-parameter (show).`,
-		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usagef(cmd, "config needs a subcommand: validate FILE, or show")
-		},
-	}
-	cmd.AddCommand(c.configValidateCmd(), c.configShowCmd())
-	return cmd
+parameter (show).`, c.configValidateCmd(), c.configShowCmd())
 }
 
 // configReport is config validate's and config show's -o json.

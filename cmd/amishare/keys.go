@@ -13,16 +13,7 @@ import (
 )
 
 func (c *cli) keysCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "keys",
-		Short: "Manage what amishare left in KMS keys",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usagef(cmd, "keys needs a subcommand: prune")
-		},
-	}
-	cmd.AddCommand(c.keysPruneCmd())
-	return cmd
+	return parent("keys", "Manage what amishare left in KMS keys", "", c.keysPruneCmd())
 }
 
 // keyARNRe matches a KMS key ARN and captures its region.
