@@ -5,6 +5,9 @@ ARTIFACTS_DIR ?= .aws-sam/build/AmishareFunction
 # coordinator can fail a target with a bare "context deadline exceeded" when
 # the deadline passes while a worker is busy (golang/go#75804, fixed in 1.27).
 FUZZTIME      ?= 20000x
+# The CLI's version (amishare --version): the git description of the work
+# tree, "dev" outside a git repository.
+VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 # Each fuzz target as package:Func; `make test` runs each for $(FUZZTIME).
 FUZZ_TARGETS  := ./pkg/event:FuzzDecode ./pkg/amitag:FuzzResolveAccounts ./pkg/kmspolicy:FuzzEdit ./pkg/config:FuzzParse
 
@@ -26,11 +29,13 @@ export AMISHARE_MOTO_PYTHON := $(PYTHON)
 .DEFAULT_GOAL := help
 .PHONY: help build build-AmishareFunction test unit fuzz bench lint demo pytools clean
 
+# The descriptions may name variables: help prints their values.
 help: ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-24s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-24s %s\n", $$1, $$2}' | \
+		sed -e 's|$$(ARTIFACTS_DIR)|$(ARTIFACTS_DIR)|g' -e 's|$$(FUZZTIME)|$(FUZZTIME)|g' -e 's|$$(VERSION)|$(VERSION)|g'
 
-build: ## build the operator CLI into bin/amishare
-	$(GO) build -o bin/amishare ./cmd/amishare
+build: ## build the operator CLI into bin/amishare, version $(VERSION)
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/amishare ./cmd/amishare
 
 build-AmishareFunction: ## SAM's build target: the Lambda bootstrap for arm64 in $(ARTIFACTS_DIR)
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' \
@@ -43,13 +48,12 @@ test: pytools lint unit fuzz ## the whole suite: lint, unit, moto integration, e
 # checked against the function's role as template.yaml defines it.
 CALLS_DIR := $(CURDIR)/.calls
 
-unit: ## go vet, every Go test with the race detector (starts and stops moto itself), then the role allows every AWS call they made
-	$(GO) vet ./...
+unit: ## every Go test with the race detector (starts and stops moto itself), then the role allows every AWS call they made
 	rm -rf $(CALLS_DIR)
 	AMISHARE_CALLS_DIR=$(CALLS_DIR) $(GO) test -race -count=1 -timeout 20m ./...
 	AMISHARE_CALLS_DIR=$(CALLS_DIR) AMISHARE_CALLS_CHECK=1 $(GO) test -count=1 -run '^TestRecordedCallsAllowed$$' -v ./internal/testing/stack
 
-fuzz: ## run each fuzz target for FUZZTIME (default 20000x: executions)
+fuzz: ## run each fuzz target for $(FUZZTIME) (executions)
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
@@ -60,10 +64,11 @@ bench: pytools ## API calls and time per reconcile, and per image of a 1,000-ima
 	$(GO) test -run='^$$' -bench=. -benchtime=20x ./pkg/share/
 	$(GO) test -run='^$$' -bench=Sweep -benchtime=3x -timeout 30m ./pkg/sweep/
 
-lint: pytools ## gofmt, go vet and cfn-lint
+lint: pytools ## gofmt, go vet, cfn-lint, and make help names no variable it does not expand
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	$(CFNLINT) template.yaml
+	@! $(MAKE) -s --no-print-directory help | grep -F '$$(' || { echo "make help prints an unexpanded variable"; exit 1; }
 
 demo: pytools ## share and revoke an AMI (plain and encrypted) against a local moto, through the real handler
 	$(GO) run ./cmd/amishare-demo

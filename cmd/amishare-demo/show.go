@@ -13,8 +13,8 @@ import (
 	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/handler"
+	"github.com/amishare/amishare/pkg/report"
 	"github.com/amishare/amishare/pkg/share"
-	"github.com/amishare/amishare/pkg/share/rules"
 )
 
 func title(s string) {
@@ -72,66 +72,9 @@ func (d *demo) printSummary(sum handler.Summary, res share.Result) {
 	if len(res.Changes) == 0 {
 		return
 	}
+	// The CLI's own rendering: one change a line, + added, - removed.
 	fmt.Printf("  changes  %d, in the order applied:\n", len(res.Changes))
-	w = table()
-	for _, g := range groupChanges(res.Changes) {
-		fmt.Fprintf(w, "    %s\t%s\n", d.resourceOf(g[0]), strings.Join(signed(g), " "))
-	}
-	w.Flush()
-}
-
-// groupChanges splits changes into runs on the same resource.
-func groupChanges(cs []rules.Change) [][]rules.Change {
-	var out [][]rules.Change
-	for _, c := range cs {
-		if n := len(out); n > 0 && sameResource(out[n-1][0], c) {
-			out[n-1] = append(out[n-1], c)
-			continue
-		}
-		out = append(out, []rules.Change{c})
-	}
-	return out
-}
-
-func sameResource(a, b rules.Change) bool {
-	return a.ImageID == b.ImageID && a.SnapshotID == b.SnapshotID && a.KeyARN == b.KeyARN
-}
-
-func signed(cs []rules.Change) []string {
-	var out []string
-	for _, c := range cs {
-		sign := "+"
-		if c.Action == "remove" {
-			sign = "-"
-		}
-		out = append(out, sign+changeTarget(c))
-	}
-	return out
-}
-
-// changeTarget is whom a change is for: an account, organization or OU.
-func changeTarget(c rules.Change) string {
-	switch {
-	case c.OrganizationARN != "":
-		return c.OrganizationARN
-	case c.OrganizationalUnitARN != "":
-		return c.OrganizationalUnitARN
-	}
-	return c.Account
-}
-
-func (d *demo) resourceOf(c rules.Change) string {
-	switch {
-	case c.KeyARN != "":
-		if l, ok := d.labels[c.KeyARN]; ok {
-			return "key policy " + l
-		}
-		return "key " + c.KeyARN
-	case c.SnapshotID != "":
-		return "snapshot " + c.SnapshotID
-	default:
-		return "image " + c.ImageID
-	}
+	report.WriteChanges(os.Stdout, report.Changes(res.Changes), nil, report.Palette(false), "    ")
 }
 
 // printPerms shows who may use the image and its snapshots, before and after.

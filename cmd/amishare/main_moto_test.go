@@ -9,6 +9,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/amishare/amishare/internal/testing/faultinject"
 	"github.com/amishare/amishare/internal/testing/fixture"
@@ -18,6 +20,7 @@ import (
 	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/event"
 	"github.com/amishare/amishare/pkg/handler"
+	"github.com/amishare/amishare/pkg/report"
 	"github.com/amishare/amishare/pkg/share"
 	"github.com/amishare/amishare/pkg/share/rules"
 )
@@ -55,9 +58,7 @@ func TestRunHandle(t *testing.T) {
 				t.Errorf("summary: got %+v, want %s shared", sum, id)
 			}
 			w.WantShared(t, id, snaps, acctA, acctB)
-			if !strings.Contains(r.stderr, `"msg":"image reconciled"`) {
-				t.Errorf("stderr: got %s, want the JSON log", r.stderr)
-			}
+			wantHumanLog(t, r.stderr, "INFO image reconciled eventId=", "kind=ami-state-change region=us-east-1 imageId="+id+" outcome=applied")
 		})
 	}
 }
@@ -122,19 +123,27 @@ func TestRunPlan(t *testing.T) {
 	w := world.New(t, testConfig)
 	hookHandler(t, w, nil)
 	id, snaps := w.PlainImage(t, 2, map[string]string{amitag.Accounts: acctA + " " + acctB})
-	r := runCLI(t, "", "plan", id)
+	r := runCLI(t, "", "plan", id, "-o", "json")
 	if r.code != 0 || r.err != nil {
 		t.Fatalf("got %s; want exit 0", r)
 	}
-	res := decode[share.Result](t, r)
-	if res.Outcome != share.OutcomePlanned || !res.DryRun || res.Plan == nil {
-		t.Fatalf("result: got %+v, want planned with a plan", res)
+	rep := decode[report.Image](t, r)
+	if rep.Outcome != string(share.OutcomePlanned) || !rep.DryRun || rep.Region != moto.Region {
+		t.Fatalf("report: got %+v, want planned in %s", rep, moto.Region)
 	}
-	if !slices.Equal(res.Plan.Image.Add, []string{acctA, acctB}) || len(res.Plan.Snapshots) != 2 {
-		t.Errorf("plan: got %+v, want the image and 2 snapshots shared with [%s %s]", res.Plan, acctA, acctB)
+	var launch, volume []string
+	for _, c := range rep.Changes {
+		switch {
+		case c.Action != "add":
+			t.Errorf("change %+v: want only additions", c)
+		case c.Permission == report.PermLaunch && c.ImageID == id:
+			launch = append(launch, c.Target)
+		case c.Permission == report.PermCreateVolume && slices.Contains(snaps, c.SnapshotID):
+			volume = append(volume, c.SnapshotID+" "+c.Target)
+		}
 	}
-	if len(res.Changes) != 6 {
-		t.Errorf("changes: got %d, want 6 (2 accounts on the image and 2 snapshots)", len(res.Changes))
+	if !slices.Equal(launch, []string{acctA, acctB}) || len(volume) != 4 || len(rep.Changes) != 6 {
+		t.Errorf("changes: got %+v, want the image and 2 snapshots shared with [%s %s]", rep.Changes, acctA, acctB)
 	}
 	if got := w.Calls.Mutating(); len(got) != 0 {
 		t.Errorf("modifying calls: got %v, want none", got)
@@ -159,16 +168,16 @@ func TestRunApply(t *testing.T) {
 			w := world.New(t, testConfig)
 			hookHandler(t, w, nil)
 			id, snaps := w.PlainImage(t, 3, map[string]string{amitag.Accounts: acctA + " " + acctC})
-			args := []string{"apply", id}
+			args := []string{"apply", "-o", "json", id}
 			if tc.dryRun {
-				args = []string{"apply", "--dry-run", id}
+				args = []string{"apply", "--dry-run", "-o", "json", id}
 			}
 			r := runCLI(t, "", args...)
 			if r.code != 0 || r.err != nil {
 				t.Fatalf("got %s; want exit 0", r)
 			}
-			res := decode[share.Result](t, r)
-			if res.Outcome != tc.outcome || res.Status != rules.StatusShared || res.DryRun != tc.dryRun {
+			res := decode[report.Image](t, r)
+			if res.Outcome != string(tc.outcome) || res.Status != string(rules.StatusShared) || res.DryRun != tc.dryRun {
 				t.Errorf("result: got %s %s dryRun=%v, want %s shared dryRun=%v", res.Outcome, res.Status, res.DryRun, tc.outcome, tc.dryRun)
 			}
 			if tc.dryRun {
@@ -179,6 +188,11 @@ func TestRunApply(t *testing.T) {
 				return
 			}
 			w.WantShared(t, id, snaps, acctA, acctC)
+			// Outside an event no empty eventId or region.
+			wantHumanLog(t, r.stderr, "INFO image reconciled kind=operator imageId="+id+" outcome=applied")
+			if strings.Contains(r.stderr, "eventId=") || strings.Contains(r.stderr, "region=") {
+				t.Errorf("stderr names an eventId or region outside an event:\n%s", r.stderr)
+			}
 			if got := w.Tags(t, id)[amitag.Status]; got != "shared" {
 				t.Errorf("status tag: got %q, want shared", got)
 			}
@@ -193,8 +207,8 @@ func TestRunStatusErrorExitsOne(t *testing.T) {
 		name string
 		args func(id string, t *testing.T) []string
 	}{
-		{"apply", func(id string, t *testing.T) []string { return []string{"apply", id} }},
-		{"plan", func(id string, t *testing.T) []string { return []string{"plan", id} }},
+		{"apply", func(id string, t *testing.T) []string { return []string{"apply", "-o", "json", id} }},
+		{"plan", func(id string, t *testing.T) []string { return []string{"plan", "-o", "json", id} }},
 		{"handle", func(id string, t *testing.T) []string {
 			return []string{"handle", world.EventFile(t, "ami-available.json", id)}
 		}},
@@ -280,25 +294,73 @@ func TestRunHandleAWSFailure(t *testing.T) {
 }
 
 // TestRunPlanRegion: plan and apply act on an image of another region
-// (--region) while the configuration is read in AWS_REGION.
+// (--region): that region has no configuration of its own, so the home
+// region's is read, which allows it.
 func TestRunPlanRegion(t *testing.T) {
 	const away = "eu-west-1"
 	w := world.New(t, `{"allowedAccounts":["111122223333","444455556666","777788889999"],"allowedRegions":["eu-west-1"]}`)
 	hookHandler(t, w, nil)
 	id, snaps := w.In(away).PlainImage(t, 1, map[string]string{amitag.Accounts: acctA})
-	if r := runCLI(t, "", "apply", "--region", away, id); r.code != 0 || decode[share.Result](t, r).Status != rules.StatusShared {
+	if r := runCLI(t, "", "apply", "--region", away, "-o", "json", id); r.code != 0 || decode[report.Image](t, r).Status != string(rules.StatusShared) {
 		t.Fatalf("apply --region %s %s: %s", away, id, r)
 	}
 	w.In(away).WantShared(t, id, snaps, acctA)
-	r := runCLI(t, "", "plan", "--region", away, id)
-	if res := decode[share.Result](t, r); r.code != 0 || res.Outcome != share.OutcomePlanned || res.Status != rules.StatusShared || len(res.Changes) != 0 {
+	r := runCLI(t, "", "plan", id, "--region", away, "-o", "json")
+	if rep := decode[report.Image](t, r); r.code != 0 || rep.Outcome != string(share.OutcomePlanned) || rep.Status != string(rules.StatusShared) || len(rep.Changes) != 0 || rep.Region != away {
 		t.Errorf("plan --region %s %s: %s", away, id, r)
 	}
-	if r := runCLI(t, "", "plan", id); r.code != 0 || decode[share.Result](t, r).Outcome != share.OutcomeGone {
-		t.Errorf("plan %s without --region: got %s; want it gone from %s", id, r, moto.Region)
+	// Not in the home region: an error that says so, nothing on stdout.
+	if r := runCLI(t, "", "plan", id); r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "amishare: image "+id+" does not exist in "+moto.Region) {
+		t.Errorf("plan %s without --region: got %s; want it not found in %s", id, r, moto.Region)
 	}
 	// A region the configuration does not allow: refused, nothing read there.
-	if r := runCLI(t, "", "plan", "--region", "ap-south-1", id); r.code != 1 || !strings.Contains(r.String(), "allowedRegions") {
+	if r := runCLI(t, "", "plan", "--region", "ap-south-1", id); r.code != 1 || !strings.Contains(r.stderr, "allowedRegions") {
 		t.Errorf("plan --region ap-south-1: got %s; want it refused", r)
+	}
+}
+
+// TestRunRegionOwnStack: a region whose own stack has a configuration is
+// acted in with that configuration, not the home region's.
+func TestRunRegionOwnStack(t *testing.T) {
+	const away = "eu-west-1"
+	w := world.New(t, `{"allowedAccounts":["111122223333"]}`)
+	putConfigIn(t, w, away, `{"allowedAccounts":["444455556666"]}`)
+	hookHandler(t, w, nil)
+	id, snaps := w.In(away).PlainImage(t, 1, map[string]string{amitag.Accounts: acctA + " " + acctB})
+	r := runCLI(t, "", "apply", "--region", away, "-o", "json", id)
+	rep := decode[report.Image](t, r)
+	if r.code != 0 || rep.Status != string(rules.StatusPartial) || !slices.Equal(rep.Targets, []string{acctB}) {
+		t.Fatalf("apply --region %s: got %s; want shared with %s only (%s's own configuration)", away, r, acctB, away)
+	}
+	w.In(away).WantShared(t, id, snaps, acctB)
+}
+
+// putConfigIn stores doc in the configuration parameter of region: the
+// configuration of a stack deployed there.
+func putConfigIn(t *testing.T, w *world.World, region, doc string) {
+	t.Helper()
+	api := ssm.NewFromConfig(w.AWS, func(o *ssm.Options) { o.Region = region })
+	if _, err := api.PutParameter(w.Ctx, &ssm.PutParameterInput{
+		Name: aws.String(world.Param), Value: aws.String(doc), Type: ssmtypes.ParameterTypeString, Overwrite: aws.Bool(true),
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantHumanLog checks stderr holds a human log line that starts with want
+// and contains each of parts, and no JSON line.
+func wantHumanLog(t *testing.T, stderr, want string, parts ...string) {
+	t.Helper()
+	found := false
+	for _, l := range strings.Split(stderr, "\n") {
+		if strings.HasPrefix(l, want) && !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(l, p) }) {
+			found = true
+		}
+		if strings.HasPrefix(l, "{") {
+			t.Errorf("stderr holds a JSON line: %s", l)
+		}
+	}
+	if !found {
+		t.Errorf("stderr: got\n%s\nwant a line starting %q and containing %q", stderr, want, parts)
 	}
 }

@@ -58,6 +58,7 @@ func (r result) String() string {
 	return fmt.Sprintf("exit %d, error %v\nstdout:\n%s\nstderr:\n%s", r.code, r.err, r.stdout, r.stderr)
 }
 
+// decode reads the -o json document on stdout.
 func decode[T any](t *testing.T, r result) T {
 	t.Helper()
 	var v T
@@ -67,28 +68,39 @@ func decode[T any](t *testing.T, r result) T {
 	return v
 }
 
-// TestRunUsage covers the usage errors: exit 2, no handler built, no AWS call.
+// TestRunUsage covers the usage errors: exit 2, one line naming what is
+// wrong and where the help is (never the whole usage), no handler built,
+// no AWS call.
 func TestRunUsage(t *testing.T) {
 	tests := []struct {
-		name      string
-		args      []string
-		wantErr   string // "" means no error value, only usage on stderr
-		wantUsage bool
+		name    string
+		args    []string
+		wantErr string
+		help    string // the command whose --help the error points at
 	}{
-		{"no arguments", nil, "", true},
-		{"unknown command", []string{"share", world.SampleImage}, `unknown command "share"`, true},
-		{"unknown command alone", []string{"share"}, `unknown command "share"`, true},
-		{"flag as command", []string{"--dry-run"}, `unknown command "--dry-run"`, true},
-		{"apply not an id", []string{"apply", "not-an-id"}, `"not-an-id" is not an AMI id`, false},
-		{"apply upper-case id", []string{"apply", "ami-0123456789ABCDEF0"}, "is not an AMI id", false},
-		{"apply snapshot id", []string{"apply", "snap-0123456789abcdef0"}, "is not an AMI id", false},
-		{"plan not an id", []string{"plan", "ami-123"}, "is not an AMI id", false},
-		{"plan not a region", []string{"plan", "--region", "eu_west", world.SampleImage}, `--region "eu_west" is not a region name`, false},
-		{"apply without image", []string{"apply"}, "", true},
-		{"apply two images", []string{"apply", world.SampleImage, "ami-0123456789abcdef1"}, "", true},
-		{"flag after the image", []string{"apply", world.SampleImage, "--dry-run"}, "", true},
-		{"handle without file", []string{"handle"}, "", true},
-		{"unknown flag", []string{"apply", "--force", world.SampleImage}, "", false},
+		{"no arguments", nil, "no command given", "amishare"},
+		{"unknown command", []string{"share", world.SampleImage}, `unknown command "share"`, "amishare"},
+		{"unknown command alone", []string{"share"}, `unknown command "share"`, "amishare"},
+		{"mistyped command", []string{"pln"}, `unknown command "pln" for "amishare" (did you mean plan?)`, "amishare"},
+		{"flag as command", []string{"--dry-run"}, "unknown flag: --dry-run", "amishare"},
+		{"apply not an id", []string{"apply", "not-an-id"}, `"not-an-id" is not an AMI id`, "amishare apply"},
+		{"apply upper-case id", []string{"apply", "ami-0123456789ABCDEF0"}, "is not an AMI id", "amishare apply"},
+		{"apply snapshot id", []string{"apply", "snap-0123456789abcdef0"}, "is not an AMI id", "amishare apply"},
+		{"plan not an id", []string{"plan", "ami-123"}, "is not an AMI id", "amishare plan"},
+		{"plan not a region", []string{"plan", "--region", "eu_west", world.SampleImage}, `--region "eu_west" is not a region name`, "amishare plan"},
+		{"apply without image", []string{"apply"}, "amishare apply needs one IMAGE_ID", "amishare apply"},
+		{"apply two images", []string{"apply", world.SampleImage, "ami-0123456789abcdef1"}, "amishare apply takes one IMAGE_ID (ami-...), got 2", "amishare apply"},
+		{"handle without file", []string{"handle"}, "amishare handle needs one EVENT_FILE", "amishare handle"},
+		{"unknown flag", []string{"apply", "--force", world.SampleImage}, "unknown flag: --force", "amishare apply"},
+		{"unknown flag after the image", []string{"apply", world.SampleImage, "--force"}, "unknown flag: --force", "amishare apply"},
+		{"bad output", []string{"plan", "-o", "yaml", world.SampleImage}, `--output "yaml": want text or json`, "amishare plan"},
+		{"bad log format", []string{"sweep", "--log-format", "xml"}, `--log-format "xml": want text or json`, "amishare sweep"},
+		{"bad role", []string{"apply", "--role-arn", "admin", world.SampleImage}, `--role-arn "admin" is not an IAM role ARN`, "amishare apply"},
+		{"sweep takes no image", []string{"sweep", world.SampleImage}, "amishare sweep takes no argument", "amishare sweep"},
+		{"config without subcommand", []string{"config"}, "config needs a subcommand", "amishare config"},
+		{"config unknown subcommand", []string{"config", "check"}, `unknown command "check" for "amishare config"`, "amishare config"},
+		{"keys prune not an ARN", []string{"keys", "prune", "alias/x"}, `"alias/x" is not a KMS key ARN`, "amishare keys prune"},
+		{"status not an id", []string{"status", "x"}, `"x" is not an AMI id`, "amishare status"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -97,14 +109,11 @@ func TestRunUsage(t *testing.T) {
 			if r.code != 2 {
 				t.Errorf("exit: got %d, want 2", r.code)
 			}
-			if tc.wantErr == "" && r.err != nil {
-				t.Errorf("error: got %v, want none", r.err)
+			if r.err == nil || !strings.Contains(r.errString(), tc.wantErr) {
+				t.Errorf("error: got %v (printed %q), want one containing %q", r.err, r.errString(), tc.wantErr)
 			}
-			if tc.wantErr != "" && (r.err == nil || !strings.Contains(r.err.Error(), tc.wantErr)) {
-				t.Errorf("error: got %v, want one containing %q", r.err, tc.wantErr)
-			}
-			if got := strings.Contains(r.stderr, "usage:"); got != tc.wantUsage {
-				t.Errorf("usage on stderr: got %v, want %v\n%s", got, tc.wantUsage, r.stderr)
+			if want := "amishare: " + r.errString() + "\nRun '" + tc.help + " --help' for usage.\n"; r.stderr != want {
+				t.Errorf("stderr:\ngot  %q\nwant %q", r.stderr, want)
 			}
 			if r.stdout != "" {
 				t.Errorf("stdout: got %q, want nothing", r.stdout)
@@ -114,4 +123,10 @@ func TestRunUsage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// errString is the error's one line, as the CLI prints it.
+func (r result) errString() string {
+	line, _, _ := strings.Cut(r.stderr, "\n")
+	return strings.TrimPrefix(line, "amishare: ")
 }

@@ -54,7 +54,5 @@ func TestRunHandleOrganizationalUnit(t *testing.T) {
 	if g := w.KeyGrantees(t, key); !slices.Equal(g, []string{acctA, "o-a1b2c3d4e5/ou-ab12-11111111"}) {
 		t.Errorf("key grants %v, want %s and the OU", g, acctA)
 	}
-	if !strings.Contains(r.stderr, `"organizationalUnitArn":"`+ouARN+`"`) {
-		t.Errorf("stderr has no audit line naming the OU:\n%s", r.stderr)
-	}
+	wantHumanLog(t, r.stderr, "INFO permission changed imageId="+id+" organizationalUnitArn="+ouARN+" action=add")
 }

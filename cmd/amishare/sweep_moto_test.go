@@ -2,14 +2,12 @@ package main
 
 import (
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/amishare/amishare/internal/testing/world"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/event"
 	"github.com/amishare/amishare/pkg/handler"
-	"github.com/amishare/amishare/pkg/sweep"
 )
 
 // sweepConfig is testConfig with a rate that does not slow the test down.
@@ -25,14 +23,14 @@ func TestRunSweepManyImages(t *testing.T) {
 	hookHandler(t, w, nil)
 	ids, snaps := w.Images(t, "many", n, map[string]string{amitag.Accounts: acctA + " " + acctB})
 
-	r := runCLI(t, "", "sweep")
+	r := runCLI(t, "", "sweep", "-o", "json")
 	if r.code != 0 || r.err != nil {
 		t.Fatalf("first sweep: got %s; want exit 0", r)
 	}
-	sum := decode[sweep.Summary](t, r)
-	if sum.ManagedImages != n || sum.ImagesChecked != n || sum.DriftRepaired != n || sum.Errors != 0 || sum.Continuation != nil {
-		t.Errorf("first sweep: got %d managed, %d checked, %d repaired, %d errors, continuation %v; want %d, %d, %d, 0, none",
-			sum.ManagedImages, sum.ImagesChecked, sum.DriftRepaired, sum.Errors, sum.Continuation, n, n, n)
+	sum := decode[sweepReport](t, r)
+	if sum.ManagedImages != n || sum.ImagesChecked != n || sum.DriftRepaired != n || sum.Errors != 0 {
+		t.Errorf("first sweep: got %d managed, %d checked, %d repaired, %d errors; want %d, %d, %d, 0",
+			sum.ManagedImages, sum.ImagesChecked, sum.DriftRepaired, sum.Errors, n, n, n)
 	}
 	// The summary lists at most 100 results and counts the rest.
 	if len(sum.Changed) != 100 || sum.Omitted != n-100 {
@@ -46,11 +44,11 @@ func TestRunSweepManyImages(t *testing.T) {
 	}
 
 	w.Calls.Reset()
-	r = runCLI(t, "", "sweep")
+	r = runCLI(t, "", "sweep", "-o", "json")
 	if r.code != 0 || r.err != nil {
 		t.Fatalf("second sweep: got %s; want exit 0", r)
 	}
-	sum = decode[sweep.Summary](t, r)
+	sum = decode[sweepReport](t, r)
 	if got := w.Calls.Mutating(); len(got) != 0 {
 		t.Errorf("in-sync sweep: modifying calls %v, want none", got)
 	}
@@ -85,14 +83,14 @@ func TestRunSweepDryRun(t *testing.T) {
 	w.DeregisterImage(t, gone)
 
 	w.Calls.Reset()
-	r := runCLI(t, "", "sweep", "--dry-run")
+	r := runCLI(t, "", "sweep", "--dry-run", "-o", "json")
 	if r.code != 0 || r.err != nil {
 		t.Fatalf("got %s; want exit 0", r)
 	}
 	if got := w.Calls.Mutating(); len(got) != 0 {
 		t.Errorf("dry run: modifying calls %v, want none", got)
 	}
-	sum := decode[sweep.Summary](t, r)
+	sum := decode[sweepReport](t, r)
 	if !sum.DryRun || len(sum.Changed) != 2 {
 		t.Fatalf("dry run summary: got %+v, want the planned repair and cleanup", sum)
 	}
@@ -134,15 +132,5 @@ func TestRunHandleScheduledEvent(t *testing.T) {
 		t.Errorf("summary: got %+v, want one sweep of 1 image", sum)
 	}
 	w.WantShared(t, id, snaps, acctC)
-	if !strings.Contains(r.stderr, `"msg":"sweep done"`) {
-		t.Errorf("stderr: got %s, want the sweep's log", r.stderr)
-	}
-}
-
-// TestRunSweepUsage: sweep takes no argument.
-func TestRunSweepUsage(t *testing.T) {
-	r := runCLI(t, "", "sweep", "ami-0123456789abcdef0")
-	if r.code != 2 || !strings.Contains(r.stderr, "amishare sweep [--dry-run]") {
-		t.Errorf("got %s; want exit 2 and the usage", r)
-	}
+	wantHumanLog(t, r.stderr, "INFO sweep done eventId=", "kind=scheduled sweepId=", "imagesChecked=1")
 }

@@ -2,7 +2,6 @@ package amitag
 
 import (
 	"slices"
-	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -158,18 +157,24 @@ func ResolveAccounts(value string, dir Directory) Targets {
 	return t
 }
 
-// QuoteToken renders a token from a tag for a message or log: quoted, ASCII
-// only (control and other characters escaped) and cut to a readable length,
-// so that a hostile tag value cannot forge log lines or flood a message.
-// A well-formed organization or OU ARN is kept whole (it is plain ASCII of
-// bounded length), so that the message names the organization or OU.
+// QuoteToken renders a token from a tag for a message or log: in double
+// quotes, plain text (a control, format or other unprintable character, or
+// a double quote, becomes '?') and cut to a readable length (marked "…"),
+// so that a hostile tag value can neither forge log lines nor flood a
+// message. A well-formed organization or OU ARN is kept whole (it is plain
+// ASCII of bounded length), so that the message names the organization or OU.
 func QuoteToken(tok string) string {
 	const max = 24
 	if utf8.RuneCountInString(tok) > max && !awsid.IsOrganizationTarget(tok) {
 		r := []rune(tok)
 		tok = string(r[:max]) + "…"
 	}
-	return strconv.QuoteToASCII(tok)
+	return `"` + strings.Map(func(r rune) rune {
+		if r == '"' || r == utf8.RuneError || !unicode.IsPrint(r) {
+			return '?'
+		}
+		return r
+	}, tok) + `"`
 }
 
 // resolveID finds the one allowed ARN whose id is id (of the kind match

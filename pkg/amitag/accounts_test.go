@@ -133,11 +133,14 @@ func TestResolveAccounts(t *testing.T) {
 func TestQuoteToken(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"abc", `"abc"`},
-		{"a\nb", `"a\nb"`},
-		{"é", `"\u00e9"`},
-		{strings.Repeat("x", 30), `"` + strings.Repeat("x", 24) + `\u2026"`},
+		{"a\nb", `"a?b"`},
+		{"é", `"é"`},
+		{"a\u202eb", `"a?b"`},
+		{`a"b`, `"a?b"`},
+		{"a\xffb", `"a?b"`},
+		{strings.Repeat("x", 30), `"` + strings.Repeat("x", 24) + `…"`},
 		{ouWork, `"` + ouWork + `"`},
-		{ouWork + "/x", `"arn:aws:organizations::1\u2026"`},
+		{ouWork + "/x", `"arn:aws:organizations::1…"`},
 	}
 	for _, tc := range tests {
 		if got := QuoteToken(tc.in); got != tc.want {

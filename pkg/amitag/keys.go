@@ -25,8 +25,9 @@ const (
 // KeyManaged is the tag on a KMS key (not an image) that delegates the key to
 // amishare: with the stack parameter DelegatedKeysOnly (the default) the
 // function's role may write the policy of, or create grants on, only keys
-// tagged KeyManaged = KeyManagedValue. The role enforces it; the engine reads
-// no key tags.
+// tagged KeyManaged = KeyManagedValue. The role enforces it for the function;
+// the engine enforces it too (the configuration's delegatedKeysOnly, written
+// from the same parameter) for whoever runs it, an operator's CLI included.
 const (
 	KeyManaged      = Prefix + "managed"
 	KeyManagedValue = "true"

@@ -16,10 +16,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/amishare/amishare/pkg/config"
@@ -44,9 +46,23 @@ type App struct {
 	Handler *handler.Handler
 	Sweeper *sweep.Sweeper
 	Pool    *share.Pool
-	// Region is the process's own region (AWS_REGION): where the
-	// configuration is read and the sweep runs.
+	// Config reads the configuration parameter (in Region).
+	Config *config.Loader
+	// Region is the process's own region (AWS_REGION, or Options.Region):
+	// where the configuration is read and the sweep runs.
 	Region string
+
+	sts *sts.Client
+}
+
+// Identity says who the app acts as: the account and the ARN of the
+// caller (sts:GetCallerIdentity, which needs no permission).
+func (a *App) Identity(ctx context.Context) (account, arn string, err error) {
+	out, err := a.sts.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return "", "", fmt.Errorf("finding who the credentials are (sts:GetCallerIdentity): %w", err)
+	}
+	return aws.ToString(out.Account), aws.ToString(out.Arn), nil
 }
 
 // Options tune New; the zero value is production.
@@ -71,7 +87,18 @@ type Options struct {
 	// SweepMargin and SweepWorkers tune the sweep (see sweep.Sweeper); 0 means the default.
 	SweepMargin  time.Duration
 	SweepWorkers int
+	// Region overrides the SDK chain's region (the CLI's --region): the
+	// app then reads that region's configuration and sweeps there.
+	Region string
+	// RoleARN, when set, makes every client act as that role, assumed
+	// (sts:AssumeRole) with the chain's credentials: the CLI's --role-arn,
+	// to act exactly as the function's role may.
+	RoleARN string
 }
+
+// RoleSessionName names the CLI's sessions of an assumed role (CloudTrail
+// shows it).
+const RoleSessionName = "amishare-cli"
 
 // New builds the App from the standard AWS SDK chain (so AWS_ENDPOINT_URL,
 // AWS_REGION and credentials come from the environment), with the SDK's
@@ -97,6 +124,9 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	pacer := &pacing.Pacer{}
 	apiOptions := append([]func(*middleware.Stack) error{pacer.APIOption}, opts.APIOptions...)
 	loadOpts = append(loadOpts, awsconfig.WithAPIOptions(apiOptions))
+	if opts.Region != "" {
+		loadOpts = append(loadOpts, awsconfig.WithRegion(opts.Region))
+	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("loading AWS configuration: %w", err)
@@ -105,6 +135,14 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		// Set after loading: given to LoadDefaultConfig, any client but the
 		// SDK's own makes loading fail when AWS_CA_BUNDLE is set.
 		cfg.HTTPClient = opts.HTTPClient
+	}
+	// STS is the CLI's alone (who am I, assume the function's role): its
+	// client carries none of the API options, so that it is neither paced
+	// nor among the calls the function's role must allow.
+	noAPIOptions := func(o *sts.Options) { o.APIOptions = nil }
+	if opts.RoleARN != "" {
+		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg, noAPIOptions), opts.RoleARN,
+			func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = RoleSessionName }))
 	}
 	param := os.Getenv(ConfigParameterEnv)
 	if param == "" {
@@ -121,9 +159,10 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	if opts.ReportBlockPublicAccess {
 		ReportBlockPublicAccess(ctx, log, homeEC2)
 	}
+	loader := &config.Loader{API: ssm.NewFromConfig(cfg), Parameter: param}
 	pool := &share.Pool{
 		Home:   cfg.Region,
-		Config: &config.Loader{API: ssm.NewFromConfig(cfg), Parameter: param},
+		Config: loader,
 		Log:    log,
 		NewEC2: func(region string) share.EC2API {
 			if region == cfg.Region {
@@ -152,5 +191,5 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		Log:     log,
 		DryRun:  opts.DryRun,
 	}
-	return &App{Handler: h, Sweeper: sweeper, Pool: pool, Region: cfg.Region}, nil
+	return &App{Handler: h, Sweeper: sweeper, Pool: pool, Config: loader, Region: cfg.Region, sts: sts.NewFromConfig(cfg, noAPIOptions)}, nil
 }

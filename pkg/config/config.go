@@ -52,8 +52,15 @@ type Config struct {
 	// region are encrypted with (key id, key ARN or alias).
 	CopyKeys map[string]string `json:"copyKeys,omitempty"`
 	// SweepRate is the most AWS API calls per second a sweep makes, every
-	// call counted (reads, writes, retries); 0 means DefaultSweepRate.
+	// call counted (reads, writes, retries): 1 to MaxSweepRate; absent means
+	// DefaultSweepRate.
 	SweepRate int `json:"sweepRate,omitempty"`
+	// DelegatedKeysOnly: amishare writes the policy of, or grants and
+	// revokes grants on, only keys tagged amishare:managed = true (the stack
+	// parameter DelegatedKeysOnly writes it). The role enforces the same for
+	// the function; the engine enforces it for whoever runs it (the CLI with
+	// an operator's credentials).
+	DelegatedKeysOnly bool `json:"delegatedKeysOnly,omitempty"`
 
 	// Version is the SSM parameter's version the document was read from
 	// (0 when not read from SSM): every decision's log line carries it.
@@ -72,31 +79,180 @@ var (
 )
 
 // Parse decodes and validates a configuration document. Unknown fields,
-// duplicate keys, trailing data, ids that are not 12 digits, organization or
-// OU ARNs that do not match the patterns EC2 Image Builder documents for
-// launch permissions, and empty groups are errors.
+// duplicate keys, trailing data, values of the wrong type, ids that are not
+// 12 digits, organization or OU ARNs that do not match the patterns EC2
+// Image Builder documents for launch permissions, empty groups and values
+// out of range are errors. Every problem is reported, not only the first
+// (Problems lists them).
 func Parse(data []byte) (*Config, error) {
 	// encoding/json keeps the last of duplicate keys: a value pasted into
 	// the document (a group) could then replace the allowlist after it.
 	if err := noDuplicateKeys(data); err != nil {
-		return nil, fmt.Errorf("configuration is not valid: %w", err)
+		return nil, invalid(err)
 	}
+	var fields map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	var c Config
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("configuration is not valid: %w", err)
+	if err := dec.Decode(&fields); err != nil {
+		return nil, invalid(syntaxError(data, err))
 	}
 	if dec.More() {
-		return nil, errors.New("configuration is not valid: data after the JSON object")
+		return nil, invalid(errors.New("data after the JSON object"))
 	}
-	if err := c.validate(); err != nil {
-		return nil, fmt.Errorf("configuration is not valid: %w", err)
+	var c Config
+	var sweepRate *int
+	known := c.fields(&sweepRate)
+	// Unknown fields and values of the wrong type first, in the document's
+	// order; then values out of range, field by field.
+	var errs []error
+	for _, key := range keysInOrder(data, fields) {
+		f, ok := known[key]
+		if !ok {
+			errs = append(errs, fmt.Errorf("unknown field %q", key))
+			continue
+		}
+		if err := json.Unmarshal(fields[key], f.dst); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %s is not %s", key, shortJSON(fields[key]), f.want))
+			if key == "sweepRate" {
+				sweepRate = &c.SweepRate // reported; no range to check
+				c.SweepRate = DefaultSweepRate
+			}
+		}
+	}
+	switch {
+	case sweepRate == nil:
+		c.SweepRate = DefaultSweepRate
+	case *sweepRate < 1 || *sweepRate > MaxSweepRate:
+		errs = append(errs, fmt.Errorf("sweepRate: %d is not between 1 and %d calls per second", *sweepRate, MaxSweepRate))
+	default:
+		c.SweepRate = *sweepRate
+	}
+	errs = append(errs, c.validate()...)
+	if len(errs) > 0 {
+		return nil, invalid(errs...)
 	}
 	return &c, nil
 }
 
-func (c *Config) validate() error {
+// field is where a known field of the document is decoded, and what its
+// value must be (for the error when it is not).
+type field struct {
+	dst  any
+	want string
+}
+
+func (c *Config) fields(sweepRate **int) map[string]field {
+	const list = "a list of strings"
+	return map[string]field{
+		"allowedAccounts":            {&c.AllowedAccounts, list},
+		"allowedOrganizations":       {&c.AllowedOrganizations, list},
+		"allowedOrganizationalUnits": {&c.AllowedOrganizationalUnits, list},
+		"groups":                     {&c.Groups, "an object of group names to lists of strings"},
+		"kms":                        {&c.KMS, `a string ("policy", "grant" or "off")`},
+		"dryRun":                     {&c.DryRun, "true or false"},
+		"allowPublic":                {&c.AllowPublic, "true or false"},
+		"allowedRegions":             {&c.AllowedRegions, list},
+		"copyKeys":                   {&c.CopyKeys, "an object of region names to key ids, ARNs or aliases"},
+		"sweepRate":                  {sweepRate, "a whole number"},
+		"delegatedKeysOnly":          {&c.DelegatedKeysOnly, "true or false"},
+	}
+}
+
+// invalidError is an invalid document: every problem found in it.
+type invalidError struct{ problems []error }
+
+func invalid(problems ...error) error { return &invalidError{problems: problems} }
+
+func (e *invalidError) Error() string {
+	msgs := make([]string, len(e.problems))
+	for i, p := range e.problems {
+		msgs[i] = p.Error()
+	}
+	return "configuration is not valid: " + strings.Join(msgs, "; ")
+}
+
+// Problems lists every problem of an invalid configuration that err
+// reports (from Parse or a Loader), each a line of its own; nil when err
+// is not about an invalid document.
+func Problems(err error) []string {
+	var inv *invalidError
+	if !errors.As(err, &inv) {
+		return nil
+	}
+	out := make([]string, len(inv.problems))
+	for i, p := range inv.problems {
+		out[i] = p.Error()
+	}
+	return out
+}
+
+// syntaxError words a decoding error of the whole document: where the JSON
+// breaks (line and column), or that it is not an object.
+func syntaxError(data []byte, err error) error {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		line, col := position(data, syntax.Offset-1) // Offset is just past the culprit
+		return fmt.Errorf("line %d, column %d: %v", line, col, syntax)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("the document ends before its JSON object does")
+	case errors.As(err, &typ):
+		return fmt.Errorf("the document is a JSON %s, not an object", typ.Value)
+	}
+	return err
+}
+
+// position turns a byte offset into a line and column, both from 1.
+func position(data []byte, offset int64) (line, col int) {
+	offset = max(min(offset, int64(len(data))), 0)
+	before := data[:offset]
+	line = bytes.Count(before, []byte("\n")) + 1
+	col = int(offset) - (bytes.LastIndexByte(before, '\n') + 1)
+	return line, max(col, 1)
+}
+
+// shortJSON renders a value of the document for an error: compact, and cut.
+func shortJSON(raw json.RawMessage) string {
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		b.Reset()
+		b.Write(raw)
+	}
+	s := b.String()
+	if r := []rune(s); len(r) > 40 {
+		s = string(r[:40]) + "..."
+	}
+	return s
+}
+
+// keysInOrder returns the keys of the document's object in the order they
+// appear, so that its errors read top to bottom.
+func keysInOrder(data []byte, fields map[string]json.RawMessage) []string {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var keys []string
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			break
+		}
+		if k, ok := tok.(string); ok {
+			keys = append(keys, k)
+		}
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			break
+		}
+	}
+	if len(keys) != len(fields) { // cannot happen for a document that decoded
+		keys = slices.Sorted(maps.Keys(fields))
+	}
+	return keys
+}
+
+func (c *Config) validate() []error {
 	var errs []error
 	for _, id := range c.AllowedAccounts {
 		if !awsid.IsAccountID(id) {
@@ -133,12 +289,6 @@ func (c *Config) validate() error {
 		}
 	}
 	errs = append(errs, c.validateCopies()...)
-	switch {
-	case c.SweepRate == 0:
-		c.SweepRate = DefaultSweepRate
-	case c.SweepRate < 0 || c.SweepRate > MaxSweepRate:
-		errs = append(errs, fmt.Errorf("sweepRate: %d is not between 1 and %d calls per second", c.SweepRate, MaxSweepRate))
-	}
 	switch c.KMS {
 	case "":
 		c.KMS = ModePolicy
@@ -146,7 +296,7 @@ func (c *Config) validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("kms: %q is not one of policy, grant, off", c.KMS))
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // Allowed reports whether target (an account id, organization ARN or OU
@@ -255,5 +405,8 @@ func (c *Config) CheckAccount(account string) error {
 			errs = append(errs, fmt.Errorf("copyKeys[%q]: %q is a key of account %s, not of this account (%s)", region, c.CopyKeys[region], owner, account))
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) == 0 {
+		return nil
+	}
+	return invalid(errs...)
 }

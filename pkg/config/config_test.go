@@ -107,7 +107,27 @@ func TestParse(t *testing.T) {
 		}},
 		{name: "sweepRate negative", doc: `{"sweepRate":-1}`, wantErr: "sweepRate"},
 		{name: "sweepRate too high", doc: `{"sweepRate":1001}`, wantErr: "between 1 and 1000"},
-		{name: "sweepRate not an integer", doc: `{"sweepRate":2.5}`, wantErr: "not valid"},
+		{name: "sweepRate not an integer", doc: `{"sweepRate":2.5}`, wantErr: "sweepRate: 2.5 is not a whole number"},
+		{name: "sweepRate zero refused, not replaced", doc: `{"sweepRate":0}`, wantErr: "sweepRate: 0 is not between 1 and 1000"},
+		{name: "sweepRate null is the default", doc: `{"sweepRate":null}`, check: func(t *testing.T, c *Config) {
+			if c.SweepRate != DefaultSweepRate {
+				t.Errorf("SweepRate = %d, want the default %d", c.SweepRate, DefaultSweepRate)
+			}
+		}},
+		{name: "dryRun a string", doc: `{"dryRun":"true"}`, wantErr: `dryRun: "true" is not true or false`},
+		{name: "accounts a number", doc: `{"allowedAccounts":[111122223333]}`, wantErr: "allowedAccounts: [111122223333] is not a list of strings"},
+		{name: "syntax error with its line", doc: "{\n  \"kms\": \"grant\",\n  \"dryRun\": tru\n}", wantErr: "line 3, column"},
+		{name: "a string, not an object", doc: `"x"`, wantErr: "the document is a JSON string, not an object"},
+		{name: "delegatedKeysOnly", doc: `{"delegatedKeysOnly":true}`, check: func(t *testing.T, c *Config) {
+			if !c.DelegatedKeysOnly {
+				t.Error("DelegatedKeysOnly = false, want true")
+			}
+		}},
+		{name: "delegatedKeysOnly absent is false", doc: `{}`, check: func(t *testing.T, c *Config) {
+			if c.DelegatedKeysOnly {
+				t.Error("DelegatedKeysOnly = true, want false")
+			}
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -125,6 +145,31 @@ func TestParse(t *testing.T) {
 				tc.check(t, c)
 			}
 		})
+	}
+}
+
+// TestParseListsEveryProblem: one run names every problem of the document
+// (unknown fields and types in the document's order, then values), and no
+// Go type names.
+func TestParseListsEveryProblem(t *testing.T) {
+	doc := `{"allowedAccounts":["1111-2222-3333"],"sweepRate":1.5,"kms":"yes","colour":"blue","dryRun":1}`
+	_, err := Parse([]byte(doc))
+	want := []string{
+		"sweepRate: 1.5 is not a whole number",
+		`unknown field "colour"`,
+		"dryRun: 1 is not true or false",
+		`allowedAccounts: "1111-2222-3333" is not a 12-digit account id`,
+		`kms: "yes" is not one of policy, grant, off`,
+	}
+	got := Problems(err)
+	if !slices.Equal(got, want) {
+		t.Errorf("problems:\ngot  %q\nwant %q", got, want)
+	}
+	if err == nil || strings.Contains(err.Error(), "Go struct") || strings.Contains(err.Error(), "unmarshal") {
+		t.Errorf("error %v, want one in the configuration's own words", err)
+	}
+	if Problems(errors.New("other")) != nil {
+		t.Error("Problems of an unrelated error: want nil")
 	}
 }
 

@@ -22,7 +22,7 @@ func TestParseCopies(t *testing.T) {
 		{"not a key", `{"copyKeys":{"eu-west-1":"my key"}}`, "is not a key id, key ARN or alias/NAME"},
 		{"empty key", `{"copyKeys":{"eu-west-1":""}}`, "is not a key id"},
 		{"bad key id in ARN", `{"copyKeys":{"eu-west-1":"arn:aws:kms:eu-west-1:111122223333:key/nope"}}`, "is not a key id"},
-		{"wrong type", `{"allowedRegions":"eu-west-1"}`, "cannot unmarshal"},
+		{"wrong type", `{"allowedRegions":"eu-west-1"}`, `allowedRegions: "eu-west-1" is not a list of strings`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -71,7 +71,7 @@ func (l *Loader) Load(ctx context.Context) (*Config, error) {
 		return nil, fmt.Errorf("SSM parameter %s (version %d): %w", l.Parameter, out.Parameter.Version, err)
 	}
 	if err := cfg.CheckAccount(awsid.AccountOf(aws.ToString(out.Parameter.ARN))); err != nil {
-		return nil, fmt.Errorf("SSM parameter %s (version %d): configuration is not valid: %w", l.Parameter, out.Parameter.Version, err)
+		return nil, fmt.Errorf("SSM parameter %s (version %d): %w", l.Parameter, out.Parameter.Version, err)
 	}
 	cfg.Version = out.Parameter.Version
 	ttl := l.TTL

@@ -140,14 +140,26 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 // Reconcile reconciles one image of region ("" is the function's own)
 // outside any event (the CLI's plan and apply), logging the decision and
 // the metrics exactly as Handle does for an event's images. The
-// configuration is still read in the function's own region.
+// configuration is still read in the function's own region. An image that
+// is gone or deregistered is cleaned up, as its deregistered event would
+// be: what amishare shared for it (its recorded snapshots) is revoked; it
+// stays gone when nothing is recorded for it.
 func (h *Handler) Reconcile(ctx context.Context, region, imageID string) (share.Result, error) {
 	log := h.logger()
 	engine, err := h.Engines(ctx, region)
 	if err != nil {
 		return share.Result{ImageID: imageID, Outcome: share.OutcomeFailed}, err
 	}
-	res, err := engine.Reconcile(ctx, imageID, share.Options{DryRun: h.DryRun})
+	opts := share.Options{DryRun: h.DryRun}
+	res, err := engine.Reconcile(ctx, imageID, opts)
+	if err == nil && (res.Outcome == share.OutcomeGone || res.Outcome == share.OutcomeSkipped) {
+		// Cleanup skips an image that still exists and is managed (pending,
+		// failed): the reconcile's word stands then, as it does when no
+		// snapshot is recorded for the image.
+		if cl, cerr := engine.Cleanup(ctx, imageID, opts); cerr != nil || (cl.Outcome != share.OutcomeSkipped && cl.Outcome != share.OutcomeGone) {
+			res, err = cl, cerr
+		}
+	}
 	logDecision(ctx, log, event.Event{Kind: event.KindOperator, Region: region}, res, err)
 	emitMetrics(ctx, log, []share.Result{res})
 	return res, err

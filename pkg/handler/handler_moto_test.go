@@ -1,6 +1,7 @@
 package handler_test
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -453,7 +454,7 @@ func TestHandleHostileTags(t *testing.T) {
 		{name: "arabic digits", value: "١١١١٢٢٢٢٣٣٣٣ " + acctA, accounts: []string{acctA}, refused: []string{"١١١١٢٢٢٢٣٣٣٣"}, status: "partial"},
 		{name: "full-width and emoji", value: "ｐｒｏｄ 🙂", refused: []string{"ｐｒｏｄ", "🙂"}, status: "error"},
 		{name: "sql", value: acctA + `"; DROP TABLE`, refused: []string{acctA + `";`, "DROP", "TABLE"}, status: "error"},
-		{name: "long sql, every token named", value: acctA + ` "; DROP TABLE images; -- 11112222333 all ` + outsider,
+		{name: "long sql, every token named or counted", value: acctA + ` "; DROP TABLE images; -- 11112222333 all ` + outsider,
 			accounts: []string{acctA}, refused: []string{`";`, "DROP", "TABLE", "images;", "--", "11112222333", "all", outsider}, status: "partial"},
 		{name: "shell", value: acctB + " $(rm -rf /)", accounts: []string{acctB}, refused: []string{"$(rm", "-rf", "/)"}, status: "partial"},
 		{name: "11 and 13 digits", value: "11112222333 1111222233334", refused: []string{"11112222333", "1111222233334"}, status: "error"},
@@ -508,10 +509,20 @@ func TestHandleHostileTags(t *testing.T) {
 					t.Errorf("target refused line: got %v, want imageId %s and a reason", l, id)
 				}
 			}
+			// Every refused token is named once, or, when they do not all
+			// fit, the message ends by counting exactly those it leaves out.
+			unnamed := 0
 			for _, tok := range tc.refused {
-				if q := amitag.QuoteToken(tok); strings.Count(msg, q) != 1 {
+				if q := amitag.QuoteToken(tok); strings.Count(msg, q) == 0 {
+					unnamed++
+				} else if strings.Count(msg, q) != 1 {
 					t.Errorf("%s %q: got %d mentions of %s, want 1", amitag.Message, msg, strings.Count(msg, q), q)
 				}
+			}
+			if more := fmt.Sprintf("; %d more refused (see the log)", unnamed); unnamed > 0 && !strings.HasSuffix(msg, more) {
+				t.Errorf("%s %q leaves %d refused tokens out; want it to end with %q", amitag.Message, msg, unnamed, more)
+			}
+			for _, tok := range tc.refused {
 				if logged[tok] != 1 {
 					t.Errorf("target refused lines for %q: got %d, want 1", tok, logged[tok])
 				}
@@ -529,7 +540,8 @@ func TestHandleHostileTags(t *testing.T) {
 }
 
 // TestHandleManyRefusedTokens checks that a message naming more tokens than
-// a tag value can hold is cut to the limit, while the log names every token.
+// a tag value can hold names as many whole tokens as fit and how many more
+// were refused, while the log names every token.
 func TestHandleManyRefusedTokens(t *testing.T) {
 	w := world.New(t, testConfig)
 	var toks []string
@@ -546,8 +558,15 @@ func TestHandleManyRefusedTokens(t *testing.T) {
 	if n := utf8.RuneCountInString(msg); n > 256 {
 		t.Errorf("%s: got %d characters, want at most 256", amitag.Message, n)
 	}
-	if !strings.HasSuffix(msg, "…") || !strings.Contains(msg, amitag.QuoteToken(toks[0])) {
-		t.Errorf("%s: got %q, want it to name the first token and end with …", amitag.Message, msg)
+	named := 0
+	for _, tok := range toks {
+		if strings.Contains(msg, amitag.QuoteToken(tok)) {
+			named++
+		}
+	}
+	more := fmt.Sprintf("; %d more refused (see the log)", len(toks)-named)
+	if !strings.Contains(msg, amitag.QuoteToken(toks[0])) || !strings.HasSuffix(msg, more) || strings.Count(msg, `"`) != 2*named {
+		t.Errorf("%s: got %q, want it to name the first token, only whole tokens, and end with %q", amitag.Message, msg, more)
 	}
 	if got := len(w.LinesWithMsg(t, "target refused")); got != len(toks) {
 		t.Errorf("target refused lines: got %d, want %d", got, len(toks))

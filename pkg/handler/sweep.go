@@ -14,14 +14,20 @@ import (
 // Sweep runs a whole sweep now, outside any event (the CLI), logging each
 // decision and the metrics as the Lambda does.
 func (h *Handler) Sweep(ctx context.Context) (sweep.Summary, error) {
-	return h.runSweep(ctx, event.Event{Kind: event.KindSweep}, nil)
+	return h.SweepWithProgress(ctx, nil)
+}
+
+// SweepWithProgress is Sweep telling onProgress, when set, how many images
+// are done of how many (see sweep.RunOptions.OnProgress).
+func (h *Handler) SweepWithProgress(ctx context.Context, onProgress func(done, total int)) (sweep.Summary, error) {
+	return h.runSweep(ctx, event.Event{Kind: event.KindSweep}, nil, onProgress)
 }
 
 // sweep runs the sweep a scheduled event asks for (bodies nil), or resumes
 // the sweep each continuation message names.
 func (h *Handler) sweep(ctx context.Context, ev event.Event, bodies []string, sum Summary) (Summary, error) {
 	if bodies == nil {
-		s, err := h.runSweep(ctx, ev, nil)
+		s, err := h.runSweep(ctx, ev, nil, nil)
 		sum.Sweeps = append(sum.Sweeps, s)
 		if err != nil {
 			sum.Error = err.Error()
@@ -36,7 +42,7 @@ func (h *Handler) sweep(ctx context.Context, ev event.Event, bodies []string, su
 			errs = append(errs, err)
 			continue
 		}
-		s, err := h.runSweep(ctx, ev, &cur)
+		s, err := h.runSweep(ctx, ev, &cur, nil)
 		sum.Sweeps = append(sum.Sweeps, s)
 		if err != nil {
 			errs = append(errs, err)
@@ -49,7 +55,7 @@ func (h *Handler) sweep(ctx context.Context, ev event.Event, bodies []string, su
 	return sum, nil
 }
 
-func (h *Handler) runSweep(ctx context.Context, ev event.Event, resume *sweep.Cursor) (sweep.Summary, error) {
+func (h *Handler) runSweep(ctx context.Context, ev event.Event, resume *sweep.Cursor, onProgress func(done, total int)) (sweep.Summary, error) {
 	log := h.logger()
 	if h.Sweeper == nil {
 		return sweep.Summary{}, errors.New("sweep: not configured")
@@ -60,6 +66,7 @@ func (h *Handler) runSweep(ctx context.Context, ev event.Event, resume *sweep.Cu
 		OnResult: func(ctx context.Context, res share.Result, err error) {
 			logDecision(ctx, log, ev, res, err)
 		},
+		OnProgress: onProgress,
 	})
 	attrs := []any{"eventId", ev.ID, "kind", string(ev.Kind), "sweepId", s.SweepID,
 		"managedImages", s.ManagedImages, "imagesChecked", s.ImagesChecked, "driftRepaired", s.DriftRepaired,

@@ -146,7 +146,7 @@ func (e *Engine) Release(ctx context.Context, imageID string, exists bool, snaps
 		return res, nil
 	}
 	w := e.write(&res)
-	if err := w.apply(ctx, d.Plan, cfg.KMS); err != nil {
+	if err := w.apply(ctx, d.Plan, cfg); err != nil {
 		if nd, ok := e.notDelegated(ctx, imageID, err); ok {
 			// What could be revoked is; the key is not amishare's to edit.
 			// The record stays, so the next sweep tries the key again.

@@ -37,10 +37,12 @@ type EC2API interface {
 
 var _ EC2API = (*ec2.Client)(nil)
 
-// KMSAPI is the part of *kms.Client the engine uses: key policies and grants.
+// KMSAPI is the part of *kms.Client the engine uses: key policies, grants,
+// and a key's tags (whether it is delegated to amishare).
 type KMSAPI interface {
 	kmspolicy.API
 	kmsgrant.API
+	ListResourceTags(ctx context.Context, params *kms.ListResourceTagsInput, optFns ...func(*kms.Options)) (*kms.ListResourceTagsOutput, error)
 }
 
 var _ KMSAPI = (*kms.Client)(nil)

@@ -2,6 +2,7 @@ package share
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/amishare/amishare/pkg/awserr"
@@ -25,7 +26,8 @@ type PruneResult struct {
 // stay for good (amishare reports them as leftovers). It is the operator's
 // remedy, run with credentials that may write the key policy (`amishare
 // keys prune`). In policy mode amishare keeps its statements itself, and
-// PruneKey refuses.
+// PruneKey refuses; with delegatedKeysOnly, a key not tagged
+// amishare:managed = true is not amishare's to edit, and it refuses too.
 func (e *Engine) PruneKey(ctx context.Context, keyARN string, opts Options) (PruneResult, error) {
 	res := PruneResult{KeyARN: keyARN}
 	var r Result
@@ -58,6 +60,17 @@ func (e *Engine) PruneKey(ctx context.Context, keyARN string, opts Options) (Pru
 	if len(grantees) == 0 {
 		res.Outcome, res.Reason = OutcomeApplied, "no statement of amishare's in the key policy"
 		return res, nil
+	}
+	w := e.write(&r)
+	w.delegatedOnly = cfg.DelegatedKeysOnly
+	if err := w.checkDelegated(ctx, keyARN); err != nil {
+		var nd *KeyNotDelegatedError
+		if errors.As(err, &nd) {
+			res.Outcome, res.Reason, res.Changes = OutcomeBlocked, nd.Reason(), nil
+			return res, nil
+		}
+		res.Outcome, res.Changes = OutcomeFailed, nil
+		return res, err
 	}
 	if res.DryRun {
 		res.Outcome = OutcomePlanned

@@ -134,7 +134,7 @@ func (e *Engine) ReconcileImage(ctx context.Context, img *ec2types.Image, opts O
 		return res, nil
 	}
 	w := e.write(&res)
-	if err := w.apply(ctx, d.Plan, cfg.KMS); err != nil {
+	if err := w.apply(ctx, d.Plan, cfg); err != nil {
 		if nd, ok := e.notDelegated(ctx, imageID, err); ok {
 			// What was applied before the refusal (removals only: keys come
 			// before any addition) stays, and is in res.Changes.

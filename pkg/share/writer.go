@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/awserr"
@@ -28,13 +29,18 @@ type writer struct {
 	region  string
 	regions RegionalEC2
 	res     *Result
+	// delegatedOnly: write only keys tagged amishare:managed = true (the
+	// configuration's delegatedKeysOnly; apply sets it).
+	delegatedOnly bool
 }
 
 // apply carries out the plan in its safe order (see rules.Plan). The
 // snapshots are recorded (tagged amishare:image) after the removals and
 // before anything is added: a snapshot is never shared without the record
 // that finds it again once the image is gone.
-func (w writer) apply(ctx context.Context, p rules.Plan, mode config.KMSMode) error {
+func (w writer) apply(ctx context.Context, p rules.Plan, cfg *config.Config) error {
+	mode := cfg.KMS
+	w.delegatedOnly = cfg.DelegatedKeysOnly
 	if p.ResetImage {
 		if err := w.resetLaunchPermissions(ctx, p.ImageID, p.Image); err != nil {
 			return err
@@ -174,6 +180,11 @@ func (w writer) volumePermissions(ctx context.Context, imageID, snapshotID strin
 // per the mode; and in any mode, the grants grant mode left for accounts
 // that no longer need the key.
 func (w writer) key(ctx context.Context, imageID string, k rules.KeyDiff, mode config.KMSMode) error {
+	if mode != config.ModeOff || len(k.RevokeGrants) > 0 {
+		if err := w.checkDelegated(ctx, k.KeyARN); err != nil {
+			return err
+		}
+	}
 	added, removed := k.Add, k.Remove
 	var err error
 	switch mode {
@@ -215,18 +226,19 @@ func (w writer) keyChanged(ctx context.Context, imageID, keyARN string, added, r
 	}
 }
 
-// KeyNotDelegatedError means IAM (or the key policy) refused amishare a write
-// to a key of this account: with the stack parameter DelegatedKeysOnly the
-// role may change only keys tagged amishare:managed = true. No retry can fix
-// that, so the image is blocked with a message saying which tag to put on
-// which key, and the event succeeds.
+// KeyNotDelegatedError means amishare may not write a key of this account:
+// the configuration says delegatedKeysOnly and the key is not tagged
+// amishare:managed = true, or IAM (or the key policy) refused the write
+// (with the stack parameter DelegatedKeysOnly the role may change only keys
+// so tagged). No retry can fix that, so the image is blocked with a message
+// saying which tag to put on which key, and the event succeeds.
 type KeyNotDelegatedError struct {
 	KeyARN string
 	Err    error
 }
 
 func (e *KeyNotDelegatedError) Error() string {
-	return fmt.Sprintf("key %s is not delegated to amishare (access denied): tag the key %s = %s, or allow this function in its key policy: %v",
+	return fmt.Sprintf("key %s is not delegated to amishare: tag the key %s = %s, or allow this function in its key policy: %v",
 		e.KeyARN, amitag.KeyManaged, amitag.KeyManagedValue, e.Err)
 }
 
@@ -235,6 +247,36 @@ func (e *KeyNotDelegatedError) Unwrap() error { return e.Err }
 // Reason is the short text for the image's amishare:message.
 func (e *KeyNotDelegatedError) Reason() string {
 	return fmt.Sprintf("key %s is not delegated to amishare: tag the key %s = %s", e.KeyARN, amitag.KeyManaged, amitag.KeyManagedValue)
+}
+
+// errNotTagged is why a key is not delegated when its tags say so.
+var errNotTagged = fmt.Errorf("the configuration says delegatedKeysOnly and the key is not tagged %s = %s", amitag.KeyManaged, amitag.KeyManagedValue)
+
+// checkDelegated refuses, when the configuration says delegatedKeysOnly, a
+// write to a key not tagged amishare:managed = true. The role refuses the
+// function such a write; this refuses it to whoever runs the engine (an
+// operator's CLI with wider credentials). A key whose tags cannot be read
+// is not known to be delegated.
+func (w writer) checkDelegated(ctx context.Context, keyARN string) error {
+	if !w.delegatedOnly {
+		return nil
+	}
+	pages := kms.NewListResourceTagsPaginator(w.kms, &kms.ListResourceTagsInput{KeyId: aws.String(keyARN)})
+	for pages.HasMorePages() {
+		out, err := pages.NextPage(ctx)
+		if awserr.IsAccessDenied(err) {
+			return &KeyNotDelegatedError{KeyARN: keyARN, Err: err}
+		}
+		if err != nil {
+			return fmt.Errorf("reading the tags of key %s: %w", keyARN, err)
+		}
+		for _, t := range out.Tags {
+			if aws.ToString(t.TagKey) == amitag.KeyManaged && aws.ToString(t.TagValue) == amitag.KeyManagedValue {
+				return nil
+			}
+		}
+	}
+	return &KeyNotDelegatedError{KeyARN: keyARN, Err: errNotTagged}
 }
 
 // recordSnapshots sets the snapshots' record (amishare:image) to the

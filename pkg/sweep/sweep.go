@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -158,6 +159,10 @@ type RunOptions struct {
 	// OnResult, when set, receives each image's result as it is done (the
 	// handler logs the decision there). It is called from several goroutines.
 	OnResult func(ctx context.Context, res share.Result, err error)
+	// OnProgress, when set, is told after each image how many images this
+	// invocation has done, of how many it has (gone ones, then managed
+	// ones): the CLI's progress bar. It is called from several goroutines.
+	OnProgress func(done, total int)
 }
 
 // Failure is one image the sweep could not complete.
@@ -202,9 +207,13 @@ type Summary struct {
 // hand over. One image failing is in the summary, not an error.
 func (s *Sweeper) Run(ctx context.Context, ro RunOptions) (Summary, error) {
 	resume, dryRun := ro.Resume, ro.DryRun
+	var done, total atomic.Int64
 	report := func(ctx context.Context, res share.Result, err error) {
 		if ro.OnResult != nil {
 			ro.OnResult(ctx, res, err)
+		}
+		if ro.OnProgress != nil {
+			ro.OnProgress(int(done.Add(1)), int(total.Load()))
 		}
 	}
 	started := time.Now()
@@ -256,6 +265,7 @@ func (s *Sweeper) Run(ctx context.Context, ro RunOptions) (Summary, error) {
 			st.mu.Unlock()
 		}
 		ids := after(sortedKeys(gone), cur.After)
+		total.Store(int64(len(ids) + len(images)))
 		last, stopped := s.each(ctx, ids, stop, nil, func(ctx context.Context, id string) {
 			res, err := eng.Release(ctx, id, exists[id], gone[id], opts)
 			report(ctx, res, err)
@@ -276,6 +286,7 @@ func (s *Sweeper) Run(ctx context.Context, ro RunOptions) (Summary, error) {
 		ids = append(ids, id)
 	}
 	ids = after(ids, cur.After) // images are sorted by id
+	total.Store(done.Load() + int64(len(ids)))
 	prefetch := func(ctx context.Context, chunk []string) {
 		imgs := make([]ec2types.Image, 0, len(chunk))
 		for _, id := range chunk {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -266,6 +267,36 @@ func TestSweepCleansDeregisteredWithoutEvent(t *testing.T) {
 	s = sweepNow(t, w, h)
 	if s.GoneImages != 0 || len(w.Calls.Mutating()) != 0 {
 		t.Errorf("next sweep: got %d gone images and calls %v, want nothing to do", s.GoneImages, w.Calls.Mutating())
+	}
+}
+
+// TestSweepProgress: the sweep tells its progress after each image, gone
+// ones included, against a total that does not move.
+func TestSweepProgress(t *testing.T) {
+	w := world.New(t, fastConfig)
+	h := w.Handler(t, app.Options{})
+	gone, _ := w.PlainImage(t, 1, map[string]string{amitag.Accounts: acctA})
+	w.PlainImage(t, 1, map[string]string{amitag.Accounts: acctB})
+	w.PlainImage(t, 1, map[string]string{amitag.Accounts: acctB})
+	sweepNow(t, w, h)
+	w.DeregisterImage(t, gone)
+
+	var mu sync.Mutex
+	var done []int
+	s, err := h.SweepWithProgress(w.Ctx, func(d, total int) {
+		mu.Lock()
+		defer mu.Unlock()
+		done = append(done, d)
+		if total != 3 {
+			t.Errorf("progress %d: total %d, want 3 (1 gone, 2 managed)", d, total)
+		}
+	})
+	if err != nil || s.GoneImages != 1 || s.ImagesChecked != 2 {
+		t.Fatalf("sweep: %+v, %v", s, err)
+	}
+	slices.Sort(done)
+	if !slices.Equal(done, []int{1, 2, 3}) {
+		t.Errorf("progress: got %v, want 1, 2, 3", done)
 	}
 }
 

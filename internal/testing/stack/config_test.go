@@ -26,6 +26,14 @@ func TestConfigParameterParses(t *testing.T) {
 			if len(c.AllowedAccounts)+len(c.AllowedOrganizations)+len(c.AllowedOrganizationalUnits) != 0 {
 				t.Errorf("defaults allow %+v, want nobody", c)
 			}
+			if !c.DelegatedKeysOnly {
+				t.Error("delegatedKeysOnly: got false, want the stack's default DelegatedKeysOnly=true")
+			}
+		}},
+		{"DelegatedKeysOnly false", map[string]string{"DelegatedKeysOnly": "false"}, func(t *testing.T, c *config.Config) {
+			if c.DelegatedKeysOnly {
+				t.Error("delegatedKeysOnly: got true, want false")
+			}
 		}},
 		{"organizations, OUs and a group with an OU", map[string]string{
 			"AllowedAccounts":            "111122223333",

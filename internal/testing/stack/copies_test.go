@@ -85,6 +85,8 @@ func TestRoleForCopies(t *testing.T) {
 		// left by grant mode revoked.
 		{"off", iameval.Request{Action: "kms:GetKeyPolicy", Resource: euKey, Context: region("eu-west-1")}, true},
 		{"off", iameval.Request{Action: "kms:ListGrants", Resource: euKey, Context: region("eu-west-1")}, true},
+		{"off", iameval.Request{Action: "kms:ListResourceTags", Resource: euKey, Context: region("eu-west-1")}, true},
+		{"policy", iameval.Request{Action: "kms:ListResourceTags", Resource: "arn:aws:kms:ap-south-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", Context: region("ap-south-1")}, false},
 		{"policy", iameval.Request{Action: "kms:RevokeGrant", Resource: euKey, Context: with(region("eu-west-1"), delegated)}, true},
 		{"off", iameval.Request{Action: "kms:PutKeyPolicy", Resource: euKey, Context: with(region("eu-west-1"), delegated)}, false},
 	} {

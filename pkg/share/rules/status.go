@@ -48,32 +48,61 @@ func summarize(t amitag.Targets) (Status, string) {
 		}
 		b.WriteString("shared with " + strings.Join(parts, ", "))
 	}
-	// Tokens are grouped by reason, each reason said once, so that as many
-	// refused tokens as possible fit in the 256 characters of a tag value.
-	var reasons []string
-	byReason := map[string][]string{}
-	for _, r := range t.Refused {
-		if _, ok := byReason[r.Reason]; !ok {
-			reasons = append(reasons, r.Reason)
-		}
-		byReason[r.Reason] = append(byReason[r.Reason], amitag.QuoteToken(r.Token))
-	}
-	for i, reason := range reasons {
-		if i == 0 {
-			b.WriteString("; refused: ")
-		} else {
-			b.WriteString("; ")
-		}
-		fmt.Fprintf(&b, "%s (%s)", strings.Join(byReason[reason], ", "), reason)
-	}
+	b.WriteString(refusedText(t.Refused, maxMessage-utf8.RuneCountInString(b.String())))
 	return status, TrimMessage(b.String())
 }
 
-// TrimMessage cuts s to the tag value limit, on a rune boundary, marking the cut.
+// refusedText names the refused tokens in at most room characters: grouped
+// by reason, each reason said once, in the tag's order, as many whole
+// tokens as fit, and then how many more were refused (the log names every
+// one).
+func refusedText(refused []amitag.Refusal, room int) string {
+	for k := len(refused); k >= 0; k-- {
+		var reasons []string
+		byReason := map[string][]string{}
+		for _, r := range refused[:k] {
+			if _, ok := byReason[r.Reason]; !ok {
+				reasons = append(reasons, r.Reason)
+			}
+			byReason[r.Reason] = append(byReason[r.Reason], amitag.QuoteToken(r.Token))
+		}
+		var b strings.Builder
+		for i, reason := range reasons {
+			if i == 0 {
+				b.WriteString("; refused: ")
+			} else {
+				b.WriteString("; ")
+			}
+			fmt.Fprintf(&b, "%s (%s)", strings.Join(byReason[reason], ", "), reason)
+		}
+		switch more := len(refused) - k; {
+		case more > 0 && k == 0:
+			fmt.Fprintf(&b, "; %d tokens refused (see the log)", more)
+		case more > 0:
+			fmt.Fprintf(&b, "; %d more refused (see the log)", more)
+		}
+		if utf8.RuneCountInString(b.String()) <= room {
+			return b.String()
+		}
+	}
+	return ""
+}
+
+// TrimMessage cuts s to the tag value limit at a boundary between its
+// parts ("; "), or else between words, never inside one, marking the cut
+// with "…".
 func TrimMessage(s string) string {
 	if utf8.RuneCountInString(s) <= maxMessage {
 		return s
 	}
 	r := []rune(s)
-	return string(r[:maxMessage-1]) + "…"
+	head := string(r[:maxMessage-1]) // room for the mark
+	for _, sep := range []string{"; ", ", ", " "} {
+		// A boundary that keeps less than half the room is not worth it:
+		// the next, finer one keeps more.
+		if i := strings.LastIndex(head, sep); i > maxMessage/2 || (sep == " " && i > 0) {
+			return strings.TrimRight(head[:i], ",;: ") + "…"
+		}
+	}
+	return head + "…"
 }
