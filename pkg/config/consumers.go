@@ -167,10 +167,11 @@ func (c *Config) NamePattern(parameter string) (string, bool) {
 // IsReceiver reports whether account runs the receiver stack.
 func (c *Config) IsReceiver(account string) bool { return slices.Contains(c.Receivers, account) }
 
-// Consumers reports whether anything of the receivers' view or the
-// parameters is configured: without it, a reconcile makes no call for them.
+// Consumers reports whether parameters are declared or receivers have
+// something to hold (mirrored tags, Auto Scaling grants): without either,
+// a reconcile makes no call for them.
 func (c *Config) Consumers() bool {
-	return len(c.Parameters) > 0 || len(c.Receivers) > 0
+	return len(c.Parameters) > 0 || len(c.Receivers) > 0 && (len(c.MirrorTags) > 0 || c.AutoScalingGrants)
 }
 
 // CheckParameter refuses a configuration whose parameters could overwrite
@@ -188,4 +189,12 @@ func (c *Config) CheckParameter(name string) error {
 		errs = append(errs, fmt.Errorf("parameterPrefix: %q covers amishare's own configuration parameter %s", c.ParameterPrefix, name))
 	}
 	return errors.Join(errs...)
+}
+
+// WithoutReceivers returns a copy of c with no receiver: the consumer phase
+// of an image no receiver can hold.
+func (c *Config) WithoutReceivers() *Config {
+	cc := *c
+	cc.Receivers = nil
+	return &cc
 }

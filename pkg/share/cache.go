@@ -30,6 +30,8 @@ type Cache struct {
 	snaps  map[string]ec2types.Snapshot
 	keys   map[string]*keyEntry
 	writes map[string]*sync.Mutex // per key ARN: held from its fresh read to its write
+
+	consumers consumerCache // the parameters and the receivers (cache_consumers.go)
 }
 
 // keyEntry is one key's read; its mutex makes concurrent reconciles that

@@ -28,9 +28,11 @@ type Statement struct {
 	Principal map[string][]string
 	Action    []string
 	Resource  []string
-	Condition map[string]map[string][]string // operator -> key -> values
+	// NotResource, instead of Resource, matches every resource but these.
+	NotResource []string
+	Condition   map[string]map[string][]string // operator -> key -> values
 	// Unsupported names the elements the statement has that the evaluator
-	// does not model (NotAction, NotResource, NotPrincipal): evaluating it fails.
+	// does not model (NotAction, NotPrincipal): evaluating it fails.
 	Unsupported []string
 }
 
@@ -125,7 +127,11 @@ func (s Statement) Applies(q Request) (bool, error) {
 	if !slices.ContainsFunc(s.Action, func(a string) bool { return glob(strings.ToLower(a), strings.ToLower(q.Action)) }) {
 		return false, nil
 	}
-	if !slices.ContainsFunc(s.Resource, func(r string) bool { return glob(r, q.Resource) }) {
+	if s.NotResource != nil {
+		if slices.ContainsFunc(s.NotResource, func(r string) bool { return glob(r, q.Resource) }) {
+			return false, nil
+		}
+	} else if !slices.ContainsFunc(s.Resource, func(r string) bool { return glob(r, q.Resource) }) {
 		return false, nil
 	}
 	for op, keys := range s.Condition {
