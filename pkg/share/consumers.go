@@ -89,6 +89,9 @@ func (r *ConsumerReport) PendingParameters() int {
 	return n
 }
 
+// Changed returns the parameters changed, planned, or that failed (none for a nil report).
+func (r *ConsumerReport) Changed() []ParameterResult { return r.each() }
+
 func (r *ConsumerReport) each() []ParameterResult {
 	if r == nil {
 		return nil
@@ -347,6 +350,39 @@ func (e *Engine) mirror(ctx context.Context, cfg *config.Config, rep *ConsumerRe
 	}
 	rep.Tags = append(rep.Tags, tr)
 	log.InfoContext(ctx, "receiver tags mirrored")
+}
+
+// SyncParameters is a sweep's last step: every declared parameter, in this
+// account and in each receiver, decided from what the sweep read and, where
+// it must change, read again and written as a reconcile writes it. It
+// repairs what no image's reconcile reached: a parameter naming an image
+// deregistered while no event arrived, one SSM had not taken.
+func (e *Engine) SyncParameters(ctx context.Context, opts Options) (*ConsumerReport, error) {
+	var res Result
+	cfg, invalid, err := e.begin(ctx, &res, opts)
+	if err != nil || invalid != nil || len(cfg.Parameters) == 0 || e.SSM == nil {
+		return nil, err
+	}
+	names := slices.Sorted(maps.Keys(cfg.Parameters))
+	rep := &ConsumerReport{}
+	owner, err := e.read().ownerParameters(ctx, e.SSM, names)
+	if err != nil {
+		return rep, err
+	}
+	views := e.receiverViews(ctx, cfg, consumerImage{}, names, rep)
+	images, err := e.read().parameterImages(ctx, cfg, names)
+	if err != nil {
+		return rep, err
+	}
+	for _, name := range names {
+		if err := e.parameter(ctx, cfg, rep, consumerImage{}, e.SSM, "", name, owner[name], images, res.DryRun); err != nil {
+			return rep, err
+		}
+		for _, v := range views {
+			_ = e.parameter(ctx, cfg, rep, consumerImage{}, v.clients.SSM, v.account, name, v.current[name], images, res.DryRun)
+		}
+	}
+	return rep, nil
 }
 
 // consumersOf runs the consumer phase of a managed image whose plan is

@@ -3,6 +3,7 @@ package moto
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -289,5 +290,41 @@ func TestSetCreationDate(t *testing.T) {
 	}
 	if err := a.srv.SetCreationDate("ami-0123456789abcdef0", date); err == nil {
 		t.Error("setting the date of an image that does not exist: want an error")
+	}
+}
+
+// TestTagKeyFilterMatchesAnyTag (patch 18).
+func TestTagKeyFilterMatchesAnyTag(t *testing.T) {
+	a, ctx := newAccounts(t), context.Background()
+	ec2c := ec2.NewFromConfig(a.as(""))
+	tagged := func(tags ...string) string {
+		out, err := ec2c.RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String("img-" + strings.Join(tags, "-"))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ts []ec2types.Tag
+		for _, k := range tags {
+			ts = append(ts, ec2types.Tag{Key: aws.String(k), Value: aws.String("v")})
+		}
+		if _, err := ec2c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{aws.ToString(out.ImageId)}, Tags: ts}); err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.ImageId)
+	}
+	want := []string{tagged("amishare:accounts"), tagged("amishare:status", "Name", "team"), tagged("amishare:accounts", "amishare:status", "amishare:parameter")}
+	tagged("Name")
+	out, err := ec2c.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"self"},
+		Filters: []ec2types.Filter{{Name: aws.String("tag-key"), Values: []string{"amishare:accounts", "amishare:status"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, img := range out.Images {
+		got = append(got, aws.ToString(img.ImageId))
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("tag-key filter: got %v, want %v (any tag key among the values)", got, want)
 	}
 }

@@ -1101,6 +1101,32 @@ def _set_creation_date(body):
 _controls["creation-date"] = _set_creation_date
 
 
+# --- Patch 18: a tag-key or tag-value filter matches any of a resource's tags
+#
+# moto: generic_filter compares a resource's tag keys (or values) with a
+# filter's values as sets: with several values it matches only a resource
+# whose keys are all among them, or include them all, so tag-key =
+# [amishare:accounts, amishare:status] misses an image that also carries a
+# Name or team tag.
+# AWS: "If you specify multiple values for a filter, the values are joined
+# with an OR": a resource matches when any of its tag keys (values) matches
+# any of the filter's values (* and ? wildcards).
+
+import moto.ec2.utils as _ec2_utils
+
+_stock_is_filter_matching = _ec2_utils.is_filter_matching
+
+
+def _is_filter_matching(obj, _filter, filter_value):
+    if _filter in ("tag-key", "tag-value") and filter_value is not None:
+        values = filter_value if isinstance(filter_value, list) else [filter_value]
+        return any(fnmatch.fnmatch(str(element), pattern) for element in obj.get_filter_value(_filter) or [] for pattern in values)
+    return _stock_is_filter_matching(obj, _filter, filter_value)
+
+
+_ec2_utils.is_filter_matching = _is_filter_matching
+
+
 
 def _stop_on_signal(signum, frame):
     raise SystemExit(0)
