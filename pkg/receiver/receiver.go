@@ -50,11 +50,6 @@ func SessionName(what string) string {
 	return b.String()
 }
 
-// RoleARN is the ARN of the receiver role named role in account.
-func RoleARN(partition, account, role string) string {
-	return "arn:" + partition + ":iam::" + account + ":role/" + role
-}
-
 // Clients are one session's clients in one receiver and region.
 type Clients struct {
 	Account string
@@ -91,7 +86,7 @@ func (s *Sessions) Open(ctx context.Context, account, role, region, session stri
 	if partition == "" {
 		partition = awsid.DefaultPartition
 	}
-	arn := RoleARN(partition, account, role)
+	arn := awsid.RoleARN(partition, account, role)
 	cfg := s.Config.Copy()
 	cfg.Region = region
 	cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(s.STS, arn, func(o *stscreds.AssumeRoleOptions) {

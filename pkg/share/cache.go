@@ -120,8 +120,9 @@ func (c *Cache) forgetKey(keyARN string) {
 		return
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	delete(c.keys, keyARN)
+	c.mu.Unlock()
+	c.forgetAutoScaling(keyARN)
 }
 
 // lockKeys locks the keys a reconcile is about to read afresh and write,

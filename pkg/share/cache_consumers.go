@@ -14,6 +14,9 @@ type consumerCache struct {
 	mu        sync.Mutex
 	owner     map[string]string
 	receivers map[string]*receiverEntry
+	// autoScaling holds the keys whose Auto Scaling grants the sweep has
+	// looked at since they were last written.
+	autoScaling map[string]bool
 }
 
 type receiverEntry struct {
@@ -89,4 +92,31 @@ func (c *Cache) putParameter(account, name, value string) {
 	} else {
 		values[name] = value
 	}
+}
+
+// autoScalingOnce reports whether the Auto Scaling grants of a key are to
+// be looked at: always outside a sweep, once per key in a sweep until the
+// key is written (forgetKey).
+func (c *Cache) autoScalingOnce(keyARN string) bool {
+	if c == nil {
+		return true
+	}
+	c.consumers.mu.Lock()
+	defer c.consumers.mu.Unlock()
+	if c.consumers.autoScaling[keyARN] {
+		return false
+	}
+	if c.consumers.autoScaling == nil {
+		c.consumers.autoScaling = map[string]bool{}
+	}
+	c.consumers.autoScaling[keyARN] = true
+	return true
+}
+
+// forgetAutoScaling lets the sweep look at a key's Auto Scaling grants
+// again: it was written.
+func (c *Cache) forgetAutoScaling(keyARN string) {
+	c.consumers.mu.Lock()
+	defer c.consumers.mu.Unlock()
+	delete(c.consumers.autoScaling, keyARN)
 }

@@ -60,7 +60,7 @@ func (e *Engine) forgetUnrecorded(ctx context.Context, res Result, imageID strin
 		return res, nil
 	}
 	res.DryRun = r.DryRun
-	if err := e.forget(ctx, cfg, imageID, false, &res); err != nil {
+	if err := e.forget(ctx, cfg, imageID, false, nil, &res); err != nil {
 		res.Outcome = OutcomeFailed
 		return res, err
 	}
@@ -167,7 +167,7 @@ func (e *Engine) Release(ctx context.Context, imageID string, exists bool, snaps
 	}
 	if res.DryRun {
 		e.planOnly(ctx, &res, d.Plan)
-		if err := e.forget(ctx, cfg, imageID, true, &res); err != nil {
+		if err := e.forget(ctx, cfg, imageID, true, keysAfter(st, d.Plan, cfg.KMS), &res); err != nil {
 			res.Outcome = OutcomeFailed
 			return res, err
 		}
@@ -192,7 +192,7 @@ func (e *Engine) Release(ctx context.Context, imageID string, exists bool, snaps
 	}
 	// Out of the parameters before the record goes: the record is what
 	// leads a retry back to the receivers.
-	if err := e.forget(ctx, cfg, imageID, true, &res); err != nil {
+	if err := e.forget(ctx, cfg, imageID, true, keysAfter(st, d.Plan, cfg.KMS), &res); err != nil {
 		res.Outcome = OutcomeFailed
 		return res, err
 	}

@@ -38,6 +38,7 @@ var _ ReceiverOpener = (*receiver.Sessions)(nil)
 type ConsumerReport struct {
 	Parameters  []ParameterResult `json:"parameters,omitempty"`
 	Tags        []TagResult       `json:"tags,omitempty"`
+	Grants      []GrantResult     `json:"grants,omitempty"`
 	Unreachable []Unreachable     `json:"unreachable,omitempty"`
 	// Notes are appended to the image's amishare:message: what is left for
 	// a later reconcile.
@@ -105,7 +106,7 @@ func (r *ConsumerReport) note(format string, args ...any) {
 
 // empty reports whether the phase found nothing to do or say.
 func (r *ConsumerReport) empty() bool {
-	return r == nil || len(r.Parameters)+len(r.Tags)+len(r.Unreachable)+len(r.Notes) == 0
+	return r == nil || len(r.Parameters)+len(r.Tags)+len(r.Grants)+len(r.Unreachable)+len(r.Notes) == 0
 }
 
 // consumerImage is the image whose change the consumer phase follows.
@@ -118,6 +119,8 @@ type consumerImage struct {
 	// Shared are the accounts it is shared with by account id once its plan
 	// is applied (nil when gone, released or blocked from sharing).
 	Shared []string
+	// Keys are its keys amishare may write, as its plan leaves them.
+	Keys []keyAfter
 }
 
 // view replaces, in the images the rules decide from, what was listed of
@@ -151,11 +154,12 @@ type receiverView struct {
 // failure to read or write this account's parameters that a retry may fix
 // is an error; everything else is in the report.
 func (e *Engine) consumers(ctx context.Context, cfg *config.Config, ci consumerImage, dryRun bool) (*ConsumerReport, error) {
-	if e.SSM == nil || !cfg.Consumers() {
+	if e.SSM == nil || !cfg.Consumers() && !hasAutoScaling(ci.Keys) {
 		return nil, nil
 	}
 	rep := &ConsumerReport{}
 	names := slices.Sorted(maps.Keys(cfg.Parameters))
+	set := &receiverSet{e: e, cfg: cfg, ci: ci, names: names, rep: rep}
 	tag := ci.Tags[amitag.Parameter]
 	var affected []string
 	owner := map[string]string{}
@@ -171,7 +175,7 @@ func (e *Engine) consumers(ctx context.Context, cfg *config.Config, ci consumerI
 		}
 		affected = rules.Affected(cfg, tag, ci.Name, ci.ID, owner)
 	}
-	views := e.receiverViews(ctx, cfg, ci, names, rep)
+	views := e.receiverViews(ctx, set)
 	for _, v := range views {
 		affected = union(affected, rules.Affected(cfg, tag, ci.Name, ci.ID, v.current))
 	}
@@ -196,6 +200,7 @@ func (e *Engine) consumers(ctx context.Context, cfg *config.Config, ci consumerI
 			e.mirror(ctx, cfg, rep, ci, v, dryRun)
 		}
 	}
+	e.autoScaling(ctx, cfg, rep, ci, set, dryRun)
 	return rep, nil
 }
 
@@ -264,28 +269,55 @@ func (e *Engine) parameterFailed(ctx context.Context, rep *ConsumerReport, c rul
 	return nil
 }
 
-// receiverViews opens a session in each receiver that has something to
-// hold for ci (its parameters, when any is declared; its mirrored tags,
-// when ci is shared with it) and reads its parameters. A receiver that
-// cannot be reached, or read, is reported and left out.
-func (e *Engine) receiverViews(ctx context.Context, cfg *config.Config, ci consumerImage, names []string, rep *ConsumerReport) []*receiverView {
+// receiverSet opens the receivers one consumer phase reaches, each once:
+// one that cannot be reached is reported once, and left out.
+type receiverSet struct {
+	e     *Engine
+	cfg   *config.Config
+	ci    consumerImage
+	names []string
+	rep   *ConsumerReport
+	views map[string]*receiverView
+}
+
+// get returns the receiver account, opened (and its parameters read) on
+// first use.
+func (s *receiverSet) get(ctx context.Context, account string) *receiverView {
+	if v, ok := s.views[account]; ok {
+		return v
+	}
+	if s.views == nil {
+		s.views = map[string]*receiverView{}
+	}
+	v := &receiverView{account: account, err: fmt.Errorf("no receiver sessions")}
+	if s.e.Receivers != nil {
+		v = s.e.receiver(ctx, s.cfg, account, s.ci.ID, s.names)
+	}
+	s.views[account] = v
+	if v.err != nil {
+		s.rep.Unreachable = append(s.rep.Unreachable, Unreachable{Account: account, Error: v.err.Error()})
+		s.e.logger().WarnContext(ctx, "receiver unreachable", "imageId", s.ci.ID, "account", account, "role", s.cfg.ReceiverRole, "error", v.err.Error())
+		s.rep.note("receiver %s unreachable (%s), retried later", account, short(v.err))
+	}
+	return v
+}
+
+// receiverViews returns the receivers that have something to hold for the
+// set's image (its parameters, when any is declared; its mirrored tags,
+// when it is shared with them), reachable ones only.
+func (e *Engine) receiverViews(ctx context.Context, set *receiverSet) []*receiverView {
 	if e.Receivers == nil {
 		return nil
 	}
 	var views []*receiverView
-	for _, account := range cfg.Receivers {
-		mirror := len(cfg.MirrorTags) > 0 && slices.Contains(ci.Shared, account)
-		if len(names) == 0 && !mirror {
+	for _, account := range set.cfg.Receivers {
+		mirror := len(set.cfg.MirrorTags) > 0 && slices.Contains(set.ci.Shared, account)
+		if len(set.names) == 0 && !mirror {
 			continue
 		}
-		v := e.receiver(ctx, cfg, account, ci.ID, names)
-		if v.err != nil {
-			rep.Unreachable = append(rep.Unreachable, Unreachable{Account: account, Error: v.err.Error()})
-			e.logger().WarnContext(ctx, "receiver unreachable", "imageId", ci.ID, "account", account, "role", cfg.ReceiverRole, "error", v.err.Error())
-			rep.note("receiver %s unreachable (%s), retried later", account, short(v.err))
-			continue
+		if v := set.get(ctx, account); v.err == nil {
+			views = append(views, v)
 		}
-		views = append(views, v)
 	}
 	return views
 }
@@ -369,7 +401,7 @@ func (e *Engine) SyncParameters(ctx context.Context, opts Options) (*ConsumerRep
 	if err != nil {
 		return rep, err
 	}
-	views := e.receiverViews(ctx, cfg, consumerImage{}, names, rep)
+	views := e.receiverViews(ctx, &receiverSet{e: e, cfg: cfg, names: names, rep: rep})
 	images, err := e.read().parameterImages(ctx, cfg, names)
 	if err != nil {
 		return rep, err
@@ -397,7 +429,7 @@ func (e *Engine) consumersOf(ctx context.Context, cfg *config.Config, img *ec2ty
 		}
 	}
 	slices.Sort(shared)
-	ci := consumerImage{ID: aws.ToString(img.ImageId), Name: aws.ToString(img.Name), Owner: st.Owner, Tags: tags, Shared: shared}
+	ci := consumerImage{ID: aws.ToString(img.ImageId), Name: aws.ToString(img.Name), Owner: st.Owner, Tags: tags, Shared: shared, Keys: keysAfter(st, p, cfg.KMS)}
 	rep, err := e.consumers(ctx, cfg, ci, res.DryRun)
 	if !rep.empty() {
 		res.Consumers = rep
@@ -406,14 +438,16 @@ func (e *Engine) consumersOf(ctx context.Context, cfg *config.Config, img *ec2ty
 }
 
 // forget is the consumer phase of an image that is gone or no longer
-// managed: it feeds no parameter any more. Receivers are reached only when
-// withReceivers: an image shared by account id has its snapshots
-// recorded, so one without a record was never in a receiver's parameters.
-func (e *Engine) forget(ctx context.Context, cfg *config.Config, imageID string, withReceivers bool, res *Result) error {
+// managed: it feeds no parameter any more, and its keys (as its release
+// leaves them) keep Auto Scaling grants only for the receivers they still
+// let in. Receivers are reached only when withReceivers: an image shared by
+// account id has its snapshots recorded, so one without a record was never
+// in a receiver's parameters.
+func (e *Engine) forget(ctx context.Context, cfg *config.Config, imageID string, withReceivers bool, keys []keyAfter, res *Result) error {
 	if !withReceivers {
-		cfg = cfg.WithoutReceivers()
+		cfg, keys = cfg.WithoutReceivers(), nil
 	}
-	rep, err := e.consumers(ctx, cfg, consumerImage{ID: imageID}, res.DryRun)
+	rep, err := e.consumers(ctx, cfg, consumerImage{ID: imageID, Keys: keys}, res.DryRun)
 	if !rep.empty() {
 		res.Consumers = rep
 	}
