@@ -160,6 +160,11 @@ func (e *Engine) consumers(ctx context.Context, cfg *config.Config, ci consumerI
 	rep := &ConsumerReport{}
 	names := slices.Sorted(maps.Keys(cfg.Parameters))
 	set := &receiverSet{e: e, cfg: cfg, ci: ci, names: names, rep: rep}
+	if t := amitag.ResolveAccounts(ci.Tags[amitag.Accounts], cfg); len(cfg.Receivers) > 0 && len(t.Organizations)+len(t.OrganizationalUnits) > 0 {
+		e.logger().InfoContext(ctx, "organizations and OUs do not feed receivers", "imageId", ci.ID,
+			"organizations", slices.Concat(t.Organizations, t.OrganizationalUnits),
+			"reason", "amishare cannot tell which accounts they hold: only receivers named by account id get parameters, mirrored tags and Auto Scaling grants")
+	}
 	tag := ci.Tags[amitag.Parameter]
 	var affected []string
 	owner := map[string]string{}

@@ -205,3 +205,30 @@ func TestNoParametersNoCalls(t *testing.T) {
 	}
 	e.WantStatus(t, id, rules.StatusError, "is not declared in the configuration")
 }
+
+// TestCopyIsAsOldAsItsSource: a copy amishare made counts with its
+// source's CreationDate (the copy's own is when CopyImage ran), and with
+// its own once the source is gone.
+func TestCopyIsAsOldAsItsSource(t *testing.T) {
+	e := newEnv(t, paramConfig)
+	source, _, err := e.Fixture.RegisterImage(e.Ctx, "golden-al2023-source", []fixture.Disk{{}}, map[string]string{amitag.Accounts: acctA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetCreated(t, source, jan)
+	// A copy made in March of the January image, as amishare tags it
+	// (re-encrypted in the same region, here registered by hand).
+	cp, _, err := e.Fixture.RegisterImage(e.Ctx, "golden-al2023-source [copy of us-east-1/"+source+"]", []fixture.Disk{{}},
+		map[string]string{amitag.Accounts: acctA, amitag.Source: "us-east-1/" + source, amitag.Parameter: golden})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetCreated(t, cp, mar)
+	built := goldenImage(t, e, "feb", feb, nil)
+	e.reconcile(t, cp)
+	e.wantParameter(t, built)
+
+	e.DeregisterImage(t, source)
+	e.reconcile(t, cp)
+	e.wantParameter(t, cp)
+}

@@ -125,4 +125,7 @@ func TestOUSharesDoNotFeedReceivers(t *testing.T) {
 	if got := a.Parameter(t, e.World, golden); got != "" {
 		t.Errorf("receiver %s (in the OU, for all amishare knows): %q, want none: an OU share never feeds a receiver", acctA, got)
 	}
+	if lines := e.LinesWithMsg(t, "organizations and OUs do not feed receivers"); len(lines) == 0 {
+		t.Error("the log does not say that OU shares feed no receiver")
+	}
 }
