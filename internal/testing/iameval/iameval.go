@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	awsglob "github.com/amishare/amishare/pkg/glob"
 )
 
 // Statement is one policy statement, normalised: single values are lists.
@@ -171,28 +173,4 @@ func lookup(ctx map[string][]string, key string) []string {
 
 // glob matches v against an IAM pattern: * is any run of characters
 // (slashes included, unlike path.Match), ? is one character.
-func glob(pattern, v string) bool {
-	p, s := []rune(pattern), []rune(v)
-	// Iterative wildcard matching with backtracking to the last star.
-	pi, si, star, mark := 0, 0, -1, 0
-	for si < len(s) {
-		switch {
-		case pi < len(p) && (p[pi] == '?' || p[pi] == s[si]):
-			pi++
-			si++
-		case pi < len(p) && p[pi] == '*':
-			star, mark = pi, si
-			pi++
-		case star >= 0:
-			pi = star + 1
-			mark++
-			si = mark
-		default:
-			return false
-		}
-	}
-	for pi < len(p) && p[pi] == '*' {
-		pi++
-	}
-	return pi == len(p)
-}
+func glob(pattern, v string) bool { return awsglob.Match(pattern, v) }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/config"
+	"github.com/amishare/amishare/pkg/glob"
 )
 
 // The parameters naming the newest image: an image tagged
@@ -158,27 +159,4 @@ func Affected(cfg *config.Config, tag, imageName, imageID string, current map[st
 // configuration: * matches any run of characters, ? one character, and
 // every other character itself (AMI names may hold [ ] / and spaces, which
 // are literal here).
-func MatchName(pattern, name string) bool {
-	p, s := []rune(pattern), []rune(name)
-	pi, si, star, mark := 0, 0, -1, 0
-	for si < len(s) {
-		switch {
-		case pi < len(p) && p[pi] == '*':
-			star, mark = pi, si
-			pi++
-		case pi < len(p) && (p[pi] == '?' || p[pi] == s[si]):
-			pi++
-			si++
-		case star >= 0:
-			pi = star + 1
-			mark++
-			si = mark
-		default:
-			return false
-		}
-	}
-	for pi < len(p) && p[pi] == '*' {
-		pi++
-	}
-	return pi == len(p)
-}
+func MatchName(pattern, name string) bool { return glob.Match(pattern, name) }
