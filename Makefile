@@ -64,10 +64,10 @@ bench: pytools ## API calls and time per reconcile, and per image of a 1,000-ima
 	$(GO) test -run='^$$' -bench=. -benchtime=20x ./pkg/share/
 	$(GO) test -run='^$$' -bench=Sweep -benchtime=3x -timeout 30m ./pkg/sweep/
 
-lint: pytools ## gofmt, go vet, cfn-lint, and make help names no variable it does not expand
+lint: pytools ## gofmt, go vet, cfn-lint (both templates), and make help names no variable it does not expand
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
-	$(CFNLINT) template.yaml
+	$(CFNLINT) template.yaml receiver/template.yaml
 	@! $(MAKE) -s --no-print-directory help | grep -F '$$(' || { echo "make help prints an unexpanded variable"; exit 1; }
 
 demo: pytools ## share and revoke an AMI (plain and encrypted) against a local moto, through the real handler

@@ -81,6 +81,7 @@ type demo struct {
 	h      *handler.Handler
 	hopts  app.Options // to build a new handler (a fresh container) after a configuration change
 	fx     *fixture.Fixture
+	srv    *moto.Server
 	labels map[string]string // key ARN → short name for display
 
 	plain      image // the image of steps 2, 3 and 6
@@ -151,7 +152,7 @@ func run(ctx context.Context, verbose bool) (err error) {
 	if err != nil {
 		return err
 	}
-	d := &demo{ctx: ctx, root: root, h: h, hopts: hopts, fx: fixture.New(cfg), labels: map[string]string{}}
+	d := &demo{ctx: ctx, root: root, h: h, hopts: hopts, fx: fixture.New(cfg), srv: srv, labels: map[string]string{}}
 
 	steps := []struct {
 		title string
@@ -168,6 +169,7 @@ func run(ctx context.Context, verbose bool) (err error) {
 		{"9. Someone shares by hand: the scheduled sweep repairs the drift", d.sweepDrift},
 		{"10. Deregister an AMI: its snapshots and keys are unshared", d.deregister},
 		{"11. Every amishare tag deleted at once: what amishare gave is revoked", d.untagAll},
+		{"12. The other side: a receiver's own parameter and tags", d.consumerView},
 	}
 	for _, s := range steps {
 		if err := ctx.Err(); err != nil {

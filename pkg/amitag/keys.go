@@ -20,6 +20,10 @@ const (
 	// image it shared it for: the record that finds the snapshot again once
 	// the image is deregistered. It is the only tag amishare writes on snapshots.
 	Image = Prefix + "image"
+	// Parameter, written by people on an image, names the SSM parameter
+	// (one the configuration declares) that is to name the newest image
+	// carrying it.
+	Parameter = Prefix + "parameter"
 )
 
 // KeyManaged is the tag on a KMS key (not an image) that delegates the key to

@@ -27,6 +27,7 @@ import (
 	"github.com/amishare/amishare/pkg/config"
 	"github.com/amishare/amishare/pkg/handler"
 	"github.com/amishare/amishare/pkg/pacing"
+	"github.com/amishare/amishare/pkg/receiver"
 	"github.com/amishare/amishare/pkg/share"
 	"github.com/amishare/amishare/pkg/sweep"
 )
@@ -173,6 +174,12 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		NewKMS: func(region string) share.KMSAPI {
 			return kms.NewFromConfig(cfg, func(o *kms.Options) { o.Region = region })
 		},
+		// The parameters naming the newest image, and the receivers (the
+		// accounts that run the receiver stack), reached through STS.
+		NewSSM: func(region string) share.SSMAPI {
+			return ssm.NewFromConfig(cfg, func(o *ssm.Options) { o.Region = region })
+		},
+		Receivers: receiver.NewSessions(cfg),
 	}
 	queueURL := opts.SweepQueueURL
 	if queueURL == "" {

@@ -95,3 +95,14 @@ func RegionOf(s string) string {
 func RootARN(partition, account string) string {
 	return "arn:" + partition + ":iam::" + account + ":root"
 }
+
+// AutoScalingRoleARN is the ARN of an account's Auto Scaling service-linked
+// role, which launches the instances of its Auto Scaling groups.
+func AutoScalingRoleARN(partition, account string) string {
+	return "arn:" + partition + ":iam::" + account + ":role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+}
+
+// RoleARN is the ARN of the role name (no path) of an account.
+func RoleARN(partition, account, name string) string {
+	return "arn:" + partition + ":iam::" + account + ":role/" + name
+}

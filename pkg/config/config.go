@@ -62,9 +62,33 @@ type Config struct {
 	// an operator's credentials).
 	DelegatedKeysOnly bool `json:"delegatedKeysOnly,omitempty"`
 
+	// Parameters maps an SSM parameter name (under ParameterPrefix) to the
+	// AMI name pattern (a glob on the image's Name: * and ? are the only
+	// wildcards) of the images that may feed it (tag amishare:parameter).
+	Parameters map[string]string `json:"parameters,omitempty"`
+	// ParameterPrefix is where every parameter amishare keeps lies;
+	// empty means DefaultParameterPrefix.
+	ParameterPrefix string `json:"parameterPrefix,omitempty"`
+	// Receivers are allowed accounts that run the receiver stack: amishare
+	// assumes ReceiverRole there and keeps their own view of the images
+	// shared with them (parameters, mirrored tags, Auto Scaling grants).
+	Receivers []string `json:"receivers,omitempty"`
+	// ReceiverRole is the name of the receivers' role; empty means DefaultReceiverRole.
+	ReceiverRole string `json:"receiverRole,omitempty"`
+	// MirrorTags are the image tag keys copied onto the shared image in
+	// each receiver (tags are private to each account).
+	MirrorTags []string `json:"mirrorTags,omitempty"`
+	// AutoScalingGrants gives each receiver's Auto Scaling service-linked
+	// role a grant on the customer-managed keys of the images shared with it.
+	AutoScalingGrants bool `json:"autoScalingGrants,omitempty"`
+
 	// Version is the SSM parameter's version the document was read from
 	// (0 when not read from SSM): every decision's log line carries it.
 	Version int64 `json:"-"`
+	// ConfigParameter is the name of the SSM parameter the document was
+	// read from ("" when not read from SSM): no parameter amishare keeps may
+	// be it.
+	ConfigParameter string `json:"-"`
 }
 
 // DefaultSweepRate is half of the refill rate EC2 documents for its
@@ -154,6 +178,12 @@ func (c *Config) fields(sweepRate **int) map[string]field {
 		"copyKeys":                   {&c.CopyKeys, "an object of region names to key ids, ARNs or aliases"},
 		"sweepRate":                  {sweepRate, "a whole number"},
 		"delegatedKeysOnly":          {&c.DelegatedKeysOnly, "true or false"},
+		"parameters":                 {&c.Parameters, "an object of parameter names to AMI name patterns"},
+		"parameterPrefix":            {&c.ParameterPrefix, "a string"},
+		"receivers":                  {&c.Receivers, list},
+		"receiverRole":               {&c.ReceiverRole, "a string"},
+		"mirrorTags":                 {&c.MirrorTags, list},
+		"autoScalingGrants":          {&c.AutoScalingGrants, "true or false"},
 	}
 }
 
@@ -289,6 +319,7 @@ func (c *Config) validate() []error {
 		}
 	}
 	errs = append(errs, c.validateCopies()...)
+	errs = append(errs, c.validateConsumers()...)
 	switch c.KMS {
 	case "":
 		c.KMS = ModePolicy

@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -260,5 +261,32 @@ func TestCheckAccountRefusesForeignCopyKeys(t *testing.T) {
 	}
 	if err := c.CheckAccount("999999999999"); err != nil {
 		t.Errorf("the account's own key: %v", err)
+	}
+}
+
+// TestParseKnowsEveryField: every field of Config that has a JSON name is
+// one Parse decodes (a field added to the struct alone would be refused as
+// unknown in every document that sets it), and no name Parse knows is
+// missing from the struct.
+func TestParseKnowsEveryField(t *testing.T) {
+	var c Config
+	var rate *int
+	known := c.fields(&rate)
+	typ := reflect.TypeOf(c)
+	names := map[string]bool{}
+	for i := range typ.NumField() {
+		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		names[name] = true
+		if _, ok := known[name]; !ok {
+			t.Errorf("Config.%s (json %q) is not decoded by Parse", typ.Field(i).Name, name)
+		}
+	}
+	for name := range known {
+		if !names[name] {
+			t.Errorf("Parse decodes %q, which no field of Config is named", name)
+		}
 	}
 }

@@ -21,6 +21,8 @@ func FuzzParse(f *testing.F) {
 		`{"allowedOrganizations":["o-a1b2c3d4e5"]}`, `{"groups":{"g":["arn:aws:organizations::123456789012:ou/o-a1b2c3d4e5/ou-ab12-11111111/x"]}}`,
 		`{"groups":{"o-a1b2c3d4e5":["111122223333"]}}`,
 		`{"allowedRegions":["eu-west-1"],"copyKeys":{"eu-west-1":"alias/amis"}}`,
+		`{"allowedAccounts":["111122223333"],"receivers":["111122223333"],"parameters":{"/amishare/images/a":"a-*"},"mirrorTags":["team"],"autoScalingGrants":true}`,
+		`{"parameterPrefix":"/x/","parameters":{"/x/ a":"a"},"receivers":["999999999999"],"mirrorTags":["amishare:x","AWS:y"]}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -64,6 +66,27 @@ func FuzzParse(f *testing.F) {
 			if !awsid.IsRegion(r) {
 				t.Fatalf("allowed region %q is not a region name", r)
 			}
+		}
+		for name := range c.Parameters {
+			if !c.UnderPrefix(name) || strings.ContainsAny(name, " \t\n") {
+				t.Fatalf("parameter %q outside the prefix %q or with whitespace accepted", name, c.ParameterPrefix)
+			}
+		}
+		if !strings.HasPrefix(c.ParameterPrefix, "/") || !strings.HasSuffix(c.ParameterPrefix, "/") || len(c.ParameterPrefix) < 3 {
+			t.Fatalf("parameter prefix %q accepted", c.ParameterPrefix)
+		}
+		for _, a := range c.Receivers {
+			if !awsid.IsAccountID(a) || !c.Allowed(a) {
+				t.Fatalf("receiver %q that is not an allowed account accepted", a)
+			}
+		}
+		for _, k := range c.MirrorTags {
+			if l := strings.ToLower(k); k == "" || strings.HasPrefix(l, "amishare:") || strings.HasPrefix(l, "aws:") {
+				t.Fatalf("mirrored tag %q accepted", k)
+			}
+		}
+		if c.AutoScalingGrants && c.KMS != ModePolicy {
+			t.Fatalf("autoScalingGrants accepted with kms %q", c.KMS)
 		}
 		for r, k := range c.CopyKeys {
 			if !awsid.IsRegion(r) || k == "" || strings.Contains(k, "alias/aws/") {

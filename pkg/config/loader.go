@@ -73,7 +73,10 @@ func (l *Loader) Load(ctx context.Context) (*Config, error) {
 	if err := cfg.CheckAccount(awsid.AccountOf(aws.ToString(out.Parameter.ARN))); err != nil {
 		return nil, fmt.Errorf("SSM parameter %s (version %d): %w", l.Parameter, out.Parameter.Version, err)
 	}
-	cfg.Version = out.Parameter.Version
+	if err := cfg.CheckParameter(l.Parameter); err != nil {
+		return nil, fmt.Errorf("SSM parameter %s (version %d): configuration is not valid: %w", l.Parameter, out.Parameter.Version, err)
+	}
+	cfg.Version, cfg.ConfigParameter = out.Parameter.Version, l.Parameter
 	ttl := l.TTL
 	if ttl == 0 {
 		ttl = DefaultTTL

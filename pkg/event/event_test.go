@@ -237,6 +237,8 @@ func TestDecodeTagChange(t *testing.T) {
 			want{kind: KindTagChange, ids: []string{img1}}},
 		{"another amishare key", tagChange(one, detail("ec2", "image", "amishare:regions")),
 			want{kind: KindTagChange, ids: []string{img1}}},
+		{"the parameter tag (which parameter the image may feed)", tagChange(one, detail("ec2", "image", "amishare:parameter")),
+			want{kind: KindTagChange, ids: []string{img1}}},
 		{"amishare key among foreign keys", tagChange(one, detail("ec2", "image", "Name", "amishare:accounts")),
 			want{kind: KindTagChange, ids: []string{img1}}},
 		{"several images, repeats dropped, order kept",

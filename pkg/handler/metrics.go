@@ -32,6 +32,14 @@ type Metrics struct {
 	// LeftoverStatements, keys holding statements policy mode left.
 	KeyPolicyNearLimit int
 	LeftoverStatements int
+	// ParameterRollbacks counts the parameters naming the newest image that
+	// fell back to an older one (the newest deregistered, untagged, or no
+	// longer shared with a receiver); ParametersPending, those written that
+	// SSM had not taken yet; ReceiversUnreachable, the receivers whose role
+	// could not be assumed or used.
+	ParameterRollbacks   int
+	ParametersPending    int
+	ReceiversUnreachable int
 }
 
 // Count tallies the results of one event. Only changes made count (also
@@ -55,6 +63,13 @@ func Count(results []share.Result) Metrics {
 		}
 		m.KeyPolicyNearLimit += len(r.NearLimit)
 		m.LeftoverStatements += len(r.Leftovers)
+		if c := r.Consumers; c != nil {
+			m.ReceiversUnreachable += len(c.Unreachable)
+			if !r.DryRun {
+				m.ParameterRollbacks += c.Rollbacks()
+				m.ParametersPending += c.PendingParameters()
+			}
+		}
 		if r.DryRun || r.Outcome == share.OutcomePlanned {
 			continue // planned, not made
 		}
@@ -101,5 +116,8 @@ func emitMetrics(ctx context.Context, log *slog.Logger, results []share.Result) 
 		metrics.Counted("RevocationsBlocked", m.RevocationsBlocked),
 		metrics.Counted("KeyPolicyNearLimit", m.KeyPolicyNearLimit),
 		metrics.Counted("LeftoverStatements", m.LeftoverStatements),
+		metrics.Counted("ParameterRollbacks", m.ParameterRollbacks),
+		metrics.Counted("ParametersPending", m.ParametersPending),
+		metrics.Counted("ReceiversUnreachable", m.ReceiversUnreachable),
 	)
 }

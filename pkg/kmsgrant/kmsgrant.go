@@ -126,20 +126,28 @@ func Ensure(ctx context.Context, api API, keyARN string, add, remove []string) (
 // grants for the volumes it creates, and revoking one breaks the volume).
 func listGrants(ctx context.Context, api API, keyARN, partition string) (map[string][]string, error) {
 	byName := map[string][]string{}
+	err := eachGrant(ctx, api, keyARN, func(g types.GrantListEntry) {
+		name := aws.ToString(g.Name)
+		if account, ok := ours(name, aws.ToString(g.GranteePrincipal), partition); ok {
+			byName[NamePrefix+account] = append(byName[NamePrefix+account], aws.ToString(g.GrantId))
+		}
+	})
+	return byName, err
+}
+
+// eachGrant calls fn with every grant on the key, all pages.
+func eachGrant(ctx context.Context, api API, keyARN string, fn func(types.GrantListEntry)) error {
 	p := kms.NewListGrantsPaginator(api, &kms.ListGrantsInput{KeyId: aws.String(keyARN)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("listing grants on %s: %w", keyARN, err)
+			return fmt.Errorf("listing grants on %s: %w", keyARN, err)
 		}
 		for _, g := range page.Grants {
-			name := aws.ToString(g.Name)
-			if account, ok := ours(name, aws.ToString(g.GranteePrincipal), partition); ok {
-				byName[NamePrefix+account] = append(byName[NamePrefix+account], aws.ToString(g.GrantId))
-			}
+			fn(g)
 		}
 	}
-	return byName, nil
+	return nil
 }
 
 // ours reports whether a grant is one amishare made, and for which account.

@@ -84,12 +84,21 @@ func Describe(ctx context.Context, api API, keyID string) (KeyInfo, error) {
 // wrote reports whether at least one PutKeyPolicy succeeded, also on error.
 func EnsurePolicy(ctx context.Context, api API, keyARN string, add, remove []string) (wrote bool, err error) {
 	key := KeyOf(keyARN)
+	return ensure(ctx, api, keyARN,
+		func(policy string) (string, bool, error) { return Edit(policy, add, remove, key) },
+		func(policy string) (bool, error) { return holds(policy, add, remove) })
+}
+
+// ensure writes the key policy edit makes of it, each time from a read
+// right before, and reads it back until check says it holds (see
+// EnsurePolicy). wrote reports whether at least one PutKeyPolicy succeeded.
+func ensure(ctx context.Context, api API, keyARN string, edit func(string) (string, bool, error), check func(string) (bool, error)) (wrote bool, err error) {
 	for writes := 0; ; {
 		policy, err := GetPolicy(ctx, api, keyARN)
 		if err != nil {
 			return wrote, err
 		}
-		out, changed, err := Edit(policy, add, remove, key)
+		out, changed, err := edit(policy)
 		if err != nil {
 			return wrote, fmt.Errorf("editing key policy of %s: %w", keyARN, err)
 		}
@@ -111,7 +120,7 @@ func EnsurePolicy(ctx context.Context, api API, keyARN string, add, remove []str
 		if err != nil {
 			return wrote, err
 		}
-		ok, err := holds(back, add, remove)
+		ok, err := check(back)
 		if err != nil {
 			return wrote, fmt.Errorf("checking key policy of %s after writing it: %w", keyARN, err)
 		}

@@ -30,6 +30,8 @@ type Cache struct {
 	snaps  map[string]ec2types.Snapshot
 	keys   map[string]*keyEntry
 	writes map[string]*sync.Mutex // per key ARN: held from its fresh read to its write
+
+	consumers consumerCache // the parameters and the receivers (cache_consumers.go)
 }
 
 // keyEntry is one key's read; its mutex makes concurrent reconciles that
@@ -118,8 +120,9 @@ func (c *Cache) forgetKey(keyARN string) {
 		return
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	delete(c.keys, keyARN)
+	c.mu.Unlock()
+	c.forgetAutoScaling(keyARN)
 }
 
 // lockKeys locks the keys a reconcile is about to read afresh and write,

@@ -40,7 +40,31 @@ func (e *Engine) Cleanup(ctx context.Context, imageID string, opts Options) (Res
 		res.Outcome = OutcomeFailed
 		return res, err
 	}
-	return e.Release(ctx, imageID, exists, snaps, opts)
+	if res, err = e.Release(ctx, imageID, exists, snaps, opts); err != nil || res.Outcome != OutcomeGone {
+		return res, err
+	}
+	return e.forgetUnrecorded(ctx, res, imageID, opts)
+}
+
+// forgetUnrecorded takes an image that is gone or unmanaged, and whose
+// snapshots record nothing (it was never shared by account id), out of
+// this account's parameters: it may have fed one.
+func (e *Engine) forgetUnrecorded(ctx context.Context, res Result, imageID string, opts Options) (Result, error) {
+	var r Result
+	cfg, invalid, err := e.begin(ctx, &r, opts)
+	switch {
+	case err != nil:
+		res.Outcome = OutcomeFailed
+		return res, err
+	case invalid != nil || len(cfg.Parameters) == 0:
+		return res, nil
+	}
+	res.DryRun = r.DryRun
+	if err := e.forget(ctx, cfg, imageID, false, nil, &res); err != nil {
+		res.Outcome = OutcomeFailed
+		return res, err
+	}
+	return res, nil
 }
 
 // release is the reconcile of an image without amishare's tags: if its
@@ -56,7 +80,7 @@ func (e *Engine) release(ctx context.Context, img *ec2types.Image, opts Options)
 	}
 	snaps = recordedFor(imageID, snaps)
 	if len(snaps) == 0 {
-		return res, nil
+		return e.forgetUnrecorded(ctx, res, imageID, opts)
 	}
 	return e.Release(ctx, imageID, true, snaps, opts)
 }
@@ -143,6 +167,10 @@ func (e *Engine) Release(ctx context.Context, imageID string, exists bool, snaps
 	}
 	if res.DryRun {
 		e.planOnly(ctx, &res, d.Plan)
+		if err := e.forget(ctx, cfg, imageID, true, keysAfter(st, d.Plan, cfg.KMS), &res); err != nil {
+			res.Outcome = OutcomeFailed
+			return res, err
+		}
 		return res, nil
 	}
 	w := e.write(&res)
@@ -161,6 +189,12 @@ func (e *Engine) Release(ctx context.Context, imageID string, exists bool, snaps
 		// the record, for the next try.
 		res.Outcome = OutcomeFailed
 		return res, fmt.Errorf("releasing %s: %v", imageID, st.Unread)
+	}
+	// Out of the parameters before the record goes: the record is what
+	// leads a retry back to the receivers.
+	if err := e.forget(ctx, cfg, imageID, true, keysAfter(st, d.Plan, cfg.KMS), &res); err != nil {
+		res.Outcome = OutcomeFailed
+		return res, err
 	}
 	if err := w.releaseSnapshots(ctx, imageID, unrecord(imageID, st, users)); err != nil {
 		res.Outcome = OutcomeFailed

@@ -74,6 +74,11 @@ type Engine struct {
 	// Regions gives other regions' EC2 clients, for copies (see Pool).
 	Region  string
 	Regions RegionalEC2
+	// SSM keeps the parameters naming the newest image in this account and
+	// region; Receivers opens sessions in the receivers (see consumers.go).
+	// Without them no parameter is kept and no receiver reached.
+	SSM       SSMAPI
+	Receivers ReceiverOpener
 
 	// cache, when set (WithCache), shares the reads of one sweep.
 	cache *Cache
@@ -145,6 +150,10 @@ type Result struct {
 	// ConfigVersion is the version of the configuration parameter decided
 	// with (0 when it could not be read).
 	ConfigVersion int64 `json:"configVersion,omitempty"`
+	// Consumers is what the accounts the image is shared with were given
+	// (or, in a dry run, would be): parameters, mirrored tags, Auto
+	// Scaling grants, and the receivers that could not be reached.
+	Consumers *ConsumerReport `json:"consumers,omitempty"`
 }
 
 // SnapshotsChanged counts the distinct snapshots whose permissions the

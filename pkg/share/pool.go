@@ -19,6 +19,10 @@ type Pool struct {
 	// the region overridden); each is called once per region.
 	NewEC2 func(region string) EC2API
 	NewKMS func(region string) KMSAPI
+	// NewSSM builds a region's SSM client for the parameters amishare
+	// keeps; Receivers opens sessions in the receivers. Either may be nil.
+	NewSSM    func(region string) SSMAPI
+	Receivers ReceiverOpener
 
 	mu      sync.Mutex
 	engines map[string]*Engine
@@ -64,7 +68,10 @@ func (p *Pool) Engine(region string) *Engine {
 	if p.engines == nil {
 		p.engines = map[string]*Engine{}
 	}
-	e := &Engine{EC2: p.ec2Locked(region), KMS: p.NewKMS(region), Config: p.Config, Log: p.Log, Region: region, Regions: p}
+	e := &Engine{EC2: p.ec2Locked(region), KMS: p.NewKMS(region), Config: p.Config, Log: p.Log, Region: region, Regions: p, Receivers: p.Receivers}
+	if p.NewSSM != nil {
+		e.SSM = p.NewSSM(region)
+	}
 	p.engines[region] = e
 	return e
 }

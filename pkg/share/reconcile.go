@@ -93,6 +93,9 @@ func (e *Engine) ReconcileImage(ctx context.Context, img *ec2types.Image, opts O
 		targets = amitag.Targets{}
 	}
 	in := rules.Input{Targets: targets, State: st, KMS: cfg.KMS, AllowPublic: cfg.AllowPublic, Known: cfg.OrganizationTargets()}
+	if refusal := rules.ParameterRefusal(cfg, tags[amitag.Parameter], aws.ToString(img.Name)); refusal != "" {
+		in.Refusals = []string{refusal}
+	}
 	d, unlock, err := e.decide(ctx, cfg, in)
 	defer unlock()
 	if err != nil {
@@ -128,6 +131,9 @@ func (e *Engine) ReconcileImage(ctx context.Context, img *ec2types.Image, opts O
 	if res.DryRun {
 		e.planOnly(ctx, &res, d.Plan)
 		e.logPlannedCopies(ctx, cw)
+		if err := e.consumersOf(ctx, cfg, img, tags, st, d.Plan, &res); err != nil {
+			return e.fail(ctx, res, tags, err)
+		}
 		if len(d.Blocked) > 0 {
 			res.Outcome = OutcomeBlocked
 		}
@@ -147,13 +153,21 @@ func (e *Engine) ReconcileImage(ctx context.Context, img *ec2types.Image, opts O
 		return e.fail(ctx, res, tags, errors.New(fmt.Sprint(st.Unread)))
 	}
 	if len(d.Blocked) > 0 {
-		// The removals are made; nothing was added.
-		return e.block(ctx, res, tags, append(slices.Clone(d.Blocked), d.Warnings...))
+		// The removals are made; nothing was added. The parameters naming
+		// the image, and the receivers that lost it, follow.
+		if err := e.consumersOf(ctx, cfg, img, tags, st, d.Plan, &res); err != nil {
+			return e.fail(ctx, res, tags, err)
+		}
+		return e.block(ctx, res, tags, slices.Concat(d.Blocked, d.Warnings, res.Consumers.notes()))
 	}
 	if err := w.copySteps(ctx, cw); err != nil {
 		return e.fail(ctx, res, tags, err)
 	}
 	res.Status, res.Message = cw.Summarize(d.Status, d.Message, false)
+	if err := e.consumersOf(ctx, cfg, img, tags, st, d.Plan, &res); err != nil {
+		return e.fail(ctx, res, tags, err)
+	}
+	res.Message = withNotes(res.Message, res.Consumers)
 	res.Outcome = OutcomeApplied
 	if res.TagsWritten, err = w.status(ctx, "", imageID, tags, res.Status, res.Message, e.copiesTag(ctx, cw)...); err != nil {
 		res.Outcome = OutcomeFailed

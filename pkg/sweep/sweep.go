@@ -123,6 +123,7 @@ type Engine interface {
 	Prefetch(ctx context.Context, images []ec2types.Image) error
 	ReconcileImage(ctx context.Context, img *ec2types.Image, opts share.Options) (share.Result, error)
 	Release(ctx context.Context, imageID string, exists bool, snaps []ec2types.Snapshot, opts share.Options) (share.Result, error)
+	SyncParameters(ctx context.Context, opts share.Options) (*share.ConsumerReport, error)
 }
 
 var _ Engine = (*share.Engine)(nil)
@@ -185,6 +186,10 @@ type Summary struct {
 	GoneImages int `json:"goneImages"`
 	// SnapshotsCleaned counts snapshots of gone images whose permissions were revoked.
 	SnapshotsCleaned int `json:"snapshotsCleaned"`
+	// ParametersChanged counts the newest-image parameters (this account's
+	// and the receivers') the sweep changed or planned to change: through
+	// its images' reconciles and its last step.
+	ParametersChanged int `json:"parametersChanged,omitempty"`
 	// Errors counts images that failed or are in status error, and failed listings.
 	Errors   int       `json:"errors"`
 	Failures []Failure `json:"failures,omitempty"`
@@ -305,6 +310,15 @@ func (s *Sweeper) Run(ctx context.Context, ro RunOptions) (Summary, error) {
 		cur.After = last
 		return finish(s.handOver(ctx, &sum, cur))
 	}
+	// Last, every parameter naming the newest image, whatever image's
+	// reconcile reached it or not.
+	rep, err := eng.SyncParameters(ctx, opts)
+	st.mu.Lock()
+	if err != nil {
+		st.fail("", fmt.Errorf("sweep: the newest-image parameters: %w", err))
+	}
+	sum.ParametersChanged += parametersChanged(rep)
+	st.mu.Unlock()
 	return finish(nil)
 }
 
@@ -349,7 +363,19 @@ func (st *state) cleaned(res share.Result, err error) {
 	st.sum.SnapshotsCleaned += res.SnapshotsChanged()
 }
 
+// parametersChanged counts the parameters a report changed (or planned to).
+func parametersChanged(rep *share.ConsumerReport) int {
+	n := 0
+	for _, p := range rep.Changed() {
+		if p.Error == "" {
+			n++
+		}
+	}
+	return n
+}
+
 func (st *state) tally(res share.Result, err error) {
+	st.sum.ParametersChanged += parametersChanged(res.Consumers)
 	switch {
 	case err != nil:
 		st.fail(res.ImageID, err)

@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	awsglob "github.com/amishare/amishare/pkg/glob"
 )
 
 // Statement is one policy statement, normalised: single values are lists.
@@ -28,9 +30,11 @@ type Statement struct {
 	Principal map[string][]string
 	Action    []string
 	Resource  []string
-	Condition map[string]map[string][]string // operator -> key -> values
+	// NotResource, instead of Resource, matches every resource but these.
+	NotResource []string
+	Condition   map[string]map[string][]string // operator -> key -> values
 	// Unsupported names the elements the statement has that the evaluator
-	// does not model (NotAction, NotResource, NotPrincipal): evaluating it fails.
+	// does not model (NotAction, NotPrincipal): evaluating it fails.
 	Unsupported []string
 }
 
@@ -125,7 +129,11 @@ func (s Statement) Applies(q Request) (bool, error) {
 	if !slices.ContainsFunc(s.Action, func(a string) bool { return glob(strings.ToLower(a), strings.ToLower(q.Action)) }) {
 		return false, nil
 	}
-	if !slices.ContainsFunc(s.Resource, func(r string) bool { return glob(r, q.Resource) }) {
+	if s.NotResource != nil {
+		if slices.ContainsFunc(s.NotResource, func(r string) bool { return glob(r, q.Resource) }) {
+			return false, nil
+		}
+	} else if !slices.ContainsFunc(s.Resource, func(r string) bool { return glob(r, q.Resource) }) {
 		return false, nil
 	}
 	for op, keys := range s.Condition {
@@ -165,28 +173,4 @@ func lookup(ctx map[string][]string, key string) []string {
 
 // glob matches v against an IAM pattern: * is any run of characters
 // (slashes included, unlike path.Match), ? is one character.
-func glob(pattern, v string) bool {
-	p, s := []rune(pattern), []rune(v)
-	// Iterative wildcard matching with backtracking to the last star.
-	pi, si, star, mark := 0, 0, -1, 0
-	for si < len(s) {
-		switch {
-		case pi < len(p) && (p[pi] == '?' || p[pi] == s[si]):
-			pi++
-			si++
-		case pi < len(p) && p[pi] == '*':
-			star, mark = pi, si
-			pi++
-		case star >= 0:
-			pi = star + 1
-			mark++
-			si = mark
-		default:
-			return false
-		}
-	}
-	for pi < len(p) && p[pi] == '*' {
-		pi++
-	}
-	return pi == len(p)
-}
+func glob(pattern, v string) bool { return awsglob.Match(pattern, v) }

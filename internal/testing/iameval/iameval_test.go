@@ -118,3 +118,26 @@ func TestCondition(t *testing.T) {
 		}
 	}
 }
+
+func TestNotResource(t *testing.T) {
+	stmts := []Statement{
+		{Sid: "accounts", Effect: "Allow", Action: []string{"sts:AssumeRole"}, Resource: []string{"arn:*:iam::111122223333:role/*"}},
+		{Sid: "only", Effect: "Deny", Action: []string{"sts:AssumeRole"}, NotResource: []string{"arn:aws:iam::*:role/amishare-receiver"}},
+	}
+	for _, tc := range []struct {
+		role string
+		want bool
+	}{
+		{"arn:aws:iam::111122223333:role/amishare-receiver", true},
+		{"arn:aws:iam::111122223333:role/admin", false},
+		{"arn:aws:iam::444455556666:role/amishare-receiver", false},
+	} {
+		if got := Evaluate(stmts, Request{Action: "sts:AssumeRole", Resource: tc.role}).Allowed; got != tc.want {
+			t.Errorf("AssumeRole %s: allowed %v, want %v", tc.role, got, tc.want)
+		}
+	}
+	s, err := ParseStatement(map[string]any{"Effect": "Deny", "Action": "sts:AssumeRole", "NotResource": "arn:aws:iam::*:role/x"})
+	if err != nil || len(s.Unsupported) != 0 || len(s.NotResource) != 1 {
+		t.Errorf("ParseStatement with NotResource: %+v, %v", s, err)
+	}
+}

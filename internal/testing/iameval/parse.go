@@ -18,7 +18,10 @@ func ParseStatement(v any) (Statement, error) {
 	s := Statement{Action: Strings(m["Action"]), Resource: Strings(m["Resource"])}
 	s.Sid, _ = m["Sid"].(string)
 	s.Effect, _ = m["Effect"].(string)
-	for _, name := range []string{"NotAction", "NotResource", "NotPrincipal"} {
+	if nr, ok := m["NotResource"]; ok {
+		s.NotResource = Strings(nr)
+	}
+	for _, name := range []string{"NotAction", "NotPrincipal"} {
 		if _, ok := m[name]; ok {
 			s.Unsupported = append(s.Unsupported, name)
 		}

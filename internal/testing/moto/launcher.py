@@ -361,30 +361,133 @@ def _kms_get_param(self, param_name, if_none=None):
 KmsResponse._get_param = _kms_get_param
 
 
-# --- Patch 7: another account's KMS key is access denied ---------------------
+# --- Patch 7: a key of another account, named by its ARN, obeys its key policy
 #
 # moto: KMS looks a key ARN up by its key id alone, ignoring the account in the
 # ARN, so a call naming another account's key answers NotFoundException (or
 # acts on a same-id key of the caller's account).
-# AWS: a key of another account can be used only when its key policy allows
-# the caller; otherwise every KMS call on it (DescribeKey, GetKeyPolicy,
-# CreateGrant, ...) answers AccessDeniedException. Here no cross-account key
-# policy is modelled, so every call naming a key or alias ARN of another
-# account is denied.
+# AWS: a call naming another account's key by its key ARN reaches that key,
+# for the operations KMS allows across accounts (CreateGrant, DescribeKey,
+# ListGrants, RevokeGrant, RetireGrant and the cryptographic ones), and the
+# key policy decides whether the caller may (the caller's own IAM policy must
+# allow it too: not modelled here, amishare's recorded-calls check covers its
+# roles). Any other operation, a key ARN naming no key, and a call the key
+# policy does not allow answer AccessDeniedException. The key policy is
+# evaluated by _policy_allows (below) with the caller's account, principal
+# ARN (an assumed role's role ARN) and the request's kms: condition keys.
+
+import copy
+import fnmatch
+import json
 
 from moto.core.exceptions import JsonRESTError
 from moto.moto_api._internal.models import MotoAPIBackend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
-KMS_ARN = re.compile(r"^arn:[a-z0-9-]+:kms:[a-z0-9-]*:(\d{12}):(key|alias)/")
+KMS_ARN = re.compile(r"^arn:[a-z0-9-]+:kms:([a-z0-9-]*):(\d{12}):(key|alias)/(.+)$")
+CROSS_ACCOUNT_KMS = {
+    "CreateGrant", "DescribeKey", "ListGrants", "RevokeGrant", "RetireGrant", "Decrypt", "Encrypt",
+    "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncrypt",
+}
 
 
 def _kms_denied(self, action, resource, reason):
     return JsonRESTError(
         "AccessDeniedException",
-        f"User: arn:aws:iam::{self.current_account}:root is not authorized to perform: "
+        f"User: {_caller_arn(self)} is not authorized to perform: "
         f"kms:{action} on resource: {resource} because {reason}",
     )
+
+
+def _caller_arn(self):
+    """The caller's principal ARN: the role of assumed-role credentials, else the account's root."""
+    from moto.sts.models import sts_backends
+
+    try:
+        role = sts_backends[self.current_account]["aws"].get_assumed_role_from_access_key(self.get_access_key())
+    except Exception:
+        role = None
+    return role.role_arn if role else f"arn:aws:iam::{self.current_account}:root"
+
+
+def _policy_allows(policy, action, ctx):
+    """Whether a resource policy (a key policy, a role's trust policy) allows
+    action for the request context ctx (aws:PrincipalAccount and
+    aws:PrincipalArn always; lists are multivalued keys): an explicit Deny
+    wins, else an Allow is needed. Only what amishare's policies use is
+    modelled; a condition operator it does not know never matches."""
+    doc = json.loads(policy) if isinstance(policy, str) else policy
+    statements = doc.get("Statement") or []
+    if isinstance(statements, dict):
+        statements = [statements]
+    allowed = False
+    for st in statements:
+        if not _statement_applies(st, action, ctx):
+            continue
+        if st.get("Effect") == "Deny":
+            return False
+        allowed = allowed or st.get("Effect") == "Allow"
+    return allowed
+
+
+def _as_list(v):
+    if v is None:
+        return []
+    return v if isinstance(v, list) else [v]
+
+
+def _statement_applies(st, action, ctx):
+    principal = st.get("Principal")
+    names = ["*"] if principal == "*" else _as_list((principal or {}).get("AWS"))
+    account, arn = ctx["aws:PrincipalAccount"], ctx["aws:PrincipalArn"]
+    if not any(n in ("*", account, arn, f"arn:aws:iam::{account}:root") for n in names):
+        return False
+    if not any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in _as_list(st.get("Action"))):
+        return False
+    for op, keys in (st.get("Condition") or {}).items():
+        for key, want in keys.items():
+            if not _condition(op, [str(w) for w in _as_list(want)], _as_list(ctx.get(key))):
+                return False
+    return True
+
+
+def _condition(op, want, got):
+    qualifier, _, base = op.rpartition(":")
+    if_exists = base.endswith("IfExists")
+    base = base.removesuffix("IfExists")
+    if base == "Null":
+        return (want[0].lower() == "true") == (not got)
+    negated = "Not" in base
+    compare = {
+        "StringEquals": lambda w, g: w == g, "ArnEquals": lambda w, g: w == g,
+        "StringLike": lambda w, g: fnmatch.fnmatchcase(g, w), "ArnLike": lambda w, g: fnmatch.fnmatchcase(g, w),
+        "Bool": lambda w, g: w.lower() == g.lower(),
+    }.get(base.replace("Not", "", 1))
+    if compare is None:
+        return False
+    if not got:
+        return qualifier == "ForAllValues" or if_exists or (negated and not qualifier)
+
+    def match(g):
+        return any(compare(w, str(g)) for w in want) != negated
+
+    if qualifier == "ForAllValues":
+        return all(match(g) for g in got)
+    return any(match(g) for g in got)
+
+
+def _kms_context(self, key_account):
+    ctx = {
+        "aws:PrincipalAccount": self.current_account,
+        "aws:PrincipalArn": _caller_arn(self),
+        "kms:CallerAccount": self.current_account,
+        "kms:GrantIsForAWSResource": "false",
+    }
+    if self._get_param("GranteePrincipal"):
+        ctx["kms:GranteePrincipal"] = self._get_param("GranteePrincipal")
+    if self._get_param("Operations"):
+        ctx["kms:GrantOperations"] = list(self._get_param("Operations"))
+    return ctx
 
 
 def _kms_guard(name, method):
@@ -394,13 +497,29 @@ def _kms_guard(name, method):
         key_id = self._get_param("KeyId")
         if isinstance(key_id, str):
             match = KMS_ARN.match(key_id)
-            if match and match.group(1) != self.current_account:
-                raise _kms_denied(self, action, key_id, "no resource-based policy allows it")
+            if match and match.group(2) != self.current_account:
+                return _foreign_key_call(self, action, key_id, match, method, args, kwargs)
             _check_delegated(self, action, key_id)
         return method(self, *args, **kwargs)
 
     guarded.__name__ = name
     return guarded
+
+
+def _foreign_key_call(self, action, key_arn, match, method, args, kwargs):
+    from moto.kms.models import kms_backends
+
+    region, owner, kind, key_id = match.groups()
+    key = kms_backends[owner][self.region].keys.get(key_id) if kind == "key" and region == self.region else None
+    if action not in CROSS_ACCOUNT_KMS or key is None:
+        raise _kms_denied(self, action, key_arn, "no resource-based policy allows it")
+    if not _policy_allows(key.policy, f"kms:{action}", _kms_context(self, owner)):
+        raise _kms_denied(self, action, key_arn, "the key policy does not allow it")
+    caller, self.current_account = self.current_account, owner
+    try:
+        return method(self, *args, **kwargs)
+    finally:
+        self.current_account = caller
 
 
 # --- Patch 8 (test control): keys not delegated to amishare are refused ------
@@ -445,15 +564,23 @@ _stock_dispatch = DomainDispatcherApplication.__call__
 # Test switches: POST /amishare-test/NAME with body "true" or "false". Each
 # is off after start and after every /moto-api/reset.
 _switches = {"delegated-keys-only": _delegated_keys_only}
+# Test controls: POST /amishare-test/NAME with a body the control reads; each
+# returns (HTTP status, text).
+_controls = {}
 CONTROL_PREFIX = "/amishare-test/"
 
 
 def _dispatch(self, environ, start_response):
     path = environ.get("PATH_INFO") or ""
     if path.startswith(CONTROL_PREFIX) and environ.get("REQUEST_METHOD") == "POST":
-        switch = _switches.get(path[len(CONTROL_PREFIX):])
+        name = path[len(CONTROL_PREFIX):]
+        switch = _switches.get(name)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length).decode().strip()
+        if name in _controls:
+            status, text = _controls[name](body)
+            start_response(status, [("Content-Type", "text/plain")])
+            return [text.encode() + b"\n"]
         if switch is None:
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"no such switch\n"]
@@ -801,6 +928,203 @@ def _delete_tags(self, resource_ids, tags):
 
 
 TagBackend.delete_tags = _delete_tags
+
+
+# --- Patch 14: SSM validates aws:ec2:image values asynchronously -------------
+#
+# moto: PutParameter with DataType aws:ec2:image stores any value at once.
+# AWS: "PutParameter returns before the validation is complete": the call
+# answers 200 with a version, and the parameter is created or updated only
+# if the value names an AMI that is available and that the writing account
+# may describe in that Region (its own, or one shared with it); otherwise it
+# keeps its old value (a new one stays ParameterNotFound). Here validation
+# completes at once unless a test turns on
+# POST /amishare-test/ssm-image-validation-pending, which leaves every such
+# write unapplied, as while AWS is still validating.
+
+from types import SimpleNamespace
+
+from moto.ssm.models import SimpleSystemManagerBackend
+
+_ssm_image_pending = {"on": False}
+_switches["ssm-image-validation-pending"] = _ssm_image_pending
+_stock_put_parameter = SimpleSystemManagerBackend.put_parameter
+
+
+def _image_visible(account, region, image_id):
+    """Whether account may describe image_id in region: its own, or shared
+    with it by account id, and available."""
+    from moto.ec2.models import ec2_backends
+
+    for owner in list(ec2_backends.keys()):
+        ami = ec2_backends[owner][region].amis.get(image_id) if region in ec2_backends[owner].regions else None
+        if ami is None:
+            continue
+        shared = owner == account or {"UserId": account} in ami.launch_permissions or ami.is_public
+        return shared and ami.state == "available"
+    return False
+
+
+def _put_parameter(self, name, description, value, parameter_type, allowed_pattern, keyid, overwrite, tags,
+                   data_type, tier=None, policies=None):
+    if data_type == "aws:ec2:image" and (
+        _ssm_image_pending["on"] or not _image_visible(self.account_id, self.region_name, value)
+    ):
+        versions = self._parameters[name] if name in self._parameters else []
+        if versions and not overwrite:
+            from moto.ssm.exceptions import ParameterAlreadyExists
+
+            raise ParameterAlreadyExists
+        last = versions[-1] if versions else None
+        return SimpleNamespace(version=(last.version if last else 0) + 1, tier=tier or (last.tier if last else "Standard"))
+    return _stock_put_parameter(self, name, description, value, parameter_type, allowed_pattern, keyid, overwrite,
+                                tags, data_type, tier=tier, policies=policies)
+
+
+SimpleSystemManagerBackend.put_parameter = _put_parameter
+
+
+# --- Patch 15: an image shared with an account is visible to it, with its own tags
+#
+# moto: each account sees only the images it owns: DescribeImages and
+# CreateTags in another account answer InvalidAMIID.NotFound for an image
+# shared with it.
+# AWS: an account describes the images shared with it by account id
+# (ImageIds, Owners naming the owner, ExecutableUsers self), and may tag
+# them; those tags are private to it: the owner never sees them, and the
+# account never sees the owner's ("The tags you add are visible only to your
+# account").
+
+
+def _shared_with(backend):
+    """The images of other accounts in the backend's region shared with its
+    account by account id, each seen with that account's own tags."""
+    from moto.ec2.models import ec2_backends
+
+    out = {}
+    me = backend.account_id
+    for owner in list(ec2_backends.keys()):
+        if owner == me or backend.region_name not in ec2_backends[owner].regions:
+            continue
+        for ami in list(ec2_backends[owner][backend.region_name].amis.values()):
+            if {"UserId": me} in ami.launch_permissions:
+                seen = copy.copy(ami)
+                seen.ec2_backend = backend  # its tags are this account's
+                out[ami.id] = seen
+    return out
+
+
+_own_describe_images = AmiBackend.describe_images  # Patch 4's
+
+
+def _describe_shared_images(self, ami_ids=None, filters=None, exec_users=None, owners=None):
+    shared = _shared_with(self)
+    wanted = [self.account_id if o == "self" else o for o in owners or []]
+    if ami_ids:
+        theirs = [i for i in ami_ids if i in shared and i not in self.amis and i not in self.deleted_amis]
+        own = [i for i in ami_ids if i not in theirs]
+        images = _own_describe_images(self, own, filters, exec_users, owners) if own else []
+        return images + [shared[i] for i in theirs if not wanted or shared[i].owner_id in wanted]
+    images = _own_describe_images(self, None, filters, exec_users, owners)
+    extra = [img for img in shared.values() if not wanted or img.owner_id in wanted]
+    if filters:
+        from moto.ec2.utils import generic_filter
+
+        extra = generic_filter(filters, extra)
+    return images + extra
+
+
+AmiBackend.describe_images = _describe_shared_images
+
+
+# --- Patch 16: AssumeRole needs the role, and its trust policy decides ------
+#
+# moto: STS AssumeRole returns credentials for any role ARN, whether the role
+# exists or not, and evaluates no trust policy.
+# AWS: AssumeRole of a role that does not exist, or whose trust policy does
+# not allow the caller (its account, principal ARN, the session name, ...),
+# answers AccessDenied ("... is not authorized to perform: sts:AssumeRole on
+# resource: ..."). The trust policy is evaluated by _policy_allows (Patch 7)
+# with aws:PrincipalAccount, aws:PrincipalArn and sts:RoleSessionName.
+
+from moto.iam.models import iam_backends
+from moto.sts.exceptions import STSClientError
+from moto.sts.responses import TokenResponse
+
+_stock_assume_role = TokenResponse.assume_role
+
+
+def _assume_role(self):
+    role_arn = self._get_param("RoleArn") or ""
+    match = re.match(r"^arn:aws[a-z-]*:iam::(\d{12}):role/(.+)$", role_arn)
+    role = None
+    if match:
+        try:
+            role = iam_backends[match.group(1)]["aws"].get_role_by_arn(role_arn)
+        except Exception:
+            role = None
+    ctx = {
+        "aws:PrincipalAccount": self.current_account,
+        "aws:PrincipalArn": _caller_arn(self),
+        "sts:RoleSessionName": self._get_param("RoleSessionName") or "",
+    }
+    if role is None or not _policy_allows(role.assume_role_policy_document, "sts:AssumeRole", ctx):
+        raise STSClientError("AccessDenied", f"User: {ctx['aws:PrincipalArn']} is not authorized to perform: sts:AssumeRole on resource: {role_arn}")
+    return _stock_assume_role(self)
+
+
+TokenResponse.assume_role = _assume_role
+
+
+# --- Patch 17 (test control): an image's creation date -----------------------
+#
+# moto: an image's CreationDate is the second it was registered, as in AWS.
+# Tests that order images by age set it: POST /amishare-test/creation-date
+# with the body "IMAGE_ID DATE" (DATE as DescribeImages reports it,
+# 2024-05-14T09:20:01.000Z).
+
+
+def _set_creation_date(body):
+    from moto.core.parse import default_timestamp_parser
+    from moto.ec2.models import ec2_backends
+
+    image_id, _, date = body.partition(" ")
+    for owner in list(ec2_backends.keys()):
+        for region in ec2_backends[owner].regions:
+            ami = ec2_backends[owner][region].amis.get(image_id)
+            if ami is not None:
+                ami.creation_date = default_timestamp_parser(date.strip())
+                return "200 OK", image_id
+    return "404 Not Found", f"no image {image_id}"
+
+
+_controls["creation-date"] = _set_creation_date
+
+
+# --- Patch 18: a tag-key or tag-value filter matches any of a resource's tags
+#
+# moto: generic_filter compares a resource's tag keys (or values) with a
+# filter's values as sets: with several values it matches only a resource
+# whose keys are all among them, or include them all, so tag-key =
+# [amishare:accounts, amishare:status] misses an image that also carries a
+# Name or team tag.
+# AWS: "If you specify multiple values for a filter, the values are joined
+# with an OR": a resource matches when any of its tag keys (values) matches
+# any of the filter's values (* and ? wildcards).
+
+import moto.ec2.utils as _ec2_utils
+
+_stock_is_filter_matching = _ec2_utils.is_filter_matching
+
+
+def _is_filter_matching(obj, _filter, filter_value):
+    if _filter in ("tag-key", "tag-value") and filter_value is not None:
+        values = filter_value if isinstance(filter_value, list) else [filter_value]
+        return any(fnmatch.fnmatch(str(element), pattern) for element in obj.get_filter_value(_filter) or [] for pattern in values)
+    return _stock_is_filter_matching(obj, _filter, filter_value)
+
+
+_ec2_utils.is_filter_matching = _is_filter_matching
 
 
 

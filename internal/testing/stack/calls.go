@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/amishare/amishare/internal/testing/iameval"
+	"github.com/amishare/amishare/pkg/config"
 )
 
 // Call is one AWS call amishare's code made in a test, as
@@ -20,6 +21,18 @@ type Call struct {
 	Operation string         `json:"operation"`
 	Region    string         `json:"region"` // where the call was sent; "" means Region
 	Input     map[string]any `json:"input"`
+	// Receiver is the receiver whose role made the call, "" for the
+	// function's own role.
+	Receiver string `json:"receiver,omitempty"`
+}
+
+// account is the account whose resources the call names when they carry
+// one (parameters, roles): the receiver's for its role's calls.
+func (c Call) account() string {
+	if c.Receiver != "" {
+		return c.Receiver
+	}
+	return AccountID
 }
 
 // region is where the call was sent.
@@ -52,7 +65,7 @@ func ReadCalls(dir string) ([]Call, error) {
 				f.Close()
 				return nil, fmt.Errorf("%s: %w", path, err)
 			}
-			key := fmt.Sprint(c.Requests())
+			key := c.Receiver + fmt.Sprint(c.Requests())
 			if !seen[key] {
 				seen[key] = true
 				out = append(out, c)
@@ -164,8 +177,33 @@ func (c Call) Requests() []iameval.Request {
 			ctx["kms:BypassPolicyLockoutSafetyCheck"] = []string{"true"}
 		}
 	case "ssm":
+		names := strList(in["Names"])
 		if name, ok := in["Name"].(string); ok {
-			resources = []string{fmt.Sprintf("arn:%s:ssm:%s:%s:parameter/%s", Partition, Region, AccountID, strings.TrimPrefix(name, "/"))}
+			names = append(names, name)
+		}
+		for _, name := range names {
+			resources = append(resources, fmt.Sprintf("arn:%s:ssm:%s:%s:parameter/%s", Partition, region, c.account(), strings.TrimPrefix(name, "/")))
+		}
+		if c.Operation == "PutParameter" {
+			// Set when the request has parameter policies (the Parameter
+			// Store guide's condition key).
+			_, policies := in["Policies"].(string)
+			ctx["ssm:Policies"] = []string{fmt.Sprint(policies)}
+		}
+	case "sts":
+		if arn, ok := in["RoleArn"].(string); ok {
+			resources = []string{arn}
+		}
+		if name, ok := in["RoleSessionName"].(string); ok {
+			ctx["sts:RoleSessionName"] = []string{name}
+		}
+	case "iam":
+		if name, ok := in["RoleName"].(string); ok {
+			path := "/"
+			if name == AutoScalingRoleName {
+				path = "/aws-service-role/autoscaling.amazonaws.com/"
+			}
+			resources = []string{fmt.Sprintf("arn:%s:iam::%s:role%s%s", Partition, c.account(), path, name)}
 		}
 	case "sqs":
 		if u, ok := in["QueueUrl"].(string); ok {
@@ -223,9 +261,50 @@ func Accounts(calls []Call) []string {
 	return out
 }
 
-// ConfigParameter is the SSM parameter a GetParameter call read, "" otherwise.
+// AutoScalingRoleName is the Auto Scaling service-linked role, whose path
+// is /aws-service-role/autoscaling.amazonaws.com/.
+const AutoScalingRoleName = "AWSServiceRoleForAutoScaling"
+
+// Receivers lists the accounts whose roles calls assumed, sorted: with the
+// stack, Receivers lists them all.
+func Receivers(calls []Call) []string {
+	var out []string
+	for _, c := range calls {
+		if arn, ok := c.Input["RoleArn"].(string); ok && strings.EqualFold(c.Service, "sts") {
+			if a := strings.Split(arn, ":"); len(a) > 4 && !slices.Contains(out, a[4]) {
+				out = append(out, a[4])
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// MirroredKeys lists the tag keys receivers' calls wrote or deleted on
+// images, sorted: with the receiver stack, MirrorTags lists them all.
+func MirroredKeys(calls []Call) []string {
+	var out []string
+	for _, c := range calls {
+		if c.Receiver == "" || (c.Operation != "CreateTags" && c.Operation != "DeleteTags") {
+			continue
+		}
+		for _, t := range iameval.List(c.Input["Tags"]) {
+			tm, _ := t.(map[string]any)
+			if k := fmt.Sprint(tm["Key"]); !slices.Contains(out, k) {
+				out = append(out, k)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ConfigParameter is the configuration parameter a GetParameter call read,
+// "" otherwise: the function's read of a parameter outside the parameters
+// it keeps (the tests keep them under the default prefix).
 func (c Call) ConfigParameter() string {
-	if strings.EqualFold(c.Service, "ssm") && c.Operation == "GetParameter" {
+	if strings.EqualFold(c.Service, "ssm") && c.Operation == "GetParameter" && c.Receiver == "" &&
+		!strings.HasPrefix(fmt.Sprint(c.Input["Name"]), config.DefaultParameterPrefix) {
 		if name, ok := c.Input["Name"].(string); ok {
 			return name
 		}

@@ -37,21 +37,25 @@ func TestRecordedCallsAllowed(t *testing.T) {
 	}
 	t.Logf("%d distinct calls: %s", len(calls), strings.Join(Summary(calls), " "))
 	checkCalls(t, calls, Accounts(calls))
+	checkReceiverCalls(t, calls)
 }
 
-// checkCalls checks the role allows every call, deployed with
-// AllowedAccounts accounts.
+// checkCalls checks the function's role allows every call it made (not
+// the receivers'), deployed with AllowedAccounts accounts and the
+// receivers the calls assumed roles in.
 func checkCalls(t *testing.T, calls []Call, accounts []string) {
 	t.Helper()
 	// The suite's configuration allows copies to the regions its calls went to.
 	allowedRegions := strings.Join(Regions(calls), ",")
+	receivers := strings.Join(Receivers(calls), ",")
 	roles := map[string][]iameval.Statement{}
 	roleFor := func(mode, param string) []iameval.Statement {
 		key := mode + " " + param
 		if r, ok := roles[key]; ok {
 			return r
 		}
-		params := map[string]string{"KmsMode": mode, "DelegatedKeysOnly": "true", "AllowedRegions": allowedRegions, "AllowedAccounts": strings.Join(accounts, ",")}
+		params := map[string]string{"KmsMode": mode, "DelegatedKeysOnly": "true", "AllowedRegions": allowedRegions,
+			"AllowedAccounts": strings.Join(accounts, ","), "Receivers": receivers}
 		if param != "" {
 			params["ConfigParameterName"] = param
 		}
@@ -60,6 +64,9 @@ func checkCalls(t *testing.T, calls []Call, accounts []string) {
 		return r
 	}
 	for _, c := range calls {
+		if c.Receiver != "" {
+			continue // checkReceiverCalls
+		}
 		for _, q := range c.Requests() {
 			var denials []string
 			for _, mode := range []string{"policy", "grant", "off"} {
@@ -111,6 +118,15 @@ func TestCallRequests(t *testing.T) {
 			"Resources": []any{"snap-0123456789abcdef0"}, "Tags": []any{map[string]any{"Key": "amishare:image", "Value": "ami-0123456789abcdef0"}},
 		}},
 		{Service: "SQS", Operation: "SendMessage", Input: map[string]any{"QueueUrl": "http://127.0.0.1:5000/123456789012/amishare-SweepQueue"}},
+		// The parameters naming the newest image, and a receiver's role.
+		{Service: "SSM", Operation: "GetParameters", Input: map[string]any{"Names": []any{"/amishare/images/a", "/amishare/images/b"}}},
+		{Service: "SSM", Operation: "PutParameter", Input: map[string]any{"Name": "/amishare/images/a", "Value": "ami-0123456789abcdef0", "DataType": "aws:ec2:image"}},
+		{Service: "SSM", Operation: "GetParameter", Input: map[string]any{"Name": "/amishare/images/a"}},
+		{Service: "SSM", Operation: "DeleteParameter", Region: "eu-west-1", Input: map[string]any{"Name": "/amishare/images/a"}},
+		{Service: "STS", Operation: "AssumeRole", Input: map[string]any{"RoleArn": "arn:aws:iam::111122223333:role/amishare-receiver", "RoleSessionName": "amishare-ami-0123456789abcdef0"}},
+	}
+	if got := Receivers(calls); !slices.Equal(got, []string{"111122223333"}) {
+		t.Errorf("Receivers = %v, want [111122223333]", got)
 	}
 	if got := Regions(calls); !slices.Equal(got, []string{"eu-west-1"}) {
 		t.Errorf("Regions = %v, want [eu-west-1]", got)
@@ -147,6 +163,12 @@ func TestCallRequests(t *testing.T) {
 		{Service: "EC2", Operation: "CreateTags", Input: map[string]any{
 			"Resources": []any{"ami-0123456789abcdef0"}, "Tags": []any{map[string]any{"Key": "amishare:regions", "Value": "eu-west-1"}},
 		}},
+		// Parameters outside the prefix, or the configuration itself.
+		{Service: "SSM", Operation: "PutParameter", Input: map[string]any{"Name": "/app/db-password", "Value": "x"}},
+		{Service: "SSM", Operation: "PutParameter", Input: map[string]any{"Name": "/amishare/config", "Value": "{}"}},
+		{Service: "SSM", Operation: "PutParameter", Input: map[string]any{"Name": "/amishare/images/a", "Value": "x", "Policies": "[]"}},
+		// No receiver in the role below: no role to assume.
+		{Service: "STS", Operation: "AssumeRole", Input: map[string]any{"RoleArn": "arn:aws:iam::111122223333:role/amishare-receiver", "RoleSessionName": "amishare-x"}},
 	}
 	for _, c := range bad {
 		t.Run("refused "+c.Action(), func(t *testing.T) {

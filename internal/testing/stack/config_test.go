@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"fmt"
 	"regexp"
 	"slices"
 	"testing"
@@ -48,6 +49,28 @@ func TestConfigParameterParses(t *testing.T) {
 				t.Errorf("accounts not allowed: %+v", c)
 			}
 		}},
+		{"parameters and receivers", map[string]string{
+			"AllowedAccounts":   "111122223333,444455556666",
+			"ImageParameters":   `{"/amishare/images/golden/al2023":"golden-al2023-*","/amishare/images/web":"web [v?] *"}`,
+			"ParameterPrefix":   "/amishare/images/",
+			"Receivers":         "111122223333",
+			"ReceiverRoleName":  "team-receiver",
+			"MirrorTags":        "team,cost center",
+			"AutoScalingGrants": "true",
+		}, func(t *testing.T, c *config.Config) {
+			if p, _ := c.NamePattern("/amishare/images/web"); p != "web [v?] *" || len(c.Parameters) != 2 {
+				t.Errorf("parameters %v", c.Parameters)
+			}
+			if !slices.Equal(c.Receivers, []string{"111122223333"}) || c.ReceiverRole != "team-receiver" || !c.AutoScalingGrants ||
+				!slices.Equal(c.MirrorTags, []string{"team", "cost center"}) {
+				t.Errorf("receivers %v role %q grants %v mirrored %v", c.Receivers, c.ReceiverRole, c.AutoScalingGrants, c.MirrorTags)
+			}
+		}},
+		{"no receiver", nil, func(t *testing.T, c *config.Config) {
+			if len(c.Receivers)+len(c.MirrorTags)+len(c.Parameters) != 0 || c.AutoScalingGrants || c.ParameterPrefix != config.DefaultParameterPrefix {
+				t.Errorf("defaults: %+v", c)
+			}
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,6 +113,41 @@ func TestOrganizationParameterPatterns(t *testing.T) {
 		for _, v := range tc.accept {
 			if !re.MatchString(v) {
 				t.Errorf("%s rejects %q", tc.param, v)
+			}
+		}
+		for _, v := range tc.rejected {
+			if re.MatchString(v) {
+				t.Errorf("%s accepts %q", tc.param, v)
+			}
+		}
+	}
+}
+
+// TestConsumerParameterPatterns: the values pasted into the configuration
+// document can never close a string or the object and go on.
+func TestConsumerParameterPatterns(t *testing.T) {
+	params, _ := translate(t)["Parameters"].(map[string]any)
+	for _, tc := range []struct {
+		param    string
+		accept   []string
+		rejected []string
+	}{
+		{"ImageParameters",
+			[]string{"{}", `{"/amishare/images/golden/al2023":"golden-al2023-*"}`, `{ "/a/b" : "x [copy of y] ?" , "/a/c":"*" }`},
+			[]string{`{"/a/b":"x"}, "allowPublic": true`, `{"/a/b":"x\"}`, `{"a":"x"}`, `{"/a/b":"x","allowPublic":true}`, `{"/a/b":""}`}},
+		{"ParameterPrefix", []string{"/amishare/images/", "/a/"}, []string{"/", "/amishare/images", "amishare/", "/a//"}},
+		{"MirrorTags", []string{"", "team", "cost center", "aws:x"}, []string{`a"b`, `a\b`}},
+		{"Receivers", []string{"", "111122223333"}, []string{"1111-2222-3333", " 111122223333"}},
+		{"ReceiverRoleName", []string{"amishare-receiver"}, []string{"", "path/role"}},
+	} {
+		p, _ := params[tc.param].(map[string]any)
+		re, err := regexp.Compile(fmt.Sprint(p["AllowedPattern"]))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.param, err)
+		}
+		for _, v := range tc.accept {
+			if !re.MatchString(v) {
+				t.Errorf("%s refuses %q", tc.param, v)
 			}
 		}
 		for _, v := range tc.rejected {

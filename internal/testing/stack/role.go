@@ -36,6 +36,8 @@ type Role struct {
 	Name            string
 	ManagedPolicies []string
 	Inline          []InlinePolicy
+	// Trust is the role's trust policy (each statement's Resource is "*").
+	Trust []iameval.Statement
 }
 
 // Statements returns every statement the role carries: inline and managed.
@@ -66,11 +68,31 @@ func FunctionRole(resources map[string]any, fn string) (Role, error) {
 	if !ok {
 		return Role{}, fmt.Errorf("function %s: role %v is not a role of the template", fn, prop(f, "Role"))
 	}
+	role, err := RoleOf(resources, name)
+	if err != nil {
+		return Role{}, fmt.Errorf("function %s: %w", fn, err)
+	}
+	return role, nil
+}
+
+// RoleOf returns the role of logical id name in the resolved resources:
+// its policies and its trust policy.
+func RoleOf(resources map[string]any, name string) (Role, error) {
 	res, ok := resources[name].(map[string]any)
 	if !ok || res["Type"] != "AWS::IAM::Role" {
-		return Role{}, fmt.Errorf("function %s: no role %s", fn, name)
+		return Role{}, fmt.Errorf("no role %s", name)
 	}
 	role := Role{Name: name}
+	trust, _ := prop(res, "AssumeRolePolicyDocument").(map[string]any)
+	for i, s := range iameval.List(trust["Statement"]) {
+		st, err := iameval.ParseStatement(s)
+		if err != nil || len(st.Unsupported) > 0 || st.Principal == nil {
+			return Role{}, fmt.Errorf("role %s trust policy statement %d: %v %v (a principal is needed, and nothing the evaluator does not model)", name, i, err, st.Unsupported)
+		}
+		// A trust policy names no resource: the role itself.
+		st.Resource, st.Policy = []string{"*"}, "trust"
+		role.Trust = append(role.Trust, st)
+	}
 	for _, a := range iameval.List(prop(res, "ManagedPolicyArns")) {
 		arn := fmt.Sprint(a)
 		if _, known := managedPolicies[arn]; !known {

@@ -369,6 +369,8 @@ func TestRulePatterns(t *testing.T) {
 	everyTagDeleted := `{"account":"123456789012","source":"aws.tag","detail-type":"Tag Change on Resource","resources":["arn:aws:ec2:us-east-1:123456789012:image/ami-0123456789abcdef0"],"detail":{"changed-tag-keys":["amishare:status","amishare:message"],"service":"ec2","resource-type":"image","tags":{}}}`
 	statusWritten := `{"account":"123456789012","source":"aws.tag","detail-type":"Tag Change on Resource","resources":["arn:aws:ec2:us-east-1:123456789012:image/ami-0123456789abcdef0"],"detail":{"changed-tag-keys":["amishare:status"],"service":"ec2","resource-type":"image","tags":{"amishare:status":"shared"}}}`
 	deleteStatus := `{"account":"123456789012","source":"aws.ec2","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"ec2.amazonaws.com","eventName":"DeleteTags","requestParameters":{"resourcesSet":{"items":[{"resourceId":"ami-0123456789abcdef0"}]},"tagSet":{"items":[{"key":"amishare:status"}]}}}}`
+	parameterTagChange := `{"account":"123456789012","source":"aws.tag","detail-type":"Tag Change on Resource","resources":["arn:aws:ec2:us-east-1:123456789012:image/ami-0123456789abcdef0"],"detail":{"changed-tag-keys":["amishare:parameter"],"service":"ec2","resource-type":"image","tags":{"amishare:parameter":"/amishare/images/golden"}}}`
+	createParameterTag := `{"account":"123456789012","source":"aws.ec2","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"ec2.amazonaws.com","eventName":"CreateTags","requestParameters":{"resourcesSet":{"items":[{"resourceId":"ami-0123456789abcdef0"}]},"tagSet":{"items":[{"key":"amishare:parameter"}]}}}}`
 	otherAccount := `{"account":"999999999999","source":"aws.tag","detail-type":"Tag Change on Resource","resources":["arn:aws:ec2:us-east-1:999999999999:image/ami-0123456789abcdef0"],"detail":{"changed-tag-keys":["amishare:accounts"],"service":"ec2","resource-type":"image"}}`
 	tests := []struct {
 		name  string
@@ -402,6 +404,8 @@ func TestRulePatterns(t *testing.T) {
 		{"amishare's own status tag written", statusWritten, ""},
 		{"CloudTrail DeleteTags of amishare:status", deleteStatus, "CloudTrailRule"},
 		{"a tag change in another account", otherAccount, ""},
+		{"parameter tag change", parameterTagChange, "AmishareFunctionAccountsTagChanged"},
+		{"CreateTags of amishare:parameter", createParameterTag, "CloudTrailRule"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -468,7 +472,8 @@ func TestREADMEListsTheRole(t *testing.T) {
 	}
 	have := map[string]bool{}
 	for _, mode := range []string{"policy", "grant", "off"} {
-		for _, a := range role(t, map[string]string{"KmsMode": mode}).Actions() {
+		// With a receiver, so that its sts:AssumeRole is in the role too.
+		for _, a := range role(t, map[string]string{"KmsMode": mode, "Receivers": "111122223333"}).Actions() {
 			have[a] = true
 			if !slices.Contains(table, a) {
 				t.Errorf("the role allows %s (KmsMode %s) but the README's IAM table does not list it", a, mode)

@@ -33,7 +33,14 @@ type Template map[string]any
 // `sam deploy` has CloudFormation do) and returns plain CloudFormation. It
 // uses $AMISHARE_MOTO_PYTHON, else python3: the interpreter the Makefile
 // checked for the pinned tools.
-func Translate(path string) (Template, error) {
+func Translate(path string) (Template, error) { return load(path, false) }
+
+// Parse reads a plain CloudFormation template (the receiver stack: no
+// transform) as JSON values, its YAML tags (!Sub, !If, ...) read as
+// CloudFormation reads them.
+func Parse(path string) (Template, error) { return load(path, true) }
+
+func load(path string, plain bool) (Template, error) {
 	python := os.Getenv("AMISHARE_MOTO_PYTHON")
 	if python == "" {
 		python = "python3"
@@ -48,7 +55,11 @@ func Translate(path string) (Template, error) {
 		return nil, err
 	}
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(python, script, path)
+	args := []string{script, path}
+	if plain {
+		args = []string{script, "--plain", path}
+	}
+	cmd := exec.Command(python, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
 	if err := cmd.Run(); err != nil {
@@ -65,7 +76,8 @@ func Translate(path string) (Template, error) {
 type noValue struct{}
 
 // Resolve evaluates the template's conditions and intrinsic functions for
-// the given parameter values (defaults fill the rest) and returns the
+// the given parameter values (defaults fill the rest; AWS::AccountId and
+// the other pseudo parameters may be given too) and returns the
 // resources as CloudFormation would create them. Attributes of other
 // resources (Fn::GetAtt) and Refs to resources become placeholder strings
 // "getatt:Logical.Attr" and "ref:Logical", except the Arn of a queue or rule,
@@ -79,7 +91,7 @@ func (t Template) Resolve(params map[string]string) (map[string]any, error) {
 		}
 	}
 	for k, v := range params {
-		if _, ok := decl[k]; !ok {
+		if _, ok := decl[k]; !ok && !strings.HasPrefix(k, "AWS::") {
 			return nil, fmt.Errorf("template has no parameter %s", k)
 		}
 		r.params[k] = v
@@ -148,6 +160,9 @@ func (r *resolver) condition(name string) (bool, error) {
 var subVar = regexp.MustCompile(`\$\{([^}!][^}]*)\}`)
 
 func (r *resolver) ref(name string) (any, error) {
+	if v, ok := r.params[name]; ok && strings.HasPrefix(name, "AWS::") {
+		return v, nil // a pseudo parameter given (another account's stack)
+	}
 	switch name {
 	case "AWS::Partition":
 		return Partition, nil
@@ -320,6 +335,15 @@ func (r *resolver) intrinsic(k string, arg any) (any, bool, error) {
 			parts = append(parts, fmt.Sprint(p))
 		}
 		return strings.Join(parts, fmt.Sprint(args[0])), true, nil
+	case "Fn::Split":
+		if len(args) != 2 {
+			return nil, true, fmt.Errorf("Fn::Split needs 2 arguments: %v", arg)
+		}
+		v, err := r.eval(args[1])
+		if err != nil {
+			return nil, true, err
+		}
+		return anySlice(strings.Split(fmt.Sprint(v), fmt.Sprint(args[0]))), true, nil
 	case "Fn::Sub":
 		tmpl, vars := "", map[string]any{}
 		switch a := arg.(type) {

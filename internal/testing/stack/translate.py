@@ -2,7 +2,10 @@
 """Translate a SAM template to plain CloudFormation, as `sam deploy` has
 AWS do, and print it as JSON. Offline: no managed policy is looked up.
 
-Usage: python3 translate.py template.yaml
+Usage: python3 translate.py [--plain] template.yaml
+
+--plain reads a plain CloudFormation template (no transform, as a StackSet
+with service-managed permissions requires) and prints it as JSON.
 """
 
 import json
@@ -24,9 +27,12 @@ class NoManagedPolicies:
         return {}
 
 
-def main(path):
+def main(path, plain=False):
     with open(path, encoding="utf-8") as f:
         template = yaml_parse(f.read())
+    if plain:
+        json.dump(template, sys.stdout, indent=1, sort_keys=True)
+        return 0
     # `sam deploy` uploads local code first and points CodeUri at S3; the
     # transform accepts only that form.
     for resource in template.get("Resources", {}).values():
@@ -39,4 +45,6 @@ def main(path):
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "--plain":
+        sys.exit(main(sys.argv[2], plain=True))
     sys.exit(main(sys.argv[1]))

@@ -175,7 +175,7 @@ func DecideCopies(in CopyInput) CopyDecision {
 		}
 		d.Steps = append(d.Steps, CopyStep{
 			Action: CopyActionCopy, Region: r, KMSKeyID: key, Accounts: in.Accounts,
-			Token: CopyToken(in.SourceID, r, prev), Name: copyName(in.Name, in.Home, in.SourceID, len(failed)+1),
+			Token: CopyToken(in.SourceID, r, retryKey(prev, failed)), Name: copyName(in.Name, in.Home, in.SourceID, len(failed)+1),
 			RetryOf: prev, Reencrypt: r == in.Home,
 		})
 	}
@@ -215,6 +215,23 @@ func pickCopy(found []FoundCopy, recorded string) (*FoundCopy, []FoundCopy) {
 func CopyToken(sourceID, region, retryOf string) string {
 	sum := sha256.Sum256([]byte(sourceID + "|" + region + "|" + retryOf))
 	return "amishare-" + hex.EncodeToString(sum[:16])
+}
+
+// retryKey is what a retry's token is derived from besides the source and
+// region: the failed copy it replaces or, when several failed, all of them
+// (CreationDate has second precision: two copies that failed within one
+// second cannot be told apart by age, and a token derived from the wrong
+// one would make EC2 answer with a copy that already failed).
+func retryKey(prev string, failed []FoundCopy) string {
+	if len(failed) < 2 {
+		return prev
+	}
+	ids := make([]string, len(failed))
+	for i, f := range failed {
+		ids[i] = f.ImageID
+	}
+	slices.Sort(ids)
+	return strings.Join(ids, " ")
 }
 
 // copyName names a copy: unique in its region (it names the source) and

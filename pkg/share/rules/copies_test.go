@@ -98,8 +98,20 @@ func TestDecideCopies(t *testing.T) {
 			var got []CopyStep
 			for _, s := range d.Steps {
 				if s.Action == CopyActionCopy {
-					if !strings.HasPrefix(s.Token, "amishare-") || len(s.Token) > 64 || s.Token != CopyToken(tc.in.SourceID, s.Region, s.RetryOf) {
-						t.Errorf("token %q: want CopyToken(source, region, retryOf)", s.Token)
+					// The failed copy replaced; when several failed, all of them.
+					key := s.RetryOf
+					var failed []string
+					for _, f := range tc.in.Found[s.Region] {
+						if f.State == "failed" {
+							failed = append(failed, f.ImageID)
+						}
+					}
+					if len(failed) > 1 {
+						slices.Sort(failed)
+						key = strings.Join(failed, " ")
+					}
+					if !strings.HasPrefix(s.Token, "amishare-") || len(s.Token) > 64 || s.Token != CopyToken(tc.in.SourceID, s.Region, key) {
+						t.Errorf("token %q: want CopyToken(source, region, the failed copies replaced)", s.Token)
 					}
 					if !strings.Contains(s.Name, tc.in.SourceID) {
 						t.Errorf("name %q: want it to name the source", s.Name)
@@ -229,5 +241,30 @@ func TestSummarizeCopiesDryRun(t *testing.T) {
 	}
 	if strings.Contains(msg, "would copy to eu-west-1") {
 		t.Errorf("message: got %q, want eu-west-1 reported as an existing copy", msg)
+	}
+}
+
+// TestRetryTokenWithFailuresInOneSecond: copies that failed within the same
+// second (CreationDate's precision) never make a retry repeat a token.
+func TestRetryTokenWithFailuresInOneSecond(t *testing.T) {
+	const src, home, eu = "ami-0", "us-east-1", "eu-west-1"
+	in := func(failed ...string) CopyInput {
+		var found []FoundCopy
+		for _, id := range failed {
+			found = append(found, FoundCopy{ImageID: id, Region: eu, State: "failed", Accounts: "A", HasAccounts: true, Created: "2024-01-10T10:00:00.000Z"})
+		}
+		return CopyInput{SourceID: src, Home: home, Accounts: "A", Regions: amitag.RegionTargets{Regions: []string{eu}},
+			Keys: map[string]string{eu: "alias/eu"}, Found: map[string][]FoundCopy{eu: found}}
+	}
+	tokens := map[string]bool{}
+	for _, failed := range [][]string{nil, {"ami-b"}, {"ami-b", "ami-a"}} {
+		d := DecideCopies(in(failed...))
+		if len(d.Steps) != 1 {
+			t.Fatalf("%v failed: steps %+v, want one copy", failed, d.Steps)
+		}
+		if tokens[d.Steps[0].Token] {
+			t.Errorf("%v failed: token %s was used by an earlier attempt", failed, d.Steps[0].Token)
+		}
+		tokens[d.Steps[0].Token] = true
 	}
 }

@@ -146,7 +146,7 @@ func Decide(in Input) Decision {
 			return d
 		}
 	}
-	d.Blocked = append(blockers(in), st.Unread...)
+	d.Blocked = slices.Concat(blockers(in), in.Refusals, st.Unread)
 	keys, reasons, warnings := decideKeys(in, len(d.Blocked) == 0 && !st.Disabled)
 	d.Blocked = append(d.Blocked, reasons...)
 	adds := len(d.Blocked) == 0 && !st.Disabled

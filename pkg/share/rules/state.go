@@ -136,4 +136,8 @@ type Input struct {
 	// (config.Config.Allowed): an image is reset only when every launch
 	// permission it holds is one.
 	Allowed func(target string) bool
+	// Refusals are reasons, decided from the image's other tags, that
+	// nothing may be added (an amishare:parameter tag refused, see
+	// ParameterRefusal): the image is blocked with them.
+	Refusals []string
 }

@@ -1,0 +1,158 @@
+package share_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/amishare/amishare/internal/testing/iameval"
+	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/app"
+	"github.com/amishare/amishare/pkg/kmspolicy"
+	"github.com/amishare/amishare/pkg/share"
+	"github.com/amishare/amishare/pkg/share/rules"
+)
+
+// asgConfig: A is a receiver, B an allowed account that is not; grants
+// for the receivers' Auto Scaling roles (policy mode, the default).
+const asgConfig = `{"allowedAccounts":["111122223333","444455556666"],"receivers":["111122223333"],"autoScalingGrants":true}`
+
+func autoScalingRole(account string) string {
+	return "arn:aws:iam::" + account + ":role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+}
+
+// asgGrants lists the key's grants for account's Auto Scaling role.
+func (e *env) asgGrants(t *testing.T, key, account string) [][]string {
+	t.Helper()
+	out, err := e.Fixture.KMS.ListGrants(e.Ctx, &kms.ListGrantsInput{KeyId: aws.String(key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops [][]string
+	for _, g := range out.Grants {
+		if aws.ToString(g.GranteePrincipal) == autoScalingRole(account) {
+			var o []string
+			for _, op := range g.Operations {
+				o = append(o, string(op))
+			}
+			ops = append(ops, o)
+		}
+	}
+	return ops
+}
+
+func TestAutoScalingGrantCreatedOnceScopedAndRevoked(t *testing.T) {
+	e := newEnv(t, asgConfig)
+	a := e.Receiver(t, acctA)
+	a.AutoScalingRole(t, e.World)
+	key := e.Key(t)
+	id, _ := e.EncryptedImage(t, acctA+" "+acctB, key)
+	res := e.reconcile(t, id)
+	e.WantStatus(t, id, rules.StatusShared, "shared with 2 account(s)")
+
+	// One grant, for A's Auto Scaling role, with exactly the guide's operations.
+	grants := e.asgGrants(t, key, acctA)
+	if len(grants) != 1 || !slices.Equal(grants[0], kmspolicy.AutoScalingOperations) {
+		t.Fatalf("grants for %s's Auto Scaling role: %v, want one with %v", acctA, grants, kmspolicy.AutoScalingOperations)
+	}
+	if g := e.asgGrants(t, key, acctB); len(g) != 0 {
+		t.Errorf("non-receiver %s got grants %v", acctB, g)
+	}
+	if res.Consumers == nil || !slices.ContainsFunc(res.Consumers.Grants, func(g share.GrantResult) bool { return g.Action == "create" && g.Account == acctA }) {
+		t.Errorf("consumers %+v, want A's grant created", res.Consumers)
+	}
+	// The key policy lets A's receiver role create exactly that grant.
+	policy := e.KeyPolicy(t, key)
+	if got, _ := kmspolicy.AutoScalingGrantees(policy); !slices.Equal(got, []string{acctA}) {
+		t.Errorf("Auto Scaling statements for %v, want [%s]", got, acctA)
+	}
+	role := "arn:aws:iam::" + acctA + ":role/amishare-receiver"
+	for _, tc := range []struct {
+		name             string
+		principal, grant string
+		ops              []string
+		want             bool
+	}{
+		{"the receiver role, the guide's grant", role, autoScalingRole(acctA), kmspolicy.AutoScalingOperations, true},
+		{"another principal of A", "arn:aws:iam::" + acctA + ":role/admin", autoScalingRole(acctA), kmspolicy.AutoScalingOperations, false},
+		{"another grantee", role, "arn:aws:iam::" + acctA + ":root", kmspolicy.AutoScalingOperations, false},
+		{"more operations", role, autoScalingRole(acctA), append(slices.Clone(kmspolicy.AutoScalingOperations), "RetireGrant"), false},
+	} {
+		q := iameval.Request{Action: "kms:CreateGrant", Resource: "*", Context: map[string][]string{
+			"aws:PrincipalAccount": {acctA}, "aws:PrincipalArn": {tc.principal}, "kms:GranteePrincipal": {tc.grant}, "kms:GrantOperations": tc.ops}}
+		// amishare's own statements (kms:GrantIsForAWSResource) never let a principal create a grant itself.
+		q.Context["kms:GrantIsForAWSResource"] = []string{"false"}
+		if ok, err := iameval.Allows(policy, q); err != nil || ok != tc.want {
+			t.Errorf("%s: allowed %v (%v), want %v", tc.name, ok, err, tc.want)
+		}
+	}
+
+	// Never twice.
+	e.reconcile(t, id)
+	if n := e.Calls.Count("CreateGrant"); n != 0 || len(e.asgGrants(t, key, acctA)) != 1 {
+		t.Errorf("second reconcile: %d CreateGrant, grants %v; want none made and still one", n, e.asgGrants(t, key, acctA))
+	}
+
+	// Another image on the key still needs A: A leaving this one keeps both.
+	other, _ := e.EncryptedImage(t, acctA, key)
+	e.reconcile(t, other)
+	e.Tag(t, id, map[string]string{amitag.Accounts: acctB})
+	e.reconcile(t, id)
+	if len(e.asgGrants(t, key, acctA)) != 1 {
+		t.Errorf("A still needs the key through %s: grants %v, want one", other, e.asgGrants(t, key, acctA))
+	}
+	// No longer needed: revoked, with its statement.
+	e.Tag(t, other, map[string]string{amitag.Accounts: acctB})
+	e.reconcile(t, other)
+	if g := e.asgGrants(t, key, acctA); len(g) != 0 {
+		t.Errorf("A no longer needs the key: grants %v, want none", g)
+	}
+	if got, _ := kmspolicy.AutoScalingGrantees(e.KeyPolicy(t, key)); len(got) != 0 {
+		t.Errorf("A no longer needs the key: Auto Scaling statements for %v, want none", got)
+	}
+}
+
+func TestAutoScalingGrantWaitsForTheServiceLinkedRole(t *testing.T) {
+	e := newEnv(t, asgConfig)
+	a := e.Receiver(t, acctA)
+	key := e.Key(t)
+	id, _ := e.EncryptedImage(t, acctA, key)
+	res := e.reconcile(t, id)
+	if res.Status != rules.StatusShared || len(e.asgGrants(t, key, acctA)) != 0 {
+		t.Errorf("status %q, grants %v; want shared and no grant yet", res.Status, e.asgGrants(t, key, acctA))
+	}
+	e.WantStatus(t, id, rules.StatusShared, acctA+" has no Auto Scaling role yet")
+
+	a.AutoScalingRole(t, e.World)
+	e.reconcile(t, id)
+	if len(e.asgGrants(t, key, acctA)) != 1 {
+		t.Errorf("after A's first Auto Scaling group: grants %v, want one", e.asgGrants(t, key, acctA))
+	}
+	if msg := e.Tags(t, id)[amitag.Message]; strings.Contains(msg, "Auto Scaling") {
+		t.Errorf("message %q still says the grant waits", msg)
+	}
+}
+
+func TestAutoScalingGrantsTurnedOff(t *testing.T) {
+	e := newEnv(t, asgConfig)
+	a := e.Receiver(t, acctA)
+	a.AutoScalingRole(t, e.World)
+	key := e.Key(t)
+	id, _ := e.EncryptedImage(t, acctA, key)
+	e.reconcile(t, id)
+	e.PutConfig(t, `{"allowedAccounts":["111122223333","444455556666"],"receivers":["111122223333"]}`)
+	e.engine = e.World.Engine(t, app.Options{})
+	e.reconcile(t, id)
+	if g := e.asgGrants(t, key, acctA); len(g) != 0 {
+		t.Errorf("autoScalingGrants off: grants %v, want none", g)
+	}
+	if got, _ := kmspolicy.AutoScalingGrantees(e.KeyPolicy(t, key)); len(got) != 0 {
+		t.Errorf("autoScalingGrants off: statements for %v, want none", got)
+	}
+	if got := e.KeyAccounts(t, key); !slices.Equal(got, []string{acctA}) {
+		t.Errorf("the key's account statements %v, want A's kept", got)
+	}
+}
