@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/amishare/amishare/internal/testing/moto"
 	"github.com/amishare/amishare/internal/testing/world"
@@ -241,13 +242,39 @@ func TestBinaryKeysPrune(t *testing.T) {
 	}
 }
 
-// TestBinaryRoleARN: --role-arn acts as the function's role (assumed).
+// TestBinaryRoleARN: --role-arn acts as the function's role (assumed),
+// once its trust policy names the operator (docs/cli.md); while it trusts
+// only Lambda, as the stack deploys it, the CLI stops before changing
+// anything and says why.
 func TestBinaryRoleARN(t *testing.T) {
 	w := world.New(t, testConfig)
 	id, snaps := w.PlainImage(t, 1, map[string]string{amitag.Accounts: acctA})
-	role := "arn:aws:iam::" + moto.AccountID + ":role/amishare-function-us-east-1"
+	const name = "amishare-function-us-east-1"
+	role := "arn:aws:iam::" + moto.AccountID + ":role/" + name
+	trust := func(principal map[string]any) string {
+		doc, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
+			"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}}})
+		return string(doc)
+	}
+	admin := w.As(moto.AccountID).IAM
+	if _, err := admin.CreateRole(w.Ctx, &iam.CreateRoleInput{RoleName: aws.String(name),
+		AssumeRolePolicyDocument: aws.String(trust(map[string]any{"Service": "lambda.amazonaws.com"}))}); err != nil {
+		t.Fatal(err)
+	}
 	r := runBinary(t, "", nil, "apply", "--role-arn", role, id)
-	want := "Acting as arn:aws:sts::" + moto.AccountID + ":assumed-role/amishare-function-us-east-1/amishare-cli in account " + moto.AccountID + ", region us-east-1.\n"
+	if r.code != 1 || !strings.Contains(r.stderr, "sts:AssumeRole") || strings.Contains(r.stderr, "Acting as") {
+		t.Errorf("apply --role-arn, the role trusting only Lambda: got %s; want exit 1 naming sts:AssumeRole", r)
+	}
+	if got := w.ImagePerms(t, id); len(got.Accounts) != 0 {
+		t.Fatalf("image shared with %v by a refused --role-arn, want nothing changed", got.Accounts)
+	}
+
+	if _, err := admin.UpdateAssumeRolePolicy(w.Ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String(name),
+		PolicyDocument: aws.String(trust(map[string]any{"AWS": "arn:aws:iam::" + moto.AccountID + ":root"}))}); err != nil {
+		t.Fatal(err)
+	}
+	r = runBinary(t, "", nil, "apply", "--role-arn", role, id)
+	want := "Acting as arn:aws:sts::" + moto.AccountID + ":assumed-role/" + name + "/amishare-cli in account " + moto.AccountID + ", region us-east-1.\n"
 	if r.code != 0 || !strings.HasPrefix(r.stderr, want) {
 		t.Errorf("apply --role-arn: got %s; want stderr to start %q", r, want)
 	}
