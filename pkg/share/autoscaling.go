@@ -2,6 +2,7 @@ package share
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -120,6 +121,13 @@ func (e *Engine) autoScaling(ctx context.Context, cfg *config.Config, rep *Consu
 // creates the grants that come, each through its receiver's role.
 func (e *Engine) applyAutoScaling(ctx context.Context, cfg *config.Config, rep *ConsumerReport, ci consumerImage, p rules.AutoScalingPlan, grants map[string][]string, views *receiverSet) {
 	log := e.logger().With("imageId", ci.ID, "keyArn", p.KeyARN)
+	// delegatedKeysOnly holds here as for the share's own key writes.
+	w := e.write(nil)
+	w.delegatedOnly = cfg.DelegatedKeysOnly
+	if err := w.checkDelegated(ctx, p.KeyARN); err != nil {
+		e.grantFailed(ctx, rep, GrantResult{KeyARN: p.KeyARN, Action: "statements"}, err)
+		return
+	}
 	for _, a := range p.Revoke {
 		gr := GrantResult{KeyARN: p.KeyARN, Account: a, Action: "revoke"}
 		if err := kmsgrant.Revoke(ctx, e.KMS, p.KeyARN, grants[a]); err != nil {
@@ -186,6 +194,10 @@ func (e *Engine) grantFailed(ctx context.Context, rep *ConsumerReport, gr GrantR
 	gr.Error = err.Error()
 	rep.Grants = append(rep.Grants, gr)
 	e.logger().WarnContext(ctx, "Auto Scaling grant not changed", "keyArn", gr.KeyARN, "account", gr.Account, "action", gr.Action, "error", err.Error())
+	if nd := (*KeyNotDelegatedError)(nil); errors.As(err, &nd) {
+		rep.note("Auto Scaling grants wait: %s", nd.Reason())
+		return
+	}
 	what := "Auto Scaling grant"
 	if gr.Account != "" {
 		what += " of " + gr.Account

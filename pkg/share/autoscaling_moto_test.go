@@ -156,3 +156,43 @@ func TestAutoScalingGrantsTurnedOff(t *testing.T) {
 		t.Errorf("the key's account statements %v, want A's kept", got)
 	}
 }
+
+// TestAutoScalingHonoursDelegatedKeysOnly: with delegatedKeysOnly, the Auto
+// Scaling statements and grants are written, like the share's own key
+// statements, only on a key tagged amishare:managed = true. A key shared
+// before the setting was turned on keeps its share, gains nothing, and the
+// image says which tag is missing.
+func TestAutoScalingHonoursDelegatedKeysOnly(t *testing.T) {
+	e := newEnv(t, `{"allowedAccounts":["111122223333","444455556666"],"receivers":["111122223333"]}`)
+	a := e.Receiver(t, acctA)
+	a.AutoScalingRole(t, e.World)
+	key := e.Key(t)
+	id, _ := e.EncryptedImage(t, acctA, key)
+	e.reconcile(t, id)
+	before := e.KeyPolicy(t, key)
+
+	e.PutConfig(t, `{"allowedAccounts":["111122223333","444455556666"],"receivers":["111122223333"],"autoScalingGrants":true,"delegatedKeysOnly":true}`)
+	e.engine = e.World.Engine(t, app.Options{})
+	res := e.reconcile(t, id)
+	if got := e.KeyPolicy(t, key); got != before {
+		t.Errorf("key policy of an undelegated key changed:\n%s\nwant\n%s", got, before)
+	}
+	if g := e.asgGrants(t, key, acctA); len(g) != 0 {
+		t.Errorf("grants on an undelegated key: %v, want none", g)
+	}
+	if res.Consumers == nil || !slices.ContainsFunc(res.Consumers.Notes, func(n string) bool { return strings.Contains(n, "not delegated") }) {
+		t.Errorf("consumers %+v, want a note that the key is not delegated", res.Consumers)
+	}
+
+	// Tagged, the key gets its statement and A its grant.
+	if err := e.Fixture.TagKey(e.Ctx, key, map[string]string{amitag.KeyManaged: amitag.KeyManagedValue}); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(t, id)
+	if got, _ := kmspolicy.AutoScalingGrantees(e.KeyPolicy(t, key)); !slices.Equal(got, []string{acctA}) {
+		t.Errorf("Auto Scaling statements on the delegated key: %v, want [%s]", got, acctA)
+	}
+	if g := e.asgGrants(t, key, acctA); len(g) != 1 {
+		t.Errorf("grants on the delegated key: %v, want one", g)
+	}
+}
