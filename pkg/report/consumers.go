@@ -100,11 +100,11 @@ func (r *Image) consumers(c *share.ConsumerReport) {
 	r.Notes = NonNil(slices.Clone(c.Notes))
 }
 
-// ConsumerCounts counts the consumer side's changes, made or planned. A
+// consumerCounts counts the consumer side's changes, made or planned. A
 // failure, a grant waiting for its account's Auto Scaling role, a note and
 // an unreachable receiver change nothing, and are not counted; a parameter
 // written that SSM has not taken yet is.
-type ConsumerCounts struct {
+type consumerCounts struct {
 	ParametersSet, ParametersDeleted int
 	TagsSet, TagsDeleted             int
 	GrantsCreated, GrantsRevoked     int
@@ -112,14 +112,14 @@ type ConsumerCounts struct {
 	Statements int
 }
 
-// Total is every change counted.
-func (c ConsumerCounts) Total() int {
+// total is every change counted.
+func (c consumerCounts) total() int {
 	return c.ParametersSet + c.ParametersDeleted + c.TagsSet + c.TagsDeleted + c.GrantsCreated + c.GrantsRevoked + c.Statements
 }
 
-// CountConsumers counts r's consumer changes.
-func CountConsumers(r Image) ConsumerCounts {
-	var n ConsumerCounts
+// countConsumers counts r's consumer changes.
+func countConsumers(r Image) consumerCounts {
+	var n consumerCounts
 	for _, p := range r.Parameters {
 		switch {
 		case p.Error != "":
@@ -153,7 +153,7 @@ func CountConsumers(r Image) ConsumerCounts {
 
 // consumersText is the summary's clauses for the consumer side (", 1
 // parameter to set"), in a plan's words or an apply's.
-func consumersText(c ConsumerCounts, planned bool) string {
+func consumersText(c consumerCounts, planned bool) string {
 	verb := func(plan, applied string) string {
 		if planned {
 			return plan

@@ -131,7 +131,7 @@ func NonNil[T any](s []T) []T {
 // Scaling grant or statement (plan --detailed-exitcode). Failures, waiting
 // grants, notes and unreachable receivers change nothing.
 func (r Image) HasChanges() bool {
-	return len(r.Changes)+len(r.Copies) > 0 || CountConsumers(r).Total() > 0
+	return len(r.Changes)+len(r.Copies) > 0 || countConsumers(r).total() > 0
 }
 
 // Counts returns how many changes add and remove.
@@ -186,9 +186,9 @@ func Render(w io.Writer, r Image, colour bool) {
 	case !r.HasChanges():
 		fmt.Fprintln(w, "No changes.")
 	case planned:
-		fmt.Fprintf(w, "Plan: %d to add, %d to remove%s%s.\n", add, remove, copiesText(r.Copies, "to make"), consumersText(CountConsumers(r), true))
+		fmt.Fprintf(w, "Plan: %d to add, %d to remove%s%s.\n", add, remove, copiesText(r.Copies, "to make"), consumersText(countConsumers(r), true))
 	default:
-		fmt.Fprintf(w, "Applied: %d added, %d removed%s%s.\n", add, remove, copiesText(r.Copies, "made"), consumersText(CountConsumers(r), false))
+		fmt.Fprintf(w, "Applied: %d added, %d removed%s%s.\n", add, remove, copiesText(r.Copies, "made"), consumersText(countConsumers(r), false))
 	}
 }
 
