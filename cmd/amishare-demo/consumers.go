@@ -86,18 +86,6 @@ func (d *demo) consumerView() error {
 		if err := expectResult(res, share.OutcomeApplied, rules.StatusShared); err != nil {
 			return err
 		}
-		if res.Consumers != nil {
-			for _, p := range res.Consumers.Parameters {
-				where := "this account"
-				if p.Account != "" {
-					where = "receiver " + p.Account
-				}
-				fmt.Printf("  parameter %s in %s: %s -> %s\n", p.Name, where, orNone(p.From), orNone(p.To))
-			}
-			for _, tg := range res.Consumers.Tags {
-				fmt.Printf("  tags mirrored in %s: %v\n", tg.Account, tg.Set)
-			}
-		}
 	}
 	newest := ids[1]
 
@@ -200,11 +188,4 @@ func imageTags(d *demo, cfg aws.Config, id string) (map[string]string, error) {
 		return nil, fmt.Errorf("describing %s: %d images", id, len(out.Images))
 	}
 	return tagsOf(out.Images[0]), nil
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "(none)"
-	}
-	return s
 }

@@ -69,12 +69,15 @@ func (d *demo) printSummary(sum handler.Summary, res share.Result) {
 		fmt.Fprintf(w, "  changes\tnone\n")
 	}
 	w.Flush()
-	if len(res.Changes) == 0 {
-		return
-	}
 	// The CLI's own rendering: one change a line, + added, - removed.
-	fmt.Printf("  changes  %d, in the order applied:\n", len(res.Changes))
-	report.WriteChanges(os.Stdout, report.Changes(res.Changes), nil, report.Palette(false), "    ")
+	if len(res.Changes) > 0 {
+		fmt.Printf("  changes  %d, in the order applied:\n", len(res.Changes))
+		report.WriteChanges(os.Stdout, report.Changes(res.Changes), nil, report.Palette(false), "    ")
+	}
+	if rep := report.NewImage(res, ""); len(rep.Parameters)+len(rep.MirroredTags)+len(rep.AutoScalingGrants) > 0 {
+		fmt.Println("  the other side of the share:")
+		report.WriteConsumers(os.Stdout, rep, report.Palette(false), "    ")
+	}
 }
 
 // printPerms shows who may use the image and its snapshots, before and after.

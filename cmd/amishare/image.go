@@ -69,9 +69,11 @@ func (c *cli) planCmd() *cobra.Command {
 		Short: "Show what amishare would change for one image; change nothing",
 		Long: `Show what amishare would change for one image, from its tags and the
 configuration: the permissions it would add and remove on the image, its
-snapshots and their keys, and the copies it would make. Nothing changes.
-For an image that was deregistered, it shows what would be revoked on the
-snapshots amishare recorded for it.`,
+snapshots and their keys, the copies it would make, and what the accounts it
+is shared with would be given: newest-image parameters set or rolled back,
+mirrored tags, Auto Scaling grants. Nothing changes. For an image that was
+deregistered, it shows what would be revoked on the snapshots amishare
+recorded for it.`,
 		Example: `  amishare plan ami-0123456789abcdef0
   amishare plan --region eu-west-1 ami-0123456789abcdef0
   amishare plan -o json ami-0123456789abcdef0
@@ -92,7 +94,8 @@ func (c *cli) applyCmd() *cobra.Command {
 		Short: "Reconcile one image now",
 		Long: `Make one image's sharing match its amishare:accounts tag now, as the function
 does on an event: permissions added and removed on the image, its snapshots
-and their keys, copies made, status tags written. On an image that was
+and their keys, copies made, newest-image parameters, mirrored tags and Auto
+Scaling grants kept, status tags written. On an image that was
 deregistered, revoke what amishare shared for it (its recorded snapshots and
 their keys), as the deregistered event does.`,
 		Example: `  amishare apply ami-0123456789abcdef0

@@ -111,7 +111,7 @@ func renderSweep(w io.Writer, r sweepReport, colour bool) {
 	}
 	for _, img := range r.Changed {
 		fmt.Fprintf(w, "\n%s %s\n", p.Bold(img.ImageID), report.StatusText(img))
-		report.WriteChanges(w, img.Changes, img.Copies, p, "  ")
+		report.WriteImageChanges(w, img, p, "  ")
 	}
 	for _, f := range r.Failures {
 		fmt.Fprintf(w, "%s %s: %s\n", p.Red("error"), cmp.Or(f.ImageID, "sweep"), f.Error)

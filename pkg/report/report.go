@@ -9,6 +9,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/amishare/amishare/pkg/amitag"
@@ -36,6 +37,16 @@ type Image struct {
 	Copies    []CopyStep       `json:"copies"`
 	Warnings  []string         `json:"warnings"`
 	Unrevoked []string         `json:"unrevoked"`
+	// The other side of the share (docs/consumers.md): what the image's
+	// newest-image parameters, receivers and Auto Scaling grants were given,
+	// or in a dry run would be.
+	Parameters        []Parameter        `json:"parameters"`
+	MirroredTags      []MirroredTags     `json:"mirroredTags"`
+	AutoScalingGrants []AutoScalingGrant `json:"autoScalingGrants"`
+	Unreachable       []Unreachable      `json:"unreachable"`
+	// Notes are what the consumer side left for a later reconcile (an
+	// apply's message ends with them).
+	Notes []string `json:"notes"`
 }
 
 // change is one permission added or removed.
@@ -70,6 +81,7 @@ const (
 	PermKey          = "key"
 )
 
+// NewImage is the document of the engine's result on an image of region.
 func NewImage(res share.Result, region string) Image {
 	r := Image{
 		ImageID: res.ImageID, Region: region, Outcome: string(res.Outcome), DryRun: res.DryRun,
@@ -82,9 +94,11 @@ func NewImage(res share.Result, region string) Image {
 			r.Copies = append(r.Copies, CopyStep{Action: s.Action, Region: s.Region, ImageID: s.ImageID, KMSKeyID: s.KMSKeyID, Accounts: s.Accounts})
 		}
 	}
+	r.consumers(res.Consumers)
 	return r
 }
 
+// Changes is the documents' form of the engine's permission changes.
 func Changes(cs []rules.Change) []Change {
 	out := []Change{}
 	for _, c := range cs {
@@ -112,9 +126,13 @@ func NonNil[T any](s []T) []T {
 	return s
 }
 
-// HasChanges reports whether the report changes a permission or makes a
-// copy (plan --detailed-exitcode).
-func (r Image) HasChanges() bool { return len(r.Changes)+len(r.Copies) > 0 }
+// HasChanges reports whether the report changes a permission, makes a
+// copy, or changes the consumer side: a parameter, a mirrored tag, an Auto
+// Scaling grant or statement (plan --detailed-exitcode). Failures, waiting
+// grants, notes and unreachable receivers change nothing.
+func (r Image) HasChanges() bool {
+	return len(r.Changes)+len(r.Copies) > 0 || countConsumers(r).total() > 0
+}
 
 // Counts returns how many changes add and remove.
 func Counts(cs []Change) (add, remove int) {
@@ -150,13 +168,14 @@ func (p Palette) Red(s string) string { return p.Paint("31", s) }
 func (p Palette) Bold(s string) string { return p.Paint("1", s) }
 
 // Render writes plan's and apply's human output: the changes, one a
-// line, terraform's way (+ add, - remove), then what they come to.
+// line, terraform's way (+ add, - remove, ~ change), the permissions and
+// copies first, then the consumer side; then what they come to.
 func Render(w io.Writer, r Image, colour bool) {
 	p := Palette(colour)
 	planned := r.DryRun || r.Outcome == string(share.OutcomePlanned)
 	fmt.Fprintf(w, "%s %s\n", p.Bold(r.ImageID+" ("+r.Region+")"), StatusText(r))
-	WriteChanges(w, r.Changes, r.Copies, p, "  ")
-	for _, warn := range r.Warnings {
+	WriteImageChanges(w, r, p, "  ")
+	for _, warn := range slices.Concat(r.Warnings, consumerWarnings(r)) {
 		fmt.Fprintf(w, "  warning: %s\n", warn)
 	}
 	for _, u := range r.Unrevoked {
@@ -167,9 +186,9 @@ func Render(w io.Writer, r Image, colour bool) {
 	case !r.HasChanges():
 		fmt.Fprintln(w, "No changes.")
 	case planned:
-		fmt.Fprintf(w, "Plan: %d to add, %d to remove%s.\n", add, remove, copiesText(r.Copies, "to make"))
+		fmt.Fprintf(w, "Plan: %d to add, %d to remove%s%s.\n", add, remove, copiesText(r.Copies, "to make"), consumersText(countConsumers(r), true))
 	default:
-		fmt.Fprintf(w, "Applied: %d added, %d removed%s.\n", add, remove, copiesText(r.Copies, "made"))
+		fmt.Fprintf(w, "Applied: %d added, %d removed%s%s.\n", add, remove, copiesText(r.Copies, "made"), consumersText(countConsumers(r), false))
 	}
 }
 
@@ -210,10 +229,32 @@ func Plural(n int, one, many string) string {
 
 // WriteChanges writes one line per change, aligned: sign, target, what.
 func WriteChanges(w io.Writer, cs []Change, copies []CopyStep, p Palette, indent string) {
-	if len(cs)+len(copies) == 0 {
+	writeLines(w, changeLines(cs, copies, p), indent)
+}
+
+// WriteImageChanges writes every change of r, aligned: its permissions and
+// copies (WriteChanges), then its consumer side (WriteConsumers).
+func WriteImageChanges(w io.Writer, r Image, p Palette, indent string) {
+	writeLines(w, slices.Concat(changeLines(r.Changes, r.Copies, p), consumerLines(r, p)), indent)
+}
+
+// line is one line of changes: its sign, whom or where, and what.
+type line struct{ sign, target, what string }
+
+// writeLines writes lines with their targets in one aligned column.
+func writeLines(w io.Writer, lines []line, indent string) {
+	if len(lines) == 0 {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, l := range lines {
+		fmt.Fprintf(tw, "%s%s %s\t%s\n", indent, l.sign, l.target, l.what)
+	}
+	tw.Flush()
+}
+
+func changeLines(cs []Change, copies []CopyStep, p Palette) []line {
+	var out []line
 	for _, c := range cs {
 		sign := p.Green("+")
 		if c.Action != string(rules.ActionAdd) {
@@ -223,7 +264,7 @@ func WriteChanges(w io.Writer, cs []Change, copies []CopyStep, p Palette, indent
 		if target == rules.PublicGroup {
 			target = "everyone (public)"
 		}
-		fmt.Fprintf(tw, "%s%s %s\t%s\n", indent, sign, target, permissionText(c))
+		out = append(out, line{sign, target, permissionText(c)})
 	}
 	for _, s := range copies {
 		switch s.Action {
@@ -232,12 +273,12 @@ func WriteChanges(w io.Writer, cs []Change, copies []CopyStep, p Palette, indent
 			if s.KMSKeyID != "" {
 				what += " encrypted with " + s.KMSKeyID
 			}
-			fmt.Fprintf(tw, "%s%s %s\t%s\n", indent, p.Green("+"), what, "amishare:accounts = "+s.Accounts)
+			out = append(out, line{p.Green("+"), what, "amishare:accounts = " + s.Accounts})
 		default:
-			fmt.Fprintf(tw, "%s%s %s %s\t%s\n", indent, p.Paint("33", "~"), "copy", s.ImageID+" in "+s.Region, "amishare:accounts = "+s.Accounts)
+			out = append(out, line{p.Paint("33", "~"), "copy " + s.ImageID + " in " + s.Region, "amishare:accounts = " + s.Accounts})
 		}
 	}
-	tw.Flush()
+	return out
 }
 
 func permissionText(c Change) string {

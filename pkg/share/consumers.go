@@ -2,6 +2,7 @@ package share
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -358,6 +359,11 @@ func (e *Engine) mirror(ctx context.Context, cfg *config.Config, rep *ConsumerRe
 		rep.note("tags of %s in %s not mirrored (%s), retried later", ci.ID, v.account, short(err))
 	}
 	theirs, err := receiverImageTags(ctx, v.clients, ci.ID)
+	if dryRun && errors.Is(err, errNotVisible) {
+		// Not shared with the receiver yet: the plan shares it, and the
+		// receiver has none of its tags so far.
+		theirs, err = map[string]string{}, nil
+	}
 	if err != nil {
 		fail(err)
 		return

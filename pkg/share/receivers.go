@@ -2,6 +2,7 @@ package share
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/amishare/amishare/pkg/awserr"
 	"github.com/amishare/amishare/pkg/receiver"
 )
 
@@ -17,10 +19,17 @@ import (
 // a receiver is described there with the receiver's own tags, and tagged
 // there with the mirrored keys only (the receiver role allows no other).
 
+// errNotVisible: the receiver does not see the image (yet).
+var errNotVisible = errors.New("not visible")
+
 // receiverImageTags reads the image's tags as the receiver sees them: its
-// own (the owner's are private to the owner).
+// own (the owner's are private to the owner). An image the receiver does
+// not see is an error wrapping errNotVisible.
 func receiverImageTags(ctx context.Context, c *receiver.Clients, imageID string) (map[string]string, error) {
 	out, err := c.EC2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{imageID}})
+	if awserr.IsNotFound(err) {
+		return nil, fmt.Errorf("describing %s in %s: %w (%w)", imageID, c.Account, errNotVisible, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("describing %s in %s: %w", imageID, c.Account, err)
 	}
@@ -29,7 +38,7 @@ func receiverImageTags(ctx context.Context, c *receiver.Clients, imageID string)
 			return tagMap(img.Tags), nil
 		}
 	}
-	return nil, fmt.Errorf("%s is not visible in %s yet", imageID, c.Account)
+	return nil, fmt.Errorf("%s is %w in %s yet", imageID, errNotVisible, c.Account)
 }
 
 // writeReceiverTags sets and deletes the image's mirrored tags in the

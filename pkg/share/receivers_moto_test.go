@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/share"
 	"github.com/amishare/amishare/pkg/share/rules"
 )
 
@@ -127,5 +128,25 @@ func TestOUSharesDoNotFeedReceivers(t *testing.T) {
 	}
 	if lines := e.LinesWithMsg(t, "organizations and OUs do not feed receivers"); len(lines) == 0 {
 		t.Error("the log does not say that OU shares feed no receiver")
+	}
+}
+
+// TestPlanMirrorsTagsOnAnImageNotSharedYet: a dry run of an image the
+// receiver does not see yet (the plan shares it) plans every mirrored tag,
+// and reports no failure.
+func TestPlanMirrorsTagsOnAnImageNotSharedYet(t *testing.T) {
+	e := newEnv(t, receiverConfig)
+	a := e.Receiver(t, acctA)
+	id := goldenImage(t, e, "jan", jan, map[string]string{"team": "platform"})
+	res, err := e.engine.Reconcile(e.Ctx, id, share.Options{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := res.Consumers
+	if c == nil || len(c.Tags) != 1 || c.Tags[0].Account != acctA || c.Tags[0].Error != "" || !maps.Equal(c.Tags[0].Set, map[string]string{"team": "platform"}) || len(c.Notes) != 0 {
+		t.Errorf("consumers %+v, want team = platform planned in %s, and no note", c, acctA)
+	}
+	if got := a.ImageTags(t, e.World, id); got != nil {
+		t.Errorf("a dry run shared the image with %s (its tags %v)", acctA, got)
 	}
 }

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/amishare/amishare/internal/testing/fixture"
+	"github.com/amishare/amishare/internal/testing/world"
+	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/report"
+)
+
+const (
+	golden = "/amishare/images/golden/al2023"
+	// consumerConfig: A is a receiver; golden names the newest image named
+	// golden-al2023-*; the tag key team is mirrored.
+	consumerConfig = `{"allowedAccounts":["111122223333","444455556666"],"receivers":["111122223333"],
+		"parameters":{"/amishare/images/golden/al2023":"golden-al2023-*"},"mirrorTags":["team"]}`
+)
+
+// goldenImage registers an image named golden-al2023-SUFFIX, created at
+// date, shared with A, feeding golden, tagged team = platform.
+func goldenImage(t *testing.T, w *world.World, suffix, date string) (string, []string) {
+	t.Helper()
+	id, snaps, err := w.Fixture.RegisterImage(w.Ctx, "golden-al2023-"+suffix, []fixture.Disk{{}}, map[string]string{
+		amitag.Accounts: acctA, amitag.Parameter: golden, "team": "platform"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.SetCreated(t, id, date)
+	return id, snaps
+}
+
+// TestBinaryConsumers: plan and apply show the other side of the share
+// (the parameter moving to the image, here and in the receiver, the tag
+// mirrored there) the way they show permissions, and count it; a parameter
+// that must roll back is a change of its own: plan --detailed-exitcode
+// exits 2 for it alone, and -o json carries it.
+func TestBinaryConsumers(t *testing.T) {
+	w := world.New(t, consumerConfig)
+	a := w.Receiver(t, acctA)
+	jan, _ := goldenImage(t, w, "jan", "2024-01-10T10:00:00.000Z")
+	if r := runBinary(t, "", nil, "apply", jan); r.code != 0 {
+		t.Fatalf("apply %s: %s", jan, r)
+	}
+	feb, snaps := goldenImage(t, w, "feb", "2024-02-10T10:00:00.000Z")
+
+	r := runBinary(t, "", nil, "plan", feb, "--detailed-exitcode", "--log-level", "warn")
+	want := strings.Join([]string{
+		feb + " (us-east-1) status shared: shared with 1 account(s)",
+		"  + " + acctA + "  create-volume permission " + snaps[0],
+		"  + " + acctA + "  launch permission",
+		"  ~ this account  parameter " + golden + " = " + jan + " -> " + feb,
+		"  ~ " + acctA + "  parameter " + golden + " = " + jan + " -> " + feb,
+		"  ~ " + acctA + "  mirrored tag team = platform",
+		"Plan: 2 to add, 0 to remove, 2 parameters to set, 1 mirrored tag to set.",
+	}, "\n") + "\n"
+	if r.code != exitChanges || r.stdout != want || r.stderr != "" {
+		t.Errorf("plan: got %s\nwant exit 2 and stdout\n%s", r, want)
+	}
+	if got := w.Owner().Parameter(t, w, golden); got != jan {
+		t.Fatalf("after plan, %s names %q, want %s still", golden, got, jan)
+	}
+
+	r = runBinary(t, "", nil, "apply", feb, "--log-level", "warn")
+	if want := "Applied: 2 added, 0 removed, 2 parameters set, 1 mirrored tag set.\n"; r.code != 0 || !strings.HasSuffix(r.stdout, want) ||
+		!strings.Contains(r.stdout, "\n  ~ "+acctA+"  parameter "+golden+" = "+jan+" -> "+feb+"\n") {
+		t.Errorf("apply: got %s; want the receiver's parameter moved and %q", r, want)
+	}
+	for _, acct := range []*world.Account{w.Owner(), a} {
+		if got := acct.Parameter(t, w, golden); got != feb {
+			t.Errorf("after apply, %s's %s names %q, want %s", acct.ID, golden, got, feb)
+		}
+	}
+	if r := runBinary(t, "", nil, "plan", feb, "--detailed-exitcode"); r.code != 0 || !strings.HasSuffix(r.stdout, "\nNo changes.\n") {
+		t.Errorf("plan in sync: got %s; want exit 0, no changes", r)
+	}
+
+	// feb no longer feeds the parameter: both roll back to jan, and that
+	// alone is a change.
+	w.Untag(t, feb, amitag.Parameter)
+	r = runBinary(t, "", nil, "plan", feb, "--detailed-exitcode", "--log-level", "warn")
+	want = strings.Join([]string{
+		feb + " (us-east-1) status shared: shared with 1 account(s)",
+		"  ~ this account  parameter " + golden + " = " + feb + " -> " + jan + " (rollback)",
+		"  ~ " + acctA + "  parameter " + golden + " = " + feb + " -> " + jan + " (rollback)",
+		"Plan: 0 to add, 0 to remove, 2 parameters to set.",
+	}, "\n") + "\n"
+	if r.code != exitChanges || r.stdout != want {
+		t.Errorf("plan of a rollback: got %s\nwant exit 2 and stdout\n%s", r, want)
+	}
+
+	r = runBinary(t, "", nil, "plan", feb, "-o", "json")
+	var rep report.Image
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || r.code != 0 {
+		t.Fatalf("plan -o json: got %s (%v)", r, err)
+	}
+	wantParams := []report.Parameter{
+		{Action: "put", Account: "", Name: golden, From: feb, To: jan, Rollback: true},
+		{Action: "put", Account: acctA, Name: golden, From: feb, To: jan, Rollback: true},
+	}
+	if len(rep.Parameters) != len(wantParams) || rep.Parameters[0] != wantParams[0] || rep.Parameters[1] != wantParams[1] || len(rep.Changes) != 0 {
+		t.Errorf("plan -o json: parameters %+v, changes %+v; want %+v and no change", rep.Parameters, rep.Changes, wantParams)
+	}
+	for _, field := range []string{`"parameters": [`, `"mirroredTags": []`, `"autoScalingGrants": []`, `"unreachable": []`, `"notes": []`} {
+		if !strings.Contains(r.stdout, field) {
+			t.Errorf("plan -o json: no %s in\n%s", field, r.stdout)
+		}
+	}
+
+	r = runBinary(t, "", nil, "apply", feb, "--log-level", "warn")
+	if want := "Applied: 0 added, 0 removed, 2 parameters set.\n"; r.code != 0 || !strings.HasSuffix(r.stdout, want) {
+		t.Errorf("apply of a rollback: got %s; want %q", r, want)
+	}
+	for _, acct := range []*world.Account{w.Owner(), a} {
+		if got := acct.Parameter(t, w, golden); got != jan {
+			t.Errorf("after the rollback, %s's %s names %q, want %s", acct.ID, golden, got, jan)
+		}
+	}
+}
