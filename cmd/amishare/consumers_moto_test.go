@@ -119,3 +119,45 @@ func TestBinaryConsumers(t *testing.T) {
 		}
 	}
 }
+
+// asgConfig: A is a receiver whose Auto Scaling role gets grants.
+const asgConfig = `{"allowedAccounts":["111122223333","444455556666"],"receivers":["111122223333"],"autoScalingGrants":true}`
+
+// TestRunPlanWaitingGrant: a receiver without its Auto Scaling role yet:
+// apply reports its grant waiting, and plan agrees (the same reads, as a
+// dry run): the grant waits, which is no change (plan --detailed-exitcode
+// exits 0); once the account has the role, the grant is a change.
+func TestRunPlanWaitingGrant(t *testing.T) {
+	w := world.New(t, asgConfig)
+	hookHandler(t, w, nil)
+	a := w.Receiver(t, acctA)
+	key := w.Key(t)
+	id, _ := w.EncryptedImage(t, acctA, key)
+	if r := runCLI(t, "", "apply", id, "--log-level", "warn"); r.code != 0 {
+		t.Fatalf("apply: %s", r)
+	}
+
+	w.Calls.Reset()
+	r := runCLI(t, "", "plan", id, "--detailed-exitcode", "--log-level", "warn")
+	want := strings.Join([]string{
+		id + " (us-east-1) status shared: shared with 1 account(s)",
+		"  ! " + acctA + "  Auto Scaling grant on key " + key + " waits for the account's Auto Scaling role",
+		"  warning: " + acctA + " has no Auto Scaling role yet: its grant on " + key[strings.LastIndex(key, ":")+1:] + " follows, retried later",
+		"No changes.",
+	}, "\n") + "\n"
+	if r.code != 0 || r.stdout != want {
+		t.Errorf("plan with the grant waiting: got %s\nwant exit 0 and stdout\n%s", r, want)
+	}
+	for _, c := range w.Calls.Mutating() {
+		if c != "AssumeRole" {
+			t.Errorf("plan made %s", c)
+		}
+	}
+
+	a.AutoScalingRole(t, w)
+	r = runCLI(t, "", "plan", id, "--detailed-exitcode", "--log-level", "warn")
+	want = "  + " + acctA + "  Auto Scaling grant on key " + key + "\nPlan: 0 to add, 0 to remove, 1 Auto Scaling grant to create.\n"
+	if r.code != exitChanges || !strings.HasSuffix(r.stdout, want) {
+		t.Errorf("plan with the role there: got %s\nwant exit 2 and stdout ending\n%s", r, want)
+	}
+}
