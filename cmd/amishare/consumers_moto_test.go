@@ -161,3 +161,58 @@ func TestRunPlanWaitingGrant(t *testing.T) {
 		t.Errorf("plan with the role there: got %s\nwant exit 2 and stdout ending\n%s", r, want)
 	}
 }
+
+// TestRunStatusDriftConsumers: status --drift counts the other side of the
+// share as plan does: a mirrored tag out of date in a receiver is drift,
+// shown and in -o json; a grant waiting for the receiver's Auto Scaling
+// role is not (apply would change nothing), by the rule of
+// plan --detailed-exitcode.
+func TestRunStatusDriftConsumers(t *testing.T) {
+	w := world.New(t, `{"allowedAccounts":["111122223333","444455556666"],"receivers":["111122223333"],
+		"parameters":{"/amishare/images/golden/al2023":"golden-al2023-*"},"mirrorTags":["team"],"autoScalingGrants":true}`)
+	hookHandler(t, w, nil)
+	a := w.Receiver(t, acctA)
+	key := w.Key(t)
+	id, _, err := w.Fixture.RegisterImage(w.Ctx, "golden-al2023-jan", []fixture.Disk{{KeyID: key}}, map[string]string{
+		amitag.Accounts: acctA, amitag.Parameter: golden, "team": "platform"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := runCLI(t, "", "apply", id, "--log-level", "warn"); r.code != 0 {
+		t.Fatalf("apply: %s", r)
+	}
+	if got := a.Parameter(t, w, golden); got != id {
+		t.Fatalf("after apply, %s's %s names %q, want %s", acctA, golden, got, id)
+	}
+
+	// Only the grant waits: in sync.
+	r := runCLI(t, "", "status", "--drift", id)
+	if r.code != 0 || !strings.Contains(r.stdout, "in sync") || strings.Contains(r.stdout, "would change") {
+		t.Errorf("status --drift with only a grant waiting: got %s; want in sync", r)
+	}
+	rep := decode[statusReport](t, runCLI(t, "", "status", "--drift", id, "-o", "json"))
+	if d := rep.Images[0].Drift; d == nil || !d.InSync || len(d.AutoScalingGrants) != 1 || !d.AutoScalingGrants[0].Waiting {
+		t.Errorf("status --drift -o json with only a grant waiting: drift %+v; want in sync, the grant waiting", d)
+	}
+
+	// The owner's team changes (no event): A's mirrored tag is out of date.
+	w.Tag(t, id, map[string]string{"team": "security"})
+	r = runCLI(t, "", "status", "--drift", id)
+	if r.code != 0 || !strings.Contains(r.stdout, "+0 -0, 1 mirrored tag to set") {
+		t.Errorf("status --drift with a mirrored tag out of date: got %s; want it counted in the DRIFT column", r)
+	}
+	want := id + " would change:\n" +
+		"  ~ " + acctA + "  mirrored tag team = security\n" +
+		"  ! " + acctA + "  Auto Scaling grant on key " + key + " waits for the account's Auto Scaling role\n"
+	if !strings.Contains(r.stdout, want) {
+		t.Errorf("status --drift: got %s\nwant it to hold\n%s", r, want)
+	}
+	rep = decode[statusReport](t, runCLI(t, "", "status", "--drift", id, "-o", "json"))
+	d := rep.Images[0].Drift
+	if d == nil || d.InSync || len(d.Changes) != 0 || len(d.MirroredTags) != 1 || d.MirroredTags[0].Account != acctA || d.MirroredTags[0].Set["team"] != "security" {
+		t.Errorf("status --drift -o json with a mirrored tag out of date: drift %+v; want not in sync, A's tag team = security", d)
+	}
+	if got := a.ImageTags(t, w, id)["team"]; got != "platform" {
+		t.Errorf("status changed A's tag: team = %q, want platform still", got)
+	}
+}
