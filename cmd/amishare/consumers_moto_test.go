@@ -216,3 +216,53 @@ func TestRunStatusDriftConsumers(t *testing.T) {
 		t.Errorf("status changed A's tag: team = %q, want platform still", got)
 	}
 }
+
+// TestRunSweepParameters: a sweep counts the newest-image parameters it
+// changes (or would), in its summary line and its -o json, even when no
+// image's permissions change: a parameter left naming an image
+// deregistered without an event is no "No changes.".
+func TestRunSweepParameters(t *testing.T) {
+	w := world.New(t, `{"allowedAccounts":["111122223333"],"receivers":["111122223333"],
+		"parameters":{"/amishare/images/golden/al2023":"golden-al2023-*"},"sweepRate":1000}`)
+	hookHandler(t, w, nil)
+	a := w.Receiver(t, acctA)
+	older, _ := goldenImage(t, w, "jan", "2024-01-10T10:00:00.000Z")
+	// Shared with nobody (no snapshot record): only this account's parameter names it.
+	newer, _, err := w.Fixture.RegisterImage(w.Ctx, "golden-al2023-feb", []fixture.Disk{{}}, map[string]string{amitag.Accounts: "", amitag.Parameter: golden})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.SetCreated(t, newer, "2024-02-10T10:00:00.000Z")
+	if r := runCLI(t, "", "sweep", "--log-level", "warn"); r.code != 0 {
+		t.Fatalf("first sweep: %s", r)
+	}
+	if got, got2 := w.Owner().Parameter(t, w, golden), a.Parameter(t, w, golden); got != newer || got2 != older {
+		t.Fatalf("after the first sweep, %s names %q here and %q in %s; want %s and %s", golden, got, got2, acctA, newer, older)
+	}
+
+	w.DeregisterImage(t, newer) // no event
+	r := runCLI(t, "", "sweep", "--dry-run", "--log-level", "warn")
+	if want := "Sweep plan (dry run) of us-east-1: 1 managed image checked, 0 would change; 0 gone images would be released; 1 parameter would change; 0 errors; "; r.code != 0 ||
+		!strings.HasPrefix(r.stdout, want) || strings.Contains(r.stdout, "No changes.") {
+		t.Errorf("sweep --dry-run: got %s; want it to start %q, and changes", r, want)
+	}
+	if sum := decode[sweepReport](t, runCLI(t, "", "sweep", "--dry-run", "-o", "json", "--log-level", "warn")); sum.ParametersChanged != 1 {
+		t.Errorf("sweep --dry-run -o json: parametersChanged %d, want 1", sum.ParametersChanged)
+	}
+	if got := w.Owner().Parameter(t, w, golden); got != newer {
+		t.Fatalf("after the dry runs, %s names %q, want %s still", golden, got, newer)
+	}
+
+	r = runCLI(t, "", "sweep", "-o", "json", "--log-level", "warn")
+	if sum := decode[sweepReport](t, r); r.code != 0 || sum.ParametersChanged != 1 || !strings.Contains(r.stdout, `"parametersChanged": 1`) {
+		t.Errorf("sweep -o json: got %s; want parametersChanged 1", r)
+	}
+	if got := w.Owner().Parameter(t, w, golden); got != older {
+		t.Errorf("after the sweep, %s names %q, want %s", golden, got, older)
+	}
+	r = runCLI(t, "", "sweep", "--log-level", "warn")
+	if want := "Sweep of us-east-1: 1 managed image checked, 0 repaired; 0 gone images released (0 snapshots); 0 errors; "; r.code != 0 ||
+		!strings.HasPrefix(r.stdout, want) || !strings.HasSuffix(r.stdout, "No changes.\n") {
+		t.Errorf("sweep in sync: got %s; want it to start %q, and no changes", r, want)
+	}
+}
