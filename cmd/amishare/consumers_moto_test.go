@@ -119,3 +119,150 @@ func TestBinaryConsumers(t *testing.T) {
 		}
 	}
 }
+
+// asgConfig: A is a receiver whose Auto Scaling role gets grants.
+const asgConfig = `{"allowedAccounts":["111122223333","444455556666"],"receivers":["111122223333"],"autoScalingGrants":true}`
+
+// TestRunPlanWaitingGrant: a receiver without its Auto Scaling role yet:
+// apply reports its grant waiting, and plan agrees (the same reads, as a
+// dry run): the grant waits, which is no change (plan --detailed-exitcode
+// exits 0); once the account has the role, the grant is a change.
+func TestRunPlanWaitingGrant(t *testing.T) {
+	w := world.New(t, asgConfig)
+	hookHandler(t, w, nil)
+	a := w.Receiver(t, acctA)
+	key := w.Key(t)
+	id, _ := w.EncryptedImage(t, acctA, key)
+	if r := runCLI(t, "", "apply", id, "--log-level", "warn"); r.code != 0 {
+		t.Fatalf("apply: %s", r)
+	}
+
+	w.Calls.Reset()
+	r := runCLI(t, "", "plan", id, "--detailed-exitcode", "--log-level", "warn")
+	want := strings.Join([]string{
+		id + " (us-east-1) status shared: shared with 1 account(s)",
+		"  ! " + acctA + "  Auto Scaling grant on key " + key + " waits for the account's Auto Scaling role",
+		"  warning: " + acctA + " has no Auto Scaling role yet: its grant on " + key[strings.LastIndex(key, ":")+1:] + " follows, retried later",
+		"No changes.",
+	}, "\n") + "\n"
+	if r.code != 0 || r.stdout != want {
+		t.Errorf("plan with the grant waiting: got %s\nwant exit 0 and stdout\n%s", r, want)
+	}
+	for _, c := range w.Calls.Mutating() {
+		if c != "AssumeRole" {
+			t.Errorf("plan made %s", c)
+		}
+	}
+
+	a.AutoScalingRole(t, w)
+	r = runCLI(t, "", "plan", id, "--detailed-exitcode", "--log-level", "warn")
+	want = "  + " + acctA + "  Auto Scaling grant on key " + key + "\nPlan: 0 to add, 0 to remove, 1 Auto Scaling grant to create.\n"
+	if r.code != exitChanges || !strings.HasSuffix(r.stdout, want) {
+		t.Errorf("plan with the role there: got %s\nwant exit 2 and stdout ending\n%s", r, want)
+	}
+}
+
+// TestRunStatusDriftConsumers: status --drift counts the other side of the
+// share as plan does: a mirrored tag out of date in a receiver is drift,
+// shown and in -o json; a grant waiting for the receiver's Auto Scaling
+// role is not (apply would change nothing), by the rule of
+// plan --detailed-exitcode.
+func TestRunStatusDriftConsumers(t *testing.T) {
+	w := world.New(t, `{"allowedAccounts":["111122223333","444455556666"],"receivers":["111122223333"],
+		"parameters":{"/amishare/images/golden/al2023":"golden-al2023-*"},"mirrorTags":["team"],"autoScalingGrants":true}`)
+	hookHandler(t, w, nil)
+	a := w.Receiver(t, acctA)
+	key := w.Key(t)
+	id, _, err := w.Fixture.RegisterImage(w.Ctx, "golden-al2023-jan", []fixture.Disk{{KeyID: key}}, map[string]string{
+		amitag.Accounts: acctA, amitag.Parameter: golden, "team": "platform"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := runCLI(t, "", "apply", id, "--log-level", "warn"); r.code != 0 {
+		t.Fatalf("apply: %s", r)
+	}
+	if got := a.Parameter(t, w, golden); got != id {
+		t.Fatalf("after apply, %s's %s names %q, want %s", acctA, golden, got, id)
+	}
+
+	// Only the grant waits: in sync.
+	r := runCLI(t, "", "status", "--drift", id)
+	if r.code != 0 || !strings.Contains(r.stdout, "in sync") || strings.Contains(r.stdout, "would change") {
+		t.Errorf("status --drift with only a grant waiting: got %s; want in sync", r)
+	}
+	rep := decode[statusReport](t, runCLI(t, "", "status", "--drift", id, "-o", "json"))
+	if d := rep.Images[0].Drift; d == nil || !d.InSync || len(d.AutoScalingGrants) != 1 || !d.AutoScalingGrants[0].Waiting {
+		t.Errorf("status --drift -o json with only a grant waiting: drift %+v; want in sync, the grant waiting", d)
+	}
+
+	// The owner's team changes (no event): A's mirrored tag is out of date.
+	w.Tag(t, id, map[string]string{"team": "security"})
+	r = runCLI(t, "", "status", "--drift", id)
+	if r.code != 0 || !strings.Contains(r.stdout, "+0 -0, 1 mirrored tag to set") {
+		t.Errorf("status --drift with a mirrored tag out of date: got %s; want it counted in the DRIFT column", r)
+	}
+	want := id + " would change:\n" +
+		"  ~ " + acctA + "  mirrored tag team = security\n" +
+		"  ! " + acctA + "  Auto Scaling grant on key " + key + " waits for the account's Auto Scaling role\n"
+	if !strings.Contains(r.stdout, want) {
+		t.Errorf("status --drift: got %s\nwant it to hold\n%s", r, want)
+	}
+	rep = decode[statusReport](t, runCLI(t, "", "status", "--drift", id, "-o", "json"))
+	d := rep.Images[0].Drift
+	if d == nil || d.InSync || len(d.Changes) != 0 || len(d.MirroredTags) != 1 || d.MirroredTags[0].Account != acctA || d.MirroredTags[0].Set["team"] != "security" {
+		t.Errorf("status --drift -o json with a mirrored tag out of date: drift %+v; want not in sync, A's tag team = security", d)
+	}
+	if got := a.ImageTags(t, w, id)["team"]; got != "platform" {
+		t.Errorf("status changed A's tag: team = %q, want platform still", got)
+	}
+}
+
+// TestRunSweepParameters: a sweep counts the newest-image parameters it
+// changes (or would), in its summary line and its -o json, even when no
+// image's permissions change: a parameter left naming an image
+// deregistered without an event is no "No changes.".
+func TestRunSweepParameters(t *testing.T) {
+	w := world.New(t, `{"allowedAccounts":["111122223333"],"receivers":["111122223333"],
+		"parameters":{"/amishare/images/golden/al2023":"golden-al2023-*"},"sweepRate":1000}`)
+	hookHandler(t, w, nil)
+	a := w.Receiver(t, acctA)
+	older, _ := goldenImage(t, w, "jan", "2024-01-10T10:00:00.000Z")
+	// Shared with nobody (no snapshot record): only this account's parameter names it.
+	newer, _, err := w.Fixture.RegisterImage(w.Ctx, "golden-al2023-feb", []fixture.Disk{{}}, map[string]string{amitag.Accounts: "", amitag.Parameter: golden})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.SetCreated(t, newer, "2024-02-10T10:00:00.000Z")
+	if r := runCLI(t, "", "sweep", "--log-level", "warn"); r.code != 0 {
+		t.Fatalf("first sweep: %s", r)
+	}
+	if got, got2 := w.Owner().Parameter(t, w, golden), a.Parameter(t, w, golden); got != newer || got2 != older {
+		t.Fatalf("after the first sweep, %s names %q here and %q in %s; want %s and %s", golden, got, got2, acctA, newer, older)
+	}
+
+	w.DeregisterImage(t, newer) // no event
+	r := runCLI(t, "", "sweep", "--dry-run", "--log-level", "warn")
+	if want := "Sweep plan (dry run) of us-east-1: 1 managed image checked, 0 would change; 0 gone images would be released; 1 parameter would change; 0 errors; "; r.code != 0 ||
+		!strings.HasPrefix(r.stdout, want) || strings.Contains(r.stdout, "No changes.") {
+		t.Errorf("sweep --dry-run: got %s; want it to start %q, and changes", r, want)
+	}
+	if sum := decode[sweepReport](t, runCLI(t, "", "sweep", "--dry-run", "-o", "json", "--log-level", "warn")); sum.ParametersChanged != 1 {
+		t.Errorf("sweep --dry-run -o json: parametersChanged %d, want 1", sum.ParametersChanged)
+	}
+	if got := w.Owner().Parameter(t, w, golden); got != newer {
+		t.Fatalf("after the dry runs, %s names %q, want %s still", golden, got, newer)
+	}
+
+	r = runCLI(t, "", "sweep", "-o", "json", "--log-level", "warn")
+	if sum := decode[sweepReport](t, r); r.code != 0 || sum.ParametersChanged != 1 || !strings.Contains(r.stdout, `"parametersChanged": 1`) {
+		t.Errorf("sweep -o json: got %s; want parametersChanged 1", r)
+	}
+	if got := w.Owner().Parameter(t, w, golden); got != older {
+		t.Errorf("after the sweep, %s names %q, want %s", golden, got, older)
+	}
+	r = runCLI(t, "", "sweep", "--log-level", "warn")
+	if want := "Sweep of us-east-1: 1 managed image checked, 0 repaired; 0 gone images released (0 snapshots); 0 errors; "; r.code != 0 ||
+		!strings.HasPrefix(r.stdout, want) || !strings.HasSuffix(r.stdout, "No changes.\n") {
+		t.Errorf("sweep in sync: got %s; want it to start %q, and no changes", r, want)
+	}
+}

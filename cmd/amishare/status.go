@@ -30,7 +30,9 @@ func (c *cli) statusCmd() *cobra.Command {
 		Long: `List every image amishare manages in the region (tagged amishare:accounts or
 amishare:status), or the ones named: name, state, status, the targets its
 tag resolves to under the configuration, and its copies. With --drift, also
-what a sweep would change on each (a dry run: nothing changes).`,
+what a sweep would change on each (a dry run: nothing changes): permissions,
+copies, and what the accounts it is shared with get (parameters, mirrored
+tags, Auto Scaling grants).`,
 		Example: `  amishare status
   amishare status --drift
   amishare status ami-0123456789abcdef0 -o json`,
@@ -81,14 +83,7 @@ what a sweep would change on each (a dry run: nothing changes).`,
 				st := newImageStatus(img, cfg)
 				if withDrift {
 					res, err := eng.ReconcileImage(ctx, img, share.Options{DryRun: true})
-					st.Drift = &drift{Changes: report.Changes(res.Changes), Copies: []report.CopyStep{}}
-					if res.Plan != nil {
-						st.Drift.Copies = report.NewImage(res, rep.Region).Copies
-					}
-					if err != nil {
-						st.Drift.Error = err.Error()
-					}
-					st.Drift.InSync = err == nil && len(st.Drift.Changes)+len(st.Drift.Copies) == 0
+					st.Drift = newDrift(report.NewImage(res, rep.Region), err)
 				}
 				rep.Images = append(rep.Images, st)
 			}
@@ -137,12 +132,44 @@ type imageStatus struct {
 	Drift *drift `json:"drift,omitempty"`
 }
 
-// drift is what a sweep would change on one image.
+// drift is what a sweep would change on one image: its permissions and
+// copies, and the other side of the share (docs/consumers.md), as plan's
+// image document has them.
 type drift struct {
-	InSync  bool              `json:"inSync"`
-	Changes []report.Change   `json:"changes"`
-	Copies  []report.CopyStep `json:"copies"`
-	Error   string            `json:"error,omitempty"`
+	// InSync: nothing would change, by plan --detailed-exitcode's rule
+	// (report.Image.HasChanges): a grant waiting for its account's Auto
+	// Scaling role, a failure, a note or an unreachable receiver is no change.
+	InSync            bool                      `json:"inSync"`
+	Changes           []report.Change           `json:"changes"`
+	Copies            []report.CopyStep         `json:"copies"`
+	Parameters        []report.Parameter        `json:"parameters"`
+	MirroredTags      []report.MirroredTags     `json:"mirroredTags"`
+	AutoScalingGrants []report.AutoScalingGrant `json:"autoScalingGrants"`
+	Unreachable       []report.Unreachable      `json:"unreachable"`
+	Notes             []string                  `json:"notes"`
+	Error             string                    `json:"error,omitempty"`
+}
+
+// newDrift is the drift of an image's dry run (err its error).
+func newDrift(r report.Image, err error) *drift {
+	d := &drift{
+		Changes: r.Changes, Copies: r.Copies, Parameters: r.Parameters, MirroredTags: r.MirroredTags,
+		AutoScalingGrants: r.AutoScalingGrants, Unreachable: r.Unreachable, Notes: r.Notes,
+	}
+	if err != nil {
+		d.Error = err.Error()
+	}
+	d.InSync = err == nil && !d.image().HasChanges()
+	return d
+}
+
+// image is d as a planned image document, for the report's rules and lines.
+func (d *drift) image() report.Image {
+	return report.Image{
+		Outcome: string(share.OutcomePlanned), DryRun: true,
+		Changes: d.Changes, Copies: d.Copies, Parameters: d.Parameters, MirroredTags: d.MirroredTags,
+		AutoScalingGrants: d.AutoScalingGrants, Unreachable: d.Unreachable, Notes: d.Notes,
+	}
 }
 
 func newImageStatus(img *ec2types.Image, dir amitag.OrganizationDirectory) imageStatus {
@@ -195,7 +222,10 @@ func renderStatus(w io.Writer, r statusReport, withDrift, colour bool) {
 		if st.Drift.Error != "" {
 			fmt.Fprintf(w, "  %s %s\n", p.Red("error"), st.Drift.Error)
 		}
-		report.WriteChanges(w, st.Drift.Changes, st.Drift.Copies, p, "  ")
+		report.WriteImageChanges(w, st.Drift.image(), p, "  ")
+		for _, n := range st.Drift.Notes {
+			fmt.Fprintf(w, "  warning: %s\n", n)
+		}
 	}
 }
 
@@ -231,6 +261,9 @@ func driftText(d *drift) string {
 	s := fmt.Sprintf("+%d -%d", add, remove)
 	if len(d.Copies) > 0 {
 		s += fmt.Sprintf(" ~%d %s", len(d.Copies), report.Plural(len(d.Copies), "copy", "copies"))
+	}
+	if c := report.ConsumersPlanned(d.image()); c != "" {
+		s += ", " + c
 	}
 	return s
 }

@@ -65,16 +65,20 @@ calls per second). On a terminal, stderr shows its progress.`,
 
 // sweepReport is what a sweep did (sweep -o json).
 type sweepReport struct {
-	SweepID          string          `json:"sweepId"`
-	Region           string          `json:"region"`
-	DryRun           bool            `json:"dryRun"`
-	ManagedImages    int             `json:"managedImages"`
-	ImagesChecked    int             `json:"imagesChecked"`
-	DriftRepaired    int             `json:"driftRepaired"`
-	GoneImages       int             `json:"goneImages"`
-	SnapshotsCleaned int             `json:"snapshotsCleaned"`
-	Errors           int             `json:"errors"`
-	Failures         []sweep.Failure `json:"failures"`
+	SweepID          string `json:"sweepId"`
+	Region           string `json:"region"`
+	DryRun           bool   `json:"dryRun"`
+	ManagedImages    int    `json:"managedImages"`
+	ImagesChecked    int    `json:"imagesChecked"`
+	DriftRepaired    int    `json:"driftRepaired"`
+	GoneImages       int    `json:"goneImages"`
+	SnapshotsCleaned int    `json:"snapshotsCleaned"`
+	// ParametersChanged counts the newest-image parameters, this account's
+	// and the receivers', changed (planned, in a dry run): through the
+	// images' reconciles and the sweep's last step, which no image lists.
+	ParametersChanged int             `json:"parametersChanged"`
+	Errors            int             `json:"errors"`
+	Failures          []sweep.Failure `json:"failures"`
 	// Changed lists the images changed (planned, in a dry run) or failed,
 	// at most 100; Omitted counts the rest.
 	Changed []report.Image `json:"changed"`
@@ -86,7 +90,7 @@ type sweepReport struct {
 func newSweepReport(s sweep.Summary, region string) sweepReport {
 	r := sweepReport{
 		SweepID: s.SweepID, Region: region, DryRun: s.DryRun, ManagedImages: s.ManagedImages, ImagesChecked: s.ImagesChecked,
-		DriftRepaired: s.DriftRepaired, GoneImages: s.GoneImages, SnapshotsCleaned: s.SnapshotsCleaned, Errors: s.Errors,
+		DriftRepaired: s.DriftRepaired, GoneImages: s.GoneImages, SnapshotsCleaned: s.SnapshotsCleaned, ParametersChanged: s.ParametersChanged, Errors: s.Errors,
 		Failures: report.NonNil(s.Failures), Changed: []report.Image{}, Omitted: s.Omitted, Calls: s.Calls, Seconds: s.Seconds,
 	}
 	for _, res := range s.Changed {
@@ -95,19 +99,26 @@ func newSweepReport(s sweep.Summary, region string) sweepReport {
 	return r
 }
 
-// renderSweep writes the sweep's human output: what it came to, then each
-// image it changed.
+// renderSweep writes the sweep's human output: what it came to (the
+// parameters when it changed any), then each image it changed.
 func renderSweep(w io.Writer, r sweepReport, colour bool) {
 	p := report.Palette(colour)
+	params := ""
 	if r.DryRun {
-		fmt.Fprintf(w, "Sweep plan (dry run) of %s: %d managed %s checked, %d would change; %d %s released; %d %s; %d calls in %.1f s.\n",
+		if r.ParametersChanged > 0 {
+			params = fmt.Sprintf(" %d %s;", r.ParametersChanged, report.Plural(r.ParametersChanged, "parameter would change", "parameters would change"))
+		}
+		fmt.Fprintf(w, "Sweep plan (dry run) of %s: %d managed %s checked, %d would change; %d %s released;%s %d %s; %d calls in %.1f s.\n",
 			r.Region, r.ImagesChecked, report.Plural(r.ImagesChecked, "image", "images"), len(r.Changed)+r.Omitted,
-			r.GoneImages, report.Plural(r.GoneImages, "gone image would be", "gone images would be"), r.Errors, report.Plural(r.Errors, "error", "errors"), r.Calls, r.Seconds)
+			r.GoneImages, report.Plural(r.GoneImages, "gone image would be", "gone images would be"), params, r.Errors, report.Plural(r.Errors, "error", "errors"), r.Calls, r.Seconds)
 	} else {
-		fmt.Fprintf(w, "Sweep of %s: %d managed %s checked, %d repaired; %d %s released (%d %s); %d %s; %d calls in %.1f s.\n",
+		if r.ParametersChanged > 0 {
+			params = fmt.Sprintf(" %d %s changed;", r.ParametersChanged, report.Plural(r.ParametersChanged, "parameter", "parameters"))
+		}
+		fmt.Fprintf(w, "Sweep of %s: %d managed %s checked, %d repaired; %d %s released (%d %s);%s %d %s; %d calls in %.1f s.\n",
 			r.Region, r.ImagesChecked, report.Plural(r.ImagesChecked, "image", "images"), r.DriftRepaired,
 			r.GoneImages, report.Plural(r.GoneImages, "gone image", "gone images"), r.SnapshotsCleaned, report.Plural(r.SnapshotsCleaned, "snapshot", "snapshots"),
-			r.Errors, report.Plural(r.Errors, "error", "errors"), r.Calls, r.Seconds)
+			params, r.Errors, report.Plural(r.Errors, "error", "errors"), r.Calls, r.Seconds)
 	}
 	for _, img := range r.Changed {
 		fmt.Fprintf(w, "\n%s %s\n", p.Bold(img.ImageID), report.StatusText(img))
@@ -119,7 +130,7 @@ func renderSweep(w io.Writer, r sweepReport, colour bool) {
 	if r.Omitted > 0 {
 		fmt.Fprintf(w, "\n... and %d more (every one is in the log).\n", r.Omitted)
 	}
-	if len(r.Changed)+r.Omitted == 0 && r.Errors == 0 {
+	if len(r.Changed)+r.Omitted+r.ParametersChanged == 0 && r.Errors == 0 {
 		fmt.Fprintln(w, "No changes.")
 	}
 }

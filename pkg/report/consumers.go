@@ -168,6 +168,13 @@ func consumersText(c consumerCounts, planned bool) string {
 	return b.String()
 }
 
+// ConsumersPlanned says what r's consumer side comes to, in a plan's words
+// ("2 parameters to set, 1 mirrored tag to set"), counted as the Plan: line
+// counts it; "" when it changes nothing.
+func ConsumersPlanned(r Image) string {
+	return strings.TrimPrefix(consumersText(countConsumers(r), true), ", ")
+}
+
 // clause appends ", 2 parameters to set, 1 to delete": the noun once,
 // after the first count that is not zero; nothing when both are.
 func clause(b *strings.Builder, one, many string, n1 int, verb1 string, n2 int, verb2 string) {

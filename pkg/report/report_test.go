@@ -221,7 +221,26 @@ func TestHasChangesConsumers(t *testing.T) {
 			if got := r.HasChanges(); got != tc.want {
 				t.Errorf("HasChanges() = %v, want %v", got, tc.want)
 			}
+			// status --drift says what it comes to by the same count.
+			if got := ConsumersPlanned(r); (got != "") != tc.want {
+				t.Errorf("ConsumersPlanned() = %q, want something: %v", got, tc.want)
+			}
 		})
+	}
+}
+
+// TestConsumersPlanned: the consumer side's clauses of the Plan: line,
+// alone (status --drift's DRIFT column).
+func TestConsumersPlanned(t *testing.T) {
+	put := rules.ParameterChange{Name: golden, Action: rules.ParameterPut, From: "ami-1", To: "ami-2"}
+	rep := &share.ConsumerReport{
+		Parameters: []share.ParameterResult{{ParameterChange: put}, {ParameterChange: put}},
+		Tags:       []share.TagResult{{Account: acctA, Set: map[string]string{"team": "x"}}},
+		Grants:     []share.GrantResult{{KeyARN: testKey, Account: acctA, Action: "create", Waiting: true}},
+	}
+	r := NewImage(share.Result{ImageID: "ami-2", Outcome: share.OutcomePlanned, DryRun: true, Consumers: rep}, "us-east-1")
+	if got, want := ConsumersPlanned(r), "2 parameters to set, 1 mirrored tag to set"; got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
 

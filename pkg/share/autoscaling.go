@@ -109,12 +109,32 @@ func (e *Engine) autoScaling(ctx context.Context, cfg *config.Config, rep *Consu
 			continue
 		}
 		if dryRun {
-			rep.Grants = append(rep.Grants, plannedGrants(p)...)
-			e.logger().InfoContext(ctx, "planned Auto Scaling grants (dry run)", "imageId", ci.ID, "keyArn", k.ARN, "plan", p)
+			e.planAutoScaling(ctx, rep, ci, p, views)
 			continue
 		}
 		e.applyAutoScaling(ctx, cfg, rep, ci, p, grants, views)
 	}
+}
+
+// planAutoScaling is a dry run's Auto Scaling changes: the revocations and
+// the statements as decided; of the grants to create, only those apply
+// could create now, after the same reads (the receiver's session, its Auto
+// Scaling role): one waiting for its role is planned as waiting, and one
+// whose receiver cannot be reached not at all (it is reported unreachable).
+func (e *Engine) planAutoScaling(ctx context.Context, rep *ConsumerReport, ci consumerImage, p rules.AutoScalingPlan, views *receiverSet) {
+	for _, a := range p.Revoke {
+		rep.Grants = append(rep.Grants, GrantResult{KeyARN: p.KeyARN, Account: a, Action: "revoke"})
+	}
+	if p.Statements {
+		rep.Grants = append(rep.Grants, GrantResult{KeyARN: p.KeyARN, Action: "statements"})
+	}
+	for _, a := range p.Create {
+		gr := GrantResult{KeyARN: p.KeyARN, Account: a, Action: "create"}
+		if _, ok := e.grantable(ctx, rep, ci, gr, views); ok {
+			rep.Grants = append(rep.Grants, gr)
+		}
+	}
+	e.logger().InfoContext(ctx, "planned Auto Scaling grants (dry run)", "imageId", ci.ID, "keyArn", p.KeyARN, "plan", p)
 }
 
 // applyAutoScaling revokes the grants that go, writes the statements, then
@@ -150,20 +170,8 @@ func (e *Engine) applyAutoScaling(ctx context.Context, cfg *config.Config, rep *
 	}
 	for _, a := range p.Create {
 		gr := GrantResult{KeyARN: p.KeyARN, Account: a, Action: "create"}
-		v := views.get(ctx, a)
-		if v.err != nil {
-			continue // reported unreachable
-		}
-		exists, err := autoScalingRoleExists(ctx, v.clients.IAM)
-		switch {
-		case err != nil:
-			e.grantFailed(ctx, rep, gr, err)
-			continue
-		case !exists:
-			gr.Waiting = true
-			rep.Grants = append(rep.Grants, gr)
-			log.InfoContext(ctx, "Auto Scaling grant waits for the account's Auto Scaling role", "account", a)
-			rep.note("%s has no Auto Scaling role yet: its grant on %s follows, retried later", a, shortKeyName(p.KeyARN))
+		v, ok := e.grantable(ctx, rep, ci, gr, views)
+		if !ok {
 			continue
 		}
 		if err := kmsgrant.CreateAutoScalingGrant(ctx, v.clients.KMS, p.KeyARN, a); err != nil {
@@ -173,6 +181,31 @@ func (e *Engine) applyAutoScaling(ctx context.Context, cfg *config.Config, rep *
 		rep.Grants = append(rep.Grants, gr)
 		log.InfoContext(ctx, "Auto Scaling grant created", "account", a, "grantee", awsid.AutoScalingRoleARN(awsid.PartitionOf(p.KeyARN), a))
 	}
+}
+
+// grantable reports whether the grant gr can be created now, and returns
+// its receiver: the receiver is reachable (otherwise it is reported
+// unreachable) and has its Auto Scaling role (otherwise the grant is
+// reported waiting, or failed when the role cannot be read). Both checks
+// are reads, made alike by apply and by a dry run.
+func (e *Engine) grantable(ctx context.Context, rep *ConsumerReport, ci consumerImage, gr GrantResult, views *receiverSet) (*receiverView, bool) {
+	v := views.get(ctx, gr.Account)
+	if v.err != nil {
+		return nil, false // reported unreachable
+	}
+	exists, err := autoScalingRoleExists(ctx, v.clients.IAM)
+	switch {
+	case err != nil:
+		e.grantFailed(ctx, rep, gr, err)
+		return nil, false
+	case !exists:
+		gr.Waiting = true
+		rep.Grants = append(rep.Grants, gr)
+		e.logger().InfoContext(ctx, "Auto Scaling grant waits for the account's Auto Scaling role", "imageId", ci.ID, "keyArn", gr.KeyARN, "account", gr.Account)
+		rep.note("%s has no Auto Scaling role yet: its grant on %s follows, retried later", gr.Account, shortKeyName(gr.KeyARN))
+		return nil, false
+	}
+	return v, true
 }
 
 // autoScalingRoleExists reports whether the receiver has its Auto Scaling
@@ -203,21 +236,6 @@ func (e *Engine) grantFailed(ctx context.Context, rep *ConsumerReport, gr GrantR
 		what += " of " + gr.Account
 	}
 	rep.note("%s on %s not changed (%s), retried later", what, shortKeyName(gr.KeyARN), short(err))
-}
-
-// plannedGrants lists a dry run's Auto Scaling changes.
-func plannedGrants(p rules.AutoScalingPlan) []GrantResult {
-	var out []GrantResult
-	for _, a := range p.Revoke {
-		out = append(out, GrantResult{KeyARN: p.KeyARN, Account: a, Action: "revoke"})
-	}
-	if p.Statements {
-		out = append(out, GrantResult{KeyARN: p.KeyARN, Action: "statements"})
-	}
-	for _, a := range p.Create {
-		out = append(out, GrantResult{KeyARN: p.KeyARN, Account: a, Action: "create"})
-	}
-	return out
 }
 
 // shortKeyName names a key by its key/ID part, for amishare:message.

@@ -12,6 +12,7 @@ import (
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/app"
 	"github.com/amishare/amishare/pkg/kmspolicy"
+	"github.com/amishare/amishare/pkg/report"
 	"github.com/amishare/amishare/pkg/share"
 	"github.com/amishare/amishare/pkg/share/rules"
 )
@@ -195,4 +196,75 @@ func TestAutoScalingHonoursDelegatedKeysOnly(t *testing.T) {
 	if g := e.asgGrants(t, key, acctA); len(g) != 1 {
 		t.Errorf("grants on the delegated key: %v, want one", g)
 	}
+}
+
+// TestAutoScalingDryRunPlansWhatApplyCan: a dry run makes apply's reads
+// (the receiver's session, its Auto Scaling role) and plans a grant that
+// waits for the role as waiting, one for a receiver it cannot reach not at
+// all (the receiver is unreachable): neither is a change, so
+// plan --detailed-exitcode agrees with what apply would do. It writes
+// nothing: opening the receiver's session (AssumeRole) is its only call
+// that is not a read.
+func TestAutoScalingDryRunPlansWhatApplyCan(t *testing.T) {
+	e := newEnv(t, asgConfig)
+	key := e.Key(t)
+	id, _ := e.EncryptedImage(t, acctA, key)
+	e.reconcile(t, id) // shared, the statement written; A has no receiver role yet
+
+	plan := func(t *testing.T) (share.Result, report.Image) {
+		t.Helper()
+		e.Calls.Reset()
+		res, err := e.engine.Reconcile(e.Ctx, id, share.Options{DryRun: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range e.Calls.Mutating() {
+			if c != "AssumeRole" {
+				t.Errorf("dry run made %s (calls %v)", c, e.Calls.Calls())
+			}
+		}
+		return res, report.NewImage(res, "us-east-1")
+	}
+
+	t.Run("unreachable", func(t *testing.T) {
+		res, img := plan(t)
+		if img.HasChanges() || len(img.AutoScalingGrants) != 0 {
+			t.Errorf("grants %+v, changes %v; want no grant planned for a receiver that cannot be reached", img.AutoScalingGrants, img.HasChanges())
+		}
+		if res.Consumers == nil || len(res.Consumers.Unreachable) != 1 || res.Consumers.Unreachable[0].Account != acctA {
+			t.Errorf("consumers %+v, want %s unreachable", res.Consumers, acctA)
+		}
+	})
+
+	a := e.Receiver(t, acctA)
+	t.Run("waiting", func(t *testing.T) {
+		res, img := plan(t)
+		want := []report.AutoScalingGrant{{Action: report.GrantCreate, Account: acctA, KeyARN: key, Waiting: true}}
+		if img.HasChanges() || !slices.Equal(img.AutoScalingGrants, want) {
+			t.Errorf("grants %+v, changes %v; want %+v and no change", img.AutoScalingGrants, img.HasChanges(), want)
+		}
+		if e.Calls.Count("GetRole") != 1 {
+			t.Errorf("calls %v, want the receiver's Auto Scaling role read once", e.Calls.Calls())
+		}
+		if !slices.ContainsFunc(res.Consumers.Notes, func(n string) bool { return strings.Contains(n, acctA+" has no Auto Scaling role yet") }) {
+			t.Errorf("notes %q, want the grant said to wait", res.Consumers.Notes)
+		}
+		// Apply agrees: the grant waits.
+		e.reconcile(t, id)
+		if g := e.asgGrants(t, key, acctA); len(g) != 0 {
+			t.Errorf("grants %v, want none yet", g)
+		}
+	})
+
+	a.AutoScalingRole(t, e.World)
+	t.Run("ready", func(t *testing.T) {
+		_, img := plan(t)
+		want := []report.AutoScalingGrant{{Action: report.GrantCreate, Account: acctA, KeyARN: key}}
+		if !img.HasChanges() || !slices.Equal(img.AutoScalingGrants, want) {
+			t.Errorf("grants %+v, changes %v; want %+v planned", img.AutoScalingGrants, img.HasChanges(), want)
+		}
+		if g := e.asgGrants(t, key, acctA); len(g) != 0 {
+			t.Errorf("the dry run created grants %v", g)
+		}
+	})
 }

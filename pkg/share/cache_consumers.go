@@ -8,8 +8,9 @@ import (
 
 // consumerCache is what the reconciles of one sweep share of the consumer
 // phase: this account's parameters, read once, and one session per
-// receiver with its parameters. A parameter written is noted here; what is
-// written is always decided from a fresh read (see Engine.parameter).
+// receiver with its parameters. A parameter written (in a dry run,
+// planned) is noted here; what is written is always decided from a fresh
+// read (see Engine.parameter).
 type consumerCache struct {
 	mu        sync.Mutex
 	owner     map[string]string
@@ -67,9 +68,9 @@ func (c *Cache) receiver(account, region string, open func() *receiverView) *rec
 	return &v
 }
 
-// putParameter notes a parameter the sweep wrote (account "" is this one),
-// also one SSM has not taken yet: the sweep writes it once, the next
-// reconcile again.
+// putParameter notes a parameter the sweep wrote, or in a dry run planned
+// (account "" is this one), also one SSM has not taken yet: the sweep
+// writes it once, the next reconcile again.
 func (c *Cache) putParameter(account, name, value string) {
 	if c == nil {
 		return

@@ -235,6 +235,9 @@ func (e *Engine) parameter(ctx context.Context, cfg *config.Config, rep *Consume
 	log := e.logger().With("imageId", ci.ID, "parameter", name, "account", accountName(account), "from", c.From, "to", c.To, "action", string(c.Action))
 	if dryRun {
 		rep.Parameters = append(rep.Parameters, pr)
+		// A dry-run sweep goes on as if it were written, as a sweep does:
+		// its later steps neither plan it again nor count it twice.
+		e.cache.putParameter(account, name, c.To)
 		log.InfoContext(ctx, "planned parameter change (dry run)")
 		return nil
 	}

@@ -194,6 +194,31 @@ func TestParameterDryRunWritesNothing(t *testing.T) {
 	e.wantParameter(t, "")
 }
 
+// TestDryRunSweepPlansAParameterOnce: in a sweep (its engine has a cache),
+// a parameter an image's dry run plans to change is taken as changed by
+// what follows, as apply's write would be: the sweep's last step does not
+// plan it again, so a dry-run sweep counts what a sweep would change.
+func TestDryRunSweepPlansAParameterOnce(t *testing.T) {
+	e := newEnv(t, paramConfig)
+	id := goldenImage(t, e, "jan", jan, nil)
+	eng := e.engine.WithCache(&share.Cache{})
+	res, err := eng.Reconcile(e.Ctx, id, share.Options{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Consumers.Changed(); len(got) != 1 || got[0].To != id {
+		t.Fatalf("the image's dry run: parameters %+v, want %s planned", got, id)
+	}
+	rep, err := eng.SyncParameters(e.Ctx, share.Options{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rep.Changed(); len(got) != 0 {
+		t.Errorf("the sweep's last step, dry run: parameters %+v, want none (planned already)", got)
+	}
+	e.wantParameter(t, "")
+}
+
 func TestNoParametersNoCalls(t *testing.T) {
 	e := newEnv(t, testConfig)
 	id, _ := e.PlainImage(t, 1, map[string]string{amitag.Accounts: acctA, amitag.Parameter: golden})
