@@ -27,6 +27,7 @@ import (
 	"github.com/amishare/amishare/pkg/pacing"
 	"github.com/amishare/amishare/pkg/share"
 	"github.com/amishare/amishare/pkg/sweep"
+	"github.com/amishare/amishare/pkg/throttling"
 )
 
 // ConfigParameterEnv names the environment variable holding the SSM parameter name.
@@ -93,9 +94,10 @@ func New(ctx context.Context, opts Options) (*App, error) {
 			})
 		}),
 	}
-	// Every client paces the calls a sweep makes (calls of a single event pass at once).
+	// Every client paces the calls a sweep makes (calls of a single event
+	// pass at once) and counts the throttled attempts of an invocation.
 	pacer := &pacing.Pacer{}
-	apiOptions := append([]func(*middleware.Stack) error{pacer.APIOption}, opts.APIOptions...)
+	apiOptions := append([]func(*middleware.Stack) error{pacer.APIOption, throttling.APIOption}, opts.APIOptions...)
 	loadOpts = append(loadOpts, awsconfig.WithAPIOptions(apiOptions))
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/amishare/amishare/pkg/event"
 	"github.com/amishare/amishare/pkg/share"
 	"github.com/amishare/amishare/pkg/sweep"
+	"github.com/amishare/amishare/pkg/throttling"
 )
 
 // Reconciler reconciles one image, records a failed copy on its source, or
@@ -96,6 +97,8 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Summary, err
 		return sum, err
 	}
 	opts := share.Options{DryRun: h.DryRun}
+	var throttled throttling.Counter
+	ctx = throttling.WithCounter(ctx, &throttled)
 	var errs []error
 	each := func(ids []string, do func(context.Context, string, share.Options) (share.Result, error)) {
 		for _, id := range ids {
@@ -118,7 +121,7 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Summary, err
 	default:
 		return sum, fmt.Errorf("event %s: no work of type %T", ev.ID, ev.Work)
 	}
-	emitMetrics(ctx, log, sum.Images)
+	emitMetrics(ctx, log, sum.Images, throttled.Count())
 	if err := errors.Join(errs...); err != nil {
 		sum.Error = err.Error()
 		return sum, err
@@ -147,9 +150,10 @@ func (h *Handler) Reconcile(ctx context.Context, region, imageID string) (share.
 	if err != nil {
 		return share.Result{ImageID: imageID, Outcome: share.OutcomeFailed}, err
 	}
-	res, err := engine.Reconcile(ctx, imageID, share.Options{DryRun: h.DryRun})
+	var throttled throttling.Counter
+	res, err := engine.Reconcile(throttling.WithCounter(ctx, &throttled), imageID, share.Options{DryRun: h.DryRun})
 	logDecision(ctx, log, event.Event{Kind: event.KindOperator, Region: region}, res, err)
-	emitMetrics(ctx, log, []share.Result{res})
+	emitMetrics(ctx, log, []share.Result{res}, throttled.Count())
 	return res, err
 }
 

@@ -58,6 +58,8 @@ func TestHandleRetriesThrottling(t *testing.T) {
 				t.Errorf("key policy accounts: got %v, want [%s %s]", got, acctA, acctB)
 			}
 			w.WantStatus(t, id, "shared", "shared with 2 account(s)")
+			// The burst is visible, without an error.
+			world.WantMetrics(t, w.Metrics(t, world.EventMetrics...), map[string]int{"Throttled": 2, "Errors": 0})
 		})
 	}
 }

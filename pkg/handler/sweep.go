@@ -64,7 +64,7 @@ func (h *Handler) runSweep(ctx context.Context, ev event.Event, resume *sweep.Cu
 	attrs := []any{"eventId", ev.ID, "kind", string(ev.Kind), "sweepId", s.SweepID,
 		"managedImages", s.ManagedImages, "imagesChecked", s.ImagesChecked, "driftRepaired", s.DriftRepaired,
 		"goneImages", s.GoneImages, "snapshotsCleaned", s.SnapshotsCleaned, "errors", s.Errors,
-		"calls", s.Calls, "seconds", s.Seconds}
+		"calls", s.Calls, "throttled", s.Throttled, "seconds", s.Seconds}
 	if s.Continuation != nil {
 		attrs = append(attrs, "continuation", s.Continuation)
 	}
@@ -89,5 +89,6 @@ func emitSweepMetrics(ctx context.Context, log *slog.Logger, s sweep.Summary) {
 		metrics.Counted("SnapshotsCleaned", s.SnapshotsCleaned),
 		metrics.Metric{Name: "SweepSeconds", Unit: metrics.Seconds, Value: s.Seconds},
 		metrics.Counted("Errors", s.Errors),
+		metrics.Counted("Throttled", s.Throttled),
 	)
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/amishare/amishare/pkg/pacing"
 	"github.com/amishare/amishare/pkg/share"
 	"github.com/amishare/amishare/pkg/share/rules"
+	"github.com/amishare/amishare/pkg/throttling"
 )
 
 // QueueAPI is the part of *sqs.Client the sweep uses to hand over.
@@ -189,9 +190,12 @@ type Summary struct {
 	Changed []share.Result `json:"changed,omitempty"`
 	Omitted int            `json:"omitted,omitempty"`
 	// Calls counts the AWS calls (attempts) the sweep made in this invocation.
-	Calls   int     `json:"calls"`
-	Seconds float64 `json:"seconds"`
-	DryRun  bool    `json:"dryRun,omitempty"`
+	Calls int `json:"calls"`
+	// Throttled counts the attempts AWS answered with throttling (the SDK
+	// retried them).
+	Throttled int     `json:"throttled"`
+	Seconds   float64 `json:"seconds"`
+	DryRun    bool    `json:"dryRun,omitempty"`
 	// Continuation is where the next invocation resumes; nil when the sweep is complete.
 	Continuation *Cursor `json:"continuation,omitempty"`
 }
@@ -210,6 +214,8 @@ func (s *Sweeper) Run(ctx context.Context, ro RunOptions) (Summary, error) {
 	started := time.Now()
 	lim := pacing.NewLimiter(config.DefaultSweepRate)
 	ctx = pacing.WithLimiter(ctx, lim)
+	var throttled throttling.Counter
+	ctx = throttling.WithCounter(ctx, &throttled)
 	cur := Cursor{SweepID: newSweepID(), Started: started.UTC(), Phase: PhaseGone}
 	sum := Summary{DryRun: dryRun}
 	if resume != nil {
@@ -219,7 +225,7 @@ func (s *Sweeper) Run(ctx context.Context, ro RunOptions) (Summary, error) {
 	}
 	sum.SweepID = cur.SweepID
 	finish := func(err error) (Summary, error) {
-		sum.Calls, sum.Seconds = lim.Calls(), time.Since(started).Seconds()
+		sum.Calls, sum.Throttled, sum.Seconds = lim.Calls(), throttled.Count(), time.Since(started).Seconds()
 		return sum, err
 	}
 
