@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -37,9 +36,6 @@ const ConfigParameterEnv = "AMISHARE_CONFIG_PARAMETER"
 // queue a sweep hands over to when it runs out of time.
 const SweepQueueEnv = "AMISHARE_SWEEP_QUEUE_URL"
 
-// MaxAttempts is how often the SDK tries one call (throttling and 5xx are retried).
-const MaxAttempts = 8
-
 // App is everything one process needs, built once.
 type App struct {
 	Handler *handler.Handler
@@ -59,7 +55,8 @@ type Options struct {
 	// APIOptions are added to every client's middleware stack (tests count calls with them).
 	APIOptions []func(*middleware.Stack) error
 	DryRun     bool
-	// MaxAttempts overrides how often the SDK tries one call; 0 means MaxAttempts.
+	// MaxAttempts overrides how often the SDK tries one call failing with a
+	// retryable error other than throttling; 0 means MaxAttempts.
 	MaxAttempts int
 	// MaxBackoff caps the SDK's wait between attempts; 0 means the SDK's
 	// default (20 s). Tests set it low so that injected faults cost no time.
@@ -76,28 +73,22 @@ type Options struct {
 
 // New builds the App from the standard AWS SDK chain (so AWS_ENDPOINT_URL,
 // AWS_REGION and credentials come from the environment), with the SDK's
-// retryer in adaptive mode. Call it once per process.
+// retryer in adaptive mode, throttling retried within the invocation's
+// deadline (newRetryer). Call it once per process.
 func New(ctx context.Context, opts Options) (*App, error) {
 	attempts := MaxAttempts
 	if opts.MaxAttempts > 0 {
 		attempts = opts.MaxAttempts
 	}
 	loadOpts := []func(*awsconfig.LoadOptions) error{
-		awsconfig.WithRetryer(func() aws.Retryer {
-			return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
-				o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) {
-					so.MaxAttempts = attempts
-					if opts.MaxBackoff > 0 {
-						so.MaxBackoff = opts.MaxBackoff
-					}
-				})
-			})
-		}),
+		// A retryer per client, as the SDK asks of WithRetryer.
+		awsconfig.WithRetryer(func() aws.Retryer { return newRetryer(attempts, opts.MaxBackoff) }),
 	}
-	// Every client paces the calls a sweep makes (calls of a single event
-	// pass at once) and counts the throttled attempts of an invocation.
+	// Every client bounds the throttling retries of a call without a
+	// deadline, paces the calls a sweep makes (calls of a single event pass
+	// at once) and counts the throttled attempts of an invocation.
 	pacer := &pacing.Pacer{}
-	apiOptions := append([]func(*middleware.Stack) error{pacer.APIOption, throttling.APIOption}, opts.APIOptions...)
+	apiOptions := append([]func(*middleware.Stack) error{callBudget, pacer.APIOption, throttling.APIOption}, opts.APIOptions...)
 	loadOpts = append(loadOpts, awsconfig.WithAPIOptions(apiOptions))
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {

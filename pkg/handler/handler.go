@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/amishare/amishare/pkg/awserr"
 	"github.com/amishare/amishare/pkg/event"
@@ -26,6 +27,11 @@ type Reconciler interface {
 }
 
 var _ Reconciler = (*share.Engine)(nil)
+
+// EventMargin is kept free at the end of an event's invocation (one with
+// a deadline): its calls stop retrying throttling that long before the
+// deadline.
+const EventMargin = 5 * time.Second
 
 // Handler handles EventBridge events.
 type Handler struct {
@@ -82,6 +88,14 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Summary, err
 		return h.sweep(ctx, ev, nil, sum)
 	case event.Resume:
 		return h.sweep(ctx, ev, w.Bodies, sum)
+	}
+	// The event's calls retry throttling until EventMargin before the
+	// invocation's deadline: the failure is then logged and returned (Lambda
+	// retries the event) rather than cut off by the timeout.
+	if d, ok := ctx.Deadline(); ok && time.Until(d) > 2*EventMargin {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d.Add(-EventMargin))
+		defer cancel()
 	}
 	engine, err := h.Engines(ctx, ev.Region)
 	if err != nil && !awserr.IsTransient(err) {
