@@ -35,8 +35,23 @@ func NewLimiter(perSecond int) *Limiter {
 }
 
 // SetRate changes the rate (the sweep reads it from the configuration,
-// with the first call made at the default rate).
-func (l *Limiter) SetRate(perSecond int) { l.lim.SetLimit(limit(perSecond)) }
+// with the first call made at the default rate). The new rate starts from
+// an empty bucket, so that the next call waits a full new interval after
+// the last one: what the bucket gathered at the old rate since that call
+// would let the next one through sooner (after a configuration read at
+// 10/s, a second call 120 ms later at a sweepRate of 5, and a one-second
+// window with 6 calls).
+func (l *Limiter) SetRate(perSecond int) { l.setRateAt(time.Now(), perSecond) }
+
+func (l *Limiter) setRateAt(t time.Time, perSecond int) {
+	l.lim.SetLimitAt(t, limit(perSecond))
+	// Take a token without a call: the bucket, below one token since the
+	// last call (burst 1), is now below zero, and refills at the new rate
+	// for longer than one interval before the next call. (x/time/rate has
+	// no way to set the tokens; this errs on the slow side by less than
+	// one interval, once per sweep.)
+	l.lim.ReserveN(t, 1)
+}
 
 // Calls returns how many calls (attempts, retries included) the limiter let through.
 func (l *Limiter) Calls() int { return int(l.calls.Load()) }
