@@ -6,6 +6,7 @@
 package pacing
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync/atomic"
@@ -91,7 +92,9 @@ func (p *Pacer) APIOption(stack *middleware.Stack) error {
 				return next.HandleFinalize(ctx, in)
 			}
 			if err := l.lim.Wait(ctx); err != nil {
-				return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("waiting for the sweep's rate limit: %w", err)
+				// The limiter refuses at once a wait that would end after
+				// ctx's deadline: that is the deadline too.
+				return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("waiting for the sweep's rate limit: %w", cmp.Or(ctx.Err(), error(context.DeadlineExceeded)))
 			}
 			l.calls.Add(1)
 			return next.HandleFinalize(ctx, in)

@@ -31,6 +31,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/awserr"
 	"github.com/amishare/amishare/pkg/awsid"
 	"github.com/amishare/amishare/pkg/config"
 	"github.com/amishare/amishare/pkg/pacing"
@@ -182,7 +183,10 @@ type Summary struct {
 	// SnapshotsCleaned counts snapshots of gone images whose permissions were revoked.
 	SnapshotsCleaned int `json:"snapshotsCleaned"`
 	// Errors counts images that failed or are in status error, and failed listings.
-	Errors   int       `json:"errors"`
+	Errors int `json:"errors"`
+	// Deferred counts images left for the next invocation: AWS throttled
+	// them until their time ran out. They are no error.
+	Deferred int       `json:"deferred,omitempty"`
 	Failures []Failure `json:"failures,omitempty"`
 	// Changed holds the results of images the sweep changed or planned to
 	// change, or that failed. Both lists hold at most 100 entries; Omitted
@@ -252,7 +256,15 @@ func (s *Sweeper) Run(ctx context.Context, ro RunOptions) (Summary, error) {
 	cache.Config, cache.Managed = cfg, images
 	opts := share.Options{DryRun: dryRun}
 	st := &state{sum: &sum}
-	stop := s.stopAt(ctx)
+	stop, imagesEnd := s.stopAt(ctx)
+	// Images started before stop get until imagesEnd, throttling retries
+	// included; what is left of the invocation is for the hand-over.
+	imagesCtx := ctx
+	if !imagesEnd.IsZero() {
+		var cancel context.CancelFunc
+		imagesCtx, cancel = context.WithDeadline(ctx, imagesEnd)
+		defer cancel()
+	}
 
 	if cur.Phase == PhaseGone {
 		gone, exists, err := goneImages(ctx, eng, images)
@@ -262,13 +274,17 @@ func (s *Sweeper) Run(ctx context.Context, ro RunOptions) (Summary, error) {
 			st.mu.Unlock()
 		}
 		ids := after(sortedKeys(gone), cur.After)
-		last, stopped := s.each(ctx, ids, stop, nil, func(ctx context.Context, id string) {
+		last, stopped := s.each(imagesCtx, ids, stop, nil, func(ctx context.Context, id string) bool {
 			res, err := eng.Release(ctx, id, exists[id], gone[id], opts)
+			if s.deferred(ctx, st, id, err) {
+				return false
+			}
 			report(ctx, res, err)
 			st.cleaned(res, err)
+			return true
 		})
 		if stopped {
-			cur.After = last
+			cur.After = cmp.Or(last, cur.After)
 			return finish(s.handOver(ctx, &sum, cur))
 		}
 		cur.Phase, cur.After = PhaseImages, ""
@@ -291,13 +307,17 @@ func (s *Sweeper) Run(ctx context.Context, ro RunOptions) (Summary, error) {
 			s.logger().WarnContext(ctx, "sweep: batched snapshot read failed; images read their own", "error", err.Error())
 		}
 	}
-	last, stopped := s.each(ctx, ids, stop, prefetch, func(ctx context.Context, id string) {
+	last, stopped := s.each(imagesCtx, ids, stop, prefetch, func(ctx context.Context, id string) bool {
 		res, err := eng.ReconcileImage(ctx, byID[id], opts)
+		if s.deferred(ctx, st, id, err) {
+			return false
+		}
 		report(ctx, res, err)
 		st.checked(res, err)
+		return true
 	})
 	if stopped {
-		cur.After = last
+		cur.After = cmp.Or(last, cur.After)
 		return finish(s.handOver(ctx, &sum, cur))
 	}
 	return finish(nil)
@@ -361,52 +381,93 @@ func (st *state) tally(res share.Result, err error) {
 	}
 }
 
-// stopAt is when the sweep stops starting work: the deadline minus the margin.
-func (s *Sweeper) stopAt(ctx context.Context) time.Time {
+// stopAt is when the sweep stops starting images, the deadline minus the
+// margin, and when the images started must end, the deadline minus a third
+// of the margin: the rest is for the hand-over. Both are zero without a
+// deadline (the CLI).
+func (s *Sweeper) stopAt(ctx context.Context) (stop, imagesEnd time.Time) {
 	d, ok := ctx.Deadline()
 	if !ok {
-		return time.Time{}
+		return time.Time{}, time.Time{}
 	}
-	return d.Add(-cmp.Or(s.Margin, DefaultMargin))
+	margin := cmp.Or(s.Margin, DefaultMargin)
+	return d.Add(-margin), d.Add(-margin / 3)
+}
+
+// deferred reports whether an image is left for the next invocation
+// rather than done or failed: its time ran out (ctx ended, or a call would
+// have outlasted it; what it read or wrote since is not to be trusted),
+// typically because AWS throttled it that long (a burst shares the
+// account's EC2 buckets with the sweep), or it ended throttled. It is logged and counted in the summary's Deferred,
+// not in Errors.
+func (s *Sweeper) deferred(ctx context.Context, st *state, id string, err error) bool {
+	if ctx.Err() == nil && !awserr.IsThrottle(err) && !errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	st.mu.Lock()
+	st.sum.Deferred++
+	st.mu.Unlock()
+	reason := context.Cause(ctx)
+	if err != nil {
+		reason = err
+	}
+	s.logger().WarnContext(ctx, "sweep: image left for the next invocation", "imageId", id, "error", reason.Error())
+	return true
 }
 
 // each runs do on ids, in order, by a few workers, prefetching each batch
-// first. It stops starting ids once stop has passed, but always completes
-// at least one, so every invocation makes progress. Every id it started is
-// done when it returns, so the ids done are exactly a prefix: last is the
-// last of them, and stopped says the prefix is not all of ids.
-func (s *Sweeper) each(ctx context.Context, ids []string, stop time.Time, prefetch func(context.Context, []string), do func(context.Context, string)) (last string, stopped bool) {
+// first. It stops starting ids once stop has passed, but always starts at
+// least one, so that an invocation makes progress unless AWS throttles it
+// throughout. do reports whether its id is done; one that is not (deferred)
+// is left for the next invocation. Every id started has ended when each
+// returns, so the ids done up to the first one not done are a prefix: last
+// is the last of that prefix ("" when it is empty), and stopped says the
+// prefix is not all of ids. Ids done after the first one not done are done
+// again by the next invocation, which changes nothing.
+func (s *Sweeper) each(ctx context.Context, ids []string, stop time.Time, prefetch func(context.Context, []string), do func(context.Context, string) bool) (last string, stopped bool) {
 	workers := cmp.Or(s.Workers, DefaultWorkers)
-	work := make(chan string)
+	type job struct {
+		i  int
+		id string
+	}
+	work := make(chan job)
+	done := make([]bool, len(ids))
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			for id := range work {
-				do(ctx, id)
+			for j := range work {
+				done[j.i] = do(ctx, j.id) // each worker writes its own indexes
 			}
 		})
 	}
+	started := 0
 	for i, id := range ids {
 		if i > 0 && !stop.IsZero() && !time.Now().Before(stop) {
-			stopped = true
 			break
 		}
 		if prefetch != nil && i%batch == 0 {
 			prefetch(ctx, ids[i:min(i+batch, len(ids))])
 		}
-		work <- id
-		last = id
+		work <- job{i, id}
+		started++
 	}
 	close(work)
 	wg.Wait()
-	return last, stopped
+	prefix := 0
+	for prefix < started && done[prefix] {
+		prefix++
+	}
+	if prefix > 0 {
+		last = ids[prefix-1]
+	}
+	return last, prefix < len(ids)
 }
 
 // handOver sends the continuation: the next invocation resumes after cur.After.
 func (s *Sweeper) handOver(ctx context.Context, sum *Summary, cur Cursor) error {
 	sum.Continuation = &cur
 	if s.Queue == nil || s.QueueURL == "" {
-		return fmt.Errorf("sweep: out of time after %s %s and no continuation queue is configured", cur.Phase, cur.After)
+		return fmt.Errorf("sweep: stopped after %s %s (out of time, or images throttled until their time ran out) and no continuation queue is configured", cur.Phase, cur.After)
 	}
 	if _, err := s.Queue.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(s.QueueURL), MessageBody: aws.String(cur.Body())}); err != nil {
 		return fmt.Errorf("sweep: sending the continuation (%s after %s): %w", cur.Phase, cur.After, err)
