@@ -7,6 +7,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -35,6 +37,11 @@ const ConfigParameterEnv = "AMISHARE_CONFIG_PARAMETER"
 // SweepQueueEnv names the environment variable holding the URL of the SQS
 // queue a sweep hands over to when it runs out of time.
 const SweepQueueEnv = "AMISHARE_SWEEP_QUEUE_URL"
+
+// SweepLeaseEnv names the environment variable holding the DynamoDB table
+// of the sweep's lease: with it one sweep runs at a time and a continuation
+// is accepted only for the sweep in progress (sweep.Lease).
+const SweepLeaseEnv = "AMISHARE_SWEEP_LEASE_TABLE"
 
 // App is everything one process needs, built once.
 type App struct {
@@ -66,6 +73,8 @@ type Options struct {
 	ReportBlockPublicAccess bool
 	// SweepQueueURL overrides AMISHARE_SWEEP_QUEUE_URL.
 	SweepQueueURL string
+	// SweepLeaseTable overrides AMISHARE_SWEEP_LEASE_TABLE.
+	SweepLeaseTable string
 	// SweepMargin and SweepWorkers tune the sweep (see sweep.Sweeper); 0 means the default.
 	SweepMargin  time.Duration
 	SweepWorkers int
@@ -136,6 +145,9 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		Engine: func(c *share.Cache) sweep.Engine { return pool.Engine("").WithCache(c) },
 		Queue:  sqs.NewFromConfig(cfg), QueueURL: queueURL, Log: log,
 		Pacer: pacer, Margin: opts.SweepMargin, Workers: opts.SweepWorkers,
+	}
+	if table := cmp.Or(opts.SweepLeaseTable, os.Getenv(SweepLeaseEnv)); table != "" {
+		sweeper.Lease = &sweep.Lease{API: dynamodb.NewFromConfig(cfg), Table: table}
 	}
 	h := &handler.Handler{
 		Engines: func(ctx context.Context, region string) (handler.Reconciler, error) {

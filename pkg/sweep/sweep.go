@@ -143,6 +143,10 @@ type Sweeper struct {
 	// Pacer is the middleware of the clients the engine uses; when set, a
 	// sweep first lets their unpaced calls out of its one-second windows.
 	Pacer *pacing.Pacer
+	// Lease, when set, makes sure one sweep runs at a time and accepts a
+	// continuation only for the sweep in progress; without it a new sweep
+	// runs unguarded (the CLI) and a continuation is refused.
+	Lease *Lease
 	// Workers reconcile images at once; 0 means DefaultWorkers.
 	Workers int
 	// Margin is left of the invocation's deadline when the sweep stops
@@ -228,13 +232,23 @@ func (s *Sweeper) Run(ctx context.Context, ro RunOptions) (Summary, error) {
 		sum.ResumedAt = resume
 	}
 	sum.SweepID = cur.SweepID
+	var hold *held
+	runCtx := ctx // the lease is released with it: acquire's may be cancelled
 	finish := func(err error) (Summary, error) {
+		if herr := hold.finish(runCtx, err); herr != nil {
+			err = errors.Join(err, herr)
+		}
 		sum.Calls, sum.Throttled, sum.Seconds = lim.Calls(), throttled.Count(), time.Since(started).Seconds()
 		return sum, err
 	}
 
 	if err := s.Pacer.Quiet(ctx); err != nil {
 		return finish(fmt.Errorf("sweep: %w", err))
+	}
+	// One sweep at a time: before any other call, the lease.
+	ctx, hold, err := s.acquire(ctx, cur, resume)
+	if err != nil {
+		return finish(err)
 	}
 	cache := &share.Cache{}
 	eng := s.Engine(cache)
@@ -285,7 +299,7 @@ func (s *Sweeper) Run(ctx context.Context, ro RunOptions) (Summary, error) {
 		})
 		if stopped {
 			cur.After = cmp.Or(last, cur.After)
-			return finish(s.handOver(ctx, &sum, cur))
+			return finish(s.handOver(runCtx, hold, &sum, cur))
 		}
 		cur.Phase, cur.After = PhaseImages, ""
 	}
@@ -318,7 +332,10 @@ func (s *Sweeper) Run(ctx context.Context, ro RunOptions) (Summary, error) {
 	})
 	if stopped {
 		cur.After = cmp.Or(last, cur.After)
-		return finish(s.handOver(ctx, &sum, cur))
+		return finish(s.handOver(runCtx, hold, &sum, cur))
+	}
+	if err := context.Cause(ctx); errors.Is(err, errLeaseLost) {
+		return finish(err) // another invocation runs the sweep now
 	}
 	return finish(nil)
 }
@@ -463,11 +480,16 @@ func (s *Sweeper) each(ctx context.Context, ids []string, stop time.Time, prefet
 	return last, prefix < len(ids)
 }
 
-// handOver sends the continuation: the next invocation resumes after cur.After.
-func (s *Sweeper) handOver(ctx context.Context, sum *Summary, cur Cursor) error {
+// handOver sends the continuation: the next invocation resumes after
+// cur.After. The lease names it first, so that its invocation finds it
+// handed over.
+func (s *Sweeper) handOver(ctx context.Context, hold *held, sum *Summary, cur Cursor) error {
 	sum.Continuation = &cur
 	if s.Queue == nil || s.QueueURL == "" {
 		return fmt.Errorf("sweep: stopped after %s %s (out of time, or images throttled until their time ran out) and no continuation queue is configured", cur.Phase, cur.After)
+	}
+	if err := hold.handOver(ctx, cur.Body()); err != nil {
+		return err
 	}
 	if _, err := s.Queue.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(s.QueueURL), MessageBody: aws.String(cur.Body())}); err != nil {
 		return fmt.Errorf("sweep: sending the continuation (%s after %s): %w", cur.Phase, cur.After, err)

@@ -68,16 +68,12 @@ func TestSweepSharesThrottledBuckets(t *testing.T) {
 func TestSweepDefersThrottledImages(t *testing.T) {
 	w := world.New(t, fastConfig)
 	q := sqs.NewFromConfig(w.AWS)
-	qout, err := q.CreateQueue(w.Ctx, &sqs.CreateQueueInput{QueueName: aws.String("amishare-SweepQueue")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	queueURL := aws.ToString(qout.QueueUrl)
+	queueURL, lease := w.SweepQueue(t), w.SweepLease(t)
 	ids, snaps := w.Images(t, "deferred", 3, map[string]string{amitag.Accounts: acctA})
 
 	const margin = 3 * time.Second
 	faults := faultinject.New(faultinject.Rule{Action: "ModifyImageAttribute", Kind: faultinject.Throttle})
-	throttled := w.Handler(t, app.Options{HTTPClient: faults.Client(), SweepQueueURL: queueURL, SweepMargin: margin})
+	throttled := w.Handler(t, app.Options{HTTPClient: faults.Client(), SweepQueueURL: queueURL, SweepLeaseTable: lease, SweepMargin: margin})
 	ctx, cancel := context.WithTimeout(w.Ctx, margin+time.Second)
 	defer cancel()
 	w.Logs.Reset()
@@ -101,7 +97,7 @@ func TestSweepDefersThrottledImages(t *testing.T) {
 	if err != nil || len(msgs.Messages) != 1 {
 		t.Fatalf("continuations: got %d, %v; want 1", len(msgs.Messages), err)
 	}
-	next := w.Handler(t, app.Options{SweepQueueURL: queueURL})
+	next := w.Handler(t, app.Options{SweepQueueURL: queueURL, SweepLeaseTable: lease})
 	sum, err = next.Handle(w.Ctx, sqsRecord(aws.ToString(msgs.Messages[0].Body)))
 	if err != nil || sum.Sweeps[0].ImagesChecked != len(ids) || sum.Sweeps[0].Errors != 0 || sum.Sweeps[0].Continuation != nil {
 		t.Fatalf("next invocation: got %+v, %v; want every image checked", sum.Sweeps, err)

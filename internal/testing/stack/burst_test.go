@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/amishare/amishare/internal/testing/iameval"
+	"github.com/amishare/amishare/pkg/sweep"
 )
 
 // functionRoleARN is the function role's ARN as the resolver writes it.
@@ -140,5 +141,48 @@ func TestQueuesOnlyTheFunctionRole(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSweepLeaseTable: the lease's table is keyed as pkg/sweep writes it,
+// the function is given its name, and the role may read and write the
+// lease's one item there, nothing else.
+func TestSweepLeaseTable(t *testing.T) {
+	res := resolve(t, nil)
+	table, ok := res["SweepLeaseTable"].(map[string]any)
+	if !ok || table["Type"] != "AWS::DynamoDB::Table" {
+		t.Fatalf("SweepLeaseTable: got %v, want a DynamoDB table", res["SweepLeaseTable"])
+	}
+	keys := iameval.List(prop(table, "KeySchema"))
+	attrs := iameval.List(prop(table, "AttributeDefinitions"))
+	if len(keys) != 1 || fmt.Sprint(keys[0]) != fmt.Sprint(map[string]any{"AttributeName": sweep.LeaseKeyAttribute, "KeyType": "HASH"}) ||
+		len(attrs) != 1 || fmt.Sprint(attrs[0]) != fmt.Sprint(map[string]any{"AttributeName": sweep.LeaseKeyAttribute, "AttributeType": "S"}) {
+		t.Errorf("key schema %v, attributes %v: want the string partition key %q alone", keys, attrs, sweep.LeaseKeyAttribute)
+	}
+	env, _ := prop(res["AmishareFunction"].(map[string]any), "Environment").(map[string]any)
+	vars, _ := env["Variables"].(map[string]any)
+	if vars["AMISHARE_SWEEP_LEASE_TABLE"] != "ref:SweepLeaseTable" {
+		t.Errorf("AMISHARE_SWEEP_LEASE_TABLE: got %v, want the table's name", vars["AMISHARE_SWEEP_LEASE_TABLE"])
+	}
+	arn := "arn:aws:dynamodb:us-east-1:123456789012:table/amishare-SweepLeaseTable"
+	lease := map[string][]string{"dynamodb:LeadingKeys": {sweep.LeaseKey}}
+	stmts := role(t, nil).Statements()
+	for _, c := range []struct {
+		name string
+		req  iameval.Request
+		want bool
+	}{
+		{"take the lease", iameval.Request{Action: "dynamodb:PutItem", Resource: arn, Context: lease}, true},
+		{"read the lease", iameval.Request{Action: "dynamodb:GetItem", Resource: arn, Context: lease}, true},
+		{"hand the lease over", iameval.Request{Action: "dynamodb:UpdateItem", Resource: arn, Context: lease}, true},
+		{"end the lease", iameval.Request{Action: "dynamodb:DeleteItem", Resource: arn, Context: lease}, true},
+		{"write another item", iameval.Request{Action: "dynamodb:PutItem", Resource: arn, Context: map[string][]string{"dynamodb:LeadingKeys": {"other"}}}, false},
+		{"scan the table", iameval.Request{Action: "dynamodb:Scan", Resource: arn}, false},
+		{"write another table", iameval.Request{Action: "dynamodb:PutItem", Resource: "arn:aws:dynamodb:us-east-1:123456789012:table/other", Context: lease}, false},
+		{"delete the table", iameval.Request{Action: "dynamodb:DeleteTable", Resource: arn}, false},
+	} {
+		if got := iameval.Evaluate(stmts, c.req).Allowed; got != c.want {
+			t.Errorf("%s: allowed = %v, want %v", c.name, got, c.want)
+		}
 	}
 }

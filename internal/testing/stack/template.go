@@ -68,8 +68,8 @@ type noValue struct{}
 // the given parameter values (defaults fill the rest) and returns the
 // resources as CloudFormation would create them. Attributes of other
 // resources (Fn::GetAtt) and Refs to resources become placeholder strings
-// "getatt:Logical.Attr" and "ref:Logical", except the Arn of a queue or rule,
-// which is given a realistic ARN.
+// "getatt:Logical.Attr" and "ref:Logical", except the Arn of a queue, rule,
+// function or table, which is given a realistic ARN.
 func (t Template) Resolve(params map[string]string) (map[string]any, error) {
 	r := &resolver{t: t, params: map[string]string{}, conds: map[string]bool{}}
 	decl, _ := t["Parameters"].(map[string]any)
@@ -186,6 +186,8 @@ func (r *resolver) getAtt(resource, attr string) string {
 			return fmt.Sprintf("arn:%s:events:%s:%s:rule/%s-%s", Partition, Region, AccountID, StackName, resource)
 		case "AWS::Lambda::Function":
 			return fmt.Sprintf("arn:%s:lambda:%s:%s:function:%s-%s", Partition, Region, AccountID, StackName, resource)
+		case "AWS::DynamoDB::Table":
+			return fmt.Sprintf("arn:%s:dynamodb:%s:%s:table/%s-%s", Partition, Region, AccountID, StackName, resource)
 		}
 	}
 	return "getatt:" + resource + "." + attr
