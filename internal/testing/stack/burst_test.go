@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/amishare/amishare/internal/testing/iameval"
 	"github.com/amishare/amishare/pkg/sweep"
@@ -38,6 +39,11 @@ func TestBurstSettings(t *testing.T) {
 			got := prop(fn, "ReservedConcurrentExecutions")
 			if got != c.want {
 				t.Errorf("ReservedConcurrentExecutions: got %v, want %v", got, c.want)
+			}
+			// What the burst harness (internal/testing/burst) models.
+			limits, err := FunctionLimits(res, "AmishareFunction")
+			if err != nil || limits.Concurrency != number(c.want) || limits.Timeout != 300*time.Second {
+				t.Errorf("FunctionLimits: got %+v, %v; want concurrency %d, timeout 300s", limits, err, number(c.want))
 			}
 			var invokeConfigs []map[string]any
 			for _, v := range res {
