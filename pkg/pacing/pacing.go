@@ -28,6 +28,7 @@ const slack = 1.05
 type Limiter struct {
 	lim   *rate.Limiter
 	calls atomic.Int64
+	last  atomic.Int64 // when the last call was let through, in Unix nanoseconds
 }
 
 // NewLimiter returns a limiter allowing at most perSecond calls in any one-second window.
@@ -36,22 +37,18 @@ func NewLimiter(perSecond int) *Limiter {
 }
 
 // SetRate changes the rate (the sweep reads it from the configuration,
-// with the first call made at the default rate). The new rate starts from
-// an empty bucket, so that the next call waits a full new interval after
-// the last one: what the bucket gathered at the old rate since that call
-// would let the next one through sooner (after a configuration read at
-// 10/s, a second call 120 ms later at a sweepRate of 5, and a one-second
-// window with 6 calls).
-func (l *Limiter) SetRate(perSecond int) { l.setRateAt(time.Now(), perSecond) }
-
-func (l *Limiter) setRateAt(t time.Time, perSecond int) {
-	l.lim.SetLimitAt(t, limit(perSecond))
-	// Take a token without a call: the bucket, below one token since the
-	// last call (burst 1), is now below zero, and refills at the new rate
-	// for longer than one interval before the next call. (x/time/rate has
-	// no way to set the tokens; this errs on the slow side by less than
-	// one interval, once per sweep.)
-	l.lim.ReserveN(t, 1)
+// with the first call made at the default rate). The new rate counts from
+// the last call let through: the next call waits a full new interval after
+// it. (Changed now, the bucket would keep what it gathered at the old rate
+// since that call, and let the next one through sooner: after a
+// configuration read at 10/s, a second call 120 ms later at a sweepRate of
+// 5, and a one-second window with 6 calls.)
+func (l *Limiter) SetRate(perSecond int) {
+	at := time.Now()
+	if last := l.last.Load(); last != 0 {
+		at = time.Unix(0, last)
+	}
+	l.lim.SetLimitAt(at, limit(perSecond))
 }
 
 // Calls returns how many calls (attempts, retries included) the limiter let through.
@@ -97,6 +94,7 @@ func (p *Pacer) APIOption(stack *middleware.Stack) error {
 				return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("waiting for the sweep's rate limit: %w", cmp.Or(ctx.Err(), error(context.DeadlineExceeded)))
 			}
 			l.calls.Add(1)
+			l.last.Store(time.Now().UnixNano())
 			return next.HandleFinalize(ctx, in)
 		}), middleware.After)
 }
