@@ -241,7 +241,12 @@ func TestForgedContinuations(t *testing.T) {
 	deliver("a made-up sweep", forged("A1B2C3D4E5F6G7H8", ""), "the sweep in progress is "+s.SweepID)
 	deliver("the sweep in progress, from the start", forged(s.SweepID, ""), "not the continuation sweep "+s.SweepID+" handed over")
 	other := *s.Continuation
-	other.After = lw.ids[len(lw.ids)-1]
+	for _, id := range lw.ids {
+		if id != other.After {
+			other.After = id // another image than the sweep handed over at
+			break
+		}
+	}
 	deliver("the sweep in progress, elsewhere", other.Body(), "not the continuation sweep "+s.SweepID+" handed over")
 
 	// The real continuation, delivered twice: the second arrives while the
