@@ -60,9 +60,10 @@ fuzz: ## run each fuzz target for $(FUZZTIME) (executions)
 		$(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=1000x $$pkg; \
 	done
 
-bench: pytools ## API calls and time per reconcile, and per image of a 1,000-image sweep, against moto
+bench: pytools ## API calls and time per reconcile, per image of a 1,000-image sweep, and a fleet of 100, 300, 1,000 images tagged at once behind EC2-like buckets, against moto
 	$(GO) test -run='^$$' -bench=. -benchtime=20x ./pkg/share/
 	$(GO) test -run='^$$' -bench=Sweep -benchtime=3x -timeout 30m ./pkg/sweep/
+	$(GO) test -run='^$$' -bench=Burst -benchtime=1x -timeout 60m ./functions/amishare/
 
 lint: pytools ## gofmt, go vet, cfn-lint (both templates), and make help names no variable it does not expand
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

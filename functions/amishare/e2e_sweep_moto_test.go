@@ -2,32 +2,28 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/amishare/amishare/internal/testing/fixture"
 	"github.com/amishare/amishare/internal/testing/world"
 	"github.com/amishare/amishare/pkg/amitag"
 )
 
-// TestLambdaSweep: the real bootstrap under the emulator receives the
-// scheduled event and sweeps (an image whose event was lost is shared, a
-// deregistered image's snapshots are unshared), then the SQS events of the
-// sweep's queue: a continuation resumes after the image it names, and a
-// message that is no continuation is a function error (SQS retries it, then
-// its redrive policy keeps it in the sweep's dead-letter queue).
+// TestLambdaSweep: the real bootstrap under the emulator, with the stack's
+// sweep queue and lease, receives the scheduled event and sweeps (an image
+// whose event was lost is shared, a deregistered image's snapshots are
+// unshared), then the SQS events of the sweep's queue: a continuation of a
+// sweep no longer in progress, or of a made-up one, is refused (no error:
+// no retry would change it), and a message that is no continuation is a
+// function error (SQS retries it, then its redrive policy keeps it in the
+// sweep's dead-letter queue).
 func TestLambdaSweep(t *testing.T) {
 	le := newLambdaEnv(t, `{"allowedAccounts":["`+acctA+`"],"sweepRate":1000}`)
 	ctx, fx := le.Ctx, le.Fixture
-	q, err := sqs.NewFromConfig(le.AWS).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("amishare-SweepQueue")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	em := le.start(t, "AMISHARE_SWEEP_QUEUE_URL="+aws.ToString(q.QueueUrl))
+	em := le.start(t, "AMISHARE_SWEEP_QUEUE_URL="+le.SweepQueue(t), "AMISHARE_SWEEP_LEASE_TABLE="+le.SweepLease(t))
 	tags := map[string]string{amitag.Accounts: acctA}
 	gone, gsnaps := le.Image(t, make([]fixture.Disk, 2), tags)
 	if status, raw := em.invoke(t, "e2e-sweep-01", readEvent(t, "ami-available.json", gone, true)); status != http.StatusOK {
@@ -48,12 +44,13 @@ func TestLambdaSweep(t *testing.T) {
 	}
 	var got struct {
 		Kind         string         `json:"kind"`
+		Ignored      string         `json:"ignored"`
 		Sweeps       []sweepSummary `json:"sweeps"`
 		ErrorMessage string         `json:"errorMessage"`
 	}
 	invoke := func(requestID string, body []byte) int {
 		t.Helper()
-		got.Kind, got.Sweeps, got.ErrorMessage = "", nil, ""
+		got.Kind, got.Ignored, got.Sweeps, got.ErrorMessage = "", "", nil, ""
 		status, raw := em.invoke(t, requestID, body)
 		if err := json.Unmarshal(raw, &got); err != nil {
 			t.Fatalf("%s: response is not JSON: %v: %s", requestID, err, raw)
@@ -90,12 +87,22 @@ func TestLambdaSweep(t *testing.T) {
 		}}})
 		return b
 	}
-	body := `{"amishareSweep":{"sweepId":"` + s.SweepID + `","phase":"images","after":"` + lost + `"}}`
-	if status := invoke("e2e-sweep-03", sqsEvent(body)); status != http.StatusOK || len(got.Sweeps) != 1 {
-		t.Fatalf("continuation: HTTP %d, %+v", status, got)
-	}
-	if c := got.Sweeps[0]; got.Kind != "sweep-continuation" || c.SweepID != s.SweepID || len(c.ResumedAt) == 0 || c.ImagesChecked != 0 {
-		t.Errorf("continuation after the last image: kind %q %+v, want the same sweep resumed with nothing left", got.Kind, c)
+	for i, c := range []struct{ name, sweepID string }{{"the sweep just completed", s.SweepID}, {"a made-up sweep", "A1B2C3D4E5F6G7H8"}} {
+		body := `{"amishareSweep":{"sweepId":"` + c.sweepID + `","phase":"images","after":"` + lost + `"}}`
+		requestID := fmt.Sprintf("e2e-sweep-03-%d", i)
+		if status := invoke(requestID, sqsEvent(body)); status != http.StatusOK || got.ErrorMessage != "" {
+			t.Fatalf("continuation of %s: HTTP %d, %+v; want it handled", c.name, status, got)
+		}
+		if got.Kind != "sweep-continuation" || len(got.Sweeps) != 0 || !strings.Contains(got.Ignored, "no sweep is in progress") {
+			t.Errorf("continuation of %s: kind %q, ignored %q, sweeps %+v; want it refused", c.name, got.Kind, got.Ignored, got.Sweeps)
+		}
+		refused := false
+		for _, r := range em.records(t, requestID) {
+			refused = refused || (r["message"] == "event ignored" && r["level"] == "WARN")
+		}
+		if !refused {
+			t.Errorf("continuation of %s: no warning logged", c.name)
+		}
 	}
 
 	invoke("e2e-sweep-04", sqsEvent(`{"hello":"world"}`))

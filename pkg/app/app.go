@@ -7,6 +7,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -14,9 +15,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -30,6 +31,7 @@ import (
 	"github.com/amishare/amishare/pkg/receiver"
 	"github.com/amishare/amishare/pkg/share"
 	"github.com/amishare/amishare/pkg/sweep"
+	"github.com/amishare/amishare/pkg/throttling"
 )
 
 // ConfigParameterEnv names the environment variable holding the SSM parameter name.
@@ -39,8 +41,10 @@ const ConfigParameterEnv = "AMISHARE_CONFIG_PARAMETER"
 // queue a sweep hands over to when it runs out of time.
 const SweepQueueEnv = "AMISHARE_SWEEP_QUEUE_URL"
 
-// MaxAttempts is how often the SDK tries one call (throttling and 5xx are retried).
-const MaxAttempts = 8
+// SweepLeaseEnv names the environment variable holding the DynamoDB table
+// of the sweep's lease: with it one sweep runs at a time and a continuation
+// is accepted only for the sweep in progress (sweep.Lease).
+const SweepLeaseEnv = "AMISHARE_SWEEP_LEASE_TABLE"
 
 // App is everything one process needs, built once.
 type App struct {
@@ -75,7 +79,8 @@ type Options struct {
 	// APIOptions are added to every client's middleware stack (tests count calls with them).
 	APIOptions []func(*middleware.Stack) error
 	DryRun     bool
-	// MaxAttempts overrides how often the SDK tries one call; 0 means MaxAttempts.
+	// MaxAttempts overrides how often the SDK tries one call failing with a
+	// retryable error other than throttling; 0 means MaxAttempts.
 	MaxAttempts int
 	// MaxBackoff caps the SDK's wait between attempts; 0 means the SDK's
 	// default (20 s). Tests set it low so that injected faults cost no time.
@@ -85,6 +90,8 @@ type Options struct {
 	ReportBlockPublicAccess bool
 	// SweepQueueURL overrides AMISHARE_SWEEP_QUEUE_URL.
 	SweepQueueURL string
+	// SweepLeaseTable overrides AMISHARE_SWEEP_LEASE_TABLE.
+	SweepLeaseTable string
 	// SweepMargin and SweepWorkers tune the sweep (see sweep.Sweeper); 0 means the default.
 	SweepMargin  time.Duration
 	SweepWorkers int
@@ -103,27 +110,22 @@ const RoleSessionName = "amishare-cli"
 
 // New builds the App from the standard AWS SDK chain (so AWS_ENDPOINT_URL,
 // AWS_REGION and credentials come from the environment), with the SDK's
-// retryer in adaptive mode. Call it once per process.
+// retryer in adaptive mode, throttling retried within the invocation's
+// deadline (newRetryer). Call it once per process.
 func New(ctx context.Context, opts Options) (*App, error) {
 	attempts := MaxAttempts
 	if opts.MaxAttempts > 0 {
 		attempts = opts.MaxAttempts
 	}
 	loadOpts := []func(*awsconfig.LoadOptions) error{
-		awsconfig.WithRetryer(func() aws.Retryer {
-			return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
-				o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) {
-					so.MaxAttempts = attempts
-					if opts.MaxBackoff > 0 {
-						so.MaxBackoff = opts.MaxBackoff
-					}
-				})
-			})
-		}),
+		// A retryer per client, as the SDK asks of WithRetryer.
+		awsconfig.WithRetryer(func() aws.Retryer { return newRetryer(attempts, opts.MaxBackoff) }),
 	}
-	// Every client paces the calls a sweep makes (calls of a single event pass at once).
+	// Every client bounds the throttling retries of a call without a
+	// deadline, paces the calls a sweep makes (calls of a single event pass
+	// at once) and counts the throttled attempts of an invocation.
 	pacer := &pacing.Pacer{}
-	apiOptions := append([]func(*middleware.Stack) error{pacer.APIOption}, opts.APIOptions...)
+	apiOptions := append([]func(*middleware.Stack) error{callBudget, pacer.APIOption, throttling.APIOption}, opts.APIOptions...)
 	loadOpts = append(loadOpts, awsconfig.WithAPIOptions(apiOptions))
 	if opts.Region != "" {
 		loadOpts = append(loadOpts, awsconfig.WithRegion(opts.Region))
@@ -189,6 +191,9 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		Engine: func(c *share.Cache) sweep.Engine { return pool.Engine("").WithCache(c) },
 		Queue:  sqs.NewFromConfig(cfg), QueueURL: queueURL, Log: log,
 		Pacer: pacer, Margin: opts.SweepMargin, Workers: opts.SweepWorkers,
+	}
+	if table := cmp.Or(opts.SweepLeaseTable, os.Getenv(SweepLeaseEnv)); table != "" {
+		sweeper.Lease = &sweep.Lease{API: dynamodb.NewFromConfig(cfg), Table: table}
 	}
 	h := &handler.Handler{
 		Engines: func(ctx context.Context, region string) (handler.Reconciler, error) {

@@ -9,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/amishare/amishare/pkg/awserr"
 	"github.com/amishare/amishare/pkg/event"
 	"github.com/amishare/amishare/pkg/share"
 	"github.com/amishare/amishare/pkg/sweep"
+	"github.com/amishare/amishare/pkg/throttling"
 )
 
 // Reconciler reconciles one image, records a failed copy on its source, or
@@ -25,6 +27,11 @@ type Reconciler interface {
 }
 
 var _ Reconciler = (*share.Engine)(nil)
+
+// EventMargin is kept free at the end of an event's invocation (one with
+// a deadline): its calls stop retrying throttling that long before the
+// deadline.
+const EventMargin = 5 * time.Second
 
 // Handler handles EventBridge events.
 type Handler struct {
@@ -82,6 +89,14 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Summary, err
 	case event.Resume:
 		return h.sweep(ctx, ev, w.Bodies, sum)
 	}
+	// The event's calls retry throttling until EventMargin before the
+	// invocation's deadline: the failure is then logged and returned (Lambda
+	// retries the event) rather than cut off by the timeout.
+	if d, ok := ctx.Deadline(); ok && time.Until(d) > 2*EventMargin {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d.Add(-EventMargin))
+		defer cancel()
+	}
 	engine, err := h.Engines(ctx, ev.Region)
 	if err != nil && !awserr.IsTransient(err) {
 		// Not allowed there, or no valid configuration to say whether it is:
@@ -96,6 +111,8 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Summary, err
 		return sum, err
 	}
 	opts := share.Options{DryRun: h.DryRun}
+	var throttled throttling.Counter
+	ctx = throttling.WithCounter(ctx, &throttled)
 	var errs []error
 	each := func(ids []string, do func(context.Context, string, share.Options) (share.Result, error)) {
 		for _, id := range ids {
@@ -118,7 +135,7 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Summary, err
 	default:
 		return sum, fmt.Errorf("event %s: no work of type %T", ev.ID, ev.Work)
 	}
-	emitMetrics(ctx, log, sum.Images)
+	emitMetrics(ctx, log, sum.Images, throttled.Count())
 	if err := errors.Join(errs...); err != nil {
 		sum.Error = err.Error()
 		return sum, err
@@ -151,17 +168,19 @@ func (h *Handler) Reconcile(ctx context.Context, region, imageID string) (share.
 		return share.Result{ImageID: imageID, Outcome: share.OutcomeFailed}, err
 	}
 	opts := share.Options{DryRun: h.DryRun}
-	res, err := engine.Reconcile(ctx, imageID, opts)
+	var throttled throttling.Counter
+	tctx := throttling.WithCounter(ctx, &throttled)
+	res, err := engine.Reconcile(tctx, imageID, opts)
 	if err == nil && (res.Outcome == share.OutcomeGone || res.Outcome == share.OutcomeSkipped) {
 		// Cleanup skips an image that still exists and is managed (pending,
 		// failed): the reconcile's word stands then, as it does when no
 		// snapshot is recorded for the image.
-		if cl, cerr := engine.Cleanup(ctx, imageID, opts); cerr != nil || (cl.Outcome != share.OutcomeSkipped && cl.Outcome != share.OutcomeGone) {
+		if cl, cerr := engine.Cleanup(tctx, imageID, opts); cerr != nil || (cl.Outcome != share.OutcomeSkipped && cl.Outcome != share.OutcomeGone) {
 			res, err = cl, cerr
 		}
 	}
 	logDecision(ctx, log, event.Event{Kind: event.KindOperator, Region: region}, res, err)
-	emitMetrics(ctx, log, []share.Result{res})
+	emitMetrics(ctx, log, []share.Result{res}, throttled.Count())
 	return res, err
 }
 

@@ -1,6 +1,7 @@
 package handler_test
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +14,8 @@ import (
 	"github.com/amishare/amishare/internal/testing/world"
 	"github.com/amishare/amishare/pkg/amitag"
 	"github.com/amishare/amishare/pkg/app"
+	"github.com/amishare/amishare/pkg/awserr"
+	"github.com/amishare/amishare/pkg/handler"
 	"github.com/amishare/amishare/pkg/share"
 	"github.com/amishare/amishare/pkg/share/rules"
 )
@@ -58,7 +61,58 @@ func TestHandleRetriesThrottling(t *testing.T) {
 				t.Errorf("key policy accounts: got %v, want [%s %s]", got, acctA, acctB)
 			}
 			w.WantStatus(t, id, "shared", "shared with 2 account(s)")
+			// The burst is visible, without an error.
+			world.WantMetrics(t, w.Metrics(t, world.EventMetrics...), map[string]int{"Throttled": 2, "Errors": 0})
 		})
+	}
+}
+
+// TestHandleThrottlingOutlastsMaxAttempts: throttling is retried beyond
+// the attempt count of other errors (here 2; a burst may throttle one call
+// many times), and the event succeeds; the metrics show the throttling and
+// no error.
+func TestHandleThrottlingOutlastsMaxAttempts(t *testing.T) {
+	const maxAttempts, times = 2, 4
+	w := world.New(t, testConfig)
+	id, snaps := w.PlainImage(t, 1, map[string]string{amitag.Accounts: acctA})
+	faults := faultinject.New(faultinject.Rule{Action: "ModifyImageAttribute", Times: times, Kind: faultinject.Throttle})
+	h := w.Handler(t, app.Options{HTTPClient: faults.Client(), MaxAttempts: maxAttempts})
+	if _, err := w.Handle(t, h, world.SampleEvent(t, "ami-available.json", id)); err != nil {
+		t.Fatalf("Handle: got error %v, want the retries to outlast %d throttled attempts", err, times)
+	}
+	if got := faults.Injected("ModifyImageAttribute"); got != times {
+		t.Errorf("throttled attempts: got %d, want %d", got, times)
+	}
+	w.WantShared(t, id, snaps, acctA)
+	world.WantMetrics(t, w.Metrics(t, world.EventMetrics...), map[string]int{"Throttled": times, "Errors": 0, "ImagesShared": 1})
+}
+
+// TestHandleThrottledUntilTheDeadline: a call AWS throttles without end is
+// retried until EventMargin before the invocation's deadline, past the
+// attempt count of other errors (here 2); then the event fails with a
+// transient error, so that Lambda retries it, before the deadline cuts the
+// invocation off.
+func TestHandleThrottledUntilTheDeadline(t *testing.T) {
+	const maxAttempts = 2
+	w := world.New(t, testConfig)
+	id, _ := w.PlainImage(t, 1, map[string]string{amitag.Accounts: acctA})
+	faults := faultinject.New(faultinject.Rule{Action: "ModifyImageAttribute", Kind: faultinject.Throttle})
+	h := w.Handler(t, app.Options{HTTPClient: faults.Client(), MaxAttempts: maxAttempts})
+	deadline := time.Now().Add(2*handler.EventMargin + 3*time.Second)
+	ctx, cancel := context.WithDeadline(w.Ctx, deadline)
+	defer cancel()
+	_, err := h.Handle(ctx, world.SampleEvent(t, "ami-available.json", id))
+	if err == nil || !awserr.IsTransient(err) {
+		t.Fatalf("Handle: got error %v, want a transient error (Lambda retries the event)", err)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("Handle returned after the invocation's deadline; want it EventMargin before: %v", err)
+	}
+	if got := faults.Injected("ModifyImageAttribute"); got <= maxAttempts {
+		t.Errorf("throttled attempts: got %d, want more than %d", got, maxAttempts)
+	}
+	if got := faults.Passed("ModifyImageAttribute"); got != 0 {
+		t.Errorf("ModifyImageAttribute calls that reached AWS: got %d, want 0", got)
 	}
 }
 

@@ -40,6 +40,9 @@ type Metrics struct {
 	ParameterRollbacks   int
 	ParametersPending    int
 	ReceiversUnreachable int
+	// Throttled counts the attempts AWS answered with throttling (and the
+	// SDK retried): a burst shows here, without Errors.
+	Throttled int
 }
 
 // Count tallies the results of one event. Only changes made count (also
@@ -100,11 +103,14 @@ func Count(results []share.Result) Metrics {
 	return m
 }
 
-func emitMetrics(ctx context.Context, log *slog.Logger, results []share.Result) {
+// emitMetrics publishes the counts of one event's results, and its
+// throttled attempts (not a property of any result).
+func emitMetrics(ctx context.Context, log *slog.Logger, results []share.Result, throttled int) {
 	if len(results) == 0 {
 		return
 	}
 	m := Count(results)
+	m.Throttled = throttled
 	metrics.Emit(ctx, log,
 		metrics.Counted("ImagesShared", m.ImagesShared),
 		metrics.Counted("AccountsAdded", m.AccountsAdded),
@@ -119,5 +125,6 @@ func emitMetrics(ctx context.Context, log *slog.Logger, results []share.Result) 
 		metrics.Counted("ParameterRollbacks", m.ParameterRollbacks),
 		metrics.Counted("ParametersPending", m.ParametersPending),
 		metrics.Counted("ReceiversUnreachable", m.ReceiversUnreachable),
+		metrics.Counted("Throttled", m.Throttled),
 	)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 
 	"github.com/amishare/amishare/pkg/event"
 	"github.com/amishare/amishare/pkg/metrics"
@@ -24,17 +25,24 @@ func (h *Handler) SweepWithProgress(ctx context.Context, onProgress func(done, t
 }
 
 // sweep runs the sweep a scheduled event asks for (bodies nil), or resumes
-// the sweep each continuation message names.
+// the sweep each continuation message names. A sweep refused (another one
+// is in progress, or the continuation is not the sweep in progress's) is
+// ignored with the reason: no retry would change it.
 func (h *Handler) sweep(ctx context.Context, ev event.Event, bodies []string, sum Summary) (Summary, error) {
-	if bodies == nil {
-		s, err := h.runSweep(ctx, ev, nil, nil)
-		sum.Sweeps = append(sum.Sweeps, s)
-		if err != nil {
-			sum.Error = err.Error()
+	var refusals []string
+	run := func(resume *sweep.Cursor) error {
+		s, err := h.runSweep(ctx, ev, resume, nil)
+		if refused := (*sweep.RefusedError)(nil); errors.As(err, &refused) {
+			refusals = append(refusals, refused.Error())
+			return nil
 		}
-		return sum, err
+		sum.Sweeps = append(sum.Sweeps, s)
+		return err
 	}
 	var errs []error
+	if bodies == nil {
+		errs = append(errs, run(nil))
+	}
 	for _, body := range bodies {
 		cur, err := sweep.ParseContinuation(body)
 		if err != nil {
@@ -42,12 +50,9 @@ func (h *Handler) sweep(ctx context.Context, ev event.Event, bodies []string, su
 			errs = append(errs, err)
 			continue
 		}
-		s, err := h.runSweep(ctx, ev, &cur, nil)
-		sum.Sweeps = append(sum.Sweeps, s)
-		if err != nil {
-			errs = append(errs, err)
-		}
+		errs = append(errs, run(&cur))
 	}
+	sum.Ignored = strings.Join(refusals, "; ")
 	if err := errors.Join(errs...); err != nil {
 		sum.Error = err.Error()
 		return sum, err
@@ -68,10 +73,14 @@ func (h *Handler) runSweep(ctx context.Context, ev event.Event, resume *sweep.Cu
 		},
 		OnProgress: onProgress,
 	})
+	if refused := (*sweep.RefusedError)(nil); errors.As(err, &refused) {
+		log.WarnContext(ctx, "event ignored", "eventId", ev.ID, "kind", string(ev.Kind), "sweepId", s.SweepID, "reason", refused.Error())
+		return s, err
+	}
 	attrs := []any{"eventId", ev.ID, "kind", string(ev.Kind), "sweepId", s.SweepID,
 		"managedImages", s.ManagedImages, "imagesChecked", s.ImagesChecked, "driftRepaired", s.DriftRepaired,
 		"goneImages", s.GoneImages, "snapshotsCleaned", s.SnapshotsCleaned, "errors", s.Errors,
-		"calls", s.Calls, "seconds", s.Seconds}
+		"calls", s.Calls, "throttled", s.Throttled, "seconds", s.Seconds}
 	if s.Continuation != nil {
 		attrs = append(attrs, "continuation", s.Continuation)
 	}
@@ -96,5 +105,6 @@ func emitSweepMetrics(ctx context.Context, log *slog.Logger, s sweep.Summary) {
 		metrics.Counted("SnapshotsCleaned", s.SnapshotsCleaned),
 		metrics.Metric{Name: "SweepSeconds", Unit: metrics.Seconds, Value: s.Seconds},
 		metrics.Counted("Errors", s.Errors),
+		metrics.Counted("Throttled", s.Throttled),
 	)
 }

@@ -6,6 +6,7 @@
 package pacing
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync/atomic"
@@ -27,6 +28,7 @@ const slack = 1.05
 type Limiter struct {
 	lim   *rate.Limiter
 	calls atomic.Int64
+	last  atomic.Int64 // when the last call was let through, in Unix nanoseconds
 }
 
 // NewLimiter returns a limiter allowing at most perSecond calls in any one-second window.
@@ -35,8 +37,19 @@ func NewLimiter(perSecond int) *Limiter {
 }
 
 // SetRate changes the rate (the sweep reads it from the configuration,
-// with the first call made at the default rate).
-func (l *Limiter) SetRate(perSecond int) { l.lim.SetLimit(limit(perSecond)) }
+// with the first call made at the default rate). The new rate counts from
+// the last call let through: the next call waits a full new interval after
+// it. (Changed now, the bucket would keep what it gathered at the old rate
+// since that call, and let the next one through sooner: after a
+// configuration read at 10/s, a second call 120 ms later at a sweepRate of
+// 5, and a one-second window with 6 calls.)
+func (l *Limiter) SetRate(perSecond int) {
+	at := time.Now()
+	if last := l.last.Load(); last != 0 {
+		at = time.Unix(0, last)
+	}
+	l.lim.SetLimitAt(at, limit(perSecond))
+}
 
 // Calls returns how many calls (attempts, retries included) the limiter let through.
 func (l *Limiter) Calls() int { return int(l.calls.Load()) }
@@ -76,9 +89,12 @@ func (p *Pacer) APIOption(stack *middleware.Stack) error {
 				return next.HandleFinalize(ctx, in)
 			}
 			if err := l.lim.Wait(ctx); err != nil {
-				return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("waiting for the sweep's rate limit: %w", err)
+				// The limiter refuses at once a wait that would end after
+				// ctx's deadline: that is the deadline too.
+				return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("waiting for the sweep's rate limit: %w", cmp.Or(ctx.Err(), error(context.DeadlineExceeded)))
 			}
 			l.calls.Add(1)
+			l.last.Store(time.Now().UnixNano())
 			return next.HandleFinalize(ctx, in)
 		}), middleware.After)
 }

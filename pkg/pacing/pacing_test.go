@@ -5,10 +5,48 @@ import (
 	"time"
 )
 
+// TestSetRateCountsFromTheLastCall: after a call at the default rate, a
+// lower rate set shortly after (the sweep's configuration read, then its
+// sweepRate) makes the next call wait the new interval after that call, not
+// what was left of the old one. Times are given, not measured.
+func TestSetRateCountsFromTheLastCall(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		from, to int
+		after    time.Duration // when the next call asks, after the last
+	}{
+		{"lower, soon after", 10, 5, 120 * time.Millisecond},
+		{"lower, at once", 10, 5, 0},
+		{"lower, long after", 10, 5, 3 * time.Second},
+		{"much lower", 1000, 1, 50 * time.Millisecond},
+		{"higher", 10, 1000, 20 * time.Millisecond},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l := NewLimiter(c.from)
+			t0 := time.Now().Add(-time.Hour) // SetRate reads the clock: the test's times are in the past
+			if r := l.lim.ReserveN(t0, 1); r.DelayFrom(t0) != 0 {
+				t.Fatalf("first call delayed %s", r.DelayFrom(t0))
+			}
+			l.last.Store(t0.UnixNano()) // as the middleware notes the call it let through
+			l.SetRate(c.to)
+			set := t0.Add(c.after)
+			next := l.lim.ReserveN(set, 1)
+			at := set.Add(next.DelayFrom(set))
+			interval := time.Duration(float64(time.Second) * slack / float64(c.to))
+			if gap := at.Sub(t0); gap < interval-time.Microsecond || gap > max(interval, c.after)+time.Microsecond {
+				t.Errorf("next call %s after the last, want the new interval %s (or at once, when that has passed)", gap, interval)
+			}
+		})
+	}
+}
+
 // TestLimiterSpacing: the limiter lets calls through evenly, 1.05/sweepRate
 // apart, on a clock the test holds: never more than sweepRate in any
 // one-second window, and not much slower than sweepRate either.
 func TestLimiterSpacing(t *testing.T) {
+	if got := limit(0); got != limit(1) {
+		t.Errorf("limit(0) = %v, want limit(1) = %v", got, limit(1))
+	}
 	for _, perSecond := range []int{1, 5, 20, 1000} {
 		l := NewLimiter(perSecond)
 		start := time.Unix(1_700_000_000, 0)
@@ -33,26 +71,5 @@ func TestLimiterSpacing(t *testing.T) {
 				t.Fatalf("rate %d: calls %d..%d fall within %s, want more than one second", perSecond, i-perSecond, i, window)
 			}
 		}
-	}
-}
-
-// TestLimiterSetRate: a rate read from the configuration after the first
-// call applies to the calls that follow; a rate below 1 means 1.
-func TestLimiterSetRate(t *testing.T) {
-	l := NewLimiter(1000)
-	start := time.Now() // SetRate reads the clock
-	l.lim.AllowN(start, 1)
-	l.SetRate(2)
-	now := time.Now()
-	r := l.lim.ReserveN(now, 1)
-	// The bucket refilled at the old rate between the first call and
-	// SetRate, for however long that took here.
-	want := time.Duration(float64(time.Second) * slack / 2)
-	early := time.Duration(float64(now.Sub(start)) * 1000 / slack * float64(want) / float64(time.Second))
-	if got := r.DelayFrom(now); got > want || got < want-early-time.Millisecond {
-		t.Errorf("after SetRate(2): next call waits %s, want %s (less at most %s)", got, want, early)
-	}
-	if got := limit(0); got != limit(1) {
-		t.Errorf("limit(0) = %v, want limit(1) = %v", got, limit(1))
 	}
 }

@@ -32,11 +32,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/amishare/amishare/pkg/amitag"
+	"github.com/amishare/amishare/pkg/awserr"
 	"github.com/amishare/amishare/pkg/awsid"
 	"github.com/amishare/amishare/pkg/config"
 	"github.com/amishare/amishare/pkg/pacing"
 	"github.com/amishare/amishare/pkg/share"
 	"github.com/amishare/amishare/pkg/share/rules"
+	"github.com/amishare/amishare/pkg/throttling"
 )
 
 // QueueAPI is the part of *sqs.Client the sweep uses to hand over.
@@ -143,6 +145,10 @@ type Sweeper struct {
 	// Pacer is the middleware of the clients the engine uses; when set, a
 	// sweep first lets their unpaced calls out of its one-second windows.
 	Pacer *pacing.Pacer
+	// Lease, when set, makes sure one sweep runs at a time and accepts a
+	// continuation only for the sweep in progress; without it a new sweep
+	// runs unguarded (the CLI) and a continuation is refused.
+	Lease *Lease
 	// Workers reconcile images at once; 0 means DefaultWorkers.
 	Workers int
 	// Margin is left of the invocation's deadline when the sweep stops
@@ -191,7 +197,10 @@ type Summary struct {
 	// its images' reconciles and its last step.
 	ParametersChanged int `json:"parametersChanged,omitempty"`
 	// Errors counts images that failed or are in status error, and failed listings.
-	Errors   int       `json:"errors"`
+	Errors int `json:"errors"`
+	// Deferred counts images left for the next invocation: AWS throttled
+	// them until their time ran out. They are no error.
+	Deferred int       `json:"deferred,omitempty"`
 	Failures []Failure `json:"failures,omitempty"`
 	// Changed holds the results of images the sweep changed or planned to
 	// change, or that failed. Both lists hold at most 100 entries; Omitted
@@ -199,9 +208,12 @@ type Summary struct {
 	Changed []share.Result `json:"changed,omitempty"`
 	Omitted int            `json:"omitted,omitempty"`
 	// Calls counts the AWS calls (attempts) the sweep made in this invocation.
-	Calls   int     `json:"calls"`
-	Seconds float64 `json:"seconds"`
-	DryRun  bool    `json:"dryRun,omitempty"`
+	Calls int `json:"calls"`
+	// Throttled counts the attempts AWS answered with throttling (the SDK
+	// retried them).
+	Throttled int     `json:"throttled"`
+	Seconds   float64 `json:"seconds"`
+	DryRun    bool    `json:"dryRun,omitempty"`
 	// Continuation is where the next invocation resumes; nil when the sweep is complete.
 	Continuation *Cursor `json:"continuation,omitempty"`
 }
@@ -224,6 +236,8 @@ func (s *Sweeper) Run(ctx context.Context, ro RunOptions) (Summary, error) {
 	started := time.Now()
 	lim := pacing.NewLimiter(config.DefaultSweepRate)
 	ctx = pacing.WithLimiter(ctx, lim)
+	var throttled throttling.Counter
+	ctx = throttling.WithCounter(ctx, &throttled)
 	cur := Cursor{SweepID: newSweepID(), Started: started.UTC(), Phase: PhaseGone}
 	sum := Summary{DryRun: dryRun}
 	if resume != nil {
@@ -232,13 +246,23 @@ func (s *Sweeper) Run(ctx context.Context, ro RunOptions) (Summary, error) {
 		sum.ResumedAt = resume
 	}
 	sum.SweepID = cur.SweepID
+	var hold *held
+	runCtx := ctx // the lease is released with it: acquire's may be cancelled
 	finish := func(err error) (Summary, error) {
-		sum.Calls, sum.Seconds = lim.Calls(), time.Since(started).Seconds()
+		if herr := hold.finish(runCtx, err); herr != nil {
+			err = errors.Join(err, herr)
+		}
+		sum.Calls, sum.Throttled, sum.Seconds = lim.Calls(), throttled.Count(), time.Since(started).Seconds()
 		return sum, err
 	}
 
 	if err := s.Pacer.Quiet(ctx); err != nil {
 		return finish(fmt.Errorf("sweep: %w", err))
+	}
+	// One sweep at a time: before any other call, the lease.
+	ctx, hold, err := s.acquire(ctx, cur, resume)
+	if err != nil {
+		return finish(err)
 	}
 	cache := &share.Cache{}
 	eng := s.Engine(cache)
@@ -260,7 +284,15 @@ func (s *Sweeper) Run(ctx context.Context, ro RunOptions) (Summary, error) {
 	cache.Config, cache.Managed = cfg, images
 	opts := share.Options{DryRun: dryRun}
 	st := &state{sum: &sum}
-	stop := s.stopAt(ctx)
+	stop, imagesEnd := s.stopAt(ctx)
+	// Images started before stop get until imagesEnd, throttling retries
+	// included; what is left of the invocation is for the hand-over.
+	imagesCtx := ctx
+	if !imagesEnd.IsZero() {
+		var cancel context.CancelFunc
+		imagesCtx, cancel = context.WithDeadline(ctx, imagesEnd)
+		defer cancel()
+	}
 
 	if cur.Phase == PhaseGone {
 		gone, exists, err := goneImages(ctx, eng, images)
@@ -271,14 +303,18 @@ func (s *Sweeper) Run(ctx context.Context, ro RunOptions) (Summary, error) {
 		}
 		ids := after(sortedKeys(gone), cur.After)
 		total.Store(int64(len(ids) + len(images)))
-		last, stopped := s.each(ctx, ids, stop, nil, func(ctx context.Context, id string) {
+		last, stopped := s.each(imagesCtx, ids, stop, nil, func(ctx context.Context, id string) bool {
 			res, err := eng.Release(ctx, id, exists[id], gone[id], opts)
+			if s.deferred(ctx, st, id, err) {
+				return false
+			}
 			report(ctx, res, err)
 			st.cleaned(res, err)
+			return true
 		})
 		if stopped {
-			cur.After = last
-			return finish(s.handOver(ctx, &sum, cur))
+			cur.After = cmp.Or(last, cur.After)
+			return finish(s.handOver(runCtx, hold, &sum, cur))
 		}
 		cur.Phase, cur.After = PhaseImages, ""
 	}
@@ -301,14 +337,21 @@ func (s *Sweeper) Run(ctx context.Context, ro RunOptions) (Summary, error) {
 			s.logger().WarnContext(ctx, "sweep: batched snapshot read failed; images read their own", "error", err.Error())
 		}
 	}
-	last, stopped := s.each(ctx, ids, stop, prefetch, func(ctx context.Context, id string) {
+	last, stopped := s.each(imagesCtx, ids, stop, prefetch, func(ctx context.Context, id string) bool {
 		res, err := eng.ReconcileImage(ctx, byID[id], opts)
+		if s.deferred(ctx, st, id, err) {
+			return false
+		}
 		report(ctx, res, err)
 		st.checked(res, err)
+		return true
 	})
 	if stopped {
-		cur.After = last
-		return finish(s.handOver(ctx, &sum, cur))
+		cur.After = cmp.Or(last, cur.After)
+		return finish(s.handOver(runCtx, hold, &sum, cur))
+	}
+	if err := context.Cause(ctx); errors.Is(err, errLeaseLost) {
+		return finish(err) // another invocation runs the sweep now
 	}
 	// Last, every parameter naming the newest image, whatever image's
 	// reconcile reached it or not.
@@ -392,52 +435,98 @@ func (st *state) tally(res share.Result, err error) {
 	}
 }
 
-// stopAt is when the sweep stops starting work: the deadline minus the margin.
-func (s *Sweeper) stopAt(ctx context.Context) time.Time {
+// stopAt is when the sweep stops starting images, the deadline minus the
+// margin, and when the images started must end, the deadline minus a third
+// of the margin: the rest is for the hand-over. Both are zero without a
+// deadline (the CLI).
+func (s *Sweeper) stopAt(ctx context.Context) (stop, imagesEnd time.Time) {
 	d, ok := ctx.Deadline()
 	if !ok {
-		return time.Time{}
+		return time.Time{}, time.Time{}
 	}
-	return d.Add(-cmp.Or(s.Margin, DefaultMargin))
+	margin := cmp.Or(s.Margin, DefaultMargin)
+	return d.Add(-margin), d.Add(-margin / 3)
+}
+
+// deferred reports whether an image is left for the next invocation
+// rather than done or failed: its time ran out (ctx ended, or a call would
+// have outlasted it; what it read or wrote since is not to be trusted),
+// typically because AWS throttled it that long (a burst shares the
+// account's EC2 buckets with the sweep), or it ended throttled. It is logged and counted in the summary's Deferred,
+// not in Errors.
+func (s *Sweeper) deferred(ctx context.Context, st *state, id string, err error) bool {
+	if ctx.Err() == nil && !awserr.IsThrottle(err) && !errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	st.mu.Lock()
+	st.sum.Deferred++
+	st.mu.Unlock()
+	reason := context.Cause(ctx)
+	if err != nil {
+		reason = err
+	}
+	s.logger().WarnContext(ctx, "sweep: image left for the next invocation", "imageId", id, "error", reason.Error())
+	return true
 }
 
 // each runs do on ids, in order, by a few workers, prefetching each batch
-// first. It stops starting ids once stop has passed, but always completes
-// at least one, so every invocation makes progress. Every id it started is
-// done when it returns, so the ids done are exactly a prefix: last is the
-// last of them, and stopped says the prefix is not all of ids.
-func (s *Sweeper) each(ctx context.Context, ids []string, stop time.Time, prefetch func(context.Context, []string), do func(context.Context, string)) (last string, stopped bool) {
+// first. It stops starting ids once stop has passed, but always starts at
+// least one, so that an invocation makes progress unless AWS throttles it
+// throughout. do reports whether its id is done; one that is not (deferred)
+// is left for the next invocation. Every id started has ended when each
+// returns, so the ids done up to the first one not done are a prefix: last
+// is the last of that prefix ("" when it is empty), and stopped says the
+// prefix is not all of ids. Ids done after the first one not done are done
+// again by the next invocation, which changes nothing.
+func (s *Sweeper) each(ctx context.Context, ids []string, stop time.Time, prefetch func(context.Context, []string), do func(context.Context, string) bool) (last string, stopped bool) {
 	workers := cmp.Or(s.Workers, DefaultWorkers)
-	work := make(chan string)
+	type job struct {
+		i  int
+		id string
+	}
+	work := make(chan job)
+	done := make([]bool, len(ids))
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			for id := range work {
-				do(ctx, id)
+			for j := range work {
+				done[j.i] = do(ctx, j.id) // each worker writes its own indexes
 			}
 		})
 	}
+	started := 0
 	for i, id := range ids {
 		if i > 0 && !stop.IsZero() && !time.Now().Before(stop) {
-			stopped = true
 			break
 		}
 		if prefetch != nil && i%batch == 0 {
 			prefetch(ctx, ids[i:min(i+batch, len(ids))])
 		}
-		work <- id
-		last = id
+		work <- job{i, id}
+		started++
 	}
 	close(work)
 	wg.Wait()
-	return last, stopped
+	prefix := 0
+	for prefix < started && done[prefix] {
+		prefix++
+	}
+	if prefix > 0 {
+		last = ids[prefix-1]
+	}
+	return last, prefix < len(ids)
 }
 
-// handOver sends the continuation: the next invocation resumes after cur.After.
-func (s *Sweeper) handOver(ctx context.Context, sum *Summary, cur Cursor) error {
+// handOver sends the continuation: the next invocation resumes after
+// cur.After. The lease names it first, so that its invocation finds it
+// handed over.
+func (s *Sweeper) handOver(ctx context.Context, hold *held, sum *Summary, cur Cursor) error {
 	sum.Continuation = &cur
 	if s.Queue == nil || s.QueueURL == "" {
-		return fmt.Errorf("sweep: out of time after %s %s and no continuation queue is configured", cur.Phase, cur.After)
+		return fmt.Errorf("sweep: stopped after %s %s (out of time, or images throttled until their time ran out) and no continuation queue is configured", cur.Phase, cur.After)
+	}
+	if err := hold.handOver(ctx, cur.Body()); err != nil {
+		return err
 	}
 	if _, err := s.Queue.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(s.QueueURL), MessageBody: aws.String(cur.Body())}); err != nil {
 		return fmt.Errorf("sweep: sending the continuation (%s after %s): %w", cur.Phase, cur.After, err)

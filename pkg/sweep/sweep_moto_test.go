@@ -72,14 +72,15 @@ func TestHandleSweepSamples(t *testing.T) {
 	id, snaps := w.PlainImage(t, 2, map[string]string{amitag.Accounts: acctA})
 	h := w.Handler(t, app.Options{})
 
-	// The continuation sample resumes after the sample image id: our
-	// image's id replaces it, so there is nothing left to do.
+	// The continuation sample names a sweep no lease says is in progress
+	// (this handler has no lease at all, as the CLI): it is refused, not an
+	// error, and makes no call.
 	sum, err := w.Handle(t, h, world.SampleEvent(t, "sqs-sweep-continuation.json", id))
-	if err != nil || sum.Kind != event.KindSweepContinuation || len(sum.Sweeps) != 1 {
-		t.Fatalf("continuation: got %+v, %v; want one sweep", sum, err)
+	if err != nil || sum.Kind != event.KindSweepContinuation || len(sum.Sweeps) != 0 || !strings.Contains(sum.Ignored, "no sweep lease") {
+		t.Fatalf("continuation: got %+v, %v; want it refused", sum, err)
 	}
-	if s := sum.Sweeps[0]; s.ImagesChecked != 0 || s.ResumedAt == nil || s.ResumedAt.After != id {
-		t.Errorf("continuation: got %d images checked, resumed at %+v; want 0 after %s", s.ImagesChecked, s.ResumedAt, id)
+	if calls := w.Calls.Calls(); len(calls) != 0 {
+		t.Errorf("refused continuation made calls %v, want none", calls)
 	}
 	w.WantShared(t, id, snaps)
 
@@ -306,13 +307,7 @@ func TestSweepProgress(t *testing.T) {
 func TestSweepContinuation(t *testing.T) {
 	w := world.New(t, strings.Replace(fastConfig, `"sweepRate":1000`, `"sweepRate":40`, 1))
 	q := sqs.NewFromConfig(w.AWS)
-	// The name internal/testing/stack gives the stack's SweepQueue, so that the
-	// recorded SendMessage is checked against the role's statement for it.
-	qout, err := q.CreateQueue(w.Ctx, &sqs.CreateQueueInput{QueueName: aws.String("amishare-SweepQueue")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	queueURL := aws.ToString(qout.QueueUrl)
+	queueURL, lease := w.SweepQueue(t), w.SweepLease(t)
 	ids, snaps := w.Images(t, "cont", 9, map[string]string{amitag.Accounts: acctA})
 	gone, gsnaps := w.PlainImage(t, 1, map[string]string{amitag.Accounts: acctB})
 	setup := w.Handler(t, app.Options{})
@@ -322,7 +317,7 @@ func TestSweepContinuation(t *testing.T) {
 	w.DeregisterImage(t, gone)
 
 	const margin = time.Second
-	h := w.Handler(t, app.Options{SweepQueueURL: queueURL, SweepMargin: margin, SweepWorkers: 2})
+	h := w.Handler(t, app.Options{SweepQueueURL: queueURL, SweepLeaseTable: lease, SweepMargin: margin, SweepWorkers: 2})
 	invoke := func(raw []byte) handler.Summary {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(w.Ctx, margin+150*time.Millisecond)

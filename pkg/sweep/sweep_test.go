@@ -83,9 +83,10 @@ func TestEachStopsOnAPrefix(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &Sweeper{Workers: 3}
 			done := make(chan string, len(ids))
-			last, stopped := s.each(t.Context(), ids, tc.stop(), nil, func(_ context.Context, id string) {
+			last, stopped := s.each(t.Context(), ids, tc.stop(), nil, func(_ context.Context, id string) bool {
 				time.Sleep(20 * time.Millisecond)
 				done <- id
+				return true
 			})
 			close(done)
 			var got []string
@@ -98,6 +99,41 @@ func TestEachStopsOnAPrefix(t *testing.T) {
 			}
 			if last != got[len(got)-1] || stopped != (len(got) < len(ids)) || (tc.wantAll && stopped) {
 				t.Errorf("got last %q stopped %v for %v done", last, stopped, got)
+			}
+		})
+	}
+}
+
+// TestEachLeavesDeferredIds: an id its work leaves undone (throttled until
+// its time ran out) ends the prefix: the cursor stops before it, whatever
+// was done after it.
+func TestEachLeavesDeferredIds(t *testing.T) {
+	ids := []string{"ami-01", "ami-02", "ami-03", "ami-04", "ami-05", "ami-06"}
+	tests := []struct {
+		name     string
+		undone   []string
+		wantLast string
+	}{
+		{"none", nil, "ami-06"},
+		{"one in the middle", []string{"ami-03"}, "ami-02"},
+		{"two", []string{"ami-05", "ami-02"}, "ami-01"},
+		{"the first", []string{"ami-01"}, ""},
+		{"the last", []string{"ami-06"}, "ami-05"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &Sweeper{Workers: 3}
+			tried := make(chan string, len(ids))
+			last, stopped := s.each(t.Context(), ids, time.Time{}, nil, func(_ context.Context, id string) bool {
+				tried <- id
+				return !slices.Contains(tc.undone, id)
+			})
+			close(tried)
+			if n := len(tried); n != len(ids) {
+				t.Errorf("tried %d ids, want all %d (without a deadline every id is started)", n, len(ids))
+			}
+			if last != tc.wantLast || stopped != (len(tc.undone) > 0) {
+				t.Errorf("got last %q stopped %v, want %q %v", last, stopped, tc.wantLast, len(tc.undone) > 0)
 			}
 		})
 	}

@@ -108,7 +108,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req.Body != nil {
 			req.Body.Close()
 		}
-		return fault(req, protocol, action, rule.Kind), nil
+		return Fault(req, protocol, action, rule.Kind), nil
 	}
 	base := t.Base
 	if base == nil {
@@ -189,8 +189,10 @@ func Action(req *http.Request) (string, Protocol, error) {
 	return "", ProtocolUnknown, nil
 }
 
-// fault builds the response AWS gives for kind.
-func fault(req *http.Request, protocol Protocol, action string, kind Kind) *http.Response {
+// Fault builds the response AWS gives for kind to a request for action
+// (throttling: RequestLimitExceeded for EC2's query protocol,
+// ThrottlingException for JSON services).
+func Fault(req *http.Request, protocol Protocol, action string, kind Kind) *http.Response {
 	status, code := http.StatusBadRequest, "RequestLimitExceeded"
 	switch kind {
 	case ServerError:

@@ -232,6 +232,7 @@ func (s *Server) Env() []string {
 		"AWS_ENDPOINT_URL_KMS=",
 		"AWS_ENDPOINT_URL_SSM=",
 		"AWS_ENDPOINT_URL_SQS=",
+		"AWS_ENDPOINT_URL_DYNAMODB=",
 		"AWS_ENDPOINT_URL_STS=",
 	}
 }

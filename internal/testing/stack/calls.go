@@ -12,6 +12,7 @@ import (
 
 	"github.com/amishare/amishare/internal/testing/iameval"
 	"github.com/amishare/amishare/pkg/config"
+	"github.com/amishare/amishare/pkg/sweep"
 )
 
 // Call is one AWS call amishare's code made in a test, as
@@ -208,6 +209,19 @@ func (c Call) Requests() []iameval.Request {
 	case "sqs":
 		if u, ok := in["QueueUrl"].(string); ok {
 			resources = []string{fmt.Sprintf("arn:%s:sqs:%s:%s:%s", Partition, Region, AccountID, u[strings.LastIndex(u, "/")+1:])}
+		}
+	case "dynamodb":
+		if name, ok := in["TableName"].(string); ok {
+			resources = []string{fmt.Sprintf("arn:%s:dynamodb:%s:%s:table/%s", Partition, region, AccountID, name)}
+		}
+		// dynamodb:LeadingKeys: the partition key of the item (Key, or
+		// PutItem's Item), as the SDK records an attribute value ({"Value": ...}).
+		item, _ := in["Key"].(map[string]any)
+		if item == nil {
+			item, _ = in["Item"].(map[string]any)
+		}
+		if v, ok := item[sweep.LeaseKeyAttribute].(map[string]any); ok {
+			ctx["dynamodb:LeadingKeys"] = []string{fmt.Sprint(v["Value"])}
 		}
 	}
 	if len(resources) == 0 {

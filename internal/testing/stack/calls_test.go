@@ -124,6 +124,12 @@ func TestCallRequests(t *testing.T) {
 		{Service: "SSM", Operation: "GetParameter", Input: map[string]any{"Name": "/amishare/images/a"}},
 		{Service: "SSM", Operation: "DeleteParameter", Region: "eu-west-1", Input: map[string]any{"Name": "/amishare/images/a"}},
 		{Service: "STS", Operation: "AssumeRole", Input: map[string]any{"RoleArn": "arn:aws:iam::111122223333:role/amishare-receiver", "RoleSessionName": "amishare-ami-0123456789abcdef0"}},
+		// The sweep's lease, as the SDK records its attribute values.
+		{Service: "DynamoDB", Operation: "PutItem", Input: map[string]any{"TableName": "amishare-SweepLeaseTable", "Item": map[string]any{"scope": map[string]any{"Value": "sweep"}, "holder": map[string]any{"Value": "h"}}}},
+		{Service: "DynamoDB", Operation: "UpdateItem", Input: map[string]any{"TableName": "amishare-SweepLeaseTable", "Key": map[string]any{"scope": map[string]any{"Value": "sweep"}}}},
+	}
+	if q := calls[len(calls)-1].Requests(); len(q) != 1 || q[0].Action != "dynamodb:UpdateItem" || q[0].Resource != "arn:aws:dynamodb:us-east-1:123456789012:table/amishare-SweepLeaseTable" || !slices.Equal(q[0].Context["dynamodb:LeadingKeys"], []string{"sweep"}) {
+		t.Errorf("UpdateItem request = %v, want the lease table and its key", q)
 	}
 	if got := Receivers(calls); !slices.Equal(got, []string{"111122223333"}) {
 		t.Errorf("Receivers = %v, want [111122223333]", got)
@@ -158,6 +164,8 @@ func TestCallRequests(t *testing.T) {
 			"SnapshotId": "snap-0123456789abcdef0", "OperationType": "add", "UserIds": []any{"999999999999"},
 		}},
 		{Service: "SQS", Operation: "SendMessage", Input: map[string]any{"QueueUrl": "http://127.0.0.1:5000/123456789012/amishare-sweep"}},
+		{Service: "DynamoDB", Operation: "PutItem", Input: map[string]any{"TableName": "amishare-SweepLeaseTable", "Item": map[string]any{"scope": map[string]any{"Value": "other"}}}},
+		{Service: "DynamoDB", Operation: "PutItem", Input: map[string]any{"TableName": "other", "Item": map[string]any{"scope": map[string]any{"Value": "sweep"}}}},
 		// No AllowedRegions in the role below: no copy to another region.
 		{Service: "EC2", Operation: "CopyImage", Region: "eu-west-1", Input: map[string]any{"SourceImageId": "ami-0123456789abcdef0", "SourceRegion": "us-east-1"}},
 		{Service: "EC2", Operation: "CreateTags", Input: map[string]any{

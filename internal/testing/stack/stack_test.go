@@ -14,8 +14,6 @@ import (
 	"github.com/amishare/amishare/pkg/kmsgrant"
 )
 
-const templatePath = "../../../template.yaml"
-
 var translated struct {
 	once sync.Once
 	t    Template
@@ -25,7 +23,7 @@ var translated struct {
 // translate runs aws-sam-translator once per test binary.
 func translate(t *testing.T) Template {
 	t.Helper()
-	translated.once.Do(func() { translated.t, translated.err = Translate(templatePath) })
+	translated.once.Do(func() { translated.t, translated.err = Translate(TemplatePath()) })
 	if translated.err != nil {
 		t.Fatal(translated.err)
 	}

@@ -9,8 +9,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
+	"time"
 )
 
 //go:embed translate.py
@@ -80,8 +82,8 @@ type noValue struct{}
 // the other pseudo parameters may be given too) and returns the
 // resources as CloudFormation would create them. Attributes of other
 // resources (Fn::GetAtt) and Refs to resources become placeholder strings
-// "getatt:Logical.Attr" and "ref:Logical", except the Arn of a queue or rule,
-// which is given a realistic ARN.
+// "getatt:Logical.Attr" and "ref:Logical", except the Arn of a queue, rule,
+// function or table, which is given a realistic ARN.
 func (t Template) Resolve(params map[string]string) (map[string]any, error) {
 	r := &resolver{t: t, params: map[string]string{}, conds: map[string]bool{}}
 	decl, _ := t["Parameters"].(map[string]any)
@@ -201,6 +203,8 @@ func (r *resolver) getAtt(resource, attr string) string {
 			return fmt.Sprintf("arn:%s:events:%s:%s:rule/%s-%s", Partition, Region, AccountID, StackName, resource)
 		case "AWS::Lambda::Function":
 			return fmt.Sprintf("arn:%s:lambda:%s:%s:function:%s-%s", Partition, Region, AccountID, StackName, resource)
+		case "AWS::DynamoDB::Table":
+			return fmt.Sprintf("arn:%s:dynamodb:%s:%s:table/%s-%s", Partition, Region, AccountID, StackName, resource)
 		}
 	}
 	return "getatt:" + resource + "." + attr
@@ -380,4 +384,40 @@ func (r *resolver) intrinsic(k string, arg any) (any, bool, error) {
 		return out, true, subErr
 	}
 	return nil, false, nil
+}
+
+// TemplatePath is the repository's template.yaml, found from this file.
+func TemplatePath() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "template.yaml")
+}
+
+// Limits are what Lambda allows a function of a resolved template.
+type Limits struct {
+	// Concurrency is its reserved concurrency: at most this many
+	// invocations at once; 0 when none is reserved.
+	Concurrency int
+	// Timeout is the most one invocation may run.
+	Timeout time.Duration
+}
+
+// FunctionLimits reads the reserved concurrency and the timeout of function
+// fn of the resolved resources.
+func FunctionLimits(resources map[string]any, fn string) (Limits, error) {
+	f, ok := resources[fn].(map[string]any)
+	if !ok || f["Type"] != "AWS::Lambda::Function" {
+		return Limits{}, fmt.Errorf("no function %s", fn)
+	}
+	var l Limits
+	var seconds int
+	if _, err := fmt.Sscan(fmt.Sprint(prop(f, "Timeout")), &seconds); err != nil || seconds <= 0 {
+		return Limits{}, fmt.Errorf("function %s: Timeout %v", fn, prop(f, "Timeout"))
+	}
+	l.Timeout = time.Duration(seconds) * time.Second
+	if c := prop(f, "ReservedConcurrentExecutions"); c != nil {
+		if _, err := fmt.Sscan(fmt.Sprint(c), &l.Concurrency); err != nil || l.Concurrency <= 0 {
+			return Limits{}, fmt.Errorf("function %s: ReservedConcurrentExecutions %v", fn, c)
+		}
+	}
+	return l, nil
 }

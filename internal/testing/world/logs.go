@@ -48,8 +48,8 @@ func (w *World) LinesWithMsg(t testing.TB, msg string) []LogLine {
 
 // The metrics each kind of invocation publishes, in the order declared.
 var (
-	EventMetrics = []string{"ImagesShared", "AccountsAdded", "AccountsRemoved", "TargetsRefused", "Errors", "ImagesCopied", "SnapshotsCleaned", "RevocationsBlocked", "KeyPolicyNearLimit", "LeftoverStatements", "ParameterRollbacks", "ParametersPending", "ReceiversUnreachable"}
-	SweepMetrics = []string{"ImagesChecked", "DriftRepaired", "SnapshotsCleaned", "SweepSeconds", "Errors"}
+	EventMetrics = []string{"ImagesShared", "AccountsAdded", "AccountsRemoved", "TargetsRefused", "Errors", "ImagesCopied", "SnapshotsCleaned", "RevocationsBlocked", "KeyPolicyNearLimit", "LeftoverStatements", "ParameterRollbacks", "ParametersPending", "ReceiversUnreachable", "Throttled"}
+	SweepMetrics = []string{"ImagesChecked", "DriftRepaired", "SnapshotsCleaned", "SweepSeconds", "Errors", "Throttled"}
 )
 
 // Metrics returns the last embedded-metric-format line of the log ("msg"

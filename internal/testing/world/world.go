@@ -18,7 +18,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/amishare/amishare/internal/testing/fixture"
@@ -28,6 +31,7 @@ import (
 	"github.com/amishare/amishare/pkg/handler"
 	"github.com/amishare/amishare/pkg/share"
 	"github.com/amishare/amishare/pkg/share/rules"
+	"github.com/amishare/amishare/pkg/sweep"
 )
 
 // Param is the configuration parameter every world names (app.ConfigParameterEnv).
@@ -120,6 +124,40 @@ func (w *World) Handler(t testing.TB, opts app.Options) *handler.Handler {
 func (w *World) Engine(t testing.TB, opts app.Options) *share.Engine {
 	t.Helper()
 	return w.App(t, opts).Pool.Engine("")
+}
+
+// The names internal/testing/stack gives the stack's sweep queue and lease
+// table, so that the calls made to them are checked against the role's
+// statements for them.
+const (
+	SweepQueueName = "amishare-SweepQueue"
+	SweepLeaseName = "amishare-SweepLeaseTable"
+)
+
+// SweepQueue creates the sweep's continuation queue and returns its URL.
+func (w *World) SweepQueue(t testing.TB) string {
+	t.Helper()
+	out, err := sqs.NewFromConfig(w.AWS).CreateQueue(w.Ctx, &sqs.CreateQueueInput{QueueName: aws.String(SweepQueueName)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(out.QueueUrl)
+}
+
+// SweepLease creates the sweep's lease table, as template.yaml defines it,
+// and returns its name.
+func (w *World) SweepLease(t testing.TB) string {
+	t.Helper()
+	_, err := dynamodb.NewFromConfig(w.AWS).CreateTable(w.Ctx, &dynamodb.CreateTableInput{
+		TableName:            aws.String(SweepLeaseName),
+		BillingMode:          ddbtypes.BillingModePayPerRequest,
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String(sweep.LeaseKeyAttribute), AttributeType: ddbtypes.ScalarAttributeTypeS}},
+		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String(sweep.LeaseKeyAttribute), KeyType: ddbtypes.KeyTypeHash}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return SweepLeaseName
 }
 
 // Handle delivers raw to h with a fresh call log.
