@@ -2,8 +2,11 @@ package stack
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
+	"sort"
+	"strings"
 	"testing"
 
 	"github.com/amishare/amishare/pkg/config"
@@ -155,5 +158,40 @@ func TestConsumerParameterPatterns(t *testing.T) {
 				t.Errorf("%s accepts %q", tc.param, v)
 			}
 		}
+	}
+}
+
+// TestConfigParameterSize: how many accounts the configuration holds in
+// each tier of its SSM parameter, as the README and the stack parameter's
+// description say (Standard: 4,096 characters, about 240 accounts in
+// AllowedAccounts alone; Advanced: 8 KB), and that the tier is the stack
+// parameter's.
+func TestConfigParameterSize(t *testing.T) {
+	value := func(n int, params map[string]string) (string, string) {
+		accounts := make([]string, n)
+		for i := range accounts {
+			accounts[i] = fmt.Sprintf("%012d", 100000000000+i)
+		}
+		p := map[string]string{"AllowedAccounts": strings.Join(accounts, ",")}
+		maps.Copy(p, params)
+		cp, _ := resolve(t, p)["ConfigParameter"].(map[string]any)
+		v, _ := prop(cp, "Value").(string)
+		tier, _ := prop(cp, "Tier").(string)
+		return v, tier
+	}
+	most := func(limit int) int { // the most accounts whose document fits limit
+		return sort.Search(2000, func(n int) bool { v, _ := value(n+1, nil); return len(v) > limit })
+	}
+	if n := most(4096); n < 230 || n > 250 {
+		t.Errorf("a Standard parameter holds %d accounts, want about 240 (README, ConfigParameterTier)", n)
+	}
+	if n := most(8192); n < 500 {
+		t.Errorf("an Advanced parameter holds %d accounts, want more than 500", n)
+	}
+	if _, tier := value(1, nil); tier != "Standard" {
+		t.Errorf("tier by default: %q, want Standard", tier)
+	}
+	if _, tier := value(1, map[string]string{"ConfigParameterTier": "Advanced"}); tier != "Advanced" {
+		t.Errorf("tier with ConfigParameterTier=Advanced: %q", tier)
 	}
 }
