@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/amishare/amishare/internal/testing/iameval"
 	"github.com/amishare/amishare/pkg/config"
 )
 
@@ -193,5 +194,39 @@ func TestConfigParameterSize(t *testing.T) {
 	}
 	if _, tier := value(1, map[string]string{"ConfigParameterTier": "Advanced"}); tier != "Advanced" {
 		t.Errorf("tier with ConfigParameterTier=Advanced: %q", tier)
+	}
+}
+
+// TestUnmanagedConfigParameter: with ManageConfigParameter=false the stack
+// creates no configuration parameter (no deploy can overwrite the one the
+// operator writes), the function reads the one named ConfigParameterName,
+// and the role may read that parameter and no other.
+func TestUnmanagedConfigParameter(t *testing.T) {
+	for _, tc := range []struct {
+		manage string
+		want   any // AMISHARE_CONFIG_PARAMETER as the resolver writes it
+	}{
+		{"true", "ref:ConfigParameter"},
+		{"false", "/team/amishare"},
+	} {
+		t.Run("ManageConfigParameter="+tc.manage, func(t *testing.T) {
+			params := map[string]string{"ManageConfigParameter": tc.manage, "ConfigParameterName": "/team/amishare"}
+			res := resolve(t, params)
+			if _, created := res["ConfigParameter"]; created != (tc.manage == "true") {
+				t.Errorf("ConfigParameter created: %v, want %v", created, tc.manage == "true")
+			}
+			env, _ := prop(res["AmishareFunction"].(map[string]any), "Environment").(map[string]any)
+			vars, _ := env["Variables"].(map[string]any)
+			if got := vars["AMISHARE_CONFIG_PARAMETER"]; got != tc.want {
+				t.Errorf("AMISHARE_CONFIG_PARAMETER: got %v, want %v", got, tc.want)
+			}
+			stmts := role(t, params).Statements()
+			for name, want := range map[string]bool{"/team/amishare": true, "/team/other": false} {
+				req := iameval.Request{Action: "ssm:GetParameter", Resource: "arn:aws:ssm:" + Region + ":" + AccountID + ":parameter" + name}
+				if got := iameval.Evaluate(stmts, req).Allowed; got != want {
+					t.Errorf("the role reads %s: %v, want %v", name, got, want)
+				}
+			}
+		})
 	}
 }
