@@ -146,6 +146,12 @@ func (e *Engine) ReconcileImage(ctx context.Context, img *ec2types.Image, opts O
 			// before any addition) stays, and is in res.Changes.
 			return e.block(ctx, res, tags, []string{nd.Reason()})
 		}
+		if rf := (*SnapshotShareRefusedError)(nil); errors.As(err, &rf) {
+			// Removals are made; the image itself was not shared (it comes last).
+			e.logger().WarnContext(ctx, "snapshot share refused by IAM", "imageId", imageID, "snapshotId", rf.SnapshotID,
+				"accounts", rf.Accounts, "error", rf.Err.Error())
+			return e.block(ctx, res, tags, []string{rf.Reason()})
+		}
 		return e.fail(ctx, res, tags, err)
 	}
 	if len(st.Unread) > 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -165,6 +166,9 @@ func (w writer) volumePermissions(ctx context.Context, imageID, snapshotID strin
 		in.GroupNames = []string{rules.PublicGroup}
 	}
 	if _, err := w.ec2.ModifySnapshotAttribute(ctx, in); err != nil {
+		if op == ec2types.OperationTypeAdd && awserr.IsAccessDenied(err) {
+			return &SnapshotShareRefusedError{SnapshotID: snapshotID, Accounts: accounts, Err: err}
+		}
 		return fmt.Errorf("changing create-volume permissions of %s: %w", snapshotID, err)
 	}
 	for _, a := range accounts {
@@ -247,6 +251,29 @@ func (e *KeyNotDelegatedError) Unwrap() error { return e.Err }
 // Reason is the short text for the image's amishare:message.
 func (e *KeyNotDelegatedError) Reason() string {
 	return fmt.Sprintf("key %s is not delegated to amishare: tag the key %s = %s", e.KeyARN, amitag.KeyManaged, amitag.KeyManagedValue)
+}
+
+// SnapshotShareRefusedError means IAM refused to share a snapshot with
+// accounts the configuration allows: the function's role lets snapshots be
+// shared only with the stack's AllowedAccounts, and an account named only
+// in a group (or a configuration written by hand) is not among them. No
+// retry can fix that, so the image is blocked with a message saying what to
+// add, and the event succeeds.
+type SnapshotShareRefusedError struct {
+	SnapshotID string
+	Accounts   []string
+	Err        error
+}
+
+func (e *SnapshotShareRefusedError) Error() string {
+	return fmt.Sprintf("sharing snapshot %s with %s: %v", e.SnapshotID, strings.Join(e.Accounts, " "), e.Err)
+}
+
+func (e *SnapshotShareRefusedError) Unwrap() error { return e.Err }
+
+// Reason is the short text for the image's amishare:message.
+func (e *SnapshotShareRefusedError) Reason() string {
+	return fmt.Sprintf("the role refused to share snapshots with %s: every account amishare shares with, group members included, must be in the stack's AllowedAccounts", strings.Join(e.Accounts, " "))
 }
 
 // errNotTagged is why a key is not delegated when its tags say so.

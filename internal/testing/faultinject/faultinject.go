@@ -32,6 +32,10 @@ const (
 	ServerError
 	// Unavailable answers 503 ServiceUnavailable.
 	Unavailable
+	// Denied answers what IAM answers a call it refuses: 403
+	// UnauthorizedOperation for EC2's query protocol, 400
+	// AccessDeniedException for JSON services.
+	Denied
 )
 
 func (k Kind) String() string {
@@ -42,6 +46,8 @@ func (k Kind) String() string {
 		return "server error"
 	case Unavailable:
 		return "unavailable"
+	case Denied:
+		return "denied"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -50,8 +56,11 @@ func (k Kind) String() string {
 type Rule struct {
 	// Action is the API operation, e.g. ModifySnapshotAttribute or PutKeyPolicy.
 	Action string
-	// Times is how many matching calls fail, counting from the first; 0 fails every call.
+	// Times is how many matching calls fail, counting from the first after
+	// Skip; 0 fails every one.
 	Times int
+	// Skip is how many matching calls pass before the first fails.
+	Skip int
 	// Kind is the failure; the zero value means Throttle.
 	Kind Kind
 }
@@ -129,7 +138,7 @@ func (t *Transport) take(action string) (Rule, bool) {
 			continue
 		}
 		t.matched[i]++
-		if r.Times == 0 || t.matched[i] <= r.Times {
+		if n := t.matched[i] - r.Skip; n > 0 && (r.Times == 0 || n <= r.Times) {
 			if t.injected == nil {
 				t.injected = map[string]int{}
 			}
@@ -199,6 +208,11 @@ func Fault(req *http.Request, protocol Protocol, action string, kind Kind) *http
 		status, code = http.StatusInternalServerError, "InternalError"
 	case Unavailable:
 		status, code = http.StatusServiceUnavailable, "ServiceUnavailable"
+	case Denied:
+		status, code = http.StatusForbidden, "UnauthorizedOperation"
+		if protocol == ProtocolJSON {
+			status, code = http.StatusBadRequest, "AccessDeniedException"
+		}
 	default:
 		if protocol == ProtocolJSON {
 			code = "ThrottlingException"
