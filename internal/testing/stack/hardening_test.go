@@ -8,7 +8,7 @@ import (
 )
 
 // TestHardeningPolicies evaluates the service control policy and the
-// permissions-boundary variant the README's hardening section gives: they
+// permissions-boundary variant docs/safety.md's hardening section gives: they
 // reserve amishare's own tag keys to the function's role (its fixed name,
 // amishare-function-REGION) and key delegation (amishare:managed) to the
 // key administrators' role, also against DeleteTags without keys and tags

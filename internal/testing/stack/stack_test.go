@@ -177,7 +177,7 @@ func sids(stmts []iameval.Statement) []string {
 	return out
 }
 
-// TestRoleShape checks what the README promises of the role: every inline
+// TestRoleShape checks what docs/iam.md promises of the role: every inline
 // policy declares Version 2012-10-17, snapshots can never be made public, the
 // lockout safety check is never bypassed, grants are limited to exactly the
 // operations amishare grants, and the only managed policy is the basic
@@ -439,22 +439,25 @@ func TestRulePatterns(t *testing.T) {
 	}
 }
 
-// TestREADMEListsTheRole keeps the README's IAM table and the role in step:
+// TestIAMDocListsTheRole keeps docs/iam.md's table and the role in step:
 // every action the role allows in any KmsMode is in the table, and the table
 // names no action the role does not have.
-func TestREADMEListsTheRole(t *testing.T) {
-	raw, err := os.ReadFile("../../../README.md")
+func TestIAMDocListsTheRole(t *testing.T) {
+	raw, err := os.ReadFile("../../../docs/iam.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme := string(raw)
-	start := strings.Index(readme, "### IAM: the role allows")
-	end := strings.Index(readme[start+1:], "\n## ")
-	if start < 0 || end < 0 {
-		t.Fatal("README has no section \"### IAM: the role allows\"")
+	doc := string(raw)
+	start := strings.Index(doc, "# IAM: the role allows")
+	if start < 0 {
+		t.Fatal("docs/iam.md has no section \"# IAM: the role allows\"")
+	}
+	end := strings.Index(doc[start+1:], "\n## ")
+	if end < 0 {
+		end = len(doc) - start - 1
 	}
 	var table []string
-	for _, line := range strings.Split(readme[start:start+1+end], "\n") {
+	for _, line := range strings.Split(doc[start:start+1+end], "\n") {
 		if !strings.HasPrefix(line, "| `") {
 			continue
 		}
@@ -466,7 +469,7 @@ func TestREADMEListsTheRole(t *testing.T) {
 		}
 	}
 	if len(table) < 10 {
-		t.Fatalf("found only %v in the README's IAM table", table)
+		t.Fatalf("found only %v in the IAM table of docs/iam.md", table)
 	}
 	have := map[string]bool{}
 	for _, mode := range []string{"policy", "grant", "off"} {
@@ -474,13 +477,13 @@ func TestREADMEListsTheRole(t *testing.T) {
 		for _, a := range role(t, map[string]string{"KmsMode": mode, "Receivers": "111122223333"}).Actions() {
 			have[a] = true
 			if !slices.Contains(table, a) {
-				t.Errorf("the role allows %s (KmsMode %s) but the README's IAM table does not list it", a, mode)
+				t.Errorf("the role allows %s (KmsMode %s) but docs/iam.md does not list it", a, mode)
 			}
 		}
 	}
 	for _, a := range table {
 		if !have[a] {
-			t.Errorf("the README's IAM table lists %s, which the role does not allow", a)
+			t.Errorf("docs/iam.md lists %s, which the role does not allow", a)
 		}
 	}
 }
