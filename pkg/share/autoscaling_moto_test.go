@@ -268,3 +268,79 @@ func TestAutoScalingDryRunPlansWhatApplyCan(t *testing.T) {
 		}
 	})
 }
+
+// TestAutoScalingGrantRevokedWhenTheImageGoes: a receiver's Auto Scaling
+// grant and its statement outlive neither a deregistered image nor one
+// whose amishare tags are all deleted, and stay while another managed
+// image on the key still needs the account.
+func TestAutoScalingGrantRevokedWhenTheImageGoes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(e *env, id string)
+	}{
+		{"deregistered", func(e *env, id string) {
+			e.DeregisterImage(t, id)
+			if res, err := e.engine.Cleanup(e.Ctx, id, share.Options{}); err != nil || res.Outcome != share.OutcomeCleaned {
+				t.Fatalf("Cleanup(%s): %+v, %v; want cleaned", id, res, err)
+			}
+		}},
+		{"every amishare tag deleted", func(e *env, id string) {
+			e.Untag(t, id, amitag.Accounts, amitag.Status, amitag.Message)
+			if res := e.reconcile(t, id); res.Outcome != share.OutcomeCleaned {
+				t.Fatalf("reconcile(%s): %+v; want released", id, res)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, asgConfig)
+			e.Receiver(t, acctA).AutoScalingRole(t, e.World)
+			key := e.Key(t)
+			first, _ := e.EncryptedImage(t, acctA, key)
+			second, _ := e.EncryptedImage(t, acctA, key)
+			e.reconcile(t, first)
+			e.reconcile(t, second)
+			if g := e.asgGrants(t, key, acctA); len(g) != 1 {
+				t.Fatalf("before: grants %v, want one", g)
+			}
+
+			tc.end(e, first)
+			if g := e.asgGrants(t, key, acctA); len(g) != 1 {
+				t.Errorf("%s still needs the key for A: grants %v, want one", second, g)
+			}
+			tc.end(e, second)
+			if g := e.asgGrants(t, key, acctA); len(g) != 0 {
+				t.Errorf("no image needs the key for A: grants %v, want none", g)
+			}
+			if got, _ := kmspolicy.AutoScalingGrantees(e.KeyPolicy(t, key)); len(got) != 0 {
+				t.Errorf("no image needs the key for A: Auto Scaling statements for %v, want none", got)
+			}
+		})
+	}
+}
+
+// TestAutoScalingGrantRevokedWhenNoLongerAReceiver: an account taken out of
+// receivers keeps the image and the key (its tag still names it) but loses
+// the grant and statement amishare made for its Auto Scaling role.
+func TestAutoScalingGrantRevokedWhenNoLongerAReceiver(t *testing.T) {
+	e := newEnv(t, asgConfig)
+	e.Receiver(t, acctA).AutoScalingRole(t, e.World)
+	key := e.Key(t)
+	id, snaps := e.EncryptedImage(t, acctA, key)
+	e.reconcile(t, id)
+	if g := e.asgGrants(t, key, acctA); len(g) != 1 {
+		t.Fatalf("before: grants %v, want one", g)
+	}
+	e.PutConfig(t, `{"allowedAccounts":["111122223333","444455556666"],"autoScalingGrants":true}`)
+	e.engine = e.World.Engine(t, app.Options{})
+	e.reconcile(t, id)
+	if g := e.asgGrants(t, key, acctA); len(g) != 0 {
+		t.Errorf("A is no longer a receiver: grants %v, want none", g)
+	}
+	if got, _ := kmspolicy.AutoScalingGrantees(e.KeyPolicy(t, key)); len(got) != 0 {
+		t.Errorf("A is no longer a receiver: Auto Scaling statements for %v, want none", got)
+	}
+	e.WantShared(t, id, snaps, acctA)
+	if got := e.KeyAccounts(t, key); !slices.Equal(got, []string{acctA}) {
+		t.Errorf("the key's account statements %v, want A's kept", got)
+	}
+}
